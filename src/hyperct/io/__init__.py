@@ -1,0 +1,1 @@
+"""Reading and writing CT volumes (NIfTI, DICOM) into the canonical :class:`Volume`."""
