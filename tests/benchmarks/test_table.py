@@ -1,0 +1,19 @@
+import json
+
+from benchmarks.record import save_result
+from benchmarks import record, table
+
+
+def test_table_lists_every_metric_with_machine_and_goal(tmp_path, monkeypatch):
+    monkeypatch.setattr(record, "RESULTS_DIR", tmp_path)
+    save_result("toy", [{"metric": "seconds per scan", "value": 1.25, "unit": "s",
+                         "goal": "<= 2 s", "anchor": None, "met": True}], notes="two | workers")
+    (tmp_path / "other.json").write_text(json.dumps({"benchmark": "other", "date": "2026-11-23T10:00:00",
+                                                     "machine": {"cpu": "X", "cores": 2}, "metrics": []}))
+    readme = tmp_path / "README.md"
+    table.write_readme(tmp_path, readme)
+    text = readme.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| toy |"))
+    assert "| 1.25 | s | <= 2 s |" in row and "| yes |" in row
+    assert "cores" in row
+    assert "two / workers" in text
