@@ -1,0 +1,1 @@
+"""Evaluation from the predictions table: metrics, bootstrap CIs, curves, LoRA analysis, report."""
