@@ -34,7 +34,9 @@ def test_round_trip(tmp_path: Path, suffix: str) -> None:
     path = write_predictions(df, tmp_path / f"predictions{suffix}")
     back = read_predictions(path)
     assert list(back.columns) == list(COLUMNS)
-    pd.testing.assert_frame_equal(back[["scan_id", "task", "label"]], df[["scan_id", "task", "label"]])
+    pd.testing.assert_frame_equal(
+        back[["scan_id", "task", "label"]], df[["scan_id", "task", "label"]]
+    )
     np.testing.assert_allclose(back["prob"], df["prob"], rtol=1e-5)
 
 
@@ -62,7 +64,9 @@ def test_external_csv_gets_method_from_stem_and_short_task_names(tmp_path: Path)
 )
 def test_errors_name_line_and_column(tmp_path: Path, row: str, message: str) -> None:
     path = tmp_path / "p.csv"
-    path.write_text(f"scan_id,cohort,split,task,label,prob\na,internal,test,Emphysema,1,0.5\n{row}\n")
+    path.write_text(
+        f"scan_id,cohort,split,task,label,prob\na,internal,test,Emphysema,1,0.5\n{row}\n"
+    )
     with pytest.raises(PredictionsError, match=message):
         read_predictions(path)
 

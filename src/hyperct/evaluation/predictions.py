@@ -201,7 +201,9 @@ def _check_labels(labels: pd.Series, source: str, line: Callable[[int], str]) ->
     return numeric.astype(np.int8)
 
 
-def _check_probs(probs: pd.Series, labels: pd.Series, source: str, line: Callable[[int], str]) -> pd.Series:
+def _check_probs(
+    probs: pd.Series, labels: pd.Series, source: str, line: Callable[[int], str]
+) -> pd.Series:
     numeric = pd.to_numeric(probs, errors="coerce").astype(float)
     known = labels.to_numpy() != -1
     values = numeric.to_numpy()

@@ -1,0 +1,254 @@
+"""Bootstrap confidence intervals for AUCs and paired bootstrap tests between two models.
+
+Scans are the resampling unit: one resample draws the scans of a (cohort, split) with
+replacement and every task's AUC is recomputed on it, so group and overall means (the average
+over tasks) get CIs that respect the correlation between tasks of one scan. Intervals are
+percentile intervals. The resamples depend only on the seed and the list of scans, so two models
+evaluated on the same scans see the same resamples; the paired test uses exactly that.
+
+Two-sided p-value of a paired difference: ``min(1, 2 (k + 1) / (B + 1))`` with ``k`` the number
+of resampled differences on the far side of zero (``<= 0`` when the observed difference is
+positive); the ``+1`` keeps it from ever being reported as exactly 0.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hyperct.evaluation.auc import auc_resampled, resample_counts
+from hyperct.evaluation.predictions import COHORT, LABEL, METHOD, PROB, RUN, SCAN_ID, SPLIT, TASK
+from hyperct.tasks import GROUPS, TASK_NAMES, task_by_name
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BootstrapConfig:
+    """Number of resamples, seed and confidence level of percentile bootstrap intervals."""
+
+    n_resamples: int = 1000
+    seed: int = 0
+    level: float = 0.95
+
+    def __post_init__(self) -> None:
+        if self.n_resamples < 10:
+            raise ValueError(f"n_resamples must be >= 10, got {self.n_resamples}")
+        if not 0.0 < self.level < 1.0:
+            raise ValueError(f"level must be in (0, 1), got {self.level}")
+
+    @property
+    def percentiles(self) -> tuple[float, float]:
+        tail = (1.0 - self.level) / 2 * 100
+        return tail, 100.0 - tail
+
+
+@dataclass
+class WideTable:
+    """One model's predictions on one set of scans: labels/probs of shape (scans, tasks)."""
+
+    scan_ids: np.ndarray
+    tasks: tuple[str, ...]
+    labels: np.ndarray
+    probs: np.ndarray
+
+
+def to_wide(df: pd.DataFrame, scan_ids: np.ndarray | None = None) -> WideTable:
+    """Pivot one model's long rows to (scans, tasks) arrays; missing (scan, task) gets label -1."""
+    tasks = tuple(t for t in TASK_NAMES if t in set(df[TASK]))
+    scans = np.sort(df[SCAN_ID].unique()) if scan_ids is None else scan_ids
+    labels = df.pivot(index=SCAN_ID, columns=TASK, values=LABEL).reindex(
+        index=scans, columns=list(tasks)
+    )
+    probs = df.pivot(index=SCAN_ID, columns=TASK, values=PROB).reindex(
+        index=scans, columns=list(tasks)
+    )
+    return WideTable(
+        scan_ids=np.asarray(scans),
+        tasks=tasks,
+        labels=labels.fillna(-1).to_numpy(dtype=np.int8),
+        probs=probs.to_numpy(dtype=float),
+    )
+
+
+def resampled_task_aucs(table: WideTable, counts: np.ndarray) -> np.ndarray:
+    """AUC of every task in every resample, shape (resamples, tasks); row 0 of ``counts`` may
+    be all ones to get the point estimate in the same pass."""
+    out = np.full((counts.shape[0], len(table.tasks)), np.nan)
+    for j in range(len(table.tasks)):
+        known = table.labels[:, j] != -1
+        if known.sum() < 2:
+            continue
+        out[:, j] = auc_resampled(table.labels[known, j], table.probs[known, j], counts[:, known])
+    return out
+
+
+def auc_confidence_table(
+    df: pd.DataFrame, config: BootstrapConfig = BootstrapConfig()
+) -> pd.DataFrame:
+    """AUC with bootstrap CI per task, per group mean and overall mean, for every
+    (method, run, cohort, split) in ``df``. Columns: method, run, cohort, split, level
+    (task/group/overall), name, auc, ci_low, ci_high, n_scans, n_resamples_valid."""
+    frames = []
+    for (method, run, cohort, split), sub in df.groupby([METHOD, RUN, COHORT, SPLIT], sort=False):
+        table = to_wide(sub)
+        counts = _counts_with_point(len(table.scan_ids), config)
+        per_task = resampled_task_aucs(table, counts)
+        stats = _summaries(per_task, table.tasks)
+        rows = [_interval_row(name, level, values, config) for level, name, values in stats]
+        frame = pd.DataFrame(rows)
+        frame.insert(0, SPLIT, split)
+        frame.insert(0, COHORT, cohort)
+        frame.insert(0, RUN, run)
+        frame.insert(0, METHOD, method)
+        frame["n_scans"] = len(table.scan_ids)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def paired_difference_table(
+    df: pd.DataFrame,
+    reference: tuple[str, str],
+    other: tuple[str, str],
+    config: BootstrapConfig = BootstrapConfig(),
+) -> pd.DataFrame:
+    """AUC difference ``other - reference`` (each a (method, run) pair) with paired bootstrap CI
+    and two-sided p-value, per task, group and overall, per (cohort, split), on the scans both
+    models predicted."""
+    frames = []
+    ref_rows = _model_rows(df, reference)
+    oth_rows = _model_rows(df, other)
+    for (cohort, split), ref in ref_rows.groupby([COHORT, SPLIT], sort=False):
+        oth = oth_rows[(oth_rows[COHORT] == cohort) & (oth_rows[SPLIT] == split)]
+        common = np.intersect1d(ref[SCAN_ID].unique(), oth[SCAN_ID].unique())
+        if len(common) < 2:
+            continue
+        _warn_dropped(reference, other, cohort, split, ref, oth, len(common))
+        a, b = to_wide(ref, common), to_wide(oth, common)
+        tasks = tuple(t for t in a.tasks if t in b.tasks)
+        a, b = _restrict(a, tasks), _restrict(b, tasks)
+        b.labels = np.where(a.labels == b.labels, a.labels, -1).astype(np.int8)
+        a.labels = b.labels
+        counts = _counts_with_point(len(common), config)
+        aucs_a, aucs_b = resampled_task_aucs(a, counts), resampled_task_aucs(b, counts)
+        rows = []
+        for (level, name, va), (_, _, vb) in zip(
+            _summaries(aucs_a, tasks), _summaries(aucs_b, tasks)
+        ):
+            rows.append(_difference_row(level, name, va, vb, config))
+        frame = pd.DataFrame(rows)
+        frame.insert(0, SPLIT, split)
+        frame.insert(0, COHORT, cohort)
+        frame["n_scans"] = len(common)
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True)
+    out.insert(0, "other", f"{other[0]}/{other[1]}")
+    out.insert(0, "reference", f"{reference[0]}/{reference[1]}")
+    return out
+
+
+def _counts_with_point(n: int, config: BootstrapConfig) -> np.ndarray:
+    counts = resample_counts(n, config.n_resamples, config.seed)
+    return np.vstack([np.ones((1, n), dtype=counts.dtype), counts])
+
+
+def _summaries(per_task: np.ndarray, tasks: tuple[str, ...]) -> list[tuple[str, str, np.ndarray]]:
+    """(level, name, values over [point, resamples...]) for each task, group mean and overall.
+
+    A mean averages the tasks whose point AUC is defined; in a resample where one of them has
+    one class only, the mean is over the remaining ones."""
+    out = [("task", t, per_task[:, j]) for j, t in enumerate(tasks)]
+    defined = ~np.isnan(per_task[0])
+    groups = np.array([task_by_name(t).group for t in tasks])
+    for name in (*GROUPS, "overall"):
+        cols = defined & ((groups == name) if name != "overall" else True)
+        if cols.any():
+            with np.errstate(all="ignore"):
+                values = np.nanmean(np.where(cols, per_task, np.nan), axis=1)
+            out.append(("overall" if name == "overall" else "group", name, values))
+    return out
+
+
+def _interval_row(
+    name: str, level: str, values: np.ndarray, config: BootstrapConfig
+) -> dict[str, object]:
+    point, boot = values[0], values[1:]
+    valid = boot[~np.isnan(boot)]
+    low, high = (
+        np.percentile(valid, config.percentiles)
+        if len(valid) and not np.isnan(point)
+        else (np.nan, np.nan)
+    )
+    return {
+        "level": level,
+        "name": name,
+        "auc": point,
+        "ci_low": low,
+        "ci_high": high,
+        "n_resamples_valid": len(valid),
+    }
+
+
+def _difference_row(
+    level: str, name: str, va: np.ndarray, vb: np.ndarray, config: BootstrapConfig
+) -> dict[str, object]:
+    diff = vb - va
+    boot = diff[1:][~np.isnan(diff[1:])]
+    point = diff[0]
+    if np.isnan(point) or len(boot) == 0:
+        low = high = p = np.nan
+    else:
+        low, high = np.percentile(boot, config.percentiles)
+        far = np.sum(boot <= 0) if point > 0 else np.sum(boot >= 0)
+        p = min(1.0, 2.0 * (far + 1) / (len(boot) + 1))
+    return {
+        "level": level,
+        "name": name,
+        "auc_reference": va[0],
+        "auc_other": vb[0],
+        "difference": point,
+        "ci_low": low,
+        "ci_high": high,
+        "p_value": p,
+        "n_resamples_valid": len(boot),
+    }
+
+
+def _model_rows(df: pd.DataFrame, model: tuple[str, str]) -> pd.DataFrame:
+    rows = df[(df[METHOD] == model[0]) & (df[RUN] == model[1])]
+    if rows.empty:
+        raise KeyError(f"no predictions for method {model[0]!r}, run {model[1]!r}")
+    return rows
+
+
+def _restrict(table: WideTable, tasks: tuple[str, ...]) -> WideTable:
+    idx = [table.tasks.index(t) for t in tasks]
+    return WideTable(table.scan_ids, tasks, table.labels[:, idx], table.probs[:, idx])
+
+
+def _warn_dropped(
+    reference: tuple[str, str],
+    other: tuple[str, str],
+    cohort: str,
+    split: str,
+    ref: pd.DataFrame,
+    oth: pd.DataFrame,
+    n_common: int,
+) -> None:
+    n_ref, n_oth = ref[SCAN_ID].nunique(), oth[SCAN_ID].nunique()
+    if n_common < max(n_ref, n_oth):
+        logger.warning(
+            "paired test %s vs %s on %s/%s: %d common scans (reference %d, other %d)",
+            "/".join(reference),
+            "/".join(other),
+            cohort,
+            split,
+            n_common,
+            n_ref,
+            n_oth,
+        )

@@ -1,0 +1,70 @@
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from hyperct.evaluation.auc import bootstrap_indices
+from hyperct.evaluation.bootstrap import (
+    BootstrapConfig,
+    auc_confidence_table,
+    paired_difference_table,
+    to_wide,
+)
+from hyperct.tasks import CONVENTIONAL
+
+CONFIG = BootstrapConfig(n_resamples=60, seed=7)
+
+
+def _naive(table, tasks, idx) -> np.ndarray:  # noqa: ANN001
+    """Loop bootstrap with scikit-learn: (resamples, tasks)."""
+    out = np.full((len(idx), len(tasks)), np.nan)
+    for b, rows in enumerate(idx):
+        for j, _ in enumerate(tasks):
+            y, p = table.labels[rows, j], table.probs[rows, j]
+            keep = y != -1
+            if len(np.unique(y[keep])) == 2:
+                out[b, j] = roc_auc_score(y[keep], p[keep])
+    return out
+
+
+def test_cis_match_naive_loop_bootstrap(simulate: Callable[..., pd.DataFrame]) -> None:
+    df = simulate(80, seed=2)
+    table = to_wide(df)
+    naive = _naive(table, table.tasks, bootstrap_indices(80, CONFIG.n_resamples, CONFIG.seed))
+    ci = auc_confidence_table(df, CONFIG).set_index("name")
+    for j, task in enumerate(table.tasks):
+        low, high = np.nanpercentile(naive[:, j], [2.5, 97.5])
+        assert ci.loc[task, "ci_low"] == pytest.approx(low)
+        assert ci.loc[task, "ci_high"] == pytest.approx(high)
+    conv = [j for j, t in enumerate(table.tasks) if t in {c.name for c in CONVENTIONAL}]
+    low, high = np.percentile(np.nanmean(naive[:, conv], axis=1), [2.5, 97.5])
+    assert ci.loc["conventional", "ci_low"] == pytest.approx(low)
+    assert ci.loc["conventional", "ci_high"] == pytest.approx(high)
+    low, high = np.percentile(np.nanmean(naive, axis=1), [2.5, 97.5])
+    assert ci.loc["overall", "ci_low"] == pytest.approx(low)
+    assert ci.loc["overall", "auc"] == pytest.approx(ci[ci["level"] == "task"]["auc"].mean())
+
+
+def test_paired_difference(simulate: Callable[..., pd.DataFrame]) -> None:
+    weak = simulate(150, seed=3, signal=0.3, method="weak")
+    strong = simulate(150, seed=3, signal=1.5, method="strong")
+    same = simulate(150, seed=3, signal=0.3, method="same")
+    df = pd.concat([weak, strong, same])
+    diff = paired_difference_table(df, ("weak", "r"), ("strong", "r"), CONFIG).set_index("name")
+    assert diff.loc["overall", "difference"] > 0.1
+    assert diff.loc["overall", "p_value"] < 0.05
+    assert diff.loc["overall", "ci_low"] > 0
+    null = paired_difference_table(df, ("weak", "r"), ("same", "r"), CONFIG).set_index("name")
+    assert null.loc["overall", "difference"] == pytest.approx(0.0)
+    assert null.loc["overall", "p_value"] == pytest.approx(1.0)
+
+
+def test_reference_values_are_reproducible(simulate: Callable[..., pd.DataFrame]) -> None:
+    ci = auc_confidence_table(simulate(100, seed=4), CONFIG).set_index("name")
+    again = auc_confidence_table(simulate(100, seed=4), CONFIG).set_index("name")
+    pd.testing.assert_frame_equal(ci, again)
+    assert (
+        0.0 < ci.loc["overall", "ci_low"] < ci.loc["overall", "auc"] < ci.loc["overall", "ci_high"]
+    )
