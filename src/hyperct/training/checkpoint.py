@@ -1,0 +1,125 @@
+"""Checkpoints: trainable weights only, optimizer/scheduler/RNG states, config, tasks, spec.
+
+A checkpoint never holds the frozen backbone; it holds the backbone's identity (name + SHA-256
+of its weights) instead, and loading refuses a model whose backbone differs, so a run can never
+be resumed or used for prediction on other weights than it was trained with. The preprocessing
+spec travels with the weights so ``predict`` cannot preprocess differently from training.
+Files load with ``torch.load(weights_only=True)``: only tensors and plain data, no pickled code.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from hyperct.training.atomic import atomic_write
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "hyperct-checkpoint/1"
+BEST, LAST = "best.pt", "last.pt"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used here; the message names the file and the mismatch."""
+
+
+@dataclass
+class Checkpoint:
+    """Everything a run saves; ``epoch`` counts completed epochs."""
+
+    model: dict[str, torch.Tensor]
+    config: dict[str, Any]
+    tasks: list[str]
+    spec: dict[str, Any]
+    backbone: dict[str, str]
+    epoch: int = 0
+    step: int = 0
+    optimizer: dict[str, Any] | None = None
+    scheduler: dict[str, Any] | None = None
+    rng: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The parameters that train (``requires_grad``), detached and on CPU; never the backbone."""
+    if hasattr(model, "trainable_state_dict"):
+        state = model.trainable_state_dict()
+    else:
+        names = {n for n, p in model.named_parameters() if p.requires_grad}
+        state = {k: v for k, v in model.state_dict().items() if k in names}
+    return {k: v.detach().cpu().clone() for k, v in state.items()}
+
+
+def load_trainable_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load trainable weights; every saved key must exist and every trainable key be given."""
+    own = set(trainable_state(model))
+    unknown, missing = sorted(set(state) - own), sorted(own - set(state))
+    if unknown or missing:
+        raise CheckpointError(
+            f"{source}: weights do not match the model (unknown keys {unknown[:5]}, "
+            f"missing keys {missing[:5]}); was it trained with another model config?"
+        )
+    model.load_state_dict(state, strict=False)
+
+
+def backbone_identity(model: nn.Module) -> dict[str, str]:
+    """The model's backbone name and weights hash, as the model reports them."""
+    ident = getattr(model, "backbone_identity")
+    ident = ident() if callable(ident) else ident
+    if not isinstance(ident, dict):
+        ident = {"name": str(getattr(ident, "name")), "sha256": str(getattr(ident, "sha256"))}
+    return {k: str(v) for k, v in ident.items()}
+
+
+def check_backbone(saved: dict[str, str], model: nn.Module, source: str) -> None:
+    """Refuse a model whose backbone identity differs from the checkpoint's."""
+    current = backbone_identity(model)
+    if saved != current:
+        raise CheckpointError(
+            f"{source}: the checkpoint was trained on backbone {saved}, but the model has "
+            f"{current}; pass the same backbone weights as in training"
+        )
+
+
+def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
+    """Write a checkpoint atomically."""
+    payload = {"format": FORMAT, **ckpt.__dict__}
+    if ckpt.rng is not None:
+        payload["rng"] = _rng_to_plain(ckpt.rng)
+    return atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint file, or ``best.pt`` inside a run folder."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / BEST
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"{path}: not a readable hyperct checkpoint ({err})") from err
+    if not isinstance(payload, dict) or payload.pop("format", None) != FORMAT:
+        raise CheckpointError(f"{path}: not a hyperct checkpoint (expected format {FORMAT})")
+    if payload.get("rng") is not None:
+        payload["rng"] = _rng_from_plain(payload["rng"])
+    return Checkpoint(**payload)
+
+
+def _rng_to_plain(rng: dict[str, Any]) -> dict[str, Any]:
+    """numpy's state holds an ndarray; store it as a tensor so ``weights_only`` loading works."""
+    kind, keys, pos, has_gauss, gauss = rng["numpy"]
+    return {**rng, "numpy": [kind, torch.from_numpy(keys.copy()), pos, has_gauss, gauss]}
+
+
+def _rng_from_plain(rng: dict[str, Any]) -> dict[str, Any]:
+    kind, keys, pos, has_gauss, gauss = rng["numpy"]
+    return {**rng, "numpy": (kind, keys.numpy(), pos, has_gauss, gauss)}

@@ -1,0 +1,211 @@
+"""Typed training configuration: a tree of dataclasses filled from YAML plus dotted overrides.
+
+The YAML only fills the dataclasses; every field is validated in ``__post_init__`` and unknown
+keys are rejected with their dotted name, so a typo never silently trains with a default.
+The ``model`` section is handed to the model's own config class (``HyperCTConfig`` for
+``hyperct``, ``MultiTaskConfig`` for the baselines), which validates it in turn.
+
+>>> cfg = config_from_dict({"method": "ew", "optim": {"lr": 1e-4}})
+>>> cfg.optim.lr, cfg.optim.batch_size
+(0.0001, 8)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from hyperct.tasks import TASK_NAMES, task_by_name
+
+#: HyperCT, the shared-LoRA baselines by weighting method, and single-task learning.
+WEIGHTING_METHODS: tuple[str, ...] = (
+    "ew", "uw", "rlw", "dwa", "gls", "mgda", "pcgrad", "cagrad", "nashmtl", "famo",
+)
+METHODS: tuple[str, ...] = ("hyperct", *WEIGHTING_METHODS, "stl")
+SAMPLING: tuple[str, ...] = ("uniform", "inverse_prevalence")
+
+
+class ConfigError(ValueError):
+    """A configuration value or key that is wrong; the message names the dotted key."""
+
+
+@dataclass
+class DataConfig:
+    """Where the scans come from: a manifest and the scan cache prepared from it."""
+
+    manifest: str = field(default="", metadata={"help": "Manifest CSV/Parquet (one row per scan)."})
+    cache: str = field(default="", metadata={"help": "Scan cache folder written by `prepare`."})
+    num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
+    train_cohort: str | None = field(
+        default=None, metadata={"help": "Train/validate only on this cohort (default: all)."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.num_workers < 0:
+            raise ConfigError(f"data.num_workers must be >= 0, got {self.num_workers}")
+
+
+@dataclass
+class OptimConfig:
+    """AdamW + StepLR; the defaults are the HyperCT paper's recipe."""
+
+    lr: float = field(default=1e-5, metadata={"help": "AdamW learning rate."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    batch_size: int = field(default=8, metadata={"help": "Scans per optimizer step and rank."})
+    epochs: int = field(default=20, metadata={"help": "Training epochs."})
+    step_size: int = field(default=15, metadata={"help": "StepLR: epochs between lr decays."})
+    gamma: float = field(default=0.1, metadata={"help": "StepLR: lr multiplier per decay."})
+    grad_accum: int = field(default=1, metadata={"help": "Batches accumulated per step."})
+    max_grad_norm: float | None = field(
+        default=None, metadata={"help": "Clip the gradient norm to this (None: no clipping)."}
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("lr", "batch_size", "epochs", "step_size", "gamma", "grad_accum"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"optim.{name} must be > 0, got {getattr(self, name)}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"optim.weight_decay must be >= 0, got {self.weight_decay}")
+        if self.max_grad_norm is not None and self.max_grad_norm <= 0:
+            raise ConfigError(f"optim.max_grad_norm must be > 0 or null, got {self.max_grad_norm}")
+
+
+@dataclass
+class SamplingConfig:
+    """How HyperCT draws one task per sample among the sample's available labels."""
+
+    strategy: Literal["uniform", "inverse_prevalence"] = field(
+        default="uniform",
+        metadata={"help": "uniform, or inverse_prevalence (rare tasks drawn more often)."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.strategy not in SAMPLING:
+            raise ConfigError(f"sampling.strategy must be one of {SAMPLING}, got {self.strategy!r}")
+
+
+@dataclass
+class RuntimeConfig:
+    """Device and speed options; none of them changes what is learned beyond float rounding."""
+
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N."})
+    bf16: bool = field(default=True, metadata={"help": "bf16 autocast where the device supports it."})
+    activation_checkpointing: bool = field(
+        default=False, metadata={"help": "Recompute backbone activations in backward (less memory)."}
+    )
+    eval_batch_size: int = field(default=4, metadata={"help": "Scans per validation batch."})
+    progress: bool = field(default=True, metadata={"help": "Show progress bars."})
+
+    def __post_init__(self) -> None:
+        if self.device != "auto" and not self.device.startswith(("cpu", "cuda", "mps")):
+            raise ConfigError(f"runtime.device must be auto, cpu, cuda[:N] or mps, got {self.device!r}")
+        if self.eval_batch_size <= 0:
+            raise ConfigError(f"runtime.eval_batch_size must be > 0, got {self.eval_batch_size}")
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs; saved resolved as ``config.yaml`` in the run folder."""
+
+    method: str = field(default="hyperct", metadata={"help": f"One of {METHODS}."})
+    output_dir: str = field(default="runs/run", metadata={"help": "Run folder."})
+    seed: int = field(default=0, metadata={"help": "Seed of every random generator."})
+    tasks: list[str] | None = field(
+        default=None, metadata={"help": "Task names to train (default: all 25; STL: one model each)."}
+    )
+    data: DataConfig = field(default_factory=DataConfig)
+    model: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "Fields of HyperCTConfig / MultiTaskConfig."}
+    )
+    mtl: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "Keyword arguments of the weighting method."}
+    )
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.tasks is not None:
+            try:
+                self.tasks = [task_by_name(t).name for t in self.tasks]
+            except KeyError as err:
+                raise ConfigError(f"tasks: {err.args[0]}") from None
+            if not self.tasks:
+                raise ConfigError("tasks must name at least one task, or be null for all 25")
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        """The tasks this run trains and validates on, in catalogue order."""
+        if self.tasks is None:
+            return TASK_NAMES
+        return tuple(t for t in TASK_NAMES if t in self.tasks)
+
+
+def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
+    """Build a validated :class:`TrainConfig`; unknown keys raise :class:`ConfigError`."""
+    return _build(TrainConfig, raw, prefix="")
+
+
+def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """Plain-data form of a config (YAML/JSON friendly)."""
+    return dataclasses.asdict(cfg)
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown config key {prefix + unknown[0]!r}; known keys here: {sorted(known)}"
+        )
+    kwargs = {}
+    for name, value in raw.items():
+        hint = hints[name]
+        kwargs[name] = (
+            _build(hint, value, f"{prefix}{name}.")
+            if dataclasses.is_dataclass(hint)
+            else _coerce(value, hint, f"{prefix}{name}")
+        )
+    try:
+        return cls(**kwargs)
+    except ConfigError as err:
+        raise ConfigError(f"{prefix}{err}" if prefix and not str(err).startswith(prefix) else str(err)) from None
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Check a leaf value against its annotation; ints are accepted where floats are expected."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0])
+    if origin is Literal:
+        return value
+    if hint is float and isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:  # YAML 1.1 reads 1e-4 (no dot) as a string
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{key} must be a number, got {value!r}") from None
+    if origin in (list, dict):
+        if not isinstance(value, origin):
+            raise ConfigError(f"{key} must be a {origin.__name__}, got {value!r}")
+        return value
+    if hint is Any or isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"{key} must be {getattr(hint, '__name__', hint)}, got {value!r}")
+

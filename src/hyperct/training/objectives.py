@@ -1,0 +1,175 @@
+"""Training objectives: what one batch's loss is and how its backward runs.
+
+The training loop knows nothing about methods: it hands each batch to an :class:`Objective`,
+which runs the forward pass, computes the loss and calls backward (a gradient-weighting method
+runs its own backward). Extra terms (e.g. the anatomy auxiliary segmentation loss) plug in as
+``aux_losses``: callables ``(model, batch) -> scalar`` whose sum is added to the loss.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hyperct.tasks import LABEL_MISSING
+from hyperct.training.sampling import sample_tasks
+
+AuxLoss = Callable[[nn.Module, dict[str, Any]], torch.Tensor]
+
+
+class Objective(abc.ABC):
+    """Computes one batch's loss and its gradients; subclasses write :meth:`backward`."""
+
+    def __init__(
+        self,
+        task_ids: Sequence[int],
+        aux_losses: Sequence[AuxLoss] = (),
+        autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+    ) -> None:
+        self.task_ids = torch.as_tensor(list(task_ids), dtype=torch.long)
+        self.aux_losses = list(aux_losses)
+        self.autocast = autocast
+
+    @abc.abstractmethod
+    def backward(self, model: nn.Module, batch: dict[str, Any], scale: float) -> dict[str, float]:
+        """Forward, loss x ``scale``, backward; return scalars to log (``loss`` at least)."""
+
+    def parameters(self) -> list[nn.Parameter]:
+        """Trainable parameters the objective owns (e.g. UW's log-variances)."""
+        return []
+
+    def epoch_end(self) -> None:
+        """Called once after each training epoch (e.g. DWA's loss history)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """State to checkpoint (generators, weighting buffers)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`state_dict`."""
+
+    def _aux(self, model: nn.Module, batch: dict[str, Any]) -> torch.Tensor | None:
+        if not self.aux_losses:
+            return None
+        with self.autocast():
+            return sum(loss(model, batch) for loss in self.aux_losses).float()  # type: ignore[union-attr]
+
+    def run_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        """Labels with every task outside this run's tasks set to -1 (never trained on)."""
+        keep = torch.zeros(labels.shape[1], dtype=torch.bool, device=labels.device)
+        keep[self.task_ids.to(labels.device)] = True
+        return torch.where(keep, labels, torch.full_like(labels, LABEL_MISSING))
+
+
+class HyperCTObjective(Objective):
+    """HyperCT's recipe: one task per sample, drawn among its labels; BCE on that task's logit.
+
+    Samples with no label among the run's tasks are dropped from the batch.
+    """
+
+    def __init__(
+        self,
+        task_ids: Sequence[int],
+        generator: torch.Generator,
+        task_weights: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(task_ids, **kwargs)
+        self.generator = generator
+        self.task_weights = task_weights
+
+    def backward(self, model: nn.Module, batch: dict[str, Any], scale: float) -> dict[str, float]:
+        labels = self.run_labels(batch["labels"]).cpu()
+        tasks, keep = sample_tasks(labels, self.generator, self.task_weights)
+        if not keep.any():
+            return {"loss": float("nan"), "samples": 0.0}
+        device = batch["image"].device
+        idx = keep.nonzero().squeeze(1).to(device)
+        target = labels[keep, tasks[keep]].to(device)
+        with self.autocast():
+            logits = model(
+                batch["image"].index_select(0, idx),
+                batch["image_mask"].index_select(0, idx),
+                tasks[keep].to(device),
+            )
+        loss = F.binary_cross_entropy_with_logits(logits.float(), target)
+        aux = self._aux(model, batch)
+        total = loss if aux is None else loss + aux
+        (total * scale).backward()
+        logs = {"loss": float(loss.detach()), "samples": float(keep.sum())}
+        if aux is not None:
+            logs["aux_loss"] = float(aux.detach())
+        return logs
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+
+
+def masked_task_losses(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-task mean BCE over the samples labelled for that task; -1 never contributes.
+
+    Returns ``(losses (T,), present (T,))``; a task without any label in the batch has loss 0
+    (still attached to the graph) and ``present`` False.
+    """
+    known = labels != LABEL_MISSING
+    per = F.binary_cross_entropy_with_logits(
+        logits.float(), labels.clamp(min=0).float(), reduction="none"
+    )
+    count = known.sum(dim=0)
+    losses = (per * known).sum(dim=0) / count.clamp(min=1)
+    return losses, count > 0
+
+
+class WeightedMultiTaskObjective(Objective):
+    """The shared-LoRA baselines: all tasks' masked BCE, combined by a weighting method.
+
+    ``weighting`` follows :mod:`hyperct.mtl`: ``backward(losses, present, shared_params,
+    representation)`` runs the backward pass itself and returns the weights it used.
+    """
+
+    def __init__(self, task_ids: Sequence[int], weighting: nn.Module, **kwargs: Any) -> None:
+        super().__init__(task_ids, **kwargs)
+        self.weighting = weighting
+
+    def backward(self, model: nn.Module, batch: dict[str, Any], scale: float) -> dict[str, float]:
+        from hyperct.training.batch import predict_logits
+
+        with self.autocast():
+            logits = predict_logits(model, batch)
+        ids = self.task_ids.to(logits.device)
+        losses, present = masked_task_losses(logits[:, ids], batch["labels"][:, ids])
+        if not present.any():
+            return {"loss": float("nan"), "samples": 0.0}
+        aux = self._aux(model, batch)
+        if aux is not None:
+            (aux * scale).backward(retain_graph=True)
+        representation = getattr(model, "shared_representation", None)
+        self.weighting.backward(
+            losses * scale, present, list(model.shared_parameters()), representation
+        )
+        logs = {"loss": float(losses[present].mean().detach()), "samples": float(len(logits))}
+        if aux is not None:
+            logs["aux_loss"] = float(aux.detach())
+        return logs
+
+    def parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.weighting.parameters() if p.requires_grad]
+
+    def epoch_end(self) -> None:
+        if hasattr(self.weighting, "epoch_end"):
+            self.weighting.epoch_end()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"weighting": self.weighting.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.weighting.load_state_dict(state["weighting"])
