@@ -1,0 +1,72 @@
+"""3D backbones and the 3D classifier on tiny volumes; export drops the segmentation head."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from hyperct.anatomy.export import export_inference_model
+from hyperct.models.backbones3d import create_backbone3d
+from hyperct.models.classifier3d import Classifier3D, Classifier3DConfig
+
+TINY = {
+    "resnet18_3d": {"width": 4},
+    "swin_3d": {"embed_dim": 6, "depths": (1, 1, 1, 1), "num_heads": (1, 1, 2, 2), "window_size": 2},
+}
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_backbone_returns_lowest_resolution_map(name: str) -> None:
+    backbone = create_backbone3d(name, **TINY[name])
+    out = backbone(torch.randn(2, 1, 32, 32, 32))
+    assert out.shape == (2, backbone.out_channels, 1, 1, 1)
+    assert torch.isfinite(out).all()
+
+
+def test_resnet_stem_takes_one_channel() -> None:
+    backbone = create_backbone3d("resnet18_3d", width=4)
+    assert backbone.net.conv1.in_channels == 1
+    assert backbone.out_channels == 32
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_classifier_shapes_with_and_without_seg_head(name: str) -> None:
+    model = Classifier3D(Classifier3DConfig(backbone=name, backbone_kwargs=TINY[name], num_tasks=18, num_seg_classes=7))
+    image = torch.randn(2, 1, 32, 32, 32)
+    logits, seg = model.forward_with_seg(image)
+    assert logits.shape == (2, 18)
+    assert seg.shape == (2, 7, 32, 32, 32)
+    assert Classifier3D(Classifier3DConfig(backbone=name, backbone_kwargs=TINY[name])).seg_head is None
+
+
+def test_export_drops_seg_head_and_keeps_logits() -> None:
+    torch.manual_seed(0)
+    model = Classifier3D(Classifier3DConfig(backbone_kwargs={"width": 4}, num_seg_classes=7)).eval()
+    image = torch.randn(1, 1, 32, 32, 32)
+    with torch.no_grad():
+        before = model(image)
+    exported = export_inference_model(model)
+    assert model.seg_head is not None, "the input model must not be modified"
+    assert not any("seg_head" in k for k in exported.state_dict())
+    with torch.no_grad():
+        assert torch.equal(exported(image), before)
+    with pytest.raises(RuntimeError, match="no segmentation head"):
+        exported.forward_with_seg(image)
+
+
+def test_config_validation_names_the_field() -> None:
+    with pytest.raises(ValueError, match="backbone"):
+        Classifier3DConfig(backbone="resnet7_3d")
+    with pytest.raises(ValueError, match="num_seg_classes"):
+        Classifier3DConfig(num_seg_classes=1)
+    with pytest.raises(ValueError, match="unknown 3D backbone"):
+        create_backbone3d("vit_3d")
+
+
+def test_no_torchvision_or_timm_imported() -> None:
+    code = (
+        "import sys, hyperct.models.classifier3d, hyperct.anatomy.export;"
+        "assert 'torchvision' not in sys.modules and 'timm' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
