@@ -1,0 +1,55 @@
+"""Read NIfTI files into raw arrays with their index->RAS affine, scaling applied exactly once."""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from hyperct.io.errors import CTReadError
+
+logger = logging.getLogger(__name__)
+
+
+def load_nifti(path: Path) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Return (data, affine, meta) of a 3-D NIfTI file.
+
+    The header's scl_slope/scl_inter are applied once. Integer data with an identity (or
+    whole-number) scaling stays integer; anything else becomes float32.
+    """
+    try:
+        img = nib.load(str(path))
+    except Exception as exc:  # nibabel raises many types for a bad header
+        raise CTReadError(f"{path}: not a readable NIfTI file ({exc})") from exc
+    if len(img.shape) == 4 and img.shape[3] == 1:
+        img = img.slicer[..., 0]
+    if len(img.shape) != 3:
+        raise CTReadError(f"{path}: expected a 3-D image, got shape {img.shape}")
+    try:
+        raw = np.asarray(img.dataobj.get_unscaled())
+    except (EOFError, OSError, ValueError, zlib.error) as exc:
+        raise CTReadError(f"{path}: truncated or corrupt NIfTI data ({exc})") from exc
+    slope, inter = _scaling(img)
+    data = _apply_scaling(raw, slope, inter)
+    meta = {"format": "nifti", "stored_dtype": str(raw.dtype), "scl_slope": slope, "scl_inter": inter}
+    return data, np.asarray(img.affine, dtype=np.float64), meta
+
+
+def _scaling(img: nib.spatialimages.SpatialImage) -> tuple[float, float]:
+    slope = getattr(img.dataobj, "slope", 1.0)
+    inter = getattr(img.dataobj, "inter", 0.0)
+    slope = 1.0 if slope is None or not np.isfinite(slope) or slope == 0 else float(slope)
+    inter = 0.0 if inter is None or not np.isfinite(inter) else float(inter)
+    return slope, inter
+
+
+def _apply_scaling(raw: np.ndarray, slope: float, inter: float) -> np.ndarray:
+    if raw.dtype.kind in "iu" and slope == 1.0 and inter == 0.0:
+        return raw
+    whole = float(slope).is_integer() and float(inter).is_integer()
+    if raw.dtype.kind in "iu" and whole:
+        return raw.astype(np.int64) * int(slope) + int(inter)
+    return raw.astype(np.float32) * np.float32(slope) + np.float32(inter)

@@ -1,0 +1,35 @@
+"""Reorient an array + affine to the canonical (z, y, x) = (S, P, L) grid of :class:`Volume`."""
+
+from __future__ import annotations
+
+import numpy as np
+from nibabel import orientations as ornt
+
+from hyperct.io.volume import CANONICAL_AXES
+
+_CANONICAL_ORNT = ornt.axcodes2ornt(CANONICAL_AXES)
+
+
+def to_canonical(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Flip/transpose ``array`` so its axes run (S, P, L); return it, its affine, the original axcodes.
+
+    ``affine`` maps array indices to RAS+ mm. Oblique scans are put on the closest canonical
+    axes; the returned affine keeps the exact geometry.
+    """
+    current = ornt.io_orientation(affine)
+    original = tuple(str(c) for c in ornt.ornt2axcodes(current))
+    transform = ornt.ornt_transform(current, _CANONICAL_ORNT)
+    out = np.ascontiguousarray(ornt.apply_orientation(array, transform))
+    new_affine = affine @ ornt.inv_ornt_aff(transform, array.shape)
+    return out, new_affine, original
+
+
+def spacing_from_affine(affine: np.ndarray) -> tuple[float, float, float]:
+    """Voxel size in mm along each array axis: the length of each affine column."""
+    norms = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))
+    return (float(norms[0]), float(norms[1]), float(norms[2]))
+
+
+def lps_to_ras(affine: np.ndarray) -> np.ndarray:
+    """Turn an index->LPS (DICOM) affine into an index->RAS (NIfTI) affine."""
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine

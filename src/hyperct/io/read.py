@@ -1,0 +1,124 @@
+"""`read_ct` and `read_mask`: any supported CT file -> a :class:`Volume` on the canonical grid.
+
+>>> from hyperct import read_ct
+>>> vol = read_ct("scan.nii.gz")            # doctest: +SKIP
+>>> vol.array.shape, vol.spacing            # (z, y, x) = (S, P, L), mm  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from hyperct.io.errors import CTReadError
+from hyperct.io.orientation import spacing_from_affine, to_canonical
+from hyperct.io.volume import Volume
+
+logger = logging.getLogger(__name__)
+
+#: Voxel sizes outside this range (mm) are refused as absurd.
+SPACING_RANGE_MM = (0.05, 20.0)
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+def read_ct(path: str | Path, series_uid: str | None = None) -> Volume:
+    """Read a CT (NIfTI file, DICOM folder or .zip of one series) into HU on the canonical grid.
+
+    Rescale slope/intercept are applied exactly once; DICOM slices are ordered by their position
+    along the slice normal, never by file name. ``series_uid`` picks one series out of a folder
+    that holds several (otherwise such a folder is refused with the list of series).
+    """
+    path = Path(path)
+    data, affine, meta = _load(path, series_uid)
+    if data.dtype.kind == "f" and not np.isfinite(data).all():
+        raise CTReadError(f"{path}: {int((~np.isfinite(data)).sum())} non-finite voxel values (NaN/inf)")
+    return _to_volume(path, _compact_hu(data), affine, meta)
+
+
+def read_mask(path: str | Path, like: Volume | None = None) -> Volume:
+    """Read a label map (NIfTI) onto the canonical grid, keeping integer labels.
+
+    With ``like``, the mask must lie on the same grid as that CT (same shape and affine after
+    reorientation); a mask on another grid is refused rather than silently misaligned.
+    """
+    from hyperct.io.nifti import load_nifti
+
+    path = Path(path)
+    _require_exists(path)
+    if not _is_nifti(path):
+        raise CTReadError(f"{path}: masks are read from NIfTI files (.nii, .nii.gz)")
+    data, affine, meta = load_nifti(path)
+    data = _as_labels(path, data)
+    vol = _to_volume(path, data, affine, meta)
+    if like is not None:
+        _check_same_grid(vol, like)
+    return vol
+
+
+def _load(path: Path, series_uid: str | None) -> tuple[np.ndarray, np.ndarray, dict]:
+    _require_exists(path)
+    if _is_nifti(path):
+        from hyperct.io.nifti import load_nifti
+
+        if series_uid is not None:
+            raise CTReadError(f"{path}: series_uid applies to DICOM only, not NIfTI")
+        return load_nifti(path)
+    if path.is_dir() or path.suffix.lower() == ".zip":
+        from hyperct.io.dicom import load_dicom_series
+
+        return load_dicom_series(path, series_uid)
+    if path.suffix.lower() == ".dcm":
+        raise CTReadError(f"{path}: a single DICOM file is one slice; pass the folder of the series")
+    raise CTReadError(
+        f"{path}: unsupported file type; expected .nii, .nii.gz, a DICOM folder or a .zip of one"
+    )
+
+
+def _require_exists(path: Path) -> None:
+    if not path.exists():
+        raise CTReadError(f"{path}: no such file or folder")
+
+
+def _is_nifti(path: Path) -> bool:
+    return path.is_file() and path.name.lower().endswith(NIFTI_SUFFIXES)
+
+
+def _to_volume(path: Path, data: np.ndarray, affine: np.ndarray, meta: dict) -> Volume:
+    if data.ndim != 3 or min(data.shape) < 2:
+        raise CTReadError(f"{path}: expected a 3-D volume with at least 2 slices per axis, got {data.shape}")
+    if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
+        raise CTReadError(f"{path}: degenerate or non-finite orientation matrix {affine[:3, :3].tolist()}")
+    array, canon_affine, original = to_canonical(data, affine)
+    spacing = spacing_from_affine(canon_affine)
+    low, high = SPACING_RANGE_MM
+    if not all(low <= s <= high for s in spacing):
+        raise CTReadError(f"{path}: absurd voxel spacing {tuple(round(s, 4) for s in spacing)} mm (z, y, x)")
+    meta = {**meta, "original_axcodes": "".join(original)}
+    logger.debug("read %s: shape %s spacing %s from %s", path, array.shape, spacing, meta["original_axcodes"])
+    return Volume(array=array, spacing=spacing, affine=canon_affine, source=str(path), meta=meta)
+
+
+def _compact_hu(data: np.ndarray) -> np.ndarray:
+    """Whole-number HU that fit int16 are kept as int16 (half the memory of int32/float32)."""
+    info = np.iinfo(np.int16)
+    if data.dtype.kind in "iu" and data.dtype != np.int16 and data.min() >= info.min and data.max() <= info.max:
+        return data.astype(np.int16)
+    return data
+
+
+def _as_labels(path: Path, data: np.ndarray) -> np.ndarray:
+    if data.dtype.kind in "iu":
+        return data
+    if not np.isfinite(data).all() or not np.array_equal(data, np.round(data)):
+        raise CTReadError(f"{path}: a label map must hold whole numbers, found fractional or non-finite values")
+    return data.astype(np.int32)
+
+
+def _check_same_grid(mask: Volume, like: Volume) -> None:
+    if mask.shape != like.shape or not np.allclose(mask.affine, like.affine, atol=1e-2):
+        raise CTReadError(
+            f"{mask.source}: mask grid differs from the CT {like.source}: shape {mask.shape} vs "
+            f"{like.shape}, spacing {mask.spacing} vs {like.spacing}"
+        )
