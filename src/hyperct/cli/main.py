@@ -41,9 +41,10 @@ def _root(
 
 
 def _register() -> None:
-    from hyperct.cli import tasks_cmd
+    from hyperct.cli import anatomy, tasks_cmd
 
     app.command("tasks")(tasks_cmd.tasks)
+    app.command("anatomy")(anatomy.anatomy)
 
 
 _register()
