@@ -2,9 +2,10 @@
 
 A bootstrap resample of scans is a vector of counts (how often each scan was drawn). The AUC of a
 resample is the Mann-Whitney statistic with those counts as multiplicities: for every positive,
-the count of negatives scored below it plus half the ties. Scores are sorted once per task; each
-resample then costs one gather, one cumulative sum and one dot product, done for all resamples
-in one numpy pass, so 1000 resamples of 10,000 scans take milliseconds per task.
+the count of negatives scored below it plus half the ties. Where each positive falls among the
+sorted negatives does not depend on the resample, so it is found once per task; each resample
+then costs one cumulative sum over the negatives' counts and two gathers, done for all
+resamples in one numpy pass.
 
 >>> import numpy as np
 >>> auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
@@ -47,35 +48,34 @@ def auc_resampled(labels: np.ndarray, scores: np.ndarray, counts: np.ndarray) ->
 
     ``labels`` must be 0/1 (drop missing labels, and the matching count columns, first).
     """
-    labels = np.asarray(labels)
+    labels = np.asarray(labels).astype(bool)
     scores = np.asarray(scores, dtype=float)
     if counts.ndim != 2 or counts.shape[1] != len(labels) or len(scores) != len(labels):
         raise ValueError(
             f"labels ({len(labels)}), scores ({len(scores)}) and counts {counts.shape} disagree"
         )
-    order = np.argsort(scores, kind="stable")
-    sorted_scores = scores[order]
-    positive = labels[order].astype(bool)
-    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-    has_ties = len(starts) < len(sorted_scores)
+    pos_idx, neg_idx = np.flatnonzero(labels), np.flatnonzero(~labels)
+    neg_idx = neg_idx[np.argsort(scores[neg_idx], kind="stable")]
+    neg_scores = scores[neg_idx]
+    # For each positive: negatives strictly below it, and below-or-tied; fixed for all resamples.
+    lo = np.searchsorted(neg_scores, scores[pos_idx], side="left")
+    hi = np.searchsorted(neg_scores, scores[pos_idx], side="right")
     out = np.empty(counts.shape[0])
-    for lo in range(0, counts.shape[0], _CHUNK):
-        block = counts[lo : lo + _CHUNK][:, order]
-        out[lo : lo + _CHUNK] = _auc_sorted(block, positive, starts if has_ties else None)
+    for start in range(0, counts.shape[0], _CHUNK):
+        block = counts[start : start + _CHUNK]
+        out[start : start + _CHUNK] = _auc_block(block[:, pos_idx], block[:, neg_idx], lo, hi)
     return out
 
 
-def _auc_sorted(counts: np.ndarray, positive: np.ndarray, starts: np.ndarray | None) -> np.ndarray:
-    """Mann-Whitney AUC per row of ``counts`` whose columns are sorted by score."""
-    neg = np.where(positive, 0, counts)
-    pos = np.where(positive, counts, 0)
-    if starts is not None:  # merge tied scores into one group each
-        neg = np.add.reduceat(neg, starts, axis=1)
-        pos = np.add.reduceat(pos, starts, axis=1)
-    below = np.cumsum(neg, axis=1, dtype=np.int64) - neg
-    twice_wins = (pos * (2 * below + neg)).sum(axis=1, dtype=np.int64)
-    n_pos = pos.sum(axis=1, dtype=np.int64)
-    n_neg = neg.sum(axis=1, dtype=np.int64)
-    pairs = (n_pos * n_neg).astype(float)
+def _auc_block(pos: np.ndarray, neg: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Mann-Whitney AUC per row from positive counts and score-sorted negative counts.
+
+    Twice the wins of positive i are (negatives below) + (negatives below or tied), read from
+    the running count of negatives at ``lo[i]`` and ``hi[i]``.
+    """
+    running = np.zeros((neg.shape[0], neg.shape[1] + 1), dtype=np.int64)
+    np.cumsum(neg, axis=1, out=running[:, 1:])
+    twice_wins = (pos * (running[:, lo] + running[:, hi])).sum(axis=1)
+    pairs = (pos.sum(axis=1, dtype=np.int64) * running[:, -1]).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(pairs > 0, twice_wins / (2.0 * pairs), np.nan)

@@ -58,7 +58,8 @@ class WideTable:
 
 def to_wide(df: pd.DataFrame, scan_ids: np.ndarray | None = None) -> WideTable:
     """Pivot one model's long rows to (scans, tasks) arrays; missing (scan, task) gets label -1."""
-    tasks = tuple(t for t in TASK_NAMES if t in set(df[TASK]))
+    present = set(df[TASK].unique())
+    tasks = tuple(t for t in TASK_NAMES if t in present)
     scans = np.sort(df[SCAN_ID].unique()) if scan_ids is None else scan_ids
     labels = df.pivot(index=SCAN_ID, columns=TASK, values=LABEL).reindex(
         index=scans, columns=list(tasks)
