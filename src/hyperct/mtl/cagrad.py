@@ -1,0 +1,48 @@
+"""Conflict-averse gradient descent (CAGrad) of Liu et al. (2021)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor
+from torchjd.aggregation import CAGradWeighting
+
+from hyperct.mtl.base import GradientWeighting
+
+
+@dataclass(frozen=True)
+class CAGradConfig:
+    """Hyperparameters of CAGrad.
+
+    Attributes:
+        c: radius of the ball around the mean gradient, relative to its norm (paper: 0.4).
+        norm_eps: torchjd's floor when normalising the Gramian.
+        parallel_chunk_size: Jacobian rows backpropagated at once (torchjd; None: all).
+    """
+
+    c: float = 0.4
+    norm_eps: float = 1e-4
+    parallel_chunk_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.c < 0:
+            raise ValueError(f"c must be non-negative, got {self.c}")
+
+
+class CAGrad(GradientWeighting):
+    """The update in a ball around the mean gradient that maximises the worst task's decrease.
+
+    Liu, Liu, Jin, Stone & Liu, "Conflict-averse gradient descent for multi-task learning",
+    NeurIPS 2021. The direction is ``g0 + (c ||g0|| / ||g_w||) g_w`` with ``g0`` the mean of the
+    present tasks' gradients and ``g_w`` solving the dual over the simplex; solved by torchjd's
+    ``CAGradWeighting`` (cvxpy, Clarabel), without the official code's ``1/(1+c)`` rescaling.
+    Only present tasks enter (``g0`` is their mean); an absent task has weight 0.
+    """
+
+    def __init__(self, num_tasks: int, config: CAGradConfig | None = None) -> None:
+        self.config = config or CAGradConfig()
+        super().__init__(num_tasks, self.config.parallel_chunk_size)
+        self.solver = CAGradWeighting(c=self.config.c, norm_eps=self.config.norm_eps)
+
+    def task_weights(self, jacobian: Tensor, present: Tensor) -> Tensor:
+        return self.solver(jacobian @ jacobian.T)
