@@ -1,0 +1,114 @@
+"""From a Volume to the cached int16 grid, and from the cached grid to model input.
+
+``preprocess_volume`` / ``preprocess_mask`` produce what the cache stores (resampled HU as int16,
+lossless to 1 HU; label maps as integers on the same grid). ``to_model_input`` applies the
+window, normalisation, packing and cropping when a sample is served.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hyperct.io.volume import Volume
+from hyperct.preprocess.packing import pack_triplets, triplet_middle_labels
+from hyperct.preprocess.resample import pad_or_crop, resize_hu, resize_labels, shape_for_spacing
+from hyperct.preprocess.spec import PreprocessSpec, SliceStackSpec, SpacingCropSpec
+
+
+def preprocess_volume(volume: Volume, spec: PreprocessSpec) -> np.ndarray:
+    """The cached grid of ``volume`` under ``spec``: int16 HU of shape ``spec.grid_shape``."""
+    target = _resampled_shape(volume, spec)
+    grid = resize_hu(volume.array, target)
+    if isinstance(spec, SpacingCropSpec):
+        grid = pad_or_crop(grid, spec.grid_shape, fill=spec.pad_hu)
+    return grid
+
+
+def preprocess_mask(mask_volume: Volume, spec: PreprocessSpec) -> np.ndarray:
+    """A label map on the same grid as :func:`preprocess_volume` (nearest neighbour, background 0)."""
+    labels = mask_volume.array
+    if labels.dtype.kind not in "iub":
+        raise ValueError(f"{mask_volume.name}: a label map must be integer, got dtype {labels.dtype}")
+    grid = resize_labels(labels, _resampled_shape(mask_volume, spec))
+    if isinstance(spec, SpacingCropSpec):
+        grid = pad_or_crop(grid, spec.grid_shape, fill=0)
+    return _compact_labels(grid)
+
+
+def to_model_input(
+    grid: np.ndarray,
+    spec: PreprocessSpec,
+    train: bool = False,
+    rng: np.random.Generator | None = None,
+    mask: np.ndarray | None = None,
+) -> dict[str, torch.Tensor]:
+    """Model input from a cached grid: ``image`` (+ ``image_mask`` for 2.5D, + ``anatomy`` if ``mask``).
+
+    2.5D: ``image`` (n_images, 3, H, W) float32, ``image_mask`` (n_images,) bool, ``anatomy`` the
+    middle slice of each triplet (n_images, H, W) int64. 3D: ``image`` (1, D, H, W) float32 with
+    a random crop when ``train`` (drawn from ``rng``) and the centre crop otherwise, ``anatomy``
+    (D, H, W) int64 cropped identically.
+    """
+    if tuple(grid.shape) != tuple(spec.grid_shape):
+        raise ValueError(f"cached grid has shape {tuple(grid.shape)}, spec expects {spec.grid_shape}")
+    if mask is not None and tuple(mask.shape) != tuple(grid.shape):
+        raise ValueError(f"mask grid shape {tuple(mask.shape)} differs from image grid {tuple(grid.shape)}")
+    if isinstance(spec, SliceStackSpec):
+        return _slice_stack_input(grid, spec, mask)
+    return _spacing_crop_input(grid, spec, train, rng, mask)
+
+
+def _resampled_shape(volume: Volume, spec: PreprocessSpec) -> tuple[int, int, int]:
+    if isinstance(spec, SliceStackSpec):
+        return spec.grid_shape
+    return shape_for_spacing(volume.shape, volume.spacing, spec.spacing_zyx)
+
+
+def _compact_labels(grid: np.ndarray) -> np.ndarray:
+    if grid.size and grid.min() >= 0 and grid.max() <= 255:
+        return grid.astype(np.uint8)
+    return grid.astype(np.int16)
+
+
+def _slice_stack_input(grid: np.ndarray, spec: SliceStackSpec, mask: np.ndarray | None) -> dict[str, torch.Tensor]:
+    low, high = spec.hu_window
+    x = torch.from_numpy(np.asarray(grid, dtype=np.float32))
+    x = ((x - low) / (high - low)).clamp_(0.0, 1.0)
+    images, image_mask = pack_triplets(x)
+    mean = torch.tensor(spec.mean, dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std, dtype=torch.float32).view(1, 3, 1, 1)
+    images = (images - mean) / std
+    n_slices = grid.shape[0]
+    if n_slices % 3:
+        images[-1, n_slices % 3 :] = 0.0  # padded channels hold 0 after normalisation
+    out = {"image": images.contiguous(), "image_mask": image_mask}
+    if mask is not None:
+        out["anatomy"] = triplet_middle_labels(torch.from_numpy(mask.astype(np.int64)))
+    return out
+
+
+def _spacing_crop_input(
+    grid: np.ndarray, spec: SpacingCropSpec, train: bool, rng: np.random.Generator | None, mask: np.ndarray | None
+) -> dict[str, torch.Tensor]:
+    window = _crop_window(spec, train, rng)
+    low, high = spec.hu_clip
+    x = torch.from_numpy(np.asarray(grid[window], dtype=np.float32))
+    x = x.clamp_(low, high).sub_(low).mul_(2.0 / (high - low)).sub_(1.0)
+    out = {"image": x[None].contiguous()}
+    if mask is not None:
+        out["anatomy"] = torch.from_numpy(np.ascontiguousarray(mask[window]).astype(np.int64))
+    return out
+
+
+def _crop_window(spec: SpacingCropSpec, train: bool, rng: np.random.Generator | None) -> tuple[slice, ...]:
+    window = []
+    for full, crop in zip(spec.pad_shape_zyx, spec.crop_shape_zyx):
+        if train:
+            if rng is None:
+                raise ValueError("a training crop needs an rng (numpy Generator) for reproducibility")
+            start = int(rng.integers(0, full - crop + 1))
+        else:
+            start = (full - crop) // 2
+        window.append(slice(start, start + crop))
+    return tuple(window)
