@@ -1,0 +1,195 @@
+"""The frozen DINOv3 ViT backbone, built with transformers ``DINOv3ViTModel``.
+
+The backbone is always frozen and always in eval mode: DINOv3's RoPE jitters patch coordinates in
+train mode, which would make a frozen feature extractor stochastic. Only LoRA layers wrapped into
+it later follow the parent model's train/eval mode (their dropout). It exposes the transformer in
+pieces (``embed``, ``run_block``, ``final_norm``) so that models can run some blocks once and
+others per task, checkpoint blocks, and read patch tokens of any block.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import DINOv3ViTConfig, DINOv3ViTModel
+
+from hyperct.models.backbones.weights import (
+    ARCHITECTURE_FIELDS,
+    read_hf_config,
+    read_state_dict,
+    state_dict_sha256,
+)
+
+logger = logging.getLogger(__name__)
+
+_COMMON: dict[str, Any] = {
+    "patch_size": 16,
+    "num_register_tokens": 4,
+    "layerscale_value": 1.0,
+    "rope_theta": 100.0,
+    "query_bias": True,
+    "key_bias": False,
+    "value_bias": True,
+    "proj_bias": True,
+    "mlp_bias": True,
+    "use_gated_mlp": False,
+    "layer_norm_eps": 1e-5,
+    "image_size": 224,
+}
+
+#: Architecture presets by name. ``dinov3-vitb16`` is the HyperCT paper's backbone.
+PRESETS: dict[str, dict[str, Any]] = {
+    "dinov3-vitb16": {
+        **_COMMON,
+        "hidden_size": 768,
+        "intermediate_size": 3072,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+    },
+    "dinov3-vits16": {
+        **_COMMON,
+        "hidden_size": 384,
+        "intermediate_size": 1536,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 6,
+    },
+    "dinov3-tiny": {
+        **_COMMON,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 3,
+        "num_attention_heads": 4,
+        "image_size": 32,
+    },
+}
+
+Rope = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class BackboneIdentity:
+    """What a checkpoint records about the frozen backbone: its name and a hash of its weights."""
+
+    name: str
+    sha256: str
+    pretrained: bool
+
+
+class DINOv3Backbone(nn.Module):
+    """A frozen DINOv3 ViT with its blocks callable one at a time.
+
+    Use :func:`hyperct.models.backbones.create_backbone` rather than this constructor.
+    """
+
+    def __init__(self, name: str, config: DINOv3ViTConfig, state: dict[str, torch.Tensor] | None):
+        super().__init__()
+        self.name = name
+        self.config = config
+        self.vit = DINOv3ViTModel(config)
+        if state is not None:
+            self.vit.load_state_dict(state, strict=True)
+        self.pretrained = state is not None
+        self.vit.requires_grad_(False)
+        self.frozen_keys = frozenset(self.vit.state_dict())
+        self._identity: BackboneIdentity | None = None
+        self.train(False)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.config.hidden_size)
+
+    @property
+    def num_blocks(self) -> int:
+        return int(self.config.num_hidden_layers)
+
+    @property
+    def num_prefix_tokens(self) -> int:
+        """CLS token plus register tokens, ahead of the patch tokens."""
+        return 1 + int(self.config.num_register_tokens)
+
+    @property
+    def patch_size(self) -> int:
+        return int(self.config.patch_size)
+
+    @property
+    def blocks(self) -> nn.ModuleList:
+        return self.vit.model.layer
+
+    def train(self, mode: bool = True) -> DINOv3Backbone:
+        """Keep the transformer in eval mode; only LoRA layers inside follow ``mode``."""
+        super().train(False)
+        for module in self.modules():
+            if getattr(module, "follows_parent_mode", False):
+                module.train(mode)
+        return self
+
+    def embed(self, pixels: torch.Tensor) -> tuple[torch.Tensor, Rope]:
+        """Patch-embed images (M, 3, H, W) -> tokens (M, prefix + h*w, C) and the RoPE (cos, sin)."""
+        pixels = pixels.to(self.vit.embeddings.patch_embeddings.weight.dtype)
+        return self.vit.embeddings(pixels), self.vit.rope_embeddings(pixels)
+
+    def run_block(self, index: int, hidden: torch.Tensor, rope: Rope) -> torch.Tensor:
+        """Run transformer block ``index`` on tokens (M, L, C)."""
+        return self.blocks[index](hidden, position_embeddings=rope)
+
+    def final_norm(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The final LayerNorm that DINOv3 applies to the last block's tokens."""
+        return self.vit.norm(hidden)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Normalised CLS token per image: (M, 3, H, W) -> (M, C)."""
+        hidden, rope = self.embed(pixels)
+        for index in range(self.num_blocks):
+            hidden = self.run_block(index, hidden, rope)
+        return self.final_norm(hidden)[:, 0]
+
+    def frozen_state_dict(self) -> dict[str, torch.Tensor]:
+        """The backbone's own weights (transformers names), without any adapter parameters."""
+        return {k: v for k, v in self.vit.state_dict().items() if k in self.frozen_keys}
+
+    def identity(self) -> BackboneIdentity:
+        """Name + SHA-256 of the weights, computed once (merging LoRA later does not change it)."""
+        if self._identity is None:
+            digest = state_dict_sha256(self.frozen_state_dict())
+            self._identity = BackboneIdentity(self.name, digest, self.pretrained)
+        return self._identity
+
+
+def build_dinov3(name: str, weights: str | Path | None = None, **overrides: Any) -> DINOv3Backbone:
+    """Build preset ``name`` with ``overrides`` and load ``weights`` (or warn loudly if none)."""
+    if name not in PRESETS:
+        raise KeyError(f"unknown DINOv3 preset {name!r}; known: {', '.join(sorted(PRESETS))}")
+    fields = {**PRESETS[name], **overrides}
+    state = None
+    if weights is not None:
+        _check_folder_config(Path(weights), fields)
+        state = read_state_dict(weights)
+    config = DINOv3ViTConfig(**fields)
+    backbone = DINOv3Backbone(name, config, state)
+    if weights is None:
+        logger.warning(
+            "backbone %s has RANDOM weights (no weights given): its features are meaningless and "
+            "so is any screening result from it; pass weights=<HF folder | .safetensors | Meta "
+            ".pth> for real use",
+            name,
+        )
+    else:
+        logger.info("backbone %s loaded from %s (sha256 %s)", name, weights, backbone.identity().sha256[:12])
+    return backbone
+
+
+def _check_folder_config(path: Path, fields: dict[str, Any]) -> None:
+    if not path.is_dir():
+        return
+    folder_config = read_hf_config(path)
+    for field in ARCHITECTURE_FIELDS:
+        if field in folder_config and folder_config[field] != fields.get(field):
+            raise ValueError(
+                f"{path / 'config.json'}: {field} = {folder_config[field]!r} does not match the "
+                f"backbone preset ({fields.get(field)!r}); choose the matching preset"
+            )

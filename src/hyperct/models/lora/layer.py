@@ -1,0 +1,73 @@
+"""A LoRA-wrapped linear layer: ``y = W x + b + (alpha / r) * source.delta(dropout(x))``.
+
+The wrapper keeps the frozen ``weight`` and ``bias`` under their original names, so the backbone's
+state dict keys (and its weight hash) are unchanged by wrapping.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import nn
+
+from hyperct.models.lora.sources import LoRASource
+
+logger = logging.getLogger(__name__)
+
+
+class LoRALinear(nn.Module):
+    """Wraps a frozen ``nn.Linear`` in place; where A and B come from is ``source``'s business."""
+
+    #: The frozen backbone keeps itself in eval mode but lets this layer (its dropout) follow.
+    follows_parent_mode = True
+
+    def __init__(self, base: nn.Linear, source: LoRASource, alpha: float, dropout: float):
+        super().__init__()
+        if (source.in_features, source.out_features) != (base.in_features, base.out_features):
+            raise ValueError(
+                f"LoRA source shape {source.in_features}->{source.out_features} does not match "
+                f"the linear layer {base.in_features}->{base.out_features}"
+            )
+        self.in_features = base.in_features
+        self.out_features = base.out_features
+        self.weight = base.weight
+        self.bias = base.bias
+        self.source = source
+        self.scaling = alpha / source.rank
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.merged = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = nn.functional.linear(x, self.weight, self.bias)
+        if self.merged:
+            return out
+        delta = self.source.delta(self.dropout(x))
+        if delta is None:
+            return out
+        return out + self.scaling * delta.to(out.dtype)
+
+    def merge(self) -> None:
+        """Add ``(alpha / r) B A`` into the frozen weight (static sources), checking finiteness."""
+        if self.merged:
+            return
+        delta = self.scaling * self.source.delta_weight().to(self.weight.dtype)
+        if not torch.isfinite(delta).all():
+            raise ValueError("LoRA update has non-finite values; refusing to merge it")
+        with torch.no_grad():
+            self.weight.add_(delta)
+        self.merged = True
+
+    def unmerge(self) -> None:
+        """Subtract the merged update again (exact up to float rounding)."""
+        if not self.merged:
+            return
+        delta = self.scaling * self.source.delta_weight().to(self.weight.dtype)
+        with torch.no_grad():
+            self.weight.sub_(delta)
+        if not torch.isfinite(self.weight).all():
+            raise ValueError("weight became non-finite while unmerging LoRA")
+        self.merged = False
+
+    def extra_repr(self) -> str:
+        return f"in={self.in_features}, out={self.out_features}, scaling={self.scaling:g}"

@@ -1,0 +1,87 @@
+"""Where a LoRA layer's A and B come from: a strategy object per wrapped linear layer.
+
+``StaticLoRA`` holds A and B as parameters (the shared-LoRA baseline). ``GeneratedLoRA`` holds
+per-sample A and B produced by the hypernetwork and bound before each forward pass (HyperCT).
+Both compute the low-rank update ``(x A^T) B^T`` without the ``alpha / r`` scaling, which the
+layer applies, so the layer itself has no branch on where the weights come from.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+
+import torch
+from torch import nn
+
+
+class LoRASource(nn.Module, ABC):
+    """Produces the unscaled low-rank update for inputs ``x`` of shape (M, L, d_in)."""
+
+    def __init__(self, in_features: int, out_features: int, rank: int):
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.rank = rank
+
+    @abstractmethod
+    def delta(self, x: torch.Tensor) -> torch.Tensor | None:
+        """``(x A^T) B^T`` of shape (M, L, d_out), or None when no update applies."""
+
+    @abstractmethod
+    def delta_weight(self) -> torch.Tensor:
+        """``B A`` (d_out, d_in) for merging into the frozen weight; static sources only."""
+
+
+class StaticLoRA(LoRASource):
+    """A and B as trainable parameters: A Kaiming-uniform, B zero, so the update starts at 0."""
+
+    def __init__(self, in_features: int, out_features: int, rank: int):
+        super().__init__(in_features, out_features, rank)
+        self.lora_A = nn.Parameter(torch.empty(rank, in_features))
+        self.lora_B = nn.Parameter(torch.zeros(out_features, rank))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+
+    def delta(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(nn.functional.linear(x, self.lora_A), self.lora_B)
+
+    def delta_weight(self) -> torch.Tensor:
+        return self.lora_B @ self.lora_A
+
+
+class GeneratedLoRA(LoRASource):
+    """Per-group A (G, r, d_in) and B (G, d_out, r), bound by the model before a forward pass.
+
+    The M inputs are G contiguous groups of M / G (all images of one sample share one group), so
+    the update is one batched matmul per layer: x viewed as (G, M/G * L, d_in) times A_g^T, B_g^T.
+    """
+
+    def __init__(self, in_features: int, out_features: int, rank: int):
+        super().__init__(in_features, out_features, rank)
+        self.lora_A: torch.Tensor | None = None
+        self.lora_B: torch.Tensor | None = None
+
+    def bind(self, lora_A: torch.Tensor, lora_B: torch.Tensor) -> None:
+        """Set this pass's per-group A and B."""
+        self.lora_A, self.lora_B = lora_A, lora_B
+
+    def unbind(self) -> None:
+        """Drop the bound A and B: the layer acts as its frozen linear layer again."""
+        self.lora_A = self.lora_B = None
+
+    def delta(self, x: torch.Tensor) -> torch.Tensor | None:
+        if self.lora_A is None or self.lora_B is None:
+            return None
+        groups = self.lora_A.shape[0]
+        if x.shape[0] % groups:
+            raise ValueError(f"LoRA input batch {x.shape[0]} is not divisible by {groups} groups")
+        grouped = x.reshape(groups, -1, x.shape[-1])
+        low = torch.bmm(grouped, self.lora_A.transpose(1, 2))
+        out = torch.bmm(low, self.lora_B.transpose(1, 2))
+        return out.reshape(*x.shape[:-1], self.out_features)
+
+    def delta_weight(self) -> torch.Tensor:
+        raise TypeError(
+            "a generated (per-sample) LoRA cannot be merged into the frozen weight; use "
+            "HyperCT.generate_lora(task_ids) to get each task's A and B"
+        )

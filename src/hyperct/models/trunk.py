@@ -1,0 +1,90 @@
+"""Running the backbone's blocks with per-block LoRA binding, checkpointing and token capture.
+
+Per-sample LoRA weights are passed to each block as arguments and bound inside the (possibly
+checkpointed) block call, so a recomputation during backward binds the very same tensors: there
+is no module state that a later forward pass could overwrite before backward runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+from hyperct.models.backbones import Backbone
+from hyperct.models.lora import GeneratedLoRA
+
+#: Per block: the generated sources of that block and their (A, B) for this pass.
+BlockLoRA = Mapping[int, tuple[Sequence[GeneratedLoRA], Sequence[torch.Tensor]]]
+
+
+@dataclass
+class RunSpec:
+    """How to run blocks ``start``..``stop - 1``.
+
+    Attributes:
+        lora: generated LoRA per block (blocks absent here run without generated LoRA).
+        checkpointing: recompute each block in backward instead of storing its activations.
+        grad_from: blocks before this index run without autograd (nothing before them trains).
+        capture: block index whose output tokens to return (None: none).
+    """
+
+    start: int
+    stop: int
+    lora: BlockLoRA = field(default_factory=dict)
+    checkpointing: bool = False
+    grad_from: int = 0
+    capture: int | None = None
+
+
+def run_blocks(
+    backbone: Backbone, hidden: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], spec: RunSpec
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Run the blocks of ``spec``; returns the last tokens and the captured block's tokens."""
+    captured = None
+    grad_enabled = torch.is_grad_enabled()
+    for index in range(spec.start, spec.stop):
+        with torch.set_grad_enabled(grad_enabled and index >= spec.grad_from):
+            hidden = _run_one(backbone, index, hidden, rope, spec)
+        if index == spec.capture:
+            if grad_enabled and not hidden.requires_grad:
+                hidden = hidden.detach().requires_grad_(True)
+            captured = hidden
+    return hidden, captured
+
+
+def _run_one(
+    backbone: Backbone, index: int, hidden: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], spec: RunSpec
+) -> torch.Tensor:
+    sources, tensors = spec.lora.get(index, ((), ()))
+    if spec.checkpointing and torch.is_grad_enabled():
+        return checkpoint(_bound_block, backbone, index, hidden, rope, sources, *tensors, use_reentrant=False)
+    return _bound_block(backbone, index, hidden, rope, sources, *tensors)
+
+
+def _bound_block(
+    backbone: Backbone,
+    index: int,
+    hidden: torch.Tensor,
+    rope: tuple[torch.Tensor, torch.Tensor],
+    sources: Sequence[GeneratedLoRA],
+    *tensors: torch.Tensor,
+) -> torch.Tensor:
+    for source, lora_a, lora_b in zip(sources, tensors[0::2], tensors[1::2]):
+        source.bind(lora_a, lora_b)
+    try:
+        return backbone.run_block(index, hidden, rope)
+    finally:
+        for source in sources:
+            source.unbind()
+
+
+def masked_mean(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the image axis of (..., N, C) in float32, using only real images (mask True)."""
+    counts = mask.sum(dim=-1, keepdim=True)
+    if torch.any(counts == 0):
+        raise ValueError("image_mask: a scan has no real images (all False)")
+    weights = mask.to(torch.float32).unsqueeze(-1)
+    return (features.float() * weights).sum(dim=-2) / counts.to(torch.float32)
