@@ -45,3 +45,11 @@ def test_label_set_validation_names_the_problem() -> None:
         LabelSet("dup", (("a", ("heart",)), ("b", ("heart",))))
     with pytest.raises(ValueError, match="unknown label set"):
         get_label_set("nope")
+
+
+def test_lookup_table_keeps_ignore_index() -> None:
+    from hyperct.anatomy.totalseg import IGNORE_INDEX
+
+    table = CHEST_LOBES_HEART.lookup_table()
+    assert len(table) == 256
+    assert table[51] == 6 and table[5] == 0 and table[IGNORE_INDEX] == IGNORE_INDEX

@@ -30,9 +30,7 @@ def map_to_label_set(labels: np.ndarray, label_set: LabelSet = CHEST_LOBES_HEART
             f"label values {int(labels.min())}..{int(labels.max())} are outside TotalSegmentator "
             f"v2 'total' ids 0..{max(TOTALSEG_V2_NAMES)}"
         )
-    lut = np.zeros(max(TOTALSEG_V2_NAMES) + 1, dtype=np.uint8)
-    for ts_id, small_id in label_set.totalseg_to_small().items():
-        lut[ts_id] = small_id
+    lut = np.asarray(label_set.lookup_table(), dtype=np.uint8)
     return lut[labels.astype(np.intp, copy=False)]
 
 

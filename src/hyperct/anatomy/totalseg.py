@@ -113,6 +113,17 @@ class LabelSet:
             for s in structures
         }
 
+    def lookup_table(self) -> list[int]:
+        """Table indexed by a voxel value 0..255 -> small id; :data:`IGNORE_INDEX` maps to itself.
+
+        ``torch.tensor(label_set.lookup_table())[mask]`` maps a TotalSegmentator map on the fly.
+        """
+        table = [0] * 256
+        for ts_id, small_id in self.totalseg_to_small().items():
+            table[ts_id] = small_id
+        table[IGNORE_INDEX] = IGNORE_INDEX
+        return table
+
 
 #: Default set: background, the five lung lobes and the heart -> ids 0..6.
 CHEST_LOBES_HEART = LabelSet(
