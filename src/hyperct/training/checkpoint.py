@@ -66,16 +66,23 @@ def load_trainable_state(model: nn.Module, state: dict[str, torch.Tensor], sourc
             f"{source}: weights do not match the model (unknown keys {unknown[:5]}, "
             f"missing keys {missing[:5]}); was it trained with another model config?"
         )
-    model.load_state_dict(state, strict=False)
+    if hasattr(model, "load_trainable_state_dict"):
+        model.load_trainable_state_dict(state)
+    else:
+        model.load_state_dict(state, strict=False)
 
 
 def backbone_identity(model: nn.Module) -> dict[str, str]:
-    """The model's backbone name and weights hash, as the model reports them."""
-    ident = getattr(model, "backbone_identity")
-    ident = ident() if callable(ident) else ident
-    if not isinstance(ident, dict):
-        ident = {"name": str(getattr(ident, "name")), "sha256": str(getattr(ident, "sha256"))}
-    return {k: str(v) for k, v in ident.items()}
+    """Name and weights SHA-256 of the model's frozen backbone.
+
+    A model without a frozen backbone (e.g. a 3D CNN trained end to end) has its weights in the
+    checkpoint anyway; it is identified by its class name alone.
+    """
+    backbone = getattr(model, "backbone", None)
+    if backbone is None or not hasattr(backbone, "identity"):
+        return {"name": type(model).__name__, "sha256": "none: no frozen backbone"}
+    ident = backbone.identity()
+    return {"name": str(ident.name), "sha256": str(ident.sha256)}
 
 
 def check_backbone(saved: dict[str, str], model: nn.Module, source: str) -> None:

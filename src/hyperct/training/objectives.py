@@ -139,12 +139,12 @@ class WeightedMultiTaskObjective(Objective):
     def __init__(self, task_ids: Sequence[int], weighting: nn.Module, **kwargs: Any) -> None:
         super().__init__(task_ids, **kwargs)
         self.weighting = weighting
+        self._loss_sum = torch.zeros(len(self.task_ids), dtype=torch.float64)
+        self._loss_count = torch.zeros(len(self.task_ids), dtype=torch.float64)
 
     def backward(self, model: nn.Module, batch: dict[str, Any], scale: float) -> dict[str, float]:
-        from hyperct.training.batch import predict_logits
-
         with self.autocast():
-            logits = predict_logits(model, batch)
+            representation, logits = _features_and_logits(model, batch)
         ids = self.task_ids.to(logits.device)
         losses, present = masked_task_losses(logits[:, ids], batch["labels"][:, ids])
         if not present.any():
@@ -152,10 +152,11 @@ class WeightedMultiTaskObjective(Objective):
         aux = self._aux(model, batch)
         if aux is not None:
             (aux * scale).backward(retain_graph=True)
-        representation = getattr(model, "shared_representation", None)
         self.weighting.backward(
             losses * scale, present, list(model.shared_parameters()), representation
         )
+        self._loss_sum += torch.where(present, losses.detach(), 0.0).double().cpu()
+        self._loss_count += present.double().cpu()
         logs = {"loss": float(losses[present].mean().detach()), "samples": float(len(logits))}
         if aux is not None:
             logs["aux_loss"] = float(aux.detach())
@@ -165,11 +166,26 @@ class WeightedMultiTaskObjective(Objective):
         return [p for p in self.weighting.parameters() if p.requires_grad]
 
     def epoch_end(self) -> None:
-        if hasattr(self.weighting, "epoch_end"):
-            self.weighting.epoch_end()
+        """Hand the epoch's mean loss per task (over batches where it was present) on."""
+        mean = (self._loss_sum / self._loss_count.clamp(min=1)).float()
+        self.weighting.epoch_end(mean)
+        self._loss_sum.zero_()
+        self._loss_count.zero_()
 
     def state_dict(self) -> dict[str, Any]:
         return {"weighting": self.weighting.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.weighting.load_state_dict(state["weighting"])
+
+
+def _features_and_logits(
+    model: nn.Module, batch: dict[str, Any]
+) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """The shared representation (when the model exposes it) and the all-task logits."""
+    from hyperct.training.batch import predict_logits
+
+    if hasattr(model, "forward_features") and hasattr(model, "forward_heads"):
+        representation = model.forward_features(batch["image"], batch["image_mask"])
+        return representation, model.forward_heads(representation)
+    return None, predict_logits(model, batch)

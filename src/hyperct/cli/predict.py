@@ -1,0 +1,41 @@
+"""`hyperct predict`: all 25 probabilities for CT files, or the predictions table of a manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def predict(
+    scans: list[Path] = typer.Argument(None, help="NIfTI files, DICOM folders or zips."),
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="Run folder (its best.pt) or a .pt."),
+    manifest: Path = typer.Option(None, help="Predict every scan of this manifest instead."),
+    cache: Path = typer.Option(None, help="Scan cache of --manifest (prepared with the run's spec)."),
+    out: Path = typer.Option(None, help="Output .csv or .json (manifest mode: the predictions table)."),
+    split: list[str] = typer.Option([], help="Manifest mode: only these splits (repeatable)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+) -> None:
+    """Predict with a trained run; preprocessing always comes from the checkpoint's spec."""
+    from rich.console import Console
+
+    console = Console()
+    if manifest is not None:
+        from hyperct.training.predict import predict_manifest
+
+        if cache is None or scans:
+            raise typer.BadParameter("--manifest needs --cache and no SCAN arguments")
+        table = predict_manifest(checkpoint=checkpoint, manifest=manifest, cache=cache, out=out,
+                                 splits=split or None, device=device)
+        console.print(f"{table['scan_id'].nunique()} scans x {table['task'].nunique()} tasks"
+                      + (f" written to {out}" if out else ""))
+        return
+    if not scans:
+        raise typer.BadParameter("give SCAN files or --manifest with --cache")
+    from hyperct.training.predict_scan import predict_scans, probabilities_table, write_scan_probabilities
+
+    probs = predict_scans(paths=scans, checkpoint=checkpoint, device=device)
+    console.print(probabilities_table(probs))
+    if out is not None:
+        write_scan_probabilities(probs, out)
+        console.print(f"written to {out}")

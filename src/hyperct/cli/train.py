@@ -1,0 +1,46 @@
+"""`hyperct train`: train HyperCT, a multi-task baseline or STL from a YAML config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def train(
+    config: Path = typer.Argument(None, help="YAML config (see configs/); omitted: defaults."),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Dotted override, e.g. --set optim.lr=1e-4 (repeatable)."
+    ),
+    method: str = typer.Option(
+        None, help="Method: hyperct, ew, uw, rlw, dwa, gls, mgda, pcgrad, cagrad, nashmtl, famo, stl."
+    ),
+    tasks: str = typer.Option(None, help="Comma-separated task names (STL: one model each)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in output_dir from last.pt."),
+    new_task: str = typer.Option(
+        None, "--new-task", help="Learn only this new task's embedding on a trained HyperCT run."
+    ),
+    from_run: Path = typer.Option(None, "--from", help="The trained run for --new-task."),
+) -> None:
+    """Train one run; writes checkpoints, logs, predictions.csv and run.json to output_dir."""
+    from rich.console import Console
+
+    from hyperct.training import load_config
+    from hyperct.training import train as train_run
+
+    extra = [f"method={method}"] if method else []
+    if tasks:
+        extra.append(f"tasks=[{', '.join(repr(t.strip()) for t in tasks.split(','))}]")
+    cfg = load_config(config, [*overrides, *extra])
+    if new_task:
+        from hyperct.training.new_task import train_new_task
+
+        if from_run is None:
+            raise typer.BadParameter("--new-task needs --from RUN", param_hint="--from")
+        result = train_new_task(run=from_run, task=new_task, cfg=cfg, resume=resume)
+    else:
+        result = train_run(cfg, resume=resume)
+    Console().print(
+        f"run [bold]{result.run_dir}[/]: best epoch {result.best_epoch} of {result.epochs}, "
+        f"val mean AUC {result.best_metric:.4f}"
+    )

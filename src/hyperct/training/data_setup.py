@@ -1,0 +1,89 @@
+"""Datasets and loaders of a run: the manifest's train/val splits served from the scan cache.
+
+The training sampler is re-seeded from (seed, epoch) at every epoch, so the data order of an
+epoch does not depend on what ran before: a resumed run sees the same batches as an unbroken one.
+Validation and prediction shard scans across ranks (every ``world_size``-th scan).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+
+from hyperct.tasks import TASK_NAMES
+from hyperct.training.config import TrainConfig
+from hyperct.training.distributed import DistInfo
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunData:
+    """The manifest, the train and val datasets, the collate function and the cache's spec."""
+
+    manifest: pd.DataFrame
+    train: Dataset
+    val: Dataset
+    collate: Callable[[list[dict[str, Any]]], dict[str, Any]]
+    spec: dict[str, Any]
+
+
+def load_run_data(cfg: TrainConfig) -> RunData:
+    """Open the manifest and the cache; fail early, naming the file, when either is wrong."""
+    from hyperct.data.dataset import CachedScanDataset, collate_scans
+    from hyperct.data.manifest import load_manifest
+
+    manifest = load_manifest(cfg.data.manifest)
+    common = {"cohort": cfg.data.train_cohort, "seed": cfg.seed}
+    train = CachedScanDataset(manifest, cfg.data.cache, split="train", train=True, **common)
+    val = CachedScanDataset(manifest, cfg.data.cache, split="val", train=False, **common)
+    for name, ds in (("train", train), ("val", val)):
+        if len(ds) == 0:
+            raise ValueError(f"{cfg.data.manifest}: no scans in split {name!r}")
+    return RunData(manifest, train, val, collate_scans, cache_spec(cfg.data.cache))
+
+
+def cache_spec(cache_dir: str | Path) -> dict[str, Any]:
+    """The preprocessing spec the cache was written with, as plain JSON data."""
+    from hyperct.data.cache import read_cache_spec
+
+    return read_cache_spec(Path(cache_dir)).to_dict()
+
+
+def train_labels(manifest: pd.DataFrame, cohort: str | None) -> torch.Tensor:
+    """Labels (N, 25) of the training scans, for inverse-prevalence task weights."""
+    rows = manifest[manifest["split"] == "train"]
+    if cohort is not None:
+        rows = rows[rows["cohort"] == cohort]
+    return torch.as_tensor(rows[list(TASK_NAMES)].to_numpy(dtype="float32"))
+
+
+def train_loader(data: RunData, cfg: TrainConfig, dist: DistInfo, epoch: int) -> DataLoader:
+    """This epoch's training batches; the order depends only on (seed, epoch, rank)."""
+    sampler = DistributedSampler(
+        data.train, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed
+    )
+    sampler.set_epoch(epoch)
+    if hasattr(data.train, "set_epoch"):
+        data.train.set_epoch(epoch)
+    return DataLoader(
+        data.train, batch_size=cfg.optim.batch_size, sampler=sampler,
+        num_workers=cfg.data.num_workers, collate_fn=data.collate,
+        generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch),
+    )
+
+
+def eval_loader(
+    dataset: Dataset, collate: Callable[..., Any], batch_size: int, dist: DistInfo, workers: int = 0
+) -> DataLoader:
+    """This rank's share of ``dataset`` in order, for validation and prediction."""
+    share = Subset(dataset, range(dist.rank, len(dataset), dist.world_size))  # type: ignore[arg-type]
+    return DataLoader(share, batch_size=batch_size, shuffle=False, num_workers=workers,
+                      collate_fn=collate)

@@ -1,0 +1,75 @@
+"""Predict all 25 tasks for raw CT files (NIfTI, DICOM folder or zip) with a trained run.
+
+The scan is preprocessed with the spec stored in the checkpoint, exactly as the training cache
+was, so prediction can never preprocess differently from training.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from hyperct.tasks import TASK_NAMES
+from hyperct.training.atomic import atomic_write, atomic_write_text
+from hyperct.training.batch import predict_logits
+from hyperct.training.device import autocast
+
+logger = logging.getLogger(__name__)
+
+
+def predict_scans(
+    *, paths: Sequence[str | Path], checkpoint: str | Path, device: str = "auto"
+) -> pd.DataFrame:
+    """Probabilities of the 25 tasks, one row per scan (index: the file path), tasks as columns.
+
+    A file that cannot be read stops the run with the reader's error naming the file.
+    """
+    from hyperct.io.read import read_ct
+    from hyperct.preprocess.pipeline import preprocess_volume, to_model_input
+    from hyperct.preprocess.spec import spec_from_dict
+    from hyperct.training.predict import checkpoint_config, load_trained_model
+
+    model, ckpt = load_trained_model(checkpoint, device)
+    spec = spec_from_dict(ckpt.spec)
+    bf16 = checkpoint_config(ckpt).runtime.bf16
+    dev = next(iter(model.parameters())).device
+    rows = {}
+    for path in paths:
+        volume = read_ct(path)
+        item = to_model_input(preprocess_volume(volume, spec), spec, train=False)
+        batch = {k: v.unsqueeze(0).to(dev) for k, v in item.items() if k in ("image", "image_mask")}
+        with torch.no_grad(), autocast(dev, bf16):
+            logits = predict_logits(model, batch)
+        rows[str(path)] = torch.sigmoid(logits.float())[0].cpu().numpy()
+        logger.info("predicted %s", path)
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(TASK_NAMES))
+
+
+def write_scan_probabilities(probs: pd.DataFrame, out: str | Path) -> Path:
+    """Write per-scan probabilities as CSV (scan x task) or JSON ({scan: {task: prob}})."""
+    out = Path(out)
+    if out.suffix.lower() == ".json":
+        data: dict[str, Any] = {scan: row.to_dict() for scan, row in probs.iterrows()}
+        return atomic_write_text(out, json.dumps(data, indent=2))
+    if out.suffix.lower() != ".csv":
+        raise ValueError(f"{out}: output must end in .csv or .json")
+    return atomic_write(out, lambda tmp: probs.rename_axis("scan").to_csv(tmp, float_format="%.6g"))
+
+
+def probabilities_table(probs: pd.DataFrame) -> Any:
+    """A rich table: tasks as rows, one probability column per scan."""
+    from rich.table import Table
+
+    table = Table(title="hyperct predictions (probability per task)")
+    table.add_column("task")
+    for scan in probs.index:
+        table.add_column(Path(scan).name, justify="right")
+    for task in probs.columns:
+        table.add_row(task, *(f"{probs.at[scan, task]:.3f}" for scan in probs.index))
+    return table

@@ -1,0 +1,114 @@
+"""The mutable state of a run (model, objective, optimizer, scheduler, counters) and its
+conversion to and from a :class:`~hyperct.training.checkpoint.Checkpoint`."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from hyperct.training.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    backbone_identity,
+    check_backbone,
+    load_checkpoint,
+    load_trainable_state,
+    trainable_state,
+)
+from hyperct.training.config import TrainConfig, config_to_dict
+from hyperct.training.objectives import Objective
+from hyperct.training.rng import capture_rng_state, restore_rng_state
+
+logger = logging.getLogger(__name__)
+
+#: Config sections that may differ when resuming (they do not change what is learned).
+RESUMABLE_CHANGES = ("runtime", "optim.epochs", "output_dir", "data.num_workers")
+
+
+@dataclass
+class TrainState:
+    """Everything that changes while training; ``epoch`` counts completed epochs."""
+
+    cfg: TrainConfig
+    model: nn.Module
+    objective: Objective
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    spec: dict[str, Any]
+    epoch: int = 0
+    step: int = 0
+    best_metric: float = -math.inf
+    best_epoch: int = -1
+
+    def params(self) -> list[nn.Parameter]:
+        """Every parameter the optimizer updates (model adapters + objective's own)."""
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
+
+    def is_better(self, metric: float) -> bool:
+        """Strictly better validation score; the first epoch is taken when all are NaN."""
+        if self.best_epoch < 0:
+            return True
+        return not math.isnan(metric) and (math.isnan(self.best_metric) or metric > self.best_metric)
+
+
+def to_checkpoint(state: TrainState, metrics: dict[str, Any]) -> Checkpoint:
+    """Snapshot of ``state`` (weights copied to CPU)."""
+    return Checkpoint(
+        model=trainable_state(state.model),
+        config=config_to_dict(state.cfg),
+        tasks=list(state.cfg.task_names),
+        spec=state.spec,
+        backbone=backbone_identity(state.model),
+        epoch=state.epoch,
+        step=state.step,
+        optimizer=state.optimizer.state_dict(),
+        scheduler=state.scheduler.state_dict(),
+        rng=capture_rng_state(),
+        extra={"objective": state.objective.state_dict()},
+        metrics={**metrics, "best_metric": state.best_metric, "best_epoch": state.best_epoch},
+    )
+
+
+def restore(state: TrainState, path: Path) -> None:
+    """Load ``path`` into ``state`` after checking backbone, config and spec agree."""
+    ckpt = load_checkpoint(path)
+    check_backbone(ckpt.backbone, state.model, str(path))
+    _check_config(ckpt.config, config_to_dict(state.cfg), str(path))
+    if ckpt.spec != state.spec:
+        raise CheckpointError(
+            f"{path}: the cache's preprocessing spec differs from the one this run was trained "
+            f"with ({ckpt.spec} vs {state.spec})"
+        )
+    load_trainable_state(state.model, ckpt.model, str(path))
+    state.optimizer.load_state_dict(ckpt.optimizer)
+    state.scheduler.load_state_dict(ckpt.scheduler)
+    state.objective.load_state_dict(ckpt.extra["objective"])
+    restore_rng_state(ckpt.rng)
+    state.epoch, state.step = ckpt.epoch, ckpt.step
+    state.best_metric = float(ckpt.metrics["best_metric"])
+    state.best_epoch = int(ckpt.metrics["best_epoch"])
+    logger.info("resumed %s at epoch %d (best epoch %d)", path, state.epoch, state.best_epoch)
+
+
+def _check_config(saved: dict[str, Any], current: dict[str, Any], source: str) -> None:
+    diffs = [k for k in _flat_diff(saved, current) if not k.startswith(RESUMABLE_CHANGES)]
+    if diffs:
+        raise CheckpointError(
+            f"{source}: cannot resume with a changed config; differing keys: {diffs} "
+            f"(only {list(RESUMABLE_CHANGES)} may change)"
+        )
+
+
+def _flat_diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for key in sorted(set(a) | set(b)):
+            out += _flat_diff(a.get(key), b.get(key), f"{prefix}{key}.")
+        return out
+    return [] if a == b else [prefix.rstrip(".")]
