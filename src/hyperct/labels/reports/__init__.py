@@ -1,0 +1,1 @@
+"""Report labelers: turn free-text chest-CT reports into the 18 conventional task labels."""

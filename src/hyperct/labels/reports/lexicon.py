@@ -1,0 +1,371 @@
+"""The finding lexicon: how radiologists write each of the 18 conventional findings.
+
+Each :class:`FindingRule` lists regular expressions for mentions (synonyms, abbreviations and
+misspellings seen in real reports), for contexts that veto a mention (another organ, another
+sense of the word), and for phrases that state the finding is absent without a negation word
+("heart size is normal", "lymph nodes that did not reach pathological size"). Finding-specific
+logic that a word list cannot express (calcified plaque in coronary vs aortic wall) lives in a
+``context`` predicate that sees the sentence and the mention's span.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hyperct.tasks import CONVENTIONAL
+
+_I = re.IGNORECASE
+
+
+@dataclass(frozen=True)
+class FindingRule:
+    """Lexicon and context rules for one finding (``task`` is the ``Task.name``)."""
+
+    task: str
+    terms: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+    normal: tuple[str, ...] = ()
+    context: Callable[[str, int, int], bool] | None = None
+    term_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    exclude_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    normal_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.terms:
+            raise ValueError(f"finding rule {self.task!r} has no terms")
+        object.__setattr__(self, "term_re", _union(self.terms))
+        object.__setattr__(self, "exclude_re", _union(self.exclude) if self.exclude else None)
+        object.__setattr__(self, "normal_re", _union(self.normal) if self.normal else None)
+
+
+def _union(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), _I)
+
+
+# Organs outside the lung whose nodules, densities and scars are not lung findings.
+_OTHER_ORGAN = (
+    r"\b(?:thyroid|liver|hepatic|kidneys?|renal|adrenal|spleen|splenic|pancrea\w*|breasts?|"
+    r"subcutaneous|cutaneous|skin|bones?|vertebra\w*|gallbladder|gall bladder|uterus|ovar\w*|"
+    r"prostat\w*|bladder|intestin\w*|colon|gastric|muscles?|mediastinum|mediastinal|adipose|"
+    r"fat|fatty|mesenter\w*|perirenal|omentum|omental|peritone\w*|soft tissue)\b"
+)
+_LUNG = (
+    r"\b(?:lungs?|pulmonary|lobes?|lobar|parenchym\w*|segments?|fissur\w*|subpleural|apical|"
+    r"apex|perihilar|lingula\w*)\b"
+)
+_NOT_IN_LUNG = _OTHER_ORGAN + r"(?![^.]*" + _LUNG + r")"
+
+_CORONARY = re.compile(r"\bcoronar\w*|\b(?:LAD|LCx|RCA|circumflex|descending artery)\b", _I)
+# Thoracic non-coronary arteries. Abdominal and pelvic vessels are outside a chest CT's finding
+# (CT-RATE's annotators label calcified plaque of the abdominal aorta alone as absent).
+_VESSEL = re.compile(
+    r"\b(?:aort\w*|arter(?:y|ies|ial)|vascular|vessels?|carotid|subclavian|brachiocephalic|"
+    r"arch|truncus|innominate)\b",
+    _I,
+)
+_NOT_THORACIC = re.compile(
+    r"\b(?:coronary\s+arter(?:y|ies)|coronar\w*|abdominal\s+aort\w*|abdominal\s+arter\w*|"
+    r"(?:renal|iliac|femoral|celiac|mesenteric|splenic|hepatic)\s+arter\w*|infrarenal\s+aort\w*|"
+    r"(?:aortic\s+)?valv\w*)",
+    _I,
+)
+_SEGMENT = re.compile(r"[^,;()]+")
+
+
+def _segment_around(sentence: str, start: int) -> str:
+    """The comma-delimited piece of the sentence holding ``start``."""
+    for m in _SEGMENT.finditer(sentence):
+        if m.start() <= start < m.end():
+            return m.group(0)
+    return sentence
+
+
+def _vessel_text(sentence: str, start: int) -> str:
+    """Where a plaque's vessel is named: the words after it if they name one, else the sentence.
+
+    Reports list vessels after the plaque ("plaques in the aortic arch, descending aorta and
+    coronary arteries"), or name the vessel first ("In the aortic wall, calcified plaques").
+    """
+    forward = sentence[start:]
+    if _VESSEL.search(forward) or _CORONARY.search(forward):
+        return forward
+    return sentence
+
+
+def _is_coronary(sentence: str, start: int, end: int) -> bool:
+    return bool(_CORONARY.search(_vessel_text(sentence, start)))
+
+
+def _is_arterial(sentence: str, start: int, end: int) -> bool:
+    return bool(_VESSEL.search(_NOT_THORACIC.sub(" ", _vessel_text(sentence, start))))
+
+
+_SCAR_DENSITY = re.compile(
+    r"\bsequel\w*|\bfibro\w*|\bat[ea]lect\w*|\bcalcif\w*|\bscar\w*|\bsclero\w*|"
+    r"\blinear\b|\bpleuroparenchymal|\bsoft\s+tissue|\bperibronch\w*|\bband",
+    _I,
+)
+
+
+def _is_parenchymal_opacity(sentence: str, start: int, end: int) -> bool:
+    """A "density increase" is an opacity unless its segment calls it a scar, band or collapse."""
+    if not re.search(r"(?i)densit", sentence[start:end]):
+        return True
+    return not _SCAR_DENSITY.search(_segment_around(sentence, start))
+
+
+_ATHERO = (r"\bcalcif\w*", r"\batherom\w*", r"\batheroscl\w*", r"\bplaques?\b")
+_ATHERO_EXCLUDE = (r"\blymph", r"\bnodul\w+", r"\bpleura\w*", r"\bgranulom\w*")
+_EFFUSION = r"(?:effusions?|fluid|effusion-thickening)"
+_NEAR = r"\b(?:effusions?|fluid)\b(?:\s+[\w,()-]+){0,10}?\s+"
+
+_LYMPH_TERMS = (
+    r"\blymphadenopath\w*|\badenopath\w*|\blymphadenomegal\w*",
+    r"\b(?:enlarged|pathological|pathologic|pathologically enlarged|conglomerat\w+|"
+    r"bulky|enlarging)\s+(?:\w+\s+){0,3}?(?:lymph\s+)?nodes?\b",
+    r"\blymph\s+nodes?\b(?!\s+stations?)",
+)
+_LYMPH_EXCLUDE = (
+    r"\b(?:intrapulmonary|intraparenchymal|subpleural|perifissural|fissural|intramammary)"
+    r"\s+lymph",
+    r"\bbreast\b",
+)
+# CT-RATE convention: any lymph node the report says is there counts, whatever its size.
+_LYMPH_ANY = FindingRule(task="Lymphadenopathy", terms=_LYMPH_TERMS, exclude=_LYMPH_EXCLUDE)
+# Radiological convention: nodes described below pathological size state the finding is absent.
+LYMPH_PATHOLOGICAL = FindingRule(
+    task="Lymphadenopathy",
+    terms=_LYMPH_TERMS,
+    exclude=_LYMPH_EXCLUDE,
+    normal=(
+        r"\blymph\s+nodes?\b[^.]{0,60}?\b(?:not?\s+(?:reach\w*|reaching)|non-?pathologic\w*|"
+        r"below\s+(?:the\s+)?pathologic\w*|did\s+not\s+reach|not\s+in\s+pathologic\w*|"
+        r"normal\s+(?:size|sizes|dimensions)|within\s+normal\s+limits|less\s+than\s+1\s*cm|"
+        r"smaller\s+than\s+1\s*cm|<\s*1\s*cm|<\s*10\s*mm|fatty\s+hil\w+)",
+        r"\b(?:non-?pathologic\w*|normal[- ]sized?|subcentimetric|sub-centimetric|millimetric|"
+        r"millimeter-sized|small|tiny|reactive)\s+(?:\w+\s+)?(?:lymph\s+)?nodes?",
+    ),
+)
+
+RULES: tuple[FindingRule, ...] = (
+    FindingRule(
+        task="Medical material",
+        terms=(
+            r"\b(?:surgical\s+)?clips?\b",
+            r"\bsutures?\b",
+            r"\b(?:surgical|operation|operative|postoperative|foreign|metallic|suture|fixation)\s+"
+            r"materials?",
+            r"\bsternal\s+(?:wires?|sutures?|cerclage)|\bsternotomy\s+wires?|\bwires?\b",
+            r"\bstents?\b",
+            r"\bcatheters?\b|\bport\b",
+            r"\bpace\s?makers?\b|\bdefibrillator|\bICD\b|\bCRT-?D\b",
+            r"\b(?:pacemaker|cardiac|pacing)\s+(?:leads?|electrodes?)|\belectrodes?\b",
+            r"\bprosthe\w+",
+            r"\b(?:endotracheal|tracheostomy|chest|thoracostomy|nasogastric|feeding|drainage|"
+            r"tracheal|gastrostomy)\s+(?:tubes?|cannula)",
+            r"\btracheostomy\b|\bintubat\w+|\bcannula\w*",
+            r"\bdrains?\b",
+            r"\bcoils?\b",
+            r"\bmetallic\b",
+            r"\bstaples?\b",
+            r"\bsurgical\s+mesh\b",
+            r"\bscrews?\b",
+            r"\bvalve\s+replacement|\bprosthetic\s+valve|\bmechanical\s+valve",
+            r"\bcerclage\w*",
+            r"\bbypass\s+grafts?",
+            r"\boccluder\b",
+        ),
+        exclude=(r"\bcontrast\b", r"\bmetallic\s+artifact", r"\bbone\s+graft"),
+    ),
+    FindingRule(
+        task="Arterial wall calcification",
+        terms=_ATHERO,
+        context=_is_arterial,
+        exclude=_ATHERO_EXCLUDE,
+    ),
+    FindingRule(
+        task="Cardiomegaly",
+        terms=(
+            r"\bcardiomegal\w*",
+            r"\bcardiac\s+enlargement|\benlargement\s+of\s+the\s+heart",
+            r"\b(?:heart|cardiac)\s+(?:contour\s+and\s+|contours\s+and\s+)?"
+            r"(?:size|sizes|dimensions?|volume|silhouette|shadow)\s+"
+            r"(?:is\s+|are\s+|was\s+|were\s+|has\s+|have\s+)?(?:\w+\s+)?"
+            r"(?:increased|enlarged|large|larger)",
+            r"\b(?:increased|enlarged)\s+(?:heart|cardiac)\b(?:\s+(?:size|dimensions?|volume))?",
+            r"\bheart\s+(?:is|was|appears)\s+(?:\w+\s+)?(?:enlarged|larger than normal)",
+            r"\bincrease\s+in\s+(?:the\s+)?(?:heart|cardiac)\s+(?:size|dimensions?|volume)",
+            r"\b(?:cardiothoracic|cardio-thoracic)\s+(?:ratio|index)\b",
+            r"\bCTR\b",
+        ),
+        normal=(
+            r"\b(?:heart|cardiac)\b[\w\s,-]{0,25}\b(?:size|sizes|dimensions?|volume)\b[\w\s,]{0,20}?"
+            r"\b(?:is|are|was|were|appear|appears)\s+(?:\w+\s+)?(?:normal|natural|preserved|"
+            r"within normal limits)",
+            r"\bnormal\s+(?:heart|cardiac)\s+(?:size|dimensions)",
+            r"\b(?:cardiothoracic\s+(?:ratio|index)|CTR)\b[\w\s,]{0,20}?\b(?:is|are|was|were|"
+            r"appears?)\s+(?:\w+\s+)?(?:normal|natural|preserved|within normal limits)",
+        ),
+        context=lambda s, a, b: not re.match(r"(?i)c(?:ardio-?thoracic|tr)", s[a:b])
+        or bool(re.search(r"(?i)\bincrease|\bhigh|\benlarg", s)),
+    ),
+    FindingRule(
+        task="Pericardial effusion",
+        terms=(
+            r"\bpericardial(?:\s*(?:,|and|or|/|-)\s*(?:and\s+|or\s+)?pleural)?[\s-]+"
+            r"(?:[\w-]+\s+)?" + _EFFUSION,
+            r"\bpleural\s*(?:,|and|or|/|-)\s*(?:and\s+|or\s+)?pericardial[\s-]+" + _EFFUSION,
+            _NEAR + r"(?:\w+\s+){0,3}?pericardi\w*",
+            r"\bpericardial\s+(?:space|recess\w*|sinus)\s+(?:\w+\s+){0,3}(?:fluid|effusion)",
+            r"\bhydropericardi\w*",
+        ),
+    ),
+    FindingRule(
+        task="Coronary artery wall calcification",
+        terms=_ATHERO,
+        context=_is_coronary,
+        exclude=_ATHERO_EXCLUDE,
+    ),
+    FindingRule(
+        task="Hiatal hernia",
+        terms=(
+            r"\bhiat\w*\s+(?:\w+\s+)?hernia\w*",
+            r"\bhernia\w*\s+(?:\w+\s+){0,4}(?:esophageal\s+)?hiatus",
+            r"\bpara-?o?esophageal\s+hernia\w*",
+            r"\bsliding(?:\s+type)?\s+hernia\w*",
+            r"\bherniat\w+\s+of\s+(?:the\s+)?stomach",
+            r"\b(?:stomach|gastric)\s+(?:\w+\s+){0,3}herniat\w+",
+        ),
+    ),
+    _LYMPH_ANY,
+    FindingRule(
+        task="Emphysema",
+        terms=(
+            r"\bemphysem\w*|\bemphsem\w*",
+            r"\bbulla\w*|\bbullous\b|\bblebs?\b",
+        ),
+        exclude=(
+            r"\bsubcutaneous\s+emphysem\w*",
+            r"\bmediastinal\s+emphysem\w*",
+            r"\bemphysem\w*\s+(?:\w+\s+){0,4}(?:under\s+the\s+skin|subcutaneous|soft\s+tissue)",
+        ),
+    ),
+    FindingRule(
+        task="Atelectasis",
+        terms=(
+            r"\bat[ea]lect[ae]\w*|\bdystelecta\w*",
+            r"\b(?:lobar|lung|lobe|segmental)\s+collapse|\bcollapsed?\s+(?:lung|lobe|segment)",
+        ),
+        exclude=(r"\bfibro\w*[\s-]+at[ea]lect\w*",),
+    ),
+    FindingRule(
+        task="Lung nodule",
+        terms=(
+            r"\bnodules?\b",
+            r"\bmicronodul\w*",
+            r"\bnodular\s+(?:lesions?|formations?|appearances?|densit\w*|pattern)",
+        ),
+        exclude=(
+            _NOT_IN_LUNG,
+            r"\bpleura\w*\s+(?:\w+\s+)?thicken",
+            r"\bcentri\w*acinar|\bcentrilobular|\btree|\bbud\w*\b",
+            r"\bhypodense\b",
+            r"\bnodular\s+goiter",
+        ),
+    ),
+    FindingRule(
+        task="Lung opacity",
+        terms=(
+            r"(?<!nodular )\bopacit\w*",
+            r"\bground[- ]glass\w*(?![\s-]+(?:\w+\s+)?nodul)|\bGGOs?\b|\bfrosted\s+glass",
+            r"(?<!nodular )\binfiltrat\w*",
+            r"\b(?:increased|increase\s+in|increases\s+in|increasing)\s+(?:\w+\s+){0,2}densit\w*",
+            r"\bdensit(?:y|ies)\s+increase\w*",
+        ),
+        exclude=(_NOT_IN_LUNG, r"\bactive\s+infiltrat\w*"),
+        context=_is_parenchymal_opacity,
+    ),
+    FindingRule(
+        task="Pulmonary fibrotic sequela",
+        terms=(
+            r"\bfibro\w*",
+            r"\bsequel\w*",
+            r"\bscar\w*\b|\bcicatri\w*",
+            r"\breticula\w*",
+            r"\bhoneycomb\w*",
+            r"\bparenchymal\s+bands?|\bfibrous\s+bands?",
+        ),
+        exclude=(
+            r"\bfibroadenom\w*|\bfibrous\s+dysplasia|\bfibroids?\b|\bfibroma\w*|\bfibromatos\w*",
+            r"\bsequel\w*\s+(?:of|to|after)\s+(?:the\s+)?(?:fracture|surgery|operation)",
+            _NOT_IN_LUNG,
+            r"\blymph\s+nod",
+        ),
+    ),
+    FindingRule(
+        task="Pleural effusion",
+        terms=(
+            r"\bpleural(?:\s*(?:,|and|or|/|-)\s*(?:and\s+|or\s+)?pericardial)?[\s-]+"
+            r"(?:\w+\s+)?" + _EFFUSION,
+            r"\bpericardial\s*(?:,|and|or|/|-)\s*(?:and\s+|or\s+)?pleural[\s-]+" + _EFFUSION,
+            _NEAR + r"(?:\w+\s+){0,3}?(?:pleura\w*|hemithora\w*)",
+            r"\bhydrothora\w*",
+        ),
+    ),
+    FindingRule(
+        task="Mosaic attenuation pattern",
+        terms=(r"\bmosai\w*",),
+    ),
+    FindingRule(
+        task="Peribronchial thickening",
+        terms=(
+            r"\bperibronch\w*(?:\s+[\w-]+){0,3}?\s+(?:thicken\w*|thickness\w*)",
+            r"\bthicken\w*\s+(?:\w+\s+){0,3}?peribronch\w*",
+            r"\bperibronchial\s+(?:cuffing|infiltrat\w*)",
+        ),
+    ),
+    FindingRule(
+        task="Consolidation",
+        terms=(r"\bconsolidat\w*",),
+    ),
+    FindingRule(
+        task="Bronchiectasis",
+        terms=(
+            r"\bbronch[io]*ectas\w*|\bbronchiectatic\b|\bbronchiolectas\w*",
+            r"\bbronchial\s+ectasi\w*",
+            r"\b(?:dilated|dilatation\s+of\s+(?:the\s+)?)\s*bronch\w*",
+            r"\bbronch\w*\s+dilat\w*",
+        ),
+    ),
+    FindingRule(
+        task="Interlobular septal thickening",
+        terms=(
+            r"\b\w*sept\w*\s+(?:\w+\s+)?(?:thicken\w*|thickness\w*)",
+            r"\bthicken\w*\s+(?:of\s+)?(?:the\s+)?(?:[\w-]+\s+){0,4}?(?:interlobular\s+)?septa\b",
+            r"\bkerley\b",
+        ),
+        exclude=(r"\b(?:inter)?(?:atrial|ventricular)\s+sept\w*|\bnasal\s+sept\w*",),
+    ),
+)
+
+RULES_BY_TASK: dict[str, FindingRule] = {r.task: r for r in RULES}
+
+
+def rules_for(lymph_nodes: str = "any") -> tuple[FindingRule, ...]:
+    """The rule set for a lymph-node convention: "any" (CT-RATE) or "pathological"."""
+    if lymph_nodes == "any":
+        return RULES
+    if lymph_nodes == "pathological":
+        return tuple(LYMPH_PATHOLOGICAL if r.task == "Lymphadenopathy" else r for r in RULES)
+    raise ValueError(f"lymph_nodes must be 'any' or 'pathological', got {lymph_nodes!r}")
+
+
+def _check_catalogue() -> None:
+    names = [t.name for t in CONVENTIONAL]
+    if sorted(names) != sorted(RULES_BY_TASK):
+        raise RuntimeError("the lexicon must cover exactly the 18 conventional tasks")
+
+
+_check_catalogue()

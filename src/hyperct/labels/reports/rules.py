@@ -1,0 +1,125 @@
+"""The rules labeler: lexicon + negation/uncertainty scope, offline and fast.
+
+A report is split into sentences and clauses; every lexicon mention is classified present,
+absent or uncertain by its scope; a finding is labelled by its strongest mention:
+any present mention gives 1, otherwise an uncertain one gives ``RulesConfig.uncertain_label``,
+otherwise an absent one gives 0, and a finding never mentioned gives -1.
+
+Hedged mentions ("possible X", "X?", "X cannot be excluded") are labelled 1 by default: a
+radiologist hedges about the cause or the significance of something seen on the images far more
+often than about whether it is there at all, and expert label sets (CT-RATE) mark such findings
+present. Set ``uncertain_label`` to 0 or -1 for a stricter label set.
+
+>>> from hyperct.labels.reports.rules import label_report
+>>> out = label_report("No pleural effusion. Minimal atelectasis in the left lower lobe.")
+>>> out.labels["Pleural effusion"], out.labels["Atelectasis"], out.labels["Emphysema"]
+(0, 1, -1)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from hyperct.labels.reports.lexicon import FindingRule, rules_for
+from hyperct.labels.reports.scope import Status, classify_mention
+from hyperct.labels.reports.text import split_clauses, split_sentences
+from hyperct.tasks import LABEL_VALUES
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    """Options of the rules labeler.
+
+    uncertain_label: label given to a finding whose strongest mention is hedged (1, 0 or -1).
+    lymph_nodes: "any" counts every lymph node the report says is there (CT-RATE's convention,
+        the default, so labels agree with the data the models are trained on); "pathological"
+        counts only nodes of pathological size (nodes "not reaching pathological size",
+        "millimetric", "< 1 cm" are then absent).
+    """
+
+    uncertain_label: int = 1
+    lymph_nodes: str = "any"
+
+    def __post_init__(self) -> None:
+        if self.uncertain_label not in LABEL_VALUES:
+            raise ValueError(
+                f"uncertain_label must be one of {LABEL_VALUES}, got {self.uncertain_label!r}"
+            )
+        rules_for(self.lymph_nodes)
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One mention of a finding: where it is, how it is spoken of, and what decided that."""
+
+    task: str
+    status: Status
+    sentence_index: int
+    sentence: str
+    phrase: str
+    cue: str
+
+
+@dataclass(frozen=True)
+class ReportLabels:
+    """Labels of one report and, per labelled finding, the mention that decided it."""
+
+    labels: dict[str, int]
+    evidence: dict[str, Mention] = field(default_factory=dict)
+
+
+def _overlaps(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
+    return any(span[0] < end and start < span[1] for start, end in spans)
+
+
+def find_mentions(rule: FindingRule, sentence: str, index: int) -> list[Mention]:
+    """All mentions of one finding in one sentence, each with its status."""
+    mentions: list[Mention] = []
+    normal_spans: list[tuple[int, int]] = []
+    if rule.normal_re is not None:
+        for m in rule.normal_re.finditer(sentence):
+            normal_spans.append(m.span())
+            mentions.append(Mention(rule.task, Status.ABSENT, index, sentence, m.group(0), "normal"))
+    for clause in split_clauses(sentence):
+        if rule.exclude_re is not None and rule.exclude_re.search(clause.text):
+            continue
+        for m in rule.term_re.finditer(clause.text):
+            span = (clause.start + m.start(), clause.start + m.end())
+            if _overlaps(span, normal_spans):
+                continue
+            if rule.context is not None and not rule.context(sentence, *span):
+                continue
+            scope = classify_mention(clause.text, m.start(), m.end())
+            mentions.append(Mention(rule.task, scope.status, index, sentence, m.group(0), scope.cue))
+    return mentions
+
+
+def _label_of(mention: Mention, config: RulesConfig) -> int:
+    if mention.status is Status.PRESENT:
+        return 1
+    if mention.status is Status.ABSENT:
+        return 0
+    return config.uncertain_label
+
+
+def label_report(text: str, config: RulesConfig | None = None) -> ReportLabels:
+    """Label one report for the 18 conventional findings (1 / 0 / -1) with evidence."""
+    config = config or RulesConfig()
+    sentences = split_sentences(text)
+    labels: dict[str, int] = {}
+    evidence: dict[str, Mention] = {}
+    for rule in rules_for(config.lymph_nodes):
+        best: Mention | None = None
+        best_label = -1
+        for i, sentence in enumerate(sentences):
+            for mention in find_mentions(rule, sentence, i):
+                label = _label_of(mention, config)
+                if label > best_label or best is None:
+                    best, best_label = mention, max(label, best_label)
+        labels[rule.task] = best_label
+        if best is not None:
+            evidence[rule.task] = best
+    return ReportLabels(labels=labels, evidence=evidence)

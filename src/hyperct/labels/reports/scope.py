@@ -1,0 +1,123 @@
+"""Negation, uncertainty and history scope of a finding mention inside its clause.
+
+A mention is *absent* when a negation cue governs it ("no X", "X was not observed", "X has
+resolved", "previously seen X ... not detected in this examination"), *uncertain* when a hedge
+governs it ("possible X", "X?", "X cannot be excluded"), and *present* otherwise. Cues reach only
+within the clause (see :mod:`hyperct.labels.reports.text`) and a few words around the mention.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Status(str, Enum):
+    """How a report speaks of a finding in one mention."""
+
+    PRESENT = "present"
+    ABSENT = "absent"
+    UNCERTAIN = "uncertain"
+
+
+@dataclass(frozen=True)
+class ScopeResult:
+    """The status of a mention and the cue that decided it ("" when none)."""
+
+    status: Status
+    cue: str
+
+
+_I = re.IGNORECASE
+# Hedges that contain a negation word but mean "possible": checked before any negation.
+_NEGATED_HEDGE = re.compile(
+    r"\b(?:can ?not|could not|couldn't|can't|not|unable to)\s+(?:be\s+)?"
+    r"(?:excluded|ruled out|rule out|exclude|distinguished|differentiated|evaluated)\b|"
+    r"\bnot\s+(?:be\s+)?(?:clearly\s+)?(?:excluded|ruled out)\b",
+    _I,
+)
+_HEDGE = re.compile(
+    r"\?|\b(?:possibl[ey]|probabl[ey]|suspicious|suspected|suspicion|questionable|"
+    r"may|might|likely|differential diagnosis|suggestive of|favou?r(?:ed|s)?|"
+    r"cannot be excluded|indeterminate|equivocal|presum\w+|considered (?:as|to be)?|"
+    r"to be evaluated|doubtful)\b",
+    _I,
+)
+# Phrases that look like negations but deny a change, not a finding.
+_PSEUDO_NEGATION = re.compile(
+    r"\b(?:no|not|without)\s+(?:a\s+)?(?:significant\s+|apparent\s+|marked\s+|obvious\s+|"
+    r"evident\s+|any\s+)?(?:change|changes|difference|differences|progression|regression|"
+    r"increase in (?:size|number)|decrease in (?:size|number)|interval change)\b|"
+    r"\bnot\s+(?:only|significantly changed|changed)\b",
+    _I,
+)
+_PRE_NEGATION = re.compile(
+    r"\b(?:no|not|without|absence of|absent|negative for|free of|neither|nor|none|"
+    r"no longer|no evidence of|rule out|ruled out)\b",
+    _I,
+)
+_VERB = (
+    r"(?:observed|detected|seen|identified|noted|present|visualized|visualised|found|evident|"
+    r"apparent|demonstrated|encountered|visible|determined|distinguished|recorded|shown|"
+    r"monitored|considered|described|noticed|reached|reach|developed|followed|appreciated|"
+    r"discerned|depicted)"
+)
+_POST_NEGATION = re.compile(
+    r"\b(?:(?:is|are|was|were|has|have|had|been|be|did|does|do|could|can)\s+)*"
+    r"(?:not|n't|no longer)\s+(?:\w+\s+){0,2}?" + _VERB + r"\b|"
+    r"\b(?:absent|excluded|ruled out|resolved|disappeared|not present|removed|"
+    r"regressed completely|completely regressed|completely resolved|no longer)\b",
+    _I,
+)
+# "... not observed in the current examination": reaches back over the whole clause.
+_NOT_NOW = re.compile(
+    r"\b(?:not|no longer)\s+(?:\w+\s+){0,3}?" + _VERB + r"\s+(?:\w+\s+){0,2}?(?:in|on)\s+"
+    r"(?:this|the\s+current|the\s+present|current|present|the\s+last)\b|"
+    r"\b(?:resolved|regressed|disappeared|removed)\s+(?:completely\s+)?(?:in|on)\s+"
+    r"(?:this|the\s+current|the\s+present|current)\b",
+    _I,
+)
+# A negation followed by these phrases speaks of the past exam, not of this one.
+_PAST_EXAM = re.compile(
+    r"^\W*(?:\w+\s+){0,2}?(?:in|on|at)\s+(?:the\s+)?(?:previous|prior|former|earlier|old|"
+    r"last|preceding)\b",
+    _I,
+)
+_WORD = re.compile(r"\S+")
+PRE_WINDOW_WORDS = 12
+POST_WINDOW_WORDS = 14
+
+
+def _last_words(text: str, n: int) -> str:
+    words = _WORD.findall(text)
+    return " ".join(words[-n:])
+
+
+def _first_words(text: str, n: int) -> str:
+    words = _WORD.findall(text)
+    return " ".join(words[:n])
+
+
+def classify_mention(clause: str, start: int, end: int) -> ScopeResult:
+    """Classify the mention at ``clause[start:end]`` as present, absent or uncertain."""
+    before = _PSEUDO_NEGATION.sub(" ", _last_words(clause[:start], PRE_WINDOW_WORDS))
+    after = _PSEUDO_NEGATION.sub(" ", _first_words(clause[end:], POST_WINDOW_WORDS))
+    hedge = _NEGATED_HEDGE.search(before + " " + after)
+    if hedge:
+        return ScopeResult(Status.UNCERTAIN, hedge.group(0))
+    now = _NOT_NOW.search(clause[end:])
+    if now:
+        return ScopeResult(Status.ABSENT, now.group(0))
+    post = _POST_NEGATION.search(after)
+    if post and not _PAST_EXAM.match(after[post.end() :]):
+        return ScopeResult(Status.ABSENT, post.group(0))
+    pre = None
+    for pre in _PRE_NEGATION.finditer(before):
+        pass
+    if pre is not None:
+        return ScopeResult(Status.ABSENT, pre.group(0))
+    hedge = _HEDGE.search(clause)
+    if hedge:
+        return ScopeResult(Status.UNCERTAIN, hedge.group(0))
+    return ScopeResult(Status.PRESENT, "")
