@@ -1,0 +1,104 @@
+"""The contract every weighting method keeps: registry, absent tasks, exact resume."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from hyperct.mtl import WEIGHTING_METHODS, Weighting, create_weighting
+
+from mtl_helpers import TinyMultiTask, batch, grads, step
+
+METHODS = [(name, {}) for name in WEIGHTING_METHODS] + [("mgda", {"mode": "representation"})]
+IDS = [name + ("-ub" if kwargs else "") for name, kwargs in METHODS]
+
+
+def test_registry_names_and_options() -> None:
+    assert set(WEIGHTING_METHODS) == {
+        "ew", "uw", "rlw", "dwa", "gls", "famo", "mgda", "pcgrad", "cagrad", "nash_mtl"
+    }
+    assert isinstance(create_weighting("Nash-MTL", 4), WEIGHTING_METHODS["nash_mtl"])
+    assert create_weighting("cagrad", 4, c=0.2).config.c == 0.2
+    with pytest.raises(ValueError, match="unknown weighting method"):
+        create_weighting("gradnorm", 4)
+    with pytest.raises(TypeError, match="unknown options"):
+        create_weighting("dwa", 4, tau=2.0)
+    with pytest.raises(TypeError, match="takes no options"):
+        create_weighting("ew", 4, seed=1)
+    with pytest.raises(ValueError, match="mode"):
+        create_weighting("mgda", 4, mode="features")
+
+
+@pytest.mark.parametrize("name, kwargs", METHODS, ids=IDS)
+def test_only_uw_has_parameters(name: str, kwargs: dict) -> None:
+    params = list(create_weighting(name, 3, **kwargs).parameters())
+    assert len(params) == (1 if name == "uw" else 0)
+
+
+@pytest.mark.parametrize("name, kwargs", METHODS, ids=IDS)
+def test_absent_task_never_contributes(name: str, kwargs: dict) -> None:
+    """Task 1 is absent: its weight is 0 and its loss, whatever it is, changes no gradient."""
+    x, labels = batch()
+    present = torch.tensor([True, False, True])
+    results = []
+    for absent_labels in (torch.zeros(6), torch.ones(6)):
+        labels = labels.clone()
+        labels[:, 1] = absent_labels
+        model = TinyMultiTask()
+        weights = step(create_weighting(name, 3, **kwargs), model, x, labels, present)
+        results.append((weights, grads(model)))
+    (weights, first), (_, second) = results
+    assert weights[1] == 0 and bool((weights[[0, 2]] != 0).any())
+    assert all(g is None or not g.any() for g in (first["heads.1.weight"], first["heads.1.bias"]))
+    for key in first:
+        a, b = first[key], second[key]
+        assert (a is None and b is None) or torch.equal(a, b), key
+
+
+@pytest.mark.parametrize("name, kwargs", METHODS, ids=IDS)
+def test_no_present_task_is_a_no_op(name: str, kwargs: dict) -> None:
+    model = TinyMultiTask()
+    x, labels = batch()
+    weights = step(create_weighting(name, 3, **kwargs), model, x, labels, torch.zeros(3, dtype=torch.bool))
+    assert torch.equal(weights, torch.zeros(3))
+    assert all(g is None for g in grads(model).values())
+
+
+def _advance(weighting: Weighting, model: TinyMultiTask) -> None:
+    masks = [[True, True, True], [True, False, True], [False, True, True]]
+    for epoch, mask in enumerate(masks):
+        x, labels = batch(seed=10 + epoch)
+        step(weighting, model, x, labels, torch.tensor(mask))
+        weighting.epoch_end(torch.tensor([0.7, 0.6, 0.5]) / (epoch + 1) ** torch.tensor([1.0, 0.5, 0.2]))
+        if isinstance(weighting, WEIGHTING_METHODS["uw"]):
+            with torch.no_grad():
+                weighting.log_vars.sub_(0.1 * weighting.log_vars.grad)
+                weighting.log_vars.grad = None
+
+
+@pytest.mark.parametrize("name, kwargs", METHODS, ids=IDS)
+def test_state_dict_round_trip_gives_identical_next_step(name: str, kwargs: dict) -> None:
+    weighting = create_weighting(name, 3, seed=3, **kwargs) if name in ("rlw", "pcgrad") else (
+        create_weighting(name, 3, **kwargs)
+    )
+    _advance(weighting, TinyMultiTask())
+    restored = create_weighting(name, 3, **kwargs)
+    restored.load_state_dict(copy.deepcopy(weighting.state_dict()))
+    x, labels = batch(seed=20)
+    outcomes = []
+    for method in (weighting, restored):
+        model = TinyMultiTask()
+        outcomes.append((step(method, model, x, labels), grads(model)))
+    (w1, g1), (w2, g2) = outcomes
+    assert torch.equal(w1, w2)
+    assert all(torch.equal(g1[k], g2[k]) for k in g1)
+
+
+def test_wrong_shapes_are_rejected() -> None:
+    ew = create_weighting("ew", 3)
+    with pytest.raises(ValueError, match="losses must have shape"):
+        ew.backward(torch.zeros(2), torch.ones(3, dtype=torch.bool), [])
+    with pytest.raises(TypeError, match="bool"):
+        ew.backward(torch.zeros(3), torch.ones(3), [])
