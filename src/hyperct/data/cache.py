@@ -1,0 +1,92 @@
+"""The scan cache: one .npy per scan keyed by scan_id, plus the spec it was built with."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from hyperct.io.atomic import TMP_MARKER, atomic_path, write_text_atomic
+from hyperct.preprocess.spec import PreprocessSpec, spec_from_dict
+
+SPEC_FILE = "spec.json"
+ERRORS_FILE = "errors.jsonl"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class CacheSpecError(ValueError):
+    """The cache folder was built with another preprocessing spec."""
+
+
+def cache_key(scan_id: str) -> str:
+    """A file-name-safe key; ids needing changes get a short hash so keys never collide."""
+    safe = _UNSAFE.sub("_", scan_id).lstrip(".")
+    if safe != scan_id or not safe:
+        safe = f"{safe}-{hashlib.sha1(scan_id.encode()).hexdigest()[:8]}"
+    return safe
+
+
+class ScanCache:
+    """A folder of preprocessed grids: ``<key>.npy`` (int16 HU) and ``<key>.anatomy.npy`` (labels)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def image_path(self, scan_id: str) -> Path:
+        return self.root / f"{cache_key(scan_id)}.npy"
+
+    def anatomy_path(self, scan_id: str) -> Path:
+        return self.root / f"{cache_key(scan_id)}.anatomy.npy"
+
+    def has(self, scan_id: str, anatomy: bool = False) -> bool:
+        return self.image_path(scan_id).is_file() and (not anatomy or self.anatomy_path(scan_id).is_file())
+
+    def save(self, scan_id: str, grid: np.ndarray, anatomy: np.ndarray | None = None) -> None:
+        """Write the anatomy first, then the image: a present image means the scan is complete."""
+        if anatomy is not None:
+            _save_npy(self.anatomy_path(scan_id), anatomy)
+        _save_npy(self.image_path(scan_id), grid)
+
+    def load(self, scan_id: str, mmap: bool = True) -> np.ndarray:
+        return np.load(self.image_path(scan_id), mmap_mode="r" if mmap else None)
+
+    def load_anatomy(self, scan_id: str) -> np.ndarray | None:
+        path = self.anatomy_path(scan_id)
+        return np.load(path, mmap_mode="r") if path.is_file() else None
+
+    def read_spec(self) -> PreprocessSpec | None:
+        path = self.root / SPEC_FILE
+        if not path.is_file():
+            return None
+        try:
+            return spec_from_dict(json.loads(path.read_text())["spec"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CacheSpecError(f"{path}: unreadable cache spec ({exc})") from exc
+
+    def init_spec(self, spec: PreprocessSpec) -> None:
+        """Record ``spec``, or refuse when the cache already holds another one."""
+        current = self.read_spec()
+        if current is not None and current.hash() != spec.hash():
+            raise CacheSpecError(
+                f"{self.root}: cache was built with spec {current.kind} {current.hash()} "
+                f"({current.to_dict()}); refusing to mix it with {spec.kind} {spec.hash()} "
+                f"({spec.to_dict()}). Use another output folder or delete this cache."
+            )
+        if current is None:
+            payload = {"hash": spec.hash(), "spec": spec.to_dict()}
+            write_text_atomic(self.root / SPEC_FILE, json.dumps(payload, indent=2) + "\n")
+
+    def remove_partials(self) -> int:
+        """Delete temporary files a killed run left behind; return how many."""
+        leftovers = [p for p in self.root.glob(f".*{TMP_MARKER}*") if p.is_file()]
+        for p in leftovers:
+            p.unlink()
+        return len(leftovers)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(array))

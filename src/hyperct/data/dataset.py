@@ -1,0 +1,107 @@
+"""`CachedScanDataset`: the torch Dataset serving cached scans as the item dict of the contract.
+
+Item: ``scan_id`` (str), ``image`` (float32; 2.5D ``(n_images, 3, H, W)``, 3D ``(1, D, H, W)``),
+``image_mask`` (bool ``(n_images,)``, 2.5D only), ``labels`` (float32 ``(25,)`` in {1, 0, -1}),
+``anatomy`` (int64, when the cache holds masks). ``collate_scans`` pads n_images across a batch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from hyperct.data.cache import ScanCache
+from hyperct.data.manifest import load_manifest
+from hyperct.preprocess.pipeline import to_model_input
+from hyperct.tasks import TASK_NAMES
+
+
+class CachedScanDataset(Dataset):
+    """Scans of a manifest (optionally one split/cohort) served from a prepared cache.
+
+    Training crops (3D spec) are drawn from a generator seeded by (seed, epoch, index), so an
+    epoch is reproducible; call :meth:`set_epoch` to vary crops between epochs.
+    """
+
+    def __init__(
+        self,
+        manifest: pd.DataFrame | str | Path,
+        cache_dir: str | Path,
+        split: str | list[str] | None = None,
+        cohort: str | list[str] | None = None,
+        train: bool = False,
+        seed: int = 0,
+    ) -> None:
+        df = manifest if isinstance(manifest, pd.DataFrame) else load_manifest(manifest, check_files=False)
+        self.frame = _select(df, split, cohort).reset_index(drop=True)
+        self.cache = ScanCache(cache_dir)
+        spec = self.cache.read_spec()
+        if spec is None:
+            raise FileNotFoundError(f"{cache_dir}: not a prepared cache (no spec.json); run `hyperct prepare`")
+        self.spec = spec
+        self.scan_ids: list[str] = self.frame["scan_id"].astype(str).tolist()
+        _require_cached(self.cache, self.scan_ids)
+        self.labels = torch.from_numpy(self.frame[list(TASK_NAMES)].to_numpy(dtype=np.float32))
+        self.has_anatomy = bool(self.scan_ids) and all(self.cache.anatomy_path(s).is_file() for s in self.scan_ids)
+        self.train, self.seed, self.epoch = train, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.scan_ids)
+
+    def __getitem__(self, index: int) -> dict:
+        scan_id = self.scan_ids[index]
+        grid = self.cache.load(scan_id)
+        mask = self.cache.load_anatomy(scan_id) if self.has_anatomy else None
+        rng = np.random.default_rng([self.seed, self.epoch, index]) if self.train else None
+        item: dict = to_model_input(grid, self.spec, train=self.train, rng=rng, mask=mask)
+        item["scan_id"] = scan_id
+        item["labels"] = self.labels[index]
+        return item
+
+
+def _select(df: pd.DataFrame, split: str | list[str] | None, cohort: str | list[str] | None) -> pd.DataFrame:
+    keep = pd.Series(True, index=df.index)
+    if split is not None:
+        keep &= df["split"].isin([split] if isinstance(split, str) else split)
+    if cohort is not None:
+        keep &= df["cohort"].isin([cohort] if isinstance(cohort, str) else cohort)
+    return df[keep]
+
+
+def _require_cached(cache: ScanCache, scan_ids: list[str]) -> None:
+    missing = [s for s in scan_ids if not cache.has(s)]
+    if missing:
+        raise FileNotFoundError(
+            f"{cache.root}: {len(missing)} scan(s) not in the cache (e.g. {missing[:5]}); "
+            "run `hyperct prepare` (see errors.jsonl there for scans that failed)"
+        )
+
+
+def collate_scans(batch: list[dict]) -> dict:
+    """Stack items into a batch; 2.5D images are padded to the largest n_images with mask False."""
+    out: dict = {"scan_id": [b["scan_id"] for b in batch], "labels": torch.stack([b["labels"] for b in batch])}
+    if "image_mask" not in batch[0]:
+        out["image"] = torch.stack([b["image"] for b in batch])
+        if "anatomy" in batch[0]:
+            out["anatomy"] = torch.stack([b["anatomy"] for b in batch])
+        return out
+    n_max = max(b["image"].shape[0] for b in batch)
+    out["image"] = _pad_first([b["image"] for b in batch], n_max, 0.0)
+    out["image_mask"] = _pad_first([b["image_mask"] for b in batch], n_max, False)
+    if "anatomy" in batch[0]:
+        out["anatomy"] = _pad_first([b["anatomy"] for b in batch], n_max, 0)
+    return out
+
+
+def _pad_first(tensors: list[torch.Tensor], n: int, value: float | bool | int) -> torch.Tensor:
+    out = tensors[0].new_full((len(tensors), n, *tensors[0].shape[1:]), value)
+    for i, t in enumerate(tensors):
+        out[i, : t.shape[0]] = t
+    return out

@@ -1,0 +1,171 @@
+"""`prepare_cache`: preprocess every scan of a manifest into the cache with a process pool.
+
+Resumable (scans already cached are skipped; partial files are never left), each failing scan
+is recorded in ``errors.jsonl`` and the run goes on; the report says what failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from hyperct.data.cache import ERRORS_FILE, ScanCache
+from hyperct.data.manifest import load_manifest
+from hyperct.io.atomic import write_text_atomic
+from hyperct.preprocess.spec import PreprocessSpec, load_spec, spec_from_dict
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScanJob:
+    """What one worker needs to preprocess one scan (picklable)."""
+
+    scan_id: str
+    path: str
+    anatomy_path: str | None
+    rescale: tuple[str, str] | None
+    spec: dict
+    cache_dir: str
+
+
+@dataclass
+class PrepareReport:
+    """Outcome of a prepare run: counts, failures by scan_id, wall time."""
+
+    out_dir: Path
+    total: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def prepare_cache(
+    manifest_path: str | Path,
+    spec: PreprocessSpec | str | Path,
+    out_dir: str | Path,
+    workers: int = 1,
+    progress: bool = True,
+) -> PrepareReport:
+    """Preprocess the manifest's scans (and ``anatomy_path`` masks) into ``out_dir``.
+
+    ``spec`` is a spec object, a name (``paper``, ``anatomy3d``) or a JSON file. A cache built
+    with another spec is refused. ``workers`` > 1 uses that many processes (one torch thread each).
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    spec = load_spec(spec)
+    start = time.perf_counter()
+    cache = ScanCache(out_dir)
+    cache.root.mkdir(parents=True, exist_ok=True)
+    cache.init_spec(spec)
+    removed = cache.remove_partials()
+    if removed:
+        logger.info("%s: removed %d partial file(s) from an interrupted run", cache.root, removed)
+    df = load_manifest(manifest_path, check_files=False, check_leakage=False)
+    jobs = _jobs(df, spec, cache)
+    report = PrepareReport(out_dir=cache.root, total=len(df), skipped=len(df) - len(jobs))
+    logger.info("prepare: %d scans, %d already cached, %d to do with %d worker(s)", report.total, report.skipped, len(jobs), workers)
+    for result in _run(jobs, workers, progress):
+        scan_id, error = result
+        if error is None:
+            report.done += 1
+        else:
+            report.failed[scan_id] = error
+            logger.error("scan %s failed: %s", scan_id, error)
+    _write_errors(cache.root / ERRORS_FILE, jobs, report.failed)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _jobs(df: pd.DataFrame, spec: PreprocessSpec, cache: ScanCache) -> list[ScanJob]:
+    jobs = []
+    has_anatomy = "anatomy_path" in df.columns
+    for row in df.itertuples(index=False):
+        anatomy = getattr(row, "anatomy_path", "") if has_anatomy else ""
+        if cache.has(row.scan_id, anatomy=bool(anatomy)):
+            continue
+        jobs.append(ScanJob(row.scan_id, row.path, anatomy or None, _rescale(row), spec.to_dict(), str(cache.root)))
+    return jobs
+
+
+def _rescale(row: object) -> tuple[str, str] | None:
+    slope = str(getattr(row, "rescale_slope", "")).strip()
+    intercept = str(getattr(row, "rescale_intercept", "")).strip()
+    if slope in ("", "nan", "None") and intercept in ("", "nan", "None"):
+        return None
+    return slope, intercept
+
+
+def _run(jobs: list[ScanJob], workers: int, progress: bool):
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(jobs), desc="prepare", unit="scan", disable=not progress or not jobs)
+    try:
+        if workers == 1:
+            _init_worker()
+            for job in jobs:
+                yield prepare_one(job)
+                bar.update()
+            return
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
+            futures = [pool.submit(prepare_one, job) for job in jobs]
+            for future in as_completed(futures):
+                yield future.result()
+                bar.update()
+    finally:
+        bar.close()
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def prepare_one(job: ScanJob) -> tuple[str, str | None]:
+    """Preprocess one scan into the cache; return (scan_id, None) or (scan_id, error message)."""
+    from hyperct.io.hu import apply_metadata_rescale
+    from hyperct.io.read import read_ct, read_mask
+    from hyperct.preprocess.pipeline import preprocess_mask, preprocess_volume
+
+    try:
+        spec = spec_from_dict(job.spec)
+        volume = read_ct(job.path)
+        if job.rescale is not None:
+            volume = apply_metadata_rescale(volume, *_parse_rescale(job))
+        grid = preprocess_volume(volume, spec)
+        anatomy = None
+        if job.anatomy_path:
+            anatomy = preprocess_mask(read_mask(job.anatomy_path, like=volume), spec)
+        ScanCache(job.cache_dir).save(job.scan_id, grid, anatomy)
+    except (ValueError, OSError, MemoryError, RuntimeError) as exc:
+        return job.scan_id, f"{exc.__class__.__name__}: {exc}"
+    return job.scan_id, None
+
+
+def _parse_rescale(job: ScanJob) -> tuple[float, float]:
+    try:
+        return float(job.rescale[0]), float(job.rescale[1])  # type: ignore[index]
+    except ValueError as exc:
+        raise ValueError(f"rescale_slope/rescale_intercept {job.rescale} are not numbers") from exc
+
+
+def _write_errors(path: Path, jobs: list[ScanJob], failed: dict[str, str]) -> None:
+    by_id = {j.scan_id: j for j in jobs}
+    lines = [json.dumps({"scan_id": sid, "path": by_id[sid].path, "error": err}) for sid, err in sorted(failed.items())]
+    write_text_atomic(path, "".join(line + "\n" for line in lines))
+
