@@ -70,3 +70,18 @@ def test_head_state_round_trips(model: HyperCT) -> None:
     b.load_state_dict(a.state_dict())
     assert torch.equal(a.seg_head.proj.weight, b.seg_head.proj.weight)
     assert not any("seg" in k for k in model.state_dict())
+
+
+def test_build_from_config(model: HyperCT) -> None:
+    from hyperct.anatomy.hyperct_objective import AnatomyConfig, build_anatomy_objective
+
+    objective = build_anatomy_objective(
+        AnatomyConfig(enabled=True, label_set="chest_coarse", loss="dice_ce"),
+        range(25), torch.Generator().manual_seed(0), hidden_size=model.backbone.hidden_size,
+    )
+    assert objective.seg_head.proj.out_channels == 7 and objective.lut is not None
+    assert objective.seg.kind == "dice_ce"
+    with pytest.raises(ValueError, match="anatomy.label_set"):
+        AnatomyConfig(label_set="lungs")
+    with pytest.raises(ValueError, match="enabled is false"):
+        build_anatomy_objective(AnatomyConfig(), range(25), torch.Generator(), hidden_size=8)

@@ -15,19 +15,74 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from hyperct.anatomy.heads import AuxSegHead, token_seg_logits
-from hyperct.anatomy.losses import SegLossConfig, segmentation_loss
-from hyperct.anatomy.totalseg import CHEST_LOBES_HEART, LabelSet
+from hyperct.anatomy.losses import SegLossConfig, SegLossKind, segmentation_loss
+from hyperct.anatomy.totalseg import CHEST_LOBES_HEART, LABEL_SETS, LabelSet, get_label_set
 from hyperct.training.objectives import HyperCTObjective
 from hyperct.training.sampling import sample_tasks
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AnatomyConfig:
+    """The ``anatomy`` section of a training config: auxiliary segmentation on/off and how.
+
+    Attributes:
+        enabled: add the anatomy segmentation loss.
+        label_set: a name from :data:`hyperct.anatomy.totalseg.LABEL_SETS`.
+        weight: multiplier of the segmentation loss (the paper: 1).
+        loss: ``ce`` (the paper's), ``dice`` or ``dice_ce``.
+        targets: ``totalseg`` if the cached masks hold TotalSegmentator v2 ids (what
+            ``hyperct prepare`` caches from ``anatomy_path``), ``small`` if they hold the set's ids.
+    """
+
+    enabled: bool = False
+    label_set: str = CHEST_LOBES_HEART.name
+    weight: float = 1.0
+    loss: SegLossKind = "ce"
+    targets: Literal["totalseg", "small"] = "totalseg"
+
+    def __post_init__(self) -> None:
+        if self.label_set not in LABEL_SETS:
+            raise ValueError(f"anatomy.label_set must be one of {sorted(LABEL_SETS)}, got {self.label_set!r}")
+        if self.targets not in ("totalseg", "small"):
+            raise ValueError(f"anatomy.targets must be totalseg or small, got {self.targets!r}")
+        self.seg_loss()
+
+    def seg_loss(self) -> SegLossConfig:
+        return SegLossConfig(weight=self.weight, kind=self.loss)
+
+
+def build_anatomy_objective(
+    config: AnatomyConfig,
+    task_ids: Sequence[int],
+    generator: torch.Generator,
+    hidden_size: int,
+    device: torch.device | str = "cpu",
+    **kwargs: Any,
+) -> AnatomyHyperCTObjective:
+    """The HyperCT objective with anatomy supervision as ``config`` says (``kwargs``: as
+    :class:`HyperCTObjective`, e.g. ``task_weights``, ``aux_losses``, ``autocast``)."""
+    if not config.enabled:
+        raise ValueError("anatomy.enabled is false; build the plain HyperCTObjective instead")
+    return AnatomyHyperCTObjective(
+        task_ids,
+        generator,
+        hidden_size=hidden_size,
+        label_set=get_label_set(config.label_set),
+        seg=config.seg_loss(),
+        totalseg_targets=config.targets == "totalseg",
+        device=device,
+        **kwargs,
+    )
 
 
 class AnatomyHyperCTObjective(HyperCTObjective):
