@@ -40,7 +40,7 @@ def load_run_data(cfg: TrainConfig) -> RunData:
     from hyperct.data.dataset import CachedScanDataset, collate_scans
     from hyperct.data.manifest import load_manifest
 
-    manifest = load_manifest(cfg.data.manifest)
+    manifest = load_manifest(cfg.data.manifest, check_files=False)
     common = {"cohort": cfg.data.train_cohort, "seed": cfg.seed}
     train = CachedScanDataset(manifest, cfg.data.cache, split="train", train=True, **common)
     val = CachedScanDataset(manifest, cfg.data.cache, split="val", train=False, **common)
@@ -52,9 +52,19 @@ def load_run_data(cfg: TrainConfig) -> RunData:
 
 def cache_spec(cache_dir: str | Path) -> dict[str, Any]:
     """The preprocessing spec the cache was written with, as plain JSON data."""
-    from hyperct.data.cache import read_cache_spec
+    from hyperct.data.cache import ScanCache
 
-    return read_cache_spec(Path(cache_dir)).to_dict()
+    spec = ScanCache(cache_dir).read_spec()
+    if spec is None:
+        raise FileNotFoundError(f"{cache_dir}: not a prepared cache (no spec.json); run `hyperct prepare`")
+    return spec.to_dict()
+
+
+def same_spec(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two spec dicts describe the same preprocessing (compared by the spec's hash)."""
+    from hyperct.preprocess.spec import spec_from_dict
+
+    return spec_from_dict(a).hash() == spec_from_dict(b).hash()
 
 
 def train_labels(manifest: pd.DataFrame, cohort: str | None) -> torch.Tensor:

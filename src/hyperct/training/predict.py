@@ -123,15 +123,15 @@ def predict_manifest(
     """
     from hyperct.data.dataset import collate_scans
     from hyperct.data.manifest import load_manifest
-    from hyperct.training.data_setup import cache_spec, eval_loader
+    from hyperct.training.data_setup import cache_spec, eval_loader, same_spec
 
     model, ckpt = load_trained_model(checkpoint, device)
-    if cache_spec(cache) != ckpt.spec:
+    if not same_spec(cache_spec(cache), ckpt.spec):
         raise CheckpointError(
             f"{cache}: the cache was prepared with another preprocessing spec than "
             f"{checkpoint} was trained with ({cache_spec(cache)} vs {ckpt.spec})"
         )
-    table = load_manifest(manifest)
+    table = load_manifest(manifest, check_files=False)
     cfg = checkpoint_config(ckpt)
     method = method or cfg.method
     run = run or Path(cfg.output_dir).name

@@ -22,6 +22,7 @@ from hyperct.training.checkpoint import (
     trainable_state,
 )
 from hyperct.training.config import TrainConfig, config_to_dict
+from hyperct.training.data_setup import same_spec
 from hyperct.training.objectives import Objective
 from hyperct.training.rng import capture_rng_state, restore_rng_state
 
@@ -80,7 +81,7 @@ def restore(state: TrainState, path: Path) -> None:
     ckpt = load_checkpoint(path)
     check_backbone(ckpt.backbone, state.model, str(path))
     _check_config(ckpt.config, config_to_dict(state.cfg), str(path))
-    if ckpt.spec != state.spec:
+    if not same_spec(ckpt.spec, state.spec):
         raise CheckpointError(
             f"{path}: the cache's preprocessing spec differs from the one this run was trained "
             f"with ({ckpt.spec} vs {state.spec})"

@@ -1,0 +1,104 @@
+"""Tiny real models and configs for the training tests (random init, CPU, seconds)."""
+
+from typing import Any
+
+import pytest
+import torch
+
+_TINY_MODEL: dict[str, Any] = {
+    "backbone": "dinov3-tiny",
+    "rank": 2,
+    "alpha": 2.0,
+    "dropout": 0.0,
+    "task_dim": 8,
+    "module_dim": 4,
+    "latent_dim": 8,
+    "hyper_output_dim": 8,
+    "num_residual_blocks": 1,
+}
+
+
+@pytest.fixture
+def tiny_model() -> dict[str, Any]:
+    """Model config fields of a random-init tiny HyperCT (baselines take the shared ones)."""
+    return dict(_TINY_MODEL)
+
+
+@pytest.fixture
+def tiny_batch() -> dict[str, torch.Tensor]:
+    """Two 2.5D scans of 3 images of 32 px, the second with one padded image."""
+    g = torch.Generator().manual_seed(0)
+    labels = torch.full((2, 25), -1.0)
+    labels[0, [0, 7, 20]] = torch.tensor([1.0, 0.0, 1.0])
+    labels[1, [7, 24]] = torch.tensor([1.0, 0.0])
+    return {
+        "scan_id": ["a", "b"],
+        "image": torch.randn(2, 3, 3, 32, 32, generator=g),
+        "image_mask": torch.tensor([[True, True, True], [True, True, False]]),
+        "labels": labels,
+    }
+
+
+def _volume(has_blob: bool, has_ring: bool, rng) -> "Volume":
+    """A 12 x 32 x 32 HU volume: air, a water body, a bright blob and/or a dense ring."""
+    import numpy as np
+
+    from hyperct.io.volume import Volume
+
+    z, y, x = np.mgrid[0:12, 0:32, 0:32]
+    r = np.hypot(y - 16, x - 16)
+    hu = np.where(r < 13, 0.0, -1000.0) + rng.normal(0, 30, (12, 32, 32))
+    if has_blob:
+        hu[4:9, 10:18, 10:18] = 700.0
+    if has_ring:
+        hu[(r > 9) & (r < 11)] = -900.0
+    affine = np.array([[0, 0, -1.0, 0], [0, -1.0, 0, 0], [2.0, 0, 0, 0], [0, 0, 0, 1]])
+    return Volume(hu.astype(np.int16), (2.0, 1.0, 1.0), affine)
+
+
+@pytest.fixture(scope="session")
+def cohort(tmp_path_factory) -> dict:
+    """24 synthetic NIfTI scans, a manifest and a prepared 9 x 32 x 32 slice-stack cache.
+
+    Emphysema follows a bright blob and Cardiomegaly a dark ring, so both are learnable; a few
+    other tasks carry random labels, the rest are missing (-1).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from hyperct.data.prepare import prepare_cache
+    from hyperct.io.write import write_nifti
+    from hyperct.preprocess.spec import SliceStackSpec
+    from hyperct.tasks import TASK_NAMES
+
+    root = tmp_path_factory.mktemp("cohort")
+    rng = np.random.default_rng(0)
+    rows = []
+    splits = ["train"] * 12 + ["val"] * 6 + ["test"] * 6
+    for i, split in enumerate(splits):
+        blob, ring = i % 2 == 0, i % 4 in (0, 3)
+        path = write_nifti(_volume(blob, ring, rng), root / f"scan{i:02d}.nii.gz")
+        labels = {t: -1 for t in TASK_NAMES}
+        labels.update({"Emphysema": int(blob), "Cardiomegaly": int(ring)})
+        labels["Pleural effusion"] = int(rng.integers(0, 2)) if i % 3 else -1
+        labels["Pulmonary hypertension"] = int(rng.integers(0, 2)) if i % 2 else -1
+        cohort_name = "external" if split == "test" and i % 2 else "internal"
+        rows.append({"scan_id": f"s{i:02d}", "patient_id": f"p{i:02d}", "path": path.name,
+                     "cohort": cohort_name, "split": split, **labels})
+    manifest = root / "manifest.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    report = prepare_cache(manifest, SliceStackSpec(slices=9, size=32), root / "cache", progress=False)
+    assert report.ok, report.failed
+    return {"manifest": str(manifest), "cache": str(root / "cache"), "root": root}
+
+
+@pytest.fixture
+def tiny_overrides(cohort, tiny_model, tmp_path) -> list[str]:
+    """Dotted overrides for a seconds-long CPU HyperCT run on the synthetic cohort."""
+    model = [f"model.{k}={v}" for k, v in tiny_model.items()]
+    return [
+        f"data.manifest={cohort['manifest']}", f"data.cache={cohort['cache']}",
+        f"output_dir={tmp_path / 'run'}", *model, "optim.lr=3e-3", "optim.batch_size=4",
+        "optim.epochs=2", "optim.step_size=2", "runtime.bf16=false", "runtime.progress=false",
+        "runtime.device=cpu",
+    ]

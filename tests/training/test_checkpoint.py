@@ -1,0 +1,67 @@
+"""Checkpoints hold trainable weights only, round-trip, and refuse another backbone."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hyperct.models.hyperct import HyperCT, HyperCTConfig
+from hyperct.training.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    backbone_identity,
+    check_backbone,
+    load_checkpoint,
+    load_trainable_state,
+    save_checkpoint,
+    trainable_state,
+)
+from hyperct.training.rng import capture_rng_state, restore_rng_state
+
+
+def _model(seed: int, fields: dict) -> HyperCT:
+    torch.manual_seed(seed)
+    return HyperCT(HyperCTConfig(**fields))
+
+
+def test_round_trip_without_backbone_and_refuses_another_backbone(
+    tmp_path: Path, tiny_model: dict
+) -> None:
+    model = _model(0, tiny_model)
+    state = trainable_state(model)
+    assert not any(k.startswith("backbone.vit.") and "lora" not in k for k in state)
+    assert sum(v.numel() for v in state.values()) < sum(p.numel() for p in model.parameters())
+    ckpt = Checkpoint(model=state, config={"method": "hyperct"}, tasks=["Emphysema"],
+                      spec={"kind": "slice_stack"}, backbone=backbone_identity(model), epoch=3,
+                      rng=capture_rng_state())
+    path = save_checkpoint(ckpt, tmp_path / "x.pt")
+    loaded = load_checkpoint(path)
+    assert loaded.epoch == 3 and loaded.tasks == ["Emphysema"]
+    other = _model(0, tiny_model)
+    with torch.no_grad():
+        other.hypernetwork.mixer[0].weight.add_(1.0)
+    load_trainable_state(other, loaded.model, str(path))
+    assert all(torch.equal(a, b) for a, b in zip(trainable_state(other).values(), state.values()))
+    check_backbone(loaded.backbone, other, str(path))
+    with pytest.raises(CheckpointError, match="backbone"):
+        check_backbone(loaded.backbone, _model(1, tiny_model), str(path))
+
+
+def test_rng_state_survives_the_file(tmp_path: Path) -> None:
+    gen = torch.Generator().manual_seed(4)
+    state = capture_rng_state({"sampler": gen})
+    expected = (np.random.rand(), torch.rand(2), torch.rand(1, generator=gen))
+    ckpt = Checkpoint(model={}, config={}, tasks=[], spec={}, backbone={}, rng=state)
+    restored = load_checkpoint(save_checkpoint(ckpt, tmp_path / "r.pt")).rng
+    restore_rng_state(restored, {"sampler": gen})
+    assert np.random.rand() == expected[0]
+    assert torch.equal(torch.rand(2), expected[1])
+    assert torch.equal(torch.rand(1, generator=gen), expected[2])
+
+
+def test_not_a_checkpoint_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pt"
+    torch.save({"weights": 1}, bad)
+    with pytest.raises(CheckpointError, match="bad.pt"):
+        load_checkpoint(bad)

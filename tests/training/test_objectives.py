@@ -1,0 +1,56 @@
+"""Objectives: HyperCT's per-sample task BCE and the baselines' masked per-task losses."""
+
+import torch
+import torch.nn.functional as F
+
+from hyperct.models.hyperct import HyperCT, HyperCTConfig
+from hyperct.models.multitask import MultiTaskConfig, SharedLoRAMultiTask
+from hyperct.mtl import create_weighting
+from hyperct.training.objectives import (
+    HyperCTObjective,
+    WeightedMultiTaskObjective,
+    masked_task_losses,
+)
+
+
+def test_masked_losses_ignore_missing_labels() -> None:
+    logits = torch.tensor([[2.0, -1.0, 0.5], [0.3, 4.0, -2.0]])
+    labels = torch.tensor([[1.0, -1.0, 0.0], [0.0, -1.0, -1.0]])
+    losses, present = masked_task_losses(logits, labels)
+    assert present.tolist() == [True, False, True]
+    expected0 = F.binary_cross_entropy_with_logits(logits[:, 0], labels[:, 0])
+    assert torch.isclose(losses[0], expected0) and losses[1] == 0
+    assert torch.isclose(losses[2], F.binary_cross_entropy_with_logits(logits[0, 2], labels[0, 2]))
+
+
+def test_hyperct_objective_backpropagates_into_the_hypernetwork_only(tiny_batch, tiny_model) -> None:
+    torch.manual_seed(0)
+    model = HyperCT(HyperCTConfig(**tiny_model))
+    objective = HyperCTObjective(range(25), generator=torch.Generator().manual_seed(0))
+    logs = objective.backward(model, tiny_batch, scale=1.0)
+    assert logs["samples"] == 2 and torch.isfinite(torch.tensor(logs["loss"]))
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.hypernetwork.parameters())
+    assert all(p.grad is None for p in model.backbone.parameters() if not p.requires_grad)
+
+
+def test_samples_outside_the_run_tasks_are_dropped(tiny_batch, tiny_model) -> None:
+    torch.manual_seed(0)
+    model = HyperCT(HyperCTConfig(**tiny_model))
+    objective = HyperCTObjective([24], generator=torch.Generator().manual_seed(0))
+    assert objective.backward(model, tiny_batch, scale=1.0)["samples"] == 1
+
+
+def test_weighted_objective_hands_losses_to_the_method(tiny_batch, tiny_model) -> None:
+    torch.manual_seed(0)
+    fields = {k: v for k, v in tiny_model.items() if k in ("backbone", "rank", "alpha", "dropout")}
+    model = SharedLoRAMultiTask(MultiTaskConfig(**fields))
+    for name in ("uw", "mgda"):
+        model.zero_grad()
+        objective = WeightedMultiTaskObjective(range(25), weighting=create_weighting(name, 25))
+        logs = objective.backward(model, tiny_batch, scale=1.0)
+        assert logs["samples"] == 2
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.shared_parameters())
+        objective.epoch_end()
+    assert objective.parameters() == []
+    uw = WeightedMultiTaskObjective(range(25), weighting=create_weighting("uw", 25))
+    assert len(uw.parameters()) == 1

@@ -1,0 +1,59 @@
+"""End-to-end training on a tiny synthetic cohort: run folder, model selection, exact resume."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from hyperct.evaluation.predictions import read_predictions
+from hyperct.training import load_config, train
+from hyperct.training.checkpoint import load_checkpoint
+from hyperct.training.run_log import read_history
+from hyperct.training.trainer import RunExistsError
+
+
+def test_hyperct_run_writes_a_complete_run_folder(tiny_overrides: list[str]) -> None:
+    cfg = load_config(None, tiny_overrides)
+    result = train(cfg)
+    run = Path(cfg.output_dir)
+    for name in ("config.yaml", "best.pt", "last.pt", "history.csv", "run.json", "predictions.csv"):
+        assert (run / name).is_file(), name
+    assert any((run / "tb").iterdir())
+    history = read_history(run / "history.csv")
+    assert [int(r["epoch"]) for r in history] == [1, 2]
+    aucs = [float(r["val_mean_auc"]) for r in history]
+    assert result.best_epoch == 1 + aucs.index(max(aucs))
+    best = load_checkpoint(run / "best.pt")
+    assert best.epoch == result.best_epoch and best.spec["slices"] == 9
+    assert len(best.tasks) == 25 and best.backbone["name"] == "dinov3-tiny"
+    preds = read_predictions(run / "predictions.csv")
+    assert set(preds["split"]) == {"val", "test"} and preds["task"].nunique() == 25
+    assert len(preds) == 12 * 25 and set(preds["method"]) == {"hyperct"}
+    with pytest.raises(RunExistsError):
+        train(cfg)
+
+
+def test_resume_matches_an_unbroken_run(tiny_overrides: list[str], tmp_path: Path) -> None:
+    straight = load_config(None, [*tiny_overrides, "optim.epochs=3",
+                                  f"output_dir={tmp_path / 'straight'}"])
+    train(straight)
+    broken = load_config(None, [*tiny_overrides, "optim.epochs=2",
+                                f"output_dir={tmp_path / 'broken'}"])
+    train(broken)
+    train(load_config(None, [*tiny_overrides, "optim.epochs=3",
+                             f"output_dir={tmp_path / 'broken'}"]), resume=True)
+    a, b = load_checkpoint(tmp_path / "straight" / "last.pt"), load_checkpoint(tmp_path / "broken" / "last.pt")
+    assert a.epoch == b.epoch == 3 and a.step == b.step
+    assert a.model.keys() == b.model.keys()
+    assert all(torch.equal(a.model[k], b.model[k]) for k in a.model)
+    ha = pd.read_csv(tmp_path / "straight" / "history.csv")
+    hb = pd.read_csv(tmp_path / "broken" / "history.csv")
+    assert ha["train_loss"].tolist() == hb["train_loss"].tolist()
+    assert ha["val_mean_auc"].tolist() == hb["val_mean_auc"].tolist()
+
+
+def test_resume_refuses_a_changed_recipe(tiny_overrides: list[str]) -> None:
+    train(load_config(None, [*tiny_overrides, "optim.epochs=1"]))
+    with pytest.raises(ValueError, match="optim.lr"):
+        train(load_config(None, [*tiny_overrides, "optim.lr=1e-2"]), resume=True)
