@@ -45,6 +45,11 @@ def _register() -> None:
 
     app.command("tasks")(tasks_cmd.tasks)
     app.command("anatomy")(anatomy.anatomy)
+    from hyperct.cli import adapt_cmd, manifest_cmd, prepare
+
+    app.command("prepare")(prepare.prepare)
+    app.add_typer(manifest_cmd.app, name="manifest")
+    app.add_typer(adapt_cmd.app, name="adapt")
 
 
 _register()

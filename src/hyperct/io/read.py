@@ -21,10 +21,11 @@ logger = logging.getLogger(__name__)
 #: Voxel sizes outside this range (mm) are refused as absurd.
 SPACING_RANGE_MM = (0.05, 20.0)
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
+NUMPY_SUFFIXES = (".npz", ".npy")
 
 
 def read_ct(path: str | Path, series_uid: str | None = None) -> Volume:
-    """Read a CT (NIfTI file, DICOM folder or .zip of one series) into HU on the canonical grid.
+    """Read a CT (NIfTI file, DICOM folder or .zip of one series, .npz) into HU on the canonical grid.
 
     Rescale slope/intercept are applied exactly once; DICOM slices are ordered by their position
     along the slice normal, never by file name. ``series_uid`` picks one series out of a folder
@@ -69,10 +70,14 @@ def _load(path: Path, series_uid: str | None) -> tuple[np.ndarray, np.ndarray, d
         from hyperct.io.dicom import load_dicom_series
 
         return load_dicom_series(path, series_uid)
+    if path.is_file() and path.suffix.lower() in NUMPY_SUFFIXES:
+        from hyperct.io.npz import load_npz
+
+        return load_npz(path)
     if path.suffix.lower() == ".dcm":
         raise CTReadError(f"{path}: a single DICOM file is one slice; pass the folder of the series")
     raise CTReadError(
-        f"{path}: unsupported file type; expected .nii, .nii.gz, a DICOM folder or a .zip of one"
+        f"{path}: unsupported file type; expected .nii, .nii.gz, .npz, a DICOM folder or a .zip of one"
     )
 
 

@@ -1,0 +1,38 @@
+"""`hyperct prepare`: preprocess every scan of a manifest into a cache folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def prepare(
+    manifest: Path = typer.Argument(..., help="Manifest (.csv or .parquet)."),
+    out: Path = typer.Option(..., "--out", help="Cache folder (created; resumable)."),
+    spec: str = typer.Option("paper", "--spec", help="paper, anatomy3d, or a spec .json file."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (one torch thread each)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Preprocess scans (and anatomy masks) into CACHE; failures go to OUT/errors.jsonl, exit 1."""
+    from rich.console import Console
+
+    from hyperct.data.cache import CacheSpecError
+    from hyperct.data.manifest import ManifestError
+    from hyperct.data.prepare import prepare_cache
+
+    console = Console(stderr=True)
+    try:
+        report = prepare_cache(manifest_path=manifest, spec=spec, out_dir=out, workers=workers, progress=progress)
+    except (CacheSpecError, ManifestError, FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from exc
+    console.print(
+        f"prepared {report.done}, already cached {report.skipped}, failed {len(report.failed)} "
+        f"of {report.total} scans in {report.seconds:.1f} s -> {report.out_dir}",
+        highlight=False,
+    )
+    for scan_id, error in sorted(report.failed.items()):
+        console.print(f"[red]failed[/red] {scan_id}: {error}", highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)

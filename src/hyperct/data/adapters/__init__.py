@@ -1,0 +1,1 @@
+"""Adapters turning public chest-CT datasets into a standard hyperct manifest."""

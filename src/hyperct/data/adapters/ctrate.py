@@ -1,0 +1,159 @@
+"""CT-RATE (Hamamci et al., 2024) -> hyperct manifest.
+
+Layout read (the Hugging Face release; ``ROOT`` may also hold these under ``dataset/``)::
+
+    ROOT/train/train_1/train_1_a/train_1_a_1.nii.gz     patient train_1, study a, reconstruction 1
+    ROOT/valid/valid_1/valid_1_a/valid_1_a_1.nii.gz
+    ROOT/**/*metadata*.csv                  VolumeName, RescaleSlope, RescaleIntercept, XYSpacing,
+                                            ZSpacing, PatientSex, PatientAge, StudyDate, ...
+    ROOT/**/*predicted_labels*.csv          VolumeName + the 18 findings (0/1)
+    ROOT/**/*reports*.csv                   VolumeName, Findings_EN, Impressions_EN, ...
+
+HU: depending on the release, volumes hold stored values (to be rescaled with the metadata's
+slope/intercept) or are already in HU. The adapter records the metadata rescale in the manifest
+(``rescale_slope``, ``rescale_intercept``) and ``prepare`` applies it only to volumes that are not
+already in HU, deciding per scan from its values (:func:`hyperct.io.hu.apply_metadata_rescale`)
+and logging the decision. ``check_hu`` volumes are read here to log that decision up front.
+The 7 opportunistic (echo) tasks are -1: CT-RATE has no echocardiograms.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from hyperct.data.adapters.common import carve_val_split, relative_to, with_missing_labels
+from hyperct.data.manifest import write_manifest
+from hyperct.data.merge import merge_labels
+
+logger = logging.getLogger(__name__)
+
+SPLIT_FOLDERS = {"train": "train", "valid": "test"}
+_VOLUME = re.compile(r"^(?P<split>train|valid)_(?P<patient>\d+)_(?P<study>[a-z]+)_(?P<recon>\d+)$")
+
+
+def adapt_ctrate(
+    root: str | Path,
+    out: str | Path,
+    cohort: str = "ctrate",
+    valid_split: str = "test",
+    val_fraction: float = 0.0,
+    seed: int = 0,
+    check_hu: int = 1,
+) -> pd.DataFrame:
+    """Write a manifest for a CT-RATE folder; CT-RATE ``valid`` becomes ``valid_split``.
+
+    ``val_fraction`` of the training patients go to 'val' (patient-level, seeded).
+    """
+    root, out = Path(root), Path(out)
+    volumes = _find_volumes(root)
+    df = _volume_table(volumes, out.parent, cohort, valid_split)
+    df = _add_metadata(df, _read_csvs(root, "*metadata*.csv"))
+    df = _add_reports(df, _read_csvs(root, "*reports*.csv"))
+    df = with_missing_labels(df)
+    labels = _read_csvs(root, "*predicted_labels*.csv")
+    if labels is not None:
+        df = merge_labels(df, labels.assign(VolumeName=labels["VolumeName"].map(_volume_id)), id_column="VolumeName")
+    else:
+        logger.warning("%s: no *predicted_labels*.csv found; the 18 findings are -1", root)
+    df = carve_val_split(df, val_fraction, seed)
+    _log_hu_decisions(df, out.parent, check_hu)
+    write_manifest(df, out)
+    logger.info("CT-RATE: wrote %d scans of %d patients to %s", len(df), df["patient_id"].nunique(), out)
+    return df
+
+
+def _find_volumes(root: Path) -> list[Path]:
+    base = root / "dataset" if (root / "dataset").is_dir() and not (root / "train").is_dir() else root
+    volumes = sorted(p for folder in SPLIT_FOLDERS for p in (base / folder).rglob("*.nii.gz"))
+    if not volumes:
+        raise FileNotFoundError(f"{root}: no CT-RATE volumes (train/**/*.nii.gz, valid/**/*.nii.gz)")
+    return volumes
+
+
+def _volume_id(name: str) -> str:
+    return str(name).strip().removesuffix(".gz").removesuffix(".nii")
+
+
+def _volume_table(volumes: list[Path], manifest_dir: Path, cohort: str, valid_split: str) -> pd.DataFrame:
+    rows = []
+    for path in volumes:
+        scan_id = _volume_id(path.name)
+        match = _VOLUME.match(scan_id)
+        if match is None:
+            raise ValueError(f"{path}: file name does not follow CT-RATE's <split>_<patient>_<study>_<recon>.nii.gz")
+        split = "train" if match["split"] == "train" else valid_split
+        rows.append({"scan_id": scan_id, "patient_id": f"{match['split']}_{match['patient']}",
+                     "cohort": cohort, "split": split})
+    df = pd.DataFrame(rows)
+    df["path"] = relative_to(volumes, manifest_dir)
+    return df
+
+
+def _read_csvs(root: Path, pattern: str) -> pd.DataFrame | None:
+    files = sorted(root.rglob(pattern))
+    if not files:
+        return None
+    frames = []
+    for f in files:
+        frame = pd.read_csv(f)
+        if "VolumeName" not in frame.columns:
+            raise ValueError(f"{f}: expected a VolumeName column, found {list(frame.columns)[:8]}")
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _add_metadata(df: pd.DataFrame, meta: pd.DataFrame | None) -> pd.DataFrame:
+    if meta is None:
+        logger.warning("no CT-RATE metadata CSV found: no rescale recorded, volumes are read as they are")
+        return df
+    meta = meta.assign(scan_id=meta["VolumeName"].map(_volume_id)).drop_duplicates("scan_id").set_index("scan_id")
+    out = df.copy()
+    columns = {"RescaleSlope": "rescale_slope", "RescaleIntercept": "rescale_intercept",
+               "PatientSex": "sex", "StudyDate": "study_date"}
+    for source, target in columns.items():
+        if source in meta.columns:
+            out[target] = out["scan_id"].map(meta[source])
+    if "PatientAge" in meta.columns:
+        out["age"] = out["scan_id"].map(meta["PatientAge"]).map(_age_years)
+    unmatched = int(out["scan_id"].isin(meta.index).eq(False).sum())
+    if unmatched:
+        logger.warning("%d volume(s) have no metadata row: no rescale recorded for them", unmatched)
+    logger.info(
+        "CT-RATE HU: metadata RescaleSlope/RescaleIntercept recorded per scan; prepare applies them only to "
+        "volumes not already in HU (decided per scan from the values), never twice"
+    )
+    return out
+
+
+def _age_years(value: object) -> float | None:
+    match = re.match(r"^\s*(\d+)\s*Y?\s*$", str(value))
+    return float(match.group(1)) if match else None
+
+
+def _add_reports(df: pd.DataFrame, reports: pd.DataFrame | None) -> pd.DataFrame:
+    if reports is None:
+        return df
+    reports = reports.assign(scan_id=reports["VolumeName"].map(_volume_id)).drop_duplicates("scan_id").set_index("scan_id")
+    parts = [c for c in ("Findings_EN", "Impressions_EN") if c in reports.columns]
+    text = reports[parts].fillna("").astype(str).apply(
+        lambda r: "\n".join(f"{c.removesuffix('_EN')}: {v}" for c, v in r.items() if v.strip()), axis=1
+    )
+    out = df.copy()
+    out["report_text"] = out["scan_id"].map(text).fillna("")
+    return out
+
+
+def _log_hu_decisions(df: pd.DataFrame, manifest_dir: Path, n: int) -> None:
+    if n <= 0 or "rescale_slope" not in df.columns:
+        return
+    from hyperct.io.hu import apply_metadata_rescale
+    from hyperct.io.read import read_ct
+
+    for row in df.dropna(subset=["rescale_slope", "rescale_intercept"]).head(n).itertuples():
+        volume = read_ct(manifest_dir / row.path)
+        decided = apply_metadata_rescale(volume, float(row.rescale_slope), float(row.rescale_intercept))
+        logger.info("CT-RATE HU check on %s: %s", row.scan_id, decided.meta["hu_rescale"])
