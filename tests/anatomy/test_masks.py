@@ -56,3 +56,17 @@ def test_empty_folder_and_bad_ids_are_refused(tmp_path) -> None:
 def test_mapping_table() -> None:
     ids = np.array([0, 10, 11, 12, 13, 14, 51, 5, 117])
     assert map_to_label_set(ids).tolist() == [0, 1, 2, 3, 4, 5, 6, 0, 0]
+
+
+def test_structure_folder_to_multilabel_file(real_ct, tmp_path) -> None:
+    from hyperct.anatomy.masks import structures_to_multilabel
+
+    img = nib.load(real_ct / SEG)
+    data = np.asarray(img.dataobj)
+    for ts_id in (5, 10, 11, 14):
+        name = [n for n, i in TOTALSEG_V2_IDS.items() if i == ts_id][0]
+        nib.save(nib.Nifti1Image((data == ts_id).astype(np.uint8), img.affine), tmp_path / f"{name}.nii.gz")
+    out = structures_to_multilabel(tmp_path, tmp_path / "out" / "ml.nii.gz")
+    combined = np.asarray(nib.load(out).dataobj)
+    expected = np.where(np.isin(data, [5, 10, 11, 14]), data, 0)
+    assert np.array_equal(combined, expected)

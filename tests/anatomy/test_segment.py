@@ -79,3 +79,22 @@ def test_manifest_without_path_column_is_refused(tmp_path) -> None:
     pd.DataFrame({"scan_id": ["a"]}).to_csv(bad, index=False)
     with pytest.raises(ValueError, match="lacks column"):
         segment_manifest(bad, segmenter=_fake_segmenter([]))
+
+
+def test_per_structure_folder_is_combined_and_recorded(tmp_path, real_ct, monkeypatch) -> None:
+    import nibabel as nib
+    import numpy as np
+
+    monkeypatch.setitem(sys.modules, "totalsegmentator", None)
+    img = nib.load(real_ct / "ts_example_ct_sm_totalseg.nii.gz")
+    folder = tmp_path / "ts_a"
+    folder.mkdir()
+    nib.save(nib.Nifti1Image((np.asarray(img.dataobj) == 14).astype(np.uint8), img.affine), folder / "lung_lower_lobe_right.nii.gz")
+    for s in "bc":
+        (tmp_path / f"{s}.nii.gz").write_bytes(b"mask")
+    manifest = _manifest(tmp_path, ["ts_a", "b.nii.gz", "c.nii.gz"])
+    report = segment_manifest(manifest)
+    assert report.skipped == ["b", "c", "a"] and not report.failed
+    recorded = pd.read_csv(manifest)["anatomy_path"][0]
+    assert recorded == f"anatomy/{mask_file_name('a')}"
+    assert int((np.asarray(nib.load(tmp_path / recorded).dataobj) == 14).sum()) == 2735

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hyperct.anatomy.totalseg import CHEST_LOBES_HEART, TOTALSEG_V2_NAMES, LabelSet
+from hyperct.anatomy.totalseg import CHEST_LOBES_HEART, TOTALSEG_V2_IDS, TOTALSEG_V2_NAMES, LabelSet
 from hyperct.io.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -101,3 +101,33 @@ def label_voxel_counts(mask: Volume, label_set: LabelSet = CHEST_LOBES_HEART) ->
     """Voxels per class name of ``label_set`` in a small-id mask (background included)."""
     counts = np.bincount(mask.array.ravel(), minlength=label_set.num_classes)
     return {name: int(counts[i]) for i, name in enumerate(label_set.class_names)}
+
+
+def structures_to_multilabel(folder: str | Path, out_path: str | Path) -> Path:
+    """Combine a folder of per-structure TotalSegmentator files into one v2-id multi-label NIfTI.
+
+    Files are matched by name (``<structure>.nii.gz`` for any v2 "total" structure); the output
+    keeps their grid and affine (uint8), so it stands where TotalSegmentator's ``--ml`` output
+    would. Written atomically. Where structures overlap, the higher id wins.
+    """
+    import nibabel as nib
+
+    from hyperct.io.atomic import atomic_path
+
+    folder = Path(folder)
+    files = sorted(
+        (TOTALSEG_V2_IDS[s], f) for s in TOTALSEG_V2_IDS if (f := _structure_file(folder, s)) is not None
+    )
+    if not files:
+        raise FileNotFoundError(f"{folder}: no per-structure TotalSegmentator files (<structure>.nii.gz)")
+    first = nib.load(files[0][1])
+    out = np.zeros(first.shape, dtype=np.uint8)
+    for ts_id, file in files:
+        img = nib.load(file)
+        if img.shape != first.shape or not np.allclose(img.affine, first.affine, atol=1e-3):
+            raise ValueError(f"{file}: grid differs from {files[0][1].name} (shape or affine)")
+        out[np.asarray(img.dataobj) > 0] = ts_id
+    with atomic_path(out_path) as tmp:
+        nib.save(nib.Nifti1Image(out, first.affine), tmp)
+    logger.info("%s: combined %d structures into %s", folder, len(files), out_path)
+    return Path(out_path)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from hyperct.anatomy.masks import structures_to_multilabel
 from hyperct.io.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -68,8 +69,9 @@ def segment_manifest(
 ) -> SegmentReport:
     """Segment every scan of the manifest that has no anatomy mask yet.
 
-    A scan is skipped when its recorded ``anatomy_path`` exists, or when ``out_dir`` already holds
-    its mask (an interrupted run); the latter is recorded. The manifest is rewritten atomically,
+    A scan is skipped when its recorded ``anatomy_path`` is a file, or when ``out_dir`` already
+    holds its mask (an interrupted run; then recorded). A recorded folder of per-structure
+    TotalSegmentator files is combined into one multi-label file in ``out_dir`` and recorded. The manifest is rewritten atomically,
     also when the run is interrupted, with every mask written so far.
 
     Args:
@@ -90,7 +92,12 @@ def segment_manifest(
     table["anatomy_path"] = recorded.astype(object).where(recorded.notna(), None)
     todo = [i for i in table.index if not _has_recorded_mask(root, table.at[i, "anatomy_path"])]
     report = SegmentReport(skipped=[str(table.at[i, "scan_id"]) for i in table.index if i not in set(todo)])
-    if segmenter is None and any(not (out_dir / mask_file_name(str(table.at[i, "scan_id"]))).exists() for i in todo):
+    needs_model = [
+        i for i in todo
+        if _recorded_folder(root, table.at[i, "anatomy_path"]) is None
+        and not (out_dir / mask_file_name(str(table.at[i, "scan_id"]))).exists()
+    ]
+    if segmenter is None and needs_model:
         segmenter = totalsegmentator_segmenter()
     changed = False
     try:
@@ -110,7 +117,14 @@ def segment_manifest(
 
 
 def _has_recorded_mask(root: Path, recorded: object) -> bool:
-    return isinstance(recorded, str) and bool(recorded) and _resolve(root, recorded).exists()
+    """A recorded multi-label file; a per-structure folder still has to be combined."""
+    return isinstance(recorded, str) and bool(recorded) and _resolve(root, recorded).is_file()
+
+
+def _recorded_folder(root: Path, recorded: object) -> Path | None:
+    if isinstance(recorded, str) and recorded and _resolve(root, recorded).is_dir():
+        return _resolve(root, recorded)
+    return None
 
 
 def _segment_scan(
@@ -121,6 +135,16 @@ def _segment_scan(
     target = out_dir / mask_file_name(scan_id)
     if target.exists():
         logger.info("anatomy: scan %s: found existing %s, recording it", scan_id, target)
+        report.skipped.append(scan_id)
+        return target
+    folder = _recorded_folder(root, row["anatomy_path"])
+    if folder is not None:
+        try:
+            structures_to_multilabel(folder, target)
+        except (OSError, ValueError) as exc:
+            logger.error("anatomy: scan %s: cannot combine %s: %s", scan_id, folder, exc)
+            report.failed[scan_id] = f"{type(exc).__name__}: {exc}"
+            return None
         report.skipped.append(scan_id)
         return target
     assert segmenter is not None  # resolved by segment_manifest before any scan needs it
