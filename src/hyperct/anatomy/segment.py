@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from hyperct.anatomy.masks import structures_to_multilabel
+from hyperct.data.manifest import read_table, write_manifest
 from hyperct.io.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ def segment_manifest(
                 changed = True
     finally:
         if changed:
-            _write_table(table, manifest_path)
+            write_manifest(table, manifest_path)
     logger.info(
         "anatomy: %d segmented, %d already had masks, %d failed",
         len(report.segmented), len(report.skipped), len(report.failed),
@@ -173,18 +174,8 @@ def _relative(root: Path, path: Path) -> str:
 
 
 def _read_table(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: manifest not found")
-    table = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+    table = read_table(path)
     missing = [c for c in ("scan_id", "path") if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
     return table
-
-
-def _write_table(table: pd.DataFrame, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        if path.suffix.lower() == ".parquet":
-            table.to_parquet(tmp, index=False)
-        else:
-            table.to_csv(tmp, index=False)
