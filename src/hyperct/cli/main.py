@@ -50,6 +50,9 @@ def _register() -> None:
     app.command("prepare")(prepare.prepare)
     app.add_typer(manifest_cmd.app, name="manifest")
     app.add_typer(adapt_cmd.app, name="adapt")
+    from hyperct.cli import label as label_cmd
+
+    app.add_typer(label_cmd.app, name="label")
 
 
 _register()
