@@ -173,13 +173,14 @@ class HyperCT(nn.Module):
         self._check_inputs(images, image_mask)
         unique, inverse = torch.unique(task_ids, return_inverse=True)
         pairs = self.hypernetwork(unique, gather=inverse)
-        capture = self._capture_block(block) if return_patch_tokens else None
+        spec = self._run_spec(0, pairs)
+        if return_patch_tokens:
+            patch = self.backbone.patch_size
+            spec.capture = self._capture_block(block)
+            spec.capture_grid = (*images.shape[:2], images.shape[-2] // patch, images.shape[-1] // patch)
         hidden, rope = self.backbone.embed(images.flatten(0, 1))
-        spec = self._run_spec(0, pairs, capture)
-        hidden, captured = run_blocks(self.backbone, hidden, rope, spec)
-        shape = images.shape[:2]
-        cls = self.backbone.final_norm(hidden)[:, 0].unflatten(0, shape)
-        tokens = None if captured is None else self._patch_grid(captured, images).unflatten(0, shape)
+        hidden, tokens = run_blocks(self.backbone, hidden, rope, spec)
+        cls = self.backbone.final_norm(hidden)[:, 0].unflatten(0, images.shape[:2])
         return ScanFeatures(cls=cls, patch_tokens=tokens)
 
     def forward_head(self, cls: torch.Tensor, image_mask: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
@@ -218,13 +219,13 @@ class HyperCT(nn.Module):
         length, width = trunk.shape[1:]
         hidden = trunk.unflatten(0, shape)[:, None].expand(batch, count, shape[1], length, width)
         hidden = hidden.reshape(-1, length, width)
-        hidden, _ = run_blocks(self.backbone, hidden, rope, self._run_spec(self.adapted_blocks[0], pairs, None))
+        hidden, _ = run_blocks(self.backbone, hidden, rope, self._run_spec(self.adapted_blocks[0], pairs))
         cls = self.backbone.final_norm(hidden)[:, 0].unflatten(0, (batch, count, shape[1]))
         mask = image_mask[:, None].expand(batch, count, shape[1])
         return self.head(masked_mean(cls, mask), task_ids[None].expand(batch, count))
 
     # ----------------------------------------------------------------- helpers
-    def _run_spec(self, start: int, pairs: list[LoRAPair], capture: int | None) -> RunSpec:
+    def _run_spec(self, start: int, pairs: list[LoRAPair]) -> RunSpec:
         lora: dict[int, tuple[list[GeneratedLoRA], list[torch.Tensor]]] = {}
         for name, (lora_a, lora_b) in zip(self.module_names, pairs):
             sources, tensors = lora.setdefault(block_of(name), ([], []))
@@ -236,7 +237,6 @@ class HyperCT(nn.Module):
             lora=lora,
             checkpointing=self.config.activation_checkpointing,
             grad_from=self.adapted_blocks[0],
-            capture=capture,
         )
 
     def _capture_block(self, block: int | None) -> int:
@@ -245,11 +245,6 @@ class HyperCT(nn.Module):
         if not 0 <= index <= last:
             raise IndexError(f"block {block} out of range for a backbone of {last + 1} blocks")
         return index
-
-    def _patch_grid(self, tokens: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        patch = self.backbone.patch_size
-        grid = (images.shape[-2] // patch, images.shape[-1] // patch)
-        return tokens[:, self.backbone.num_prefix_tokens :].unflatten(1, grid)
 
     @staticmethod
     def _check_inputs(images: torch.Tensor, image_mask: torch.Tensor) -> None:

@@ -28,7 +28,9 @@ class RunSpec:
         lora: generated LoRA per block (blocks absent here run without generated LoRA).
         checkpointing: recompute each block in backward instead of storing its activations.
         grad_from: blocks before this index run without autograd (nothing before them trains).
-        capture: block index whose output tokens to return (None: none).
+        capture: block index whose patch tokens to return (None: none); when autograd is on,
+            they require grad even inside the no-grad prefix, so Grad-CAM can differentiate them.
+        capture_grid: (B, N, h, w) shape of the captured patch tokens.
     """
 
     start: int
@@ -37,22 +39,34 @@ class RunSpec:
     checkpointing: bool = False
     grad_from: int = 0
     capture: int | None = None
+    capture_grid: tuple[int, int, int, int] = (0, 0, 0, 0)
 
 
 def run_blocks(
     backbone: Backbone, hidden: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], spec: RunSpec
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Run the blocks of ``spec``; returns the last tokens and the captured block's tokens."""
+    """Run the blocks of ``spec``; returns the last tokens and the captured patch tokens."""
     captured = None
     grad_enabled = torch.is_grad_enabled()
+    grad_from = spec.grad_from if spec.capture is None else min(spec.grad_from, spec.capture + 1)
     for index in range(spec.start, spec.stop):
-        with torch.set_grad_enabled(grad_enabled and index >= spec.grad_from):
+        with torch.set_grad_enabled(grad_enabled and index >= grad_from):
             hidden = _run_one(backbone, index, hidden, rope, spec)
         if index == spec.capture:
-            if grad_enabled and not hidden.requires_grad:
-                hidden = hidden.detach().requires_grad_(True)
-            captured = hidden
+            hidden, captured = _capture(hidden, spec.capture_grid, grad_enabled)
     return hidden, captured
+
+
+def _capture(
+    hidden: torch.Tensor, grid: tuple[int, int, int, int], grad_enabled: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Patch tokens as (B, N, h, w, C), placed on the path to later blocks so they get gradients."""
+    patches = hidden[:, hidden.shape[1] - grid[2] * grid[3] :]
+    if grad_enabled and not patches.requires_grad:
+        patches = patches.detach().requires_grad_(True)
+    tokens = patches.reshape(*grid, hidden.shape[-1])
+    prefix = hidden[:, : hidden.shape[1] - grid[2] * grid[3]]
+    return torch.cat([prefix, tokens.flatten(0, 1).flatten(1, 2)], dim=1), tokens
 
 
 def _run_one(

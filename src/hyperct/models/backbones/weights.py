@@ -143,6 +143,8 @@ def convert_meta_state_dict(state: StateDict) -> StateDict:
         new_key = _rename_meta_key(key)
         if new_key is None:
             unknown.append(key)
+        elif new_key == "embeddings.mask_token" and value.ndim == 2:
+            out[new_key] = value.unsqueeze(0)  # Meta keeps (1, C), transformers (1, 1, C)
         else:
             out[new_key] = value
     if unknown:

@@ -90,6 +90,8 @@ def inject_lora(
     ``make_source(name, linear)`` gives the strategy for each layer. Returns the wrapped layers by
     name, in block/module order (the order the hypernetwork's module embeddings follow).
     """
+    if any(isinstance(m, LoRALinear) for m in blocks.modules()):
+        raise ValueError("the backbone already carries LoRA layers; build each model on its own backbone")
     wrapped: dict[str, LoRALinear] = {}
     for name, linear in find_targets(blocks, targets).items():
         layer = LoRALinear(linear, make_source(name, linear), alpha=alpha, dropout=dropout)
