@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,17 +23,19 @@ import pandas as pd
 import torch
 
 from benchmarks.record import median_time, save_result
-from hyperct.anatomy.masks import read_totalseg
+from torch.utils.data import DataLoader
+
+from hyperct.anatomy.segment import segment_manifest
 from hyperct.anatomy.totalseg import CHEST_LOBES_HEART
-from hyperct.anatomy.train3d import Classifier3DObjective, Train3DConfig, make_optimizer
+from hyperct.anatomy.train3d import Classifier3DObjective, Train3DConfig, make_optimizer, train_classifier3d
+from hyperct.data.dataset import CachedScanDataset, collate_scans
+from hyperct.data.manifest import read_table, write_manifest
+from hyperct.data.prepare import prepare_cache
 from hyperct.evaluation.bootstrap import BootstrapConfig, auc_confidence_table, paired_difference_table
 from hyperct.evaluation.predictions import predictions_from_arrays
-from hyperct.io.read import read_ct
 from hyperct.models.classifier3d import Classifier3D, Classifier3DConfig
-from hyperct.preprocess.pipeline import preprocess_mask, preprocess_volume, to_model_input
 from hyperct.preprocess.spec import SpacingCropSpec
 from hyperct.tasks import TASK_NAMES
-from hyperct.training.loop import LoopContext, train_one_epoch
 
 logger = logging.getLogger("benchmarks.anatomy")
 
@@ -44,18 +45,6 @@ SPEC = SpacingCropSpec(
 )
 
 
-@dataclass
-class Cohort:
-    """Cached grids, masks and labels of every scan, by split."""
-
-    scan_ids: list[str]
-    splits: np.ndarray
-    cohorts: np.ndarray
-    labels: np.ndarray
-    grids: list[np.ndarray]
-    masks: list[np.ndarray]
-
-
 def make_cohort(out: Path, n: int) -> Path:
     """Generate a phantom cohort with ``hyperct phantom``; returns its folder."""
     cmd = [sys.executable, "-m", "hyperct.cli.main", "phantom", "--preset", "small", "--n", str(n), "--out", str(out)]
@@ -63,40 +52,26 @@ def make_cohort(out: Path, n: int) -> Path:
     return out
 
 
-def load_cohort(folder: Path) -> Cohort:
-    """Read every scan and its anatomy mask onto the tiny grid (small label ids)."""
-    manifest_path = next(p for p in sorted(folder.glob("manifest.*")) if p.suffix in (".csv", ".parquet"))
-    table = pd.read_parquet(manifest_path) if manifest_path.suffix == ".parquet" else pd.read_csv(manifest_path)
-    grids, masks = [], []
-    for row in table.itertuples():
-        ct = read_ct(folder / row.path)
-        mask_path = getattr(row, "anatomy_path", None)
-        mask_path = folder / (mask_path if isinstance(mask_path, str) else f"masks/{row.scan_id}_anatomy.nii.gz")
-        grids.append(preprocess_volume(ct, SPEC))
-        masks.append(preprocess_mask(read_totalseg(mask_path, CHEST_LOBES_HEART, like=ct), SPEC))
-    return Cohort(
-        scan_ids=table["scan_id"].astype(str).tolist(),
-        splits=table["split"].to_numpy(),
-        cohorts=table["cohort"].to_numpy(),
-        labels=table[list(TASK_NAMES)].to_numpy(dtype=np.float32),
-        grids=grids,
-        masks=masks,
+def prepare(folder: Path, work: Path) -> tuple[Path, Path]:
+    """Copy the manifest (absolute paths) to ``work``, record the phantom's masks as
+    ``anatomy_path`` with ``segment_manifest`` (no TotalSegmentator run: they exist), cache."""
+    source = next(p for p in sorted(folder.glob("manifest.*")) if p.suffix in (".csv", ".parquet"))
+    table = read_table(source)
+    table["path"] = [str((folder / p).resolve()) for p in table["path"]]
+    table = table.drop(columns=["anatomy_path"], errors="ignore")
+    manifest = work / "manifest.csv"
+    write_manifest(table, manifest)
+    segment_manifest(manifest, out_dir=folder / "masks")
+    prepare_cache(manifest, SPEC, work / "cache", progress=False)
+    return manifest, work / "cache"
+
+
+def loader(manifest: Path, cache: Path, split: str, batch_size: int, seed: int, train: bool) -> DataLoader:
+    dataset = CachedScanDataset(manifest, cache, split=split, train=train, seed=seed)
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=train, collate_fn=collate_scans,
+        generator=torch.Generator().manual_seed(seed),
     )
-
-
-def batches(cohort: Cohort, idx: np.ndarray, batch_size: int, rng: np.random.Generator, train: bool):
-    """Collated batches over ``idx`` (shuffled and randomly cropped when training)."""
-    order = rng.permutation(idx) if train else idx
-    for start in range(0, len(order), batch_size):
-        items = [
-            to_model_input(cohort.grids[i], SPEC, train=train, rng=rng, mask=cohort.masks[i])
-            for i in order[start : start + batch_size]
-        ]
-        yield {
-            "image": torch.stack([it["image"] for it in items]),
-            "anatomy": torch.stack([it["anatomy"] for it in items]),
-            "labels": torch.from_numpy(cohort.labels[order[start : start + batch_size]]),
-        }
 
 
 def build_model(seg: bool, width: int, seed: int) -> Classifier3D:
@@ -110,33 +85,34 @@ def build_model(seg: bool, width: int, seed: int) -> Classifier3D:
     )
 
 
-def train_and_predict(cohort: Cohort, seg: bool, seed: int, args: argparse.Namespace) -> np.ndarray:
-    """Train one model; sigmoid probabilities (test scans, 25)."""
+def train_and_predict(data: tuple[Path, Path], seg: bool, seed: int, args: argparse.Namespace) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Train one model; test scan ids, labels and sigmoid probabilities (scans, 25)."""
     model = build_model(seg, args.width, seed)
-    config = Train3DConfig(lr=args.lr, epochs=args.epochs)
-    objective = Classifier3DObjective(range(len(TASK_NAMES)), config)
-    optimizer, scheduler = make_optimizer(model, config)
-    ctx = LoopContext(device=torch.device("cpu"), params=list(model.parameters()), max_grad_norm=config.max_grad_norm, progress=False)
-    rng = np.random.default_rng(seed)
-    train_idx = np.flatnonzero(cohort.splits == "train")
-    for _ in range(config.epochs):
-        train_one_epoch(model, batches(cohort, train_idx, args.batch_size, rng, True), objective, optimizer, ctx)
-        scheduler.step()
+    config = Train3DConfig(lr=args.lr, epochs=args.epochs, totalseg_targets=CHEST_LOBES_HEART)
+    train = loader(*data, "train", args.batch_size, seed, True)
+
+    def epoch_batches(epoch: int) -> DataLoader:
+        train.dataset.set_epoch(epoch)
+        return train
+
+    train_classifier3d(model, epoch_batches, config)
     model.eval()
-    test_idx = np.flatnonzero(cohort.splits == "test")
+    ids, labels, probs = [], [], []
     with torch.no_grad():
-        logits = [model(b["image"]) for b in batches(cohort, test_idx, args.batch_size, rng, False)]
-    return torch.sigmoid(torch.cat(logits)).numpy()
+        for batch in loader(*data, "test", args.batch_size, seed, False):
+            ids += batch["scan_id"]
+            labels.append(batch["labels"].numpy())
+            probs.append(torch.sigmoid(model(batch["image"])).numpy())
+    return ids, np.concatenate(labels).astype(np.int8), np.concatenate(probs)
 
 
-def step_seconds(cohort: Cohort, seg: bool, args: argparse.Namespace) -> float:
-    """Median wall time of one training step (forward, losses, backward, AdamW)."""
+def step_seconds(data: tuple[Path, Path], seg: bool, args: argparse.Namespace) -> float:
+    """Median wall time of one training step (forward, losses, backward, clipping, AdamW)."""
     model = build_model(seg, args.width, 0)
-    config = Train3DConfig(lr=args.lr, epochs=1)
+    config = Train3DConfig(lr=args.lr, epochs=1, totalseg_targets=CHEST_LOBES_HEART)
     objective = Classifier3DObjective(range(len(TASK_NAMES)), config)
     optimizer, _ = make_optimizer(model, config)
-    idx = np.flatnonzero(cohort.splits == "train")[: args.batch_size]
-    batch = next(batches(cohort, idx, args.batch_size, np.random.default_rng(0), True))
+    batch = next(iter(loader(*data, "train", args.batch_size, 0, True)))
 
     def step() -> None:
         objective.backward(model, batch, 1.0)
@@ -147,23 +123,21 @@ def step_seconds(cohort: Cohort, seg: bool, args: argparse.Namespace) -> float:
     return median_time(step, repeats=args.timing_repeats, warmup=1)[0]
 
 
-def compare(cohort: Cohort, args: argparse.Namespace) -> tuple[list[dict], str]:
-    test = cohort.splits == "test"
+def compare(data: tuple[Path, Path], args: argparse.Namespace) -> tuple[list[dict], str]:
     frames = []
     for seed in range(args.seeds):
         for seg in (False, True):
             start = time.perf_counter()
-            probs = train_and_predict(cohort, seg, seed, args)
+            ids, labels, probs = train_and_predict(data, seg, seed, args)
             logger.info("seed %d seg=%s trained in %.0f s", seed, seg, time.perf_counter() - start)
             frames.append(predictions_from_arrays(
-                scan_ids=np.asarray(cohort.scan_ids)[test], cohorts=cohort.cohorts[test],
-                splits=cohort.splits[test], labels=cohort.labels[test].astype(np.int8), probs=probs,
+                scan_ids=ids, cohorts=["phantom"] * len(ids), splits=["test"] * len(ids),
+                labels=labels, probs=probs,
                 method="resnet18_3d+anatomy" if seg else "resnet18_3d", run=f"seed{seed}",
             ))
     preds = pd.concat(frames, ignore_index=True)
     boot = BootstrapConfig(n_resamples=1000, seed=0)
-    ci = auc_confidence_table(preds, boot)
-    overall = ci[ci["level"] == "overall"]
+    overall = auc_confidence_table(preds, boot).query("level == 'overall'")
     metrics, lines = [], []
     for row in overall.itertuples():
         metrics.append({
@@ -179,7 +153,7 @@ def compare(cohort: Cohort, args: argparse.Namespace) -> tuple[list[dict], str]:
             "unit": "AUC", "ci_low": round(float(row["ci_low"]), 4), "ci_high": round(float(row["ci_high"]), 4),
             "p_value": round(float(row["p_value"]), 4), "goal": None, "anchor": None, "met": None,
         })
-        lines.append(f"seed{seed}: diff {row['difference']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}] p={row['p_value']:.3f}")
+        lines.append(f"seed{seed}: {row['difference']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}] p={row['p_value']:.3f}")
     return metrics, "; ".join(lines)
 
 
@@ -196,12 +170,14 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     with tempfile.TemporaryDirectory() as tmp:
-        folder = args.cohort or make_cohort(Path(tmp) / "cohort", args.n)
-        cohort = load_cohort(folder)
-    counts = {s: int((cohort.splits == s).sum()) for s in ("train", "val", "test")}
-    logger.info("cohort: %s scans, grid %s", counts, SPEC.crop_shape_zyx)
-    t_plain, t_seg = step_seconds(cohort, False, args), step_seconds(cohort, True, args)
-    metrics, diff_text = compare(cohort, args)
+        work = Path(tmp)
+        folder = args.cohort or make_cohort(work / "cohort", args.n)
+        data = prepare(folder, work)
+        table = read_table(data[0])
+        counts = {s: int((table["split"] == s).sum()) for s in ("train", "val", "test")}
+        logger.info("cohort: %s scans, grid %s", counts, SPEC.crop_shape_zyx)
+        t_plain, t_seg = step_seconds(data, False, args), step_seconds(data, True, args)
+        metrics, diff_text = compare(data, args)
     metrics += [
         {"metric": "train step, no aux head", "value": round(t_plain, 4), "unit": "s", "goal": None, "anchor": None, "met": None},
         {"metric": "train step, with aux head", "value": round(t_seg, 4), "unit": "s", "goal": None, "anchor": None, "met": None},
