@@ -34,7 +34,10 @@ def test_hyperct_run_writes_a_complete_run_folder(tiny_overrides: list[str]) -> 
         train(cfg)
 
 
-def test_resume_matches_an_unbroken_run(tiny_overrides: list[str], tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["hyperct", "uw", "dwa"])
+def test_resume_matches_an_unbroken_run(tiny_overrides: list[str], tmp_path: Path, method: str) -> None:
+    # dropout > 0 and a stateful weighting make the RNG and objective states matter
+    tiny_overrides = [*tiny_overrides, f"method={method}", "model.dropout=0.2"]
     straight = load_config(None, [*tiny_overrides, "optim.epochs=3",
                                   f"output_dir={tmp_path / 'straight'}"])
     train(straight)

@@ -9,6 +9,7 @@ Files load with ``torch.load(weights_only=True)``: only tensors and plain data, 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,15 @@ def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
         names = {n for n, p in model.named_parameters() if p.requires_grad}
         state = {k: v for k, v in model.state_dict().items() if k in names}
     return {k: v.detach().cpu().clone() for k, v in state.items()}
+
+
+def weights_digest(model: nn.Module) -> str:
+    """SHA-256 of the trainable weights (names, shapes, bytes), e.g. to check ranks agree."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(trainable_state(model).items()):
+        digest.update(f"{key}|{tuple(tensor.shape)}|{tensor.dtype}".encode())
+        digest.update(tensor.contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def load_trainable_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:

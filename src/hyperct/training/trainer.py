@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from hyperct.training.checkpoint import BEST, LAST, save_checkpoint
+from hyperct.training.checkpoint import BEST, LAST, save_checkpoint, weights_digest
 from hyperct.training.config import TrainConfig, config_to_dict
 from hyperct.training.config_io import save_config
 from hyperct.training.data_setup import RunData, eval_loader, load_run_data, train_labels, train_loader
@@ -78,7 +78,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, aux_losses: Sequence[AuxLos
         if resume:
             restore(state, session.run_dir / LAST)
         _run_epochs(state, session, data)
-        _finish(state, session, data, timer)
+        digests = all_gather_objects(weights_digest(state.model), session.dist)
+        _finish(state, session, data, timer, digests)
     finally:
         session.log.close()
         cleanup(session.dist)
@@ -170,8 +171,13 @@ def _task_ids(cfg: TrainConfig) -> list[int]:
     return [TASK_NAMES.index(t) for t in cfg.task_names]
 
 
-def _finish(state: TrainState, session: Session, data: RunData, timer: Timer) -> None:
-    """Predict val and test with the best weights, write the predictions and the run record."""
+def _finish(
+    state: TrainState, session: Session, data: RunData, timer: Timer, digests: list[object]
+) -> None:
+    """Predict val and test with the best weights, write the predictions and the run record.
+
+    ``digests`` are each rank's final-weights hash: under DDP they must all be equal.
+    """
     from hyperct.training.predict import load_weights_into, write_split_predictions
 
     load_weights_into(state.model, session.run_dir / BEST)
@@ -185,6 +191,7 @@ def _finish(state: TrainState, session: Session, data: RunData, timer: Timer) ->
             "world_size": session.dist.world_size, "seed": state.cfg.seed,
             "epochs": state.epoch, "best_epoch": state.best_epoch,
             "best_val_mean_auc": state.best_metric, "runtime_s": round(timer.seconds, 1),
+            "rank_weight_sha256": digests,
             "config": config_to_dict(state.cfg), "outputs": ["best.pt", "last.pt", "predictions.csv",
                                              "history.csv", "tb/"],
         })

@@ -1,0 +1,29 @@
+"""Data-parallel training under torchrun (2 CPU processes, gloo): both ranks end identical."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = """
+import sys
+from hyperct.training import load_config, train
+train(load_config(None, sys.argv[1:]))
+"""
+
+
+def test_two_ranks_agree_on_the_weights(tiny_overrides: list[str], tmp_path: Path) -> None:
+    script = tmp_path / "run_train.py"
+    script.write_text(SCRIPT)
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(script), *tiny_overrides, "optim.epochs=1", f"output_dir={run}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((run / "run.json").read_text())
+    assert record["world_size"] == 2
+    digests = record["rank_weight_sha256"]
+    assert len(digests) == 2 and digests[0] == digests[1]
+    assert (run / "best.pt").is_file() and (run / "predictions.csv").is_file()
