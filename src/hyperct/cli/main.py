@@ -53,6 +53,11 @@ def _register() -> None:
     from hyperct.cli import label as label_cmd
 
     app.add_typer(label_cmd.app, name="label")
+    from hyperct.cli import compare, predict, train
+
+    app.command("train")(train.train)
+    app.command("predict")(predict.predict)
+    app.command("compare")(compare.compare)
 
 
 _register()
