@@ -19,7 +19,7 @@ def validate(
 
     from hyperct.data.manifest import ManifestError, load_manifest
 
-    console = Console()
+    console = Console(soft_wrap=True)
     try:
         df = load_manifest(manifest, check_files=check_files)
     except (ManifestError, FileNotFoundError, ValueError) as exc:

@@ -21,7 +21,7 @@ def prepare(
     from hyperct.data.manifest import ManifestError
     from hyperct.data.prepare import prepare_cache
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     try:
         report = prepare_cache(manifest_path=manifest, spec=spec, out_dir=out, workers=workers, progress=progress)
     except (CacheSpecError, ManifestError, FileNotFoundError, ValueError) as exc:
