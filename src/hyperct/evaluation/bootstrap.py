@@ -131,6 +131,15 @@ def paired_difference_table(
         a, b = to_wide(ref, common), to_wide(oth, common)
         tasks = tuple(t for t in a.tasks if t in b.tasks)
         a, b = _restrict(a, tasks), _restrict(b, tasks)
+        disagree = int(np.sum(a.labels != b.labels))
+        if disagree:
+            logger.warning(
+                "paired test on %s/%s: the two tables disagree on %d labels; those "
+                "(scan, task) pairs are left out",
+                cohort,
+                split,
+                disagree,
+            )
         b.labels = np.where(a.labels == b.labels, a.labels, -1).astype(np.int8)
         a.labels = b.labels
         counts = _counts_with_point(len(common), config)

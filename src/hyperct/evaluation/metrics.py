@@ -85,16 +85,6 @@ def choose_thresholds(
             threshold, source = config.fallback, SOURCE_ONE_CLASS
         else:
             threshold, source = youden_threshold(sel[LABEL], sel[PROB]), SOURCE_YOUDEN
-        if source != SOURCE_YOUDEN:
-            logger.warning(
-                "%s/%s, task %r: no usable %r rows (%s); threshold falls back to %.2f",
-                method,
-                run,
-                task,
-                config.select_split,
-                source,
-                config.fallback,
-            )
         rows.append(
             {
                 METHOD: method,
@@ -104,7 +94,23 @@ def choose_thresholds(
                 "threshold_source": source,
             }
         )
-    return pd.DataFrame(rows, columns=[METHOD, RUN, TASK, "threshold", "threshold_source"])
+    table = pd.DataFrame(rows, columns=[METHOD, RUN, TASK, "threshold", "threshold_source"])
+    _warn_fallbacks(table, config)
+    return table
+
+
+def _warn_fallbacks(table: pd.DataFrame, config: OperatingPointConfig) -> None:
+    fallback = table[table["threshold_source"] != SOURCE_YOUDEN]
+    for (method, run), rows in fallback.groupby([METHOD, RUN], sort=False):
+        logger.warning(
+            "%s/%s: %d task(s) without usable %r rows (%s); their threshold falls back to %.2f",
+            method,
+            run,
+            len(rows),
+            config.select_split,
+            ", ".join(sorted(set(rows["threshold_source"]))),
+            config.fallback,
+        )
 
 
 def task_metrics(

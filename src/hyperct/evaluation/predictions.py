@@ -17,14 +17,13 @@ external model's CSV are evaluated the same way.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from hyperct.io.atomic import atomic_path
 from hyperct.tasks import LABEL_VALUES, TASK_NAMES, TASKS, task_by_name
 
 logger = logging.getLogger(__name__)
@@ -74,18 +73,11 @@ def write_predictions(df: pd.DataFrame, path: str | Path) -> Path:
     """Validate and write a predictions table atomically (CSV, or Parquet by the suffix)."""
     path = Path(path)
     df = validate_predictions(df, source=str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if path.suffix.lower() == ".parquet":
             df.to_parquet(tmp, index=False)
         else:
             df.to_csv(tmp, index=False, float_format="%.6g")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     logger.info("wrote %d prediction rows to %s", len(df), path)
     return path
 

@@ -1,0 +1,43 @@
+"""`hyperct evaluate`: metrics, bootstrap CIs, curves and an HTML report from predictions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def evaluate(
+    run: Path = typer.Argument(
+        ..., help="RUN folder (with predictions.csv/.parquet) or a predictions file."
+    ),
+    compare: list[Path] = typer.Option(
+        [], "--compare", help="Another RUN folder to compare (repeatable)."
+    ),
+    predictions: list[Path] = typer.Option(
+        [], "--predictions", help="An external predictions CSV/Parquet to compare (repeatable)."
+    ),
+    out: Path = typer.Option(None, "--out", help="Output folder (default: RUN/evaluation)."),
+    split: list[str] = typer.Option(["test"], "--split", help="Split(s) to report (repeatable)."),
+    resamples: int = typer.Option(1000, "--resamples", help="Bootstrap resamples."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    no_lora: bool = typer.Option(
+        False, "--no-lora", help="Skip the LoRA analysis of a HyperCT checkpoint."
+    ),
+) -> None:
+    """Evaluate RUN (the reference) and any --compare/--predictions; write report.html and tables."""
+    from hyperct.evaluation.bootstrap import BootstrapConfig
+    from hyperct.evaluation.report import evaluate as run_evaluation
+    from hyperct.evaluation.tables import EvaluationConfig
+
+    config = EvaluationConfig(
+        bootstrap=BootstrapConfig(n_resamples=resamples, seed=seed), splits=tuple(split)
+    )
+    result = run_evaluation(
+        runs=[run, *compare],
+        predictions=list(predictions),
+        out=out,
+        config=config,
+        lora=not no_lora,
+    )
+    typer.echo(f"report: {result.report}")
