@@ -125,6 +125,9 @@ _LYMPH_TERMS = (
     r"\blymphadenopath\w*|\badenopath\w*|\blymphadenomegal\w*",
     r"\b(?:enlarged|pathological|pathologic|pathologically enlarged|conglomerat\w+|"
     r"bulky|enlarging)\s+(?:\w+\s+){0,3}?(?:lymph\s+)?nodes?\b",
+    # "lymph nodes that did not reach pathological size were observed": nodes present.
+    r"\blymph\s+nodes?\b[^.;]{0,60}?\b(?:(?:did|does|do)\s+)?not\s+(?:reach\w*|exceed\w*)\s+"
+    r"(?:the\s+)?(?:pathologic\w*\s+(?:size|sizes|dimensions?)|\d+(?:\.\d+)?\s*(?:mm|cm))",
     r"\blymph\s+nodes?\b(?!\s+stations?)",
 )
 _LYMPH_EXCLUDE = (
@@ -192,10 +195,10 @@ RULES: tuple[FindingRule, ...] = (
             r"\bcardiac\s+enlargement|\benlargement\s+of\s+the\s+heart",
             r"\b(?:heart|cardiac)\s+(?:contour\s+and\s+|contours\s+and\s+)?"
             r"(?:size|sizes|dimensions?|volume|silhouette|shadow)\s+"
-            r"(?:is\s+|are\s+|was\s+|were\s+|has\s+|have\s+)?(?:\w+\s+)?"
+            r"(?:is\s+|are\s+|was\s+|were\s+|has\s+|have\s+)?(?:(?!not\b|no\b)\w+\s+)?"
             r"(?:increased|enlarged|large|larger)",
             r"\b(?:increased|enlarged)\s+(?:heart|cardiac)\b(?:\s+(?:size|dimensions?|volume))?",
-            r"\bheart\s+(?:is|was|appears)\s+(?:\w+\s+)?(?:enlarged|larger than normal)",
+            r"\bheart\s+(?:is|was|appears)\s+(?:(?!not\b|no\b)\w+\s+)?(?:enlarged|larger than normal)",
             r"\bincrease\s+in\s+(?:the\s+)?(?:heart|cardiac)\s+(?:size|dimensions?|volume)",
             r"\b(?:cardiothoracic|cardio-thoracic)\s+(?:ratio|index)\b",
             r"\bCTR\b",
@@ -205,6 +208,8 @@ RULES: tuple[FindingRule, ...] = (
             r"\b(?:is|are|was|were|appear|appears)\s+(?:\w+\s+)?(?:normal|natural|preserved|"
             r"within normal limits)",
             r"\bnormal\s+(?:heart|cardiac)\s+(?:size|dimensions)",
+            r"\bheart\s+(?:is|appears)\s+(?:\w+\s+)?normal\s+in\s+size",
+            r"\b(?:heart|cardiac)\s+(?:size\s+)?(?:is|was|appears)\s+not\s+(?:increased|enlarged)",
             r"\b(?:cardiothoracic\s+(?:ratio|index)|CTR)\b[\w\s,]{0,20}?\b(?:is|are|was|were|"
             r"appears?)\s+(?:\w+\s+)?(?:normal|natural|preserved|within normal limits)",
         ),
@@ -322,7 +327,7 @@ RULES: tuple[FindingRule, ...] = (
         task="Peribronchial thickening",
         terms=(
             r"\bperibronch\w*(?:\s+[\w-]+){0,3}?\s+(?:thicken\w*|thickness\w*)",
-            r"\bthicken\w*\s+(?:\w+\s+){0,3}?peribronch\w*",
+            r"\b(?:thicken\w*|thickness)\s+(?:[\w-]+\s+){0,5}?peribronch\w*",
             r"\bperibronchial\s+(?:cuffing|infiltrat\w*)",
         ),
     ),
