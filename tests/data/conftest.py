@@ -30,7 +30,12 @@ def make_manifest_frame(real_ct: Path, folder: Path, seed: int = 0) -> pd.DataFr
             "split": ["train", "train", "val", "test"][i],
             "anatomy_path": "",
         }
-        row.update({task: int(v) for task, v in zip(TASK_NAMES, rng.choice([1, 0, -1], size=len(TASK_NAMES)))})
+        row.update(
+            {
+                task: int(v)
+                for task, v in zip(TASK_NAMES, rng.choice([1, 0, -1], size=len(TASK_NAMES)))
+            }
+        )
         rows.append(row)
     rows[0]["anatomy_path"] = os.path.relpath(real_ct / "ts_example_ct_sm_totalseg.nii.gz", folder)
     return pd.DataFrame(rows)

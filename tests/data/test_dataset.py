@@ -13,7 +13,9 @@ from hyperct.preprocess.spec import SliceStackSpec, SpacingCropSpec
 from hyperct.tasks import TASK_NAMES
 
 SMALL_2D = SliceStackSpec(slices=12, size=32)
-SMALL_3D = SpacingCropSpec(spacing_zyx=(6.0, 6.0, 6.0), pad_shape_zyx=(16, 40, 40), crop_shape_zyx=(8, 24, 24))
+SMALL_3D = SpacingCropSpec(
+    spacing_zyx=(6.0, 6.0, 6.0), pad_shape_zyx=(16, 40, 40), crop_shape_zyx=(8, 24, 24)
+)
 
 
 @pytest.fixture
@@ -46,8 +48,18 @@ def test_split_filter_and_anatomy(real_manifest: Path, cache_2d: Path) -> None:
 
 def test_collate_pads_images_and_mask() -> None:
     items = [
-        {"scan_id": "a", "image": torch.ones(2, 3, 4, 4), "image_mask": torch.tensor([True, True]), "labels": torch.zeros(25)},
-        {"scan_id": "b", "image": torch.ones(3, 3, 4, 4), "image_mask": torch.tensor([True, True, False]), "labels": torch.ones(25)},
+        {
+            "scan_id": "a",
+            "image": torch.ones(2, 3, 4, 4),
+            "image_mask": torch.tensor([True, True]),
+            "labels": torch.zeros(25),
+        },
+        {
+            "scan_id": "b",
+            "image": torch.ones(3, 3, 4, 4),
+            "image_mask": torch.tensor([True, True, False]),
+            "labels": torch.ones(25),
+        },
     ]
     batch = collate_scans(items)
     assert batch["image"].shape == (2, 3, 3, 4, 4) and batch["labels"].shape == (2, 25)
@@ -71,5 +83,7 @@ def test_missing_cache_entries_refused(real_manifest: Path, cache_2d: Path) -> N
     from hyperct.data.cache import ScanCache
 
     ScanCache(cache_2d).image_path("series").unlink()
-    with pytest.raises(FileNotFoundError, match=r"1 scan\(s\) not in the cache \(e.g. \['series'\]\)"):
+    with pytest.raises(
+        FileNotFoundError, match=r"1 scan\(s\) not in the cache \(e.g. \['series'\]\)"
+    ):
         CachedScanDataset(real_manifest, cache_2d)

@@ -54,17 +54,24 @@ def test_problems_name_line_scan_and_column(manifest_frame: pd.DataFrame, tmp_pa
     assert "line 4 (scan_id=series), column 'path': file not found" in problems
 
 
-def test_missing_task_column_suggests_typo_and_flags_extra(manifest_frame: pd.DataFrame, tmp_path: Path) -> None:
+def test_missing_task_column_suggests_typo_and_flags_extra(
+    manifest_frame: pd.DataFrame, tmp_path: Path
+) -> None:
     frame = manifest_frame.rename(columns={"Cardiomegaly": "Cardiomegally"})
     frame["My finding"] = 0
-    with pytest.raises(ManifestError, match="missing task column 'Cardiomegaly' \\(did you mean the column 'Cardiomegally'"):
+    with pytest.raises(
+        ManifestError,
+        match="missing task column 'Cardiomegaly' \\(did you mean the column 'Cardiomegally'",
+    ):
         load_manifest(_write(frame, tmp_path))
 
 
 def test_split_leakage_detected(manifest_frame: pd.DataFrame, tmp_path: Path) -> None:
     frame = manifest_frame
     frame.loc[2, "patient_id"] = "p0"  # p0 now in train and val
-    with pytest.raises(ManifestError, match=r"patient 'p0' is in several splits \['train', 'val'\]"):
+    with pytest.raises(
+        ManifestError, match=r"patient 'p0' is in several splits \['train', 'val'\]"
+    ):
         load_manifest(_write(frame, tmp_path))
     assert len(load_manifest(_write(frame, tmp_path), check_leakage=False)) == 4
 
@@ -82,16 +89,28 @@ def test_summary_counts(real_manifest: Path) -> None:
 
 def test_merge_labels_by_scan_id(real_manifest: Path) -> None:
     df = load_manifest(real_manifest)
-    table = pd.DataFrame({"VolumeName": ["crop", "sm", "other"], "Emphysema": [1, 0, 1], "cardiomegaly": [0, -1, 1], "note": ["a", "b", "c"]})
+    table = pd.DataFrame(
+        {
+            "VolumeName": ["crop", "sm", "other"],
+            "Emphysema": [1, 0, 1],
+            "cardiomegaly": [0, -1, 1],
+            "note": ["a", "b", "c"],
+        }
+    )
     merged = merge_labels(df, table, id_column="VolumeName")
     assert merged.loc[merged.scan_id == "crop", "Emphysema"].item() == 1
     assert merged.loc[merged.scan_id == "sm", "Cardiomegaly"].item() == -1
     untouched = merged.scan_id == "series"
-    assert merged.loc[untouched, "Emphysema"].item() == df.loc[df.scan_id == "series", "Emphysema"].item()
+    assert (
+        merged.loc[untouched, "Emphysema"].item()
+        == df.loc[df.scan_id == "series", "Emphysema"].item()
+    )
     assert "note" not in merged.columns and merged["Emphysema"].dtype == np.int8
     bad = table.astype({"Emphysema": object})
     bad.loc[1, "Emphysema"] = ""
-    with pytest.raises(ValueError, match="row 2 \\(VolumeName=sm\\), column 'Emphysema': blank label"):
+    with pytest.raises(
+        ValueError, match="row 2 \\(VolumeName=sm\\), column 'Emphysema': blank label"
+    ):
         merge_labels(df, bad, id_column="VolumeName")
 
 

@@ -50,7 +50,10 @@ def test_non_finite_and_absurd_spacing(tmp_path: Path) -> None:
     nib.save(nib.Nifti1Image(arr, np.eye(4)), tmp_path / "nan.nii.gz")
     with pytest.raises(CTReadError, match="nan.nii.gz: 1 non-finite"):
         read_ct(tmp_path / "nan.nii.gz")
-    nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.int16), np.diag([100.0, 1, 1, 1])), tmp_path / "big.nii")
+    nib.save(
+        nib.Nifti1Image(np.zeros((4, 4, 4), np.int16), np.diag([100.0, 1, 1, 1])),
+        tmp_path / "big.nii",
+    )
     with pytest.raises(CTReadError, match="big.nii: absurd voxel spacing"):
         read_ct(tmp_path / "big.nii")
 
@@ -75,7 +78,9 @@ def test_missing_hu_tag_names_file_and_tag(tmp_path: Path) -> None:
     ds = pydicom.dcmread(victim)
     del ds.RescaleIntercept
     ds.save_as(victim)
-    with pytest.raises(CTReadError, match=f"{victim.name}: missing DICOM tag\\(s\\) RescaleIntercept"):
+    with pytest.raises(
+        CTReadError, match=f"{victim.name}: missing DICOM tag\\(s\\) RescaleIntercept"
+    ):
         read_ct(folder)
 
 
@@ -109,7 +114,9 @@ def test_several_series_listed_then_picked(tmp_path: Path) -> None:
     mixed = tmp_path / "mixed"
     shutil.copytree(a, mixed / "a")
     shutil.copytree(b, mixed / "b")
-    with pytest.raises(CTReadError, match=r"holds 2 series.*uid=1.2.3.1.*4 slices.*uid=1.2.3.2.*5 slices"):
+    with pytest.raises(
+        CTReadError, match=r"holds 2 series.*uid=1.2.3.1.*4 slices.*uid=1.2.3.2.*5 slices"
+    ):
         read_ct(mixed)
     assert read_ct(mixed, series_uid="1.2.3.2").shape == (5, 8, 8)
     with pytest.raises(CTReadError, match="no series with uid '9'"):

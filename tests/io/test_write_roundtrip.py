@@ -14,7 +14,9 @@ from hyperct.io.write import write_dicom_series, write_nifti
 @pytest.fixture
 def small_volume(real_ct: Path) -> Volume:
     vol = read_ct(real_ct / "ts_chest_crop.nii.gz")
-    return Volume(vol.array[40:52, ::2, ::2].copy(), (1.5, 3.0, 3.0), _scaled(vol.affine), source="crop")
+    return Volume(
+        vol.array[40:52, ::2, ::2].copy(), (1.5, 3.0, 3.0), _scaled(vol.affine), source="crop"
+    )
 
 
 def _scaled(affine: np.ndarray) -> np.ndarray:
@@ -33,8 +35,13 @@ def test_nifti_roundtrip(small_volume: Volume, tmp_path: Path) -> None:
 
 
 def test_dicom_roundtrip_and_tags(small_volume: Volume, tmp_path: Path) -> None:
-    folder = write_dicom_series(small_volume, tmp_path / "series", patient_id="P001",
-                                study_date="20240131", series_uid="1.2.3.4")
+    folder = write_dicom_series(
+        small_volume,
+        tmp_path / "series",
+        patient_id="P001",
+        study_date="20240131",
+        series_uid="1.2.3.4",
+    )
     files = sorted(folder.iterdir())
     assert len(files) == small_volume.shape[0]
     back = read_ct(folder)
@@ -43,12 +50,16 @@ def test_dicom_roundtrip_and_tags(small_volume: Volume, tmp_path: Path) -> None:
     assert back.spacing == pytest.approx(small_volume.spacing)
     ds = pydicom.dcmread(files[0])
     assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.2" and ds.Modality == "CT"
-    assert ds.PatientID == "P001" and ds.StudyDate == "20240131" and ds.SeriesInstanceUID == "1.2.3.4"
+    assert (
+        ds.PatientID == "P001" and ds.StudyDate == "20240131" and ds.SeriesInstanceUID == "1.2.3.4"
+    )
     assert ds.pixel_array.dtype == np.int16 and float(ds.RescaleIntercept) == -1024
     assert [float(v) for v in ds.PixelSpacing] == [3.0, 3.0] and float(ds.SliceThickness) == 1.5
 
 
-def test_dicom_order_comes_from_position_not_file_name(small_volume: Volume, tmp_path: Path) -> None:
+def test_dicom_order_comes_from_position_not_file_name(
+    small_volume: Volume, tmp_path: Path
+) -> None:
     folder = write_dicom_series(small_volume, tmp_path / "series")
     files = sorted(folder.iterdir())
     for i, f in enumerate(reversed(files)):  # reverse the names: slice 0 now sorts last

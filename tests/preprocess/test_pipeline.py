@@ -73,7 +73,11 @@ def test_slice_stack_values_window_and_normalisation() -> None:
 
 def test_slice_stack_partial_image_masked() -> None:
     spec = SliceStackSpec(slices=7, size=4)
-    out = to_model_input(np.zeros((7, 4, 4), np.int16), spec, mask=np.arange(7)[:, None, None].repeat(4, 1).repeat(4, 2))
+    out = to_model_input(
+        np.zeros((7, 4, 4), np.int16),
+        spec,
+        mask=np.arange(7)[:, None, None].repeat(4, 1).repeat(4, 2),
+    )
     assert out["image_mask"].tolist() == [True, True, False]
     assert torch.all(out["image"][2, 1:] == 0)
     assert out["anatomy"].dtype == torch.int64 and out["anatomy"][:, 0, 0].tolist() == [1, 4, 0]
@@ -100,5 +104,7 @@ def test_spacing_crop_eval_centre_and_train_random_crop() -> None:
 
 
 def test_wrong_grid_shape_refused() -> None:
-    with pytest.raises(ValueError, match=r"cached grid has shape \(9, 8, 8\), spec expects \(9, 16, 16\)"):
+    with pytest.raises(
+        ValueError, match=r"cached grid has shape \(9, 8, 8\), spec expects \(9, 16, 16\)"
+    ):
         to_model_input(np.zeros((9, 8, 8), np.int16), SMALL)

@@ -4,10 +4,18 @@ from pathlib import Path
 
 import pytest
 
-from hyperct.preprocess.spec import SliceStackSpec, SpacingCropSpec, load_spec, spec_from_dict, spec_from_json
+from hyperct.preprocess.spec import (
+    SliceStackSpec,
+    SpacingCropSpec,
+    load_spec,
+    spec_from_dict,
+    spec_from_json,
+)
 
 
-@pytest.mark.parametrize("spec", [SliceStackSpec(), SpacingCropSpec(), SliceStackSpec(slices=30, size=32)])
+@pytest.mark.parametrize(
+    "spec", [SliceStackSpec(), SpacingCropSpec(), SliceStackSpec(slices=30, size=32)]
+)
 def test_json_round_trip_and_hash(spec) -> None:
     back = spec_from_json(spec.to_json())
     assert back == spec and type(back) is type(spec)

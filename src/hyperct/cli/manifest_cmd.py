@@ -12,7 +12,9 @@ app = typer.Typer(help="Validate and summarise manifests.", no_args_is_help=True
 @app.command("validate")
 def validate(
     manifest: Path = typer.Argument(..., help="Manifest (.csv or .parquet)."),
-    check_files: bool = typer.Option(True, "--check-files/--no-check-files", help="Check that files exist."),
+    check_files: bool = typer.Option(
+        True, "--check-files/--no-check-files", help="Check that files exist."
+    ),
 ) -> None:
     """List every problem (row, column, what is wrong); exit 1 if there is any."""
     from rich.console import Console
@@ -52,7 +54,9 @@ def summary(
     view = Table(title=f"{manifest.name}: positives / negatives / missing")
     view.add_column("task")
     for g in groups.itertuples():
-        view.add_column(f"{g.cohort}/{g.split}\n{g.scans} scans, {g.patients} patients", justify="right")
+        view.add_column(
+            f"{g.cohort}/{g.split}\n{g.scans} scans, {g.patients} patients", justify="right"
+        )
     for task, rows in table.groupby("task", sort=False):
         view.add_row(task, *[f"{r.positives}/{r.negatives}/{r.missing}" for r in rows.itertuples()])
     Console().print(view)

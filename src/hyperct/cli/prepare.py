@@ -11,7 +11,9 @@ def prepare(
     manifest: Path = typer.Argument(..., help="Manifest (.csv or .parquet)."),
     out: Path = typer.Option(..., "--out", help="Cache folder (created; resumable)."),
     spec: str = typer.Option("paper", "--spec", help="paper, anatomy3d, or a spec .json file."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (one torch thread each)."),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Worker processes (one torch thread each)."
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Preprocess scans (and anatomy masks) into CACHE; failures go to OUT/errors.jsonl, exit 1."""
@@ -23,7 +25,9 @@ def prepare(
 
     console = Console(stderr=True, soft_wrap=True)
     try:
-        report = prepare_cache(manifest_path=manifest, spec=spec, out_dir=out, workers=workers, progress=progress)
+        report = prepare_cache(
+            manifest_path=manifest, spec=spec, out_dir=out, workers=workers, progress=progress
+        )
     except (CacheSpecError, ManifestError, FileNotFoundError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
         raise typer.Exit(2) from exc

@@ -42,7 +42,9 @@ class ScanCache:
         return self.root / f"{cache_key(scan_id)}.anatomy.npy"
 
     def has(self, scan_id: str, anatomy: bool = False) -> bool:
-        return self.image_path(scan_id).is_file() and (not anatomy or self.anatomy_path(scan_id).is_file())
+        return self.image_path(scan_id).is_file() and (
+            not anatomy or self.anatomy_path(scan_id).is_file()
+        )
 
     def save(self, scan_id: str, grid: np.ndarray, anatomy: np.ndarray | None = None) -> None:
         """Write the anatomy first, then the image: a present image means the scan is complete."""

@@ -36,17 +36,25 @@ class CachedScanDataset(Dataset):
         train: bool = False,
         seed: int = 0,
     ) -> None:
-        df = manifest if isinstance(manifest, pd.DataFrame) else load_manifest(manifest, check_files=False)
+        df = (
+            manifest
+            if isinstance(manifest, pd.DataFrame)
+            else load_manifest(manifest, check_files=False)
+        )
         self.frame = _select(df, split, cohort).reset_index(drop=True)
         self.cache = ScanCache(cache_dir)
         spec = self.cache.read_spec()
         if spec is None:
-            raise FileNotFoundError(f"{cache_dir}: not a prepared cache (no spec.json); run `hyperct prepare`")
+            raise FileNotFoundError(
+                f"{cache_dir}: not a prepared cache (no spec.json); run `hyperct prepare`"
+            )
         self.spec = spec
         self.scan_ids: list[str] = self.frame["scan_id"].astype(str).tolist()
         _require_cached(self.cache, self.scan_ids)
         self.labels = torch.from_numpy(self.frame[list(TASK_NAMES)].to_numpy(dtype=np.float32))
-        self.has_anatomy = bool(self.scan_ids) and all(self.cache.anatomy_path(s).is_file() for s in self.scan_ids)
+        self.has_anatomy = bool(self.scan_ids) and all(
+            self.cache.anatomy_path(s).is_file() for s in self.scan_ids
+        )
         self.train, self.seed, self.epoch = train, seed, 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -66,7 +74,9 @@ class CachedScanDataset(Dataset):
         return item
 
 
-def _select(df: pd.DataFrame, split: str | list[str] | None, cohort: str | list[str] | None) -> pd.DataFrame:
+def _select(
+    df: pd.DataFrame, split: str | list[str] | None, cohort: str | list[str] | None
+) -> pd.DataFrame:
     keep = pd.Series(True, index=df.index)
     if split is not None:
         keep &= df["split"].isin([split] if isinstance(split, str) else split)
@@ -86,7 +96,10 @@ def _require_cached(cache: ScanCache, scan_ids: list[str]) -> None:
 
 def collate_scans(batch: list[dict]) -> dict:
     """Stack items into a batch; 2.5D images are padded to the largest n_images with mask False."""
-    out: dict = {"scan_id": [b["scan_id"] for b in batch], "labels": torch.stack([b["labels"] for b in batch])}
+    out: dict = {
+        "scan_id": [b["scan_id"] for b in batch],
+        "labels": torch.stack([b["labels"] for b in batch]),
+    }
     if "image_mask" not in batch[0]:
         out["image"] = torch.stack([b["image"] for b in batch])
         if "anatomy" in batch[0]:

@@ -24,8 +24,14 @@ REQUIRED_COLUMNS = ("scan_id", "patient_id", "path", "cohort", "split")
 #: ``rescale_slope``/``rescale_intercept``: a stored->HU rescale known only from metadata (CT-RATE);
 #: applied at read time unless the volume is already in HU (see :mod:`hyperct.io.hu`).
 OPTIONAL_COLUMNS = (
-    "study_date", "sex", "age", "report_text", "anatomy_path", "findings_mask_path",
-    "rescale_slope", "rescale_intercept",
+    "study_date",
+    "sex",
+    "age",
+    "report_text",
+    "anatomy_path",
+    "findings_mask_path",
+    "rescale_slope",
+    "rescale_intercept",
 )
 PATH_COLUMNS = ("path", "anatomy_path", "findings_mask_path")
 SPLITS = ("train", "val", "test")
@@ -38,7 +44,9 @@ class ManifestError(ValueError):
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source, self.problems = source, problems
         shown = problems[:MAX_REPORTED]
-        more = f"\n  ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        more = (
+            f"\n  ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        )
         super().__init__(f"{source}: {len(problems)} problem(s):\n  " + "\n  ".join(shown) + more)
 
 
@@ -63,7 +71,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     raise ValueError(f"{path}: a manifest is a .csv, .tsv or .parquet file")
 
 
-def load_manifest(path: str | Path, check_files: bool = True, check_leakage: bool = True) -> pd.DataFrame:
+def load_manifest(
+    path: str | Path, check_files: bool = True, check_leakage: bool = True
+) -> pd.DataFrame:
     """Read and validate a manifest; raise :class:`ManifestError` listing every problem.
 
     Returns task columns as int8 in {1, 0, -1} and path columns as absolute paths; the source
@@ -72,8 +82,13 @@ def load_manifest(path: str | Path, check_files: bool = True, check_leakage: boo
     path = Path(path)
     raw = read_table(path)
     locate = _locator(raw, is_csv=path.suffix.lower() != ".parquet")
-    df, check = check_manifest(raw, base_dir=path.parent, check_files=check_files,
-                               check_leakage=check_leakage, locate=locate)
+    df, check = check_manifest(
+        raw,
+        base_dir=path.parent,
+        check_files=check_files,
+        check_leakage=check_leakage,
+        locate=locate,
+    )
     for warning in check.warnings:
         logger.warning("%s: %s", path, warning)
     if check.problems:
@@ -111,7 +126,11 @@ def check_manifest(
 
 
 def _locator(df: pd.DataFrame, is_csv: bool) -> dict:
-    ids = df["scan_id"].astype(str) if "scan_id" in df.columns else pd.Series([""] * len(df), index=df.index)
+    ids = (
+        df["scan_id"].astype(str)
+        if "scan_id" in df.columns
+        else pd.Series([""] * len(df), index=df.index)
+    )
     return {
         idx: f"{'line' if is_csv else 'row'} {pos + (2 if is_csv else 1)} (scan_id={sid})"
         for pos, (idx, sid) in enumerate(zip(df.index, ids))
@@ -131,7 +150,9 @@ def _check_columns(df: pd.DataFrame, check: ManifestCheck) -> None:
             check.problems.append(f"missing task column {task!r}{suffix}")
     for col in extra:
         if _looks_like_task(df[col], col):
-            check.warnings.append(f"column {col!r} looks like a task label column but is not one of the 25 tasks")
+            check.warnings.append(
+                f"column {col!r} looks like a task label column but is not one of the 25 tasks"
+            )
 
 
 def _looks_like_task(values: pd.Series, name: str) -> bool:
@@ -155,28 +176,42 @@ def _check_ids(df: pd.DataFrame, locate: dict, check: ManifestCheck) -> None:
 
 def _check_splits(df: pd.DataFrame, locate: dict, check: ManifestCheck) -> None:
     for idx in df.index[~df["split"].isin(SPLITS)]:
-        check.problems.append(f"{locate[idx]}, column 'split': {df.at[idx, 'split']!r} is not one of {SPLITS}")
+        check.problems.append(
+            f"{locate[idx]}, column 'split': {df.at[idx, 'split']!r} is not one of {SPLITS}"
+        )
 
 
 def parse_labels(values: pd.Series, column: str, locate: dict, problems: list[str]) -> pd.Series:
     """Parse a task column into int8 {1, 0, -1}; blanks and other values are problems, never coerced."""
-    numeric = pd.to_numeric(values.astype(str).str.strip().replace({"": None, "nan": None}), errors="coerce")
+    numeric = pd.to_numeric(
+        values.astype(str).str.strip().replace({"": None, "nan": None}), errors="coerce"
+    )
     valid = numeric.isin(LABEL_VALUES)
     for idx in values.index[~valid]:
         shown = values.at[idx]
         blank = str(shown).strip() in ("", "nan", "None")
-        what = "blank label (use -1 for not available)" if blank else f"label {shown!r} is not 1, 0 or -1"
+        what = (
+            "blank label (use -1 for not available)"
+            if blank
+            else f"label {shown!r} is not 1, 0 or -1"
+        )
         problems.append(f"{locate.get(idx, f'row {idx}')}, column {column!r}: {what}")
     return numeric.where(valid, -1).astype(np.int8)
 
 
-def _resolve_paths(df: pd.DataFrame, base: Path, check_files: bool, locate: dict, check: ManifestCheck) -> None:
+def _resolve_paths(
+    df: pd.DataFrame, base: Path, check_files: bool, locate: dict, check: ManifestCheck
+) -> None:
     for col in PATH_COLUMNS:
         if col not in df.columns:
             continue
         resolved = []
         for idx, value in df[col].items():
-            text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip()
+            text = (
+                ""
+                if value is None or (isinstance(value, float) and np.isnan(value))
+                else str(value).strip()
+            )
             if not text:
                 resolved.append("")
                 continue

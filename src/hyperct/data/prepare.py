@@ -77,7 +77,13 @@ def prepare_cache(
     df = load_manifest(manifest_path, check_files=False, check_leakage=False)
     jobs = _jobs(df, spec, cache)
     report = PrepareReport(out_dir=cache.root, total=len(df), skipped=len(df) - len(jobs))
-    logger.info("prepare: %d scans, %d already cached, %d to do with %d worker(s)", report.total, report.skipped, len(jobs), workers)
+    logger.info(
+        "prepare: %d scans, %d already cached, %d to do with %d worker(s)",
+        report.total,
+        report.skipped,
+        len(jobs),
+        workers,
+    )
     for result in _run(jobs, workers, progress):
         scan_id, error = result
         if error is None:
@@ -97,7 +103,16 @@ def _jobs(df: pd.DataFrame, spec: PreprocessSpec, cache: ScanCache) -> list[Scan
         anatomy = getattr(row, "anatomy_path", "") if has_anatomy else ""
         if cache.has(row.scan_id, anatomy=bool(anatomy)):
             continue
-        jobs.append(ScanJob(row.scan_id, row.path, anatomy or None, _rescale(row), spec.to_dict(), str(cache.root)))
+        jobs.append(
+            ScanJob(
+                row.scan_id,
+                row.path,
+                anatomy or None,
+                _rescale(row),
+                spec.to_dict(),
+                str(cache.root),
+            )
+        )
     return jobs
 
 
@@ -121,7 +136,9 @@ def _run(jobs: list[ScanJob], workers: int, progress: bool):
                 bar.update()
             return
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_init_worker
+        ) as pool:
             futures = [pool.submit(prepare_one, job) for job in jobs]
             for future in as_completed(futures):
                 yield future.result()
@@ -166,6 +183,8 @@ def _parse_rescale(job: ScanJob) -> tuple[float, float]:
 
 def _write_errors(path: Path, jobs: list[ScanJob], failed: dict[str, str]) -> None:
     by_id = {j.scan_id: j for j in jobs}
-    lines = [json.dumps({"scan_id": sid, "path": by_id[sid].path, "error": err}) for sid, err in sorted(failed.items())]
+    lines = [
+        json.dumps({"scan_id": sid, "path": by_id[sid].path, "error": err})
+        for sid, err in sorted(failed.items())
+    ]
     write_text_atomic(path, "".join(line + "\n" for line in lines))
-

@@ -19,7 +19,13 @@ from hyperct.io.orientation import lps_to_ras
 logger = logging.getLogger(__name__)
 
 #: Tags without which HU values or the geometry cannot be known.
-GEOMETRY_TAGS = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows", "Columns")
+GEOMETRY_TAGS = (
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "Rows",
+    "Columns",
+)
 HU_TAGS = ("RescaleSlope", "RescaleIntercept")
 #: Relative tolerance on the gap between consecutive slices.
 SPACING_TOLERANCE = 0.05
@@ -32,7 +38,9 @@ class _Slice:
     opener: Callable[[], object]
 
 
-def load_dicom_series(path: Path, series_uid: str | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+def load_dicom_series(
+    path: Path, series_uid: str | None = None
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """Return (HU array indexed (slice, row, column), affine index->RAS, meta) of one series."""
     slices = _read_headers(path)
     chosen = _pick_series(path, slices, series_uid)
@@ -96,7 +104,9 @@ def _read_headers(path: Path) -> list[_Slice]:
             continue
         slices.append(_Slice(name, header, opener))
     if skipped:
-        logger.info("%s: skipped %d non-image file(s): %s", path, len(skipped), ", ".join(skipped[:5]))
+        logger.info(
+            "%s: skipped %d non-image file(s): %s", path, len(skipped), ", ".join(skipped[:5])
+        )
     if not slices:
         raise CTReadError(f"{path}: no readable DICOM image among {len(sources)} file(s)")
     return slices
@@ -108,7 +118,9 @@ def _pick_series(path: Path, slices: list[_Slice], series_uid: str | None) -> li
         groups.setdefault(str(s.header.get("SeriesInstanceUID", "")), []).append(s)
     if series_uid is not None:
         if series_uid not in groups:
-            raise CTReadError(f"{path}: no series with uid {series_uid!r}; found: {_describe(groups)}")
+            raise CTReadError(
+                f"{path}: no series with uid {series_uid!r}; found: {_describe(groups)}"
+            )
         chosen = groups[series_uid]
     elif len(groups) > 1:
         raise CTReadError(
@@ -133,25 +145,35 @@ def _describe(groups: dict[str, list[_Slice]]) -> str:
 def _check_tags(s: _Slice) -> None:
     missing = [t for t in GEOMETRY_TAGS + HU_TAGS if s.header.get(t) in (None, "")]
     if missing:
-        raise CTReadError(f"{s.name}: missing DICOM tag(s) {', '.join(missing)} needed for HU or geometry")
+        raise CTReadError(
+            f"{s.name}: missing DICOM tag(s) {', '.join(missing)} needed for HU or geometry"
+        )
 
 
-def _sort_by_position(path: Path, chosen: list[_Slice]) -> tuple[list[_Slice], np.ndarray, np.ndarray]:
+def _sort_by_position(
+    path: Path, chosen: list[_Slice]
+) -> tuple[list[_Slice], np.ndarray, np.ndarray]:
     iop = np.asarray(chosen[0].header.ImageOrientationPatient, dtype=np.float64)
     for s in chosen[1:]:
         other = np.asarray(s.header.ImageOrientationPatient, dtype=np.float64)
         if not np.allclose(other, iop, atol=1e-4):
-            raise CTReadError(f"{s.name}: ImageOrientationPatient {other.tolist()} differs from {iop.tolist()}")
+            raise CTReadError(
+                f"{s.name}: ImageOrientationPatient {other.tolist()} differs from {iop.tolist()}"
+            )
     shapes = {(int(s.header.Rows), int(s.header.Columns)) for s in chosen}
     if len(shapes) > 1:
         raise CTReadError(f"{path}: slices of different sizes {sorted(shapes)} in one series")
     normal = np.cross(iop[:3], iop[3:])
-    positions = np.array([np.dot(np.asarray(s.header.ImagePositionPatient, float), normal) for s in chosen])
+    positions = np.array(
+        [np.dot(np.asarray(s.header.ImagePositionPatient, float), normal) for s in chosen]
+    )
     order = np.argsort(positions, kind="stable")
     return [chosen[i] for i in order], positions[order], normal
 
 
-def _slice_step(path: Path, ordered: list[_Slice], positions: np.ndarray, normal: np.ndarray) -> np.ndarray:
+def _slice_step(
+    path: Path, ordered: list[_Slice], positions: np.ndarray, normal: np.ndarray
+) -> np.ndarray:
     gaps = np.diff(positions)
     dup = np.flatnonzero(gaps < 1e-3)
     if dup.size:
@@ -181,7 +203,9 @@ def _hu_pixels(s: _Slice) -> np.ndarray:
     except Exception as exc:  # decoders raise many types for truncated or odd pixel data
         raise CTReadError(f"{s.name}: cannot decode pixel data ({exc})") from exc
     if stored.ndim != 2:
-        raise CTReadError(f"{s.name}: expected one 2-D frame, got pixel array of shape {stored.shape}")
+        raise CTReadError(
+            f"{s.name}: expected one 2-D frame, got pixel array of shape {stored.shape}"
+        )
     slope, inter = float(ds.RescaleSlope), float(ds.RescaleIntercept)
     if slope.is_integer() and inter.is_integer():
         return stored.astype(np.int32) * int(slope) + int(inter)

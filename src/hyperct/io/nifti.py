@@ -34,7 +34,12 @@ def load_nifti(path: Path) -> tuple[np.ndarray, np.ndarray, dict]:
         raise CTReadError(f"{path}: truncated or corrupt NIfTI data ({exc})") from exc
     slope, inter = _scaling(img)
     data = _apply_scaling(raw, slope, inter)
-    meta = {"format": "nifti", "stored_dtype": str(raw.dtype), "scl_slope": slope, "scl_inter": inter}
+    meta = {
+        "format": "nifti",
+        "stored_dtype": str(raw.dtype),
+        "scl_slope": slope,
+        "scl_inter": inter,
+    }
     return data, np.asarray(img.affine, dtype=np.float64), meta
 
 

@@ -23,7 +23,9 @@ ARRAY_KEYS = ("ct", "volume", "arr_0", "data", "image")
 DEFAULT_NPZ_SPACING = (0.8, 0.8, 0.8)
 
 
-def load_npz(path: Path, spacing: tuple[float, float, float] | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+def load_npz(
+    path: Path, spacing: tuple[float, float, float] | None = None
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """Return (array, canonical affine, meta) of a numpy-saved CT volume."""
     try:
         if path.suffix.lower() == ".npy":
@@ -34,13 +36,30 @@ def load_npz(path: Path, spacing: tuple[float, float, float] | None = None) -> t
                 stored_spacing = archive["spacing"] if "spacing" in archive else None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise CTReadError(f"{path}: not a readable numpy volume ({exc})") from exc
-    chosen = tuple(float(s) for s in (stored_spacing if stored_spacing is not None else spacing or DEFAULT_NPZ_SPACING))
+    chosen = tuple(
+        float(s)
+        for s in (stored_spacing if stored_spacing is not None else spacing or DEFAULT_NPZ_SPACING)
+    )
     if array.ndim != 3 or array.dtype.kind not in "iuf":
-        raise CTReadError(f"{path}: expected a 3-D numeric array, got shape {array.shape} dtype {array.dtype}")
+        raise CTReadError(
+            f"{path}: expected a 3-D numeric array, got shape {array.shape} dtype {array.dtype}"
+        )
     sz, sy, sx = chosen
-    affine = np.array([[0, 0, -sx, 0], [0, -sy, 0, 0], [sz, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float64)
-    logger.debug("%s: numpy volume taken as canonical (S, P, L) HU with spacing %s mm", path, chosen)
-    return array, affine, {"format": "numpy", "assumed_orientation": "SPL", "spacing_source": "file" if stored_spacing is not None else "assumed"}
+    affine = np.array(
+        [[0, 0, -sx, 0], [0, -sy, 0, 0], [sz, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float64
+    )
+    logger.debug(
+        "%s: numpy volume taken as canonical (S, P, L) HU with spacing %s mm", path, chosen
+    )
+    return (
+        array,
+        affine,
+        {
+            "format": "numpy",
+            "assumed_orientation": "SPL",
+            "spacing_source": "file" if stored_spacing is not None else "assumed",
+        },
+    )
 
 
 def _array_key(path: Path, keys: list[str]) -> str:
@@ -50,4 +69,6 @@ def _array_key(path: Path, keys: list[str]) -> str:
     arrays = [k for k in keys if k != "spacing"]
     if len(arrays) == 1:
         return arrays[0]
-    raise CTReadError(f"{path}: cannot tell which array is the CT among keys {keys}; expected one of {ARRAY_KEYS}")
+    raise CTReadError(
+        f"{path}: cannot tell which array is the CT among keys {keys}; expected one of {ARRAY_KEYS}"
+    )

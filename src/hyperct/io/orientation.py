@@ -10,7 +10,9 @@ from hyperct.io.volume import CANONICAL_AXES
 _CANONICAL_ORNT = ornt.axcodes2ornt(CANONICAL_AXES)
 
 
-def to_canonical(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+def to_canonical(
+    array: np.ndarray, affine: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """Flip/transpose ``array`` so its axes run (S, P, L); return it, its affine, the original axcodes.
 
     ``affine`` maps array indices to RAS+ mm. Oblique scans are put on the closest canonical

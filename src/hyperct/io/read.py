@@ -34,7 +34,9 @@ def read_ct(path: str | Path, series_uid: str | None = None) -> Volume:
     path = Path(path)
     data, affine, meta = _load(path, series_uid)
     if data.dtype.kind == "f" and not np.isfinite(data).all():
-        raise CTReadError(f"{path}: {int((~np.isfinite(data)).sum())} non-finite voxel values (NaN/inf)")
+        raise CTReadError(
+            f"{path}: {int((~np.isfinite(data)).sum())} non-finite voxel values (NaN/inf)"
+        )
     return _to_volume(path, _compact_hu(data), affine, meta)
 
 
@@ -75,7 +77,9 @@ def _load(path: Path, series_uid: str | None) -> tuple[np.ndarray, np.ndarray, d
 
         return load_npz(path)
     if path.suffix.lower() == ".dcm":
-        raise CTReadError(f"{path}: a single DICOM file is one slice; pass the folder of the series")
+        raise CTReadError(
+            f"{path}: a single DICOM file is one slice; pass the folder of the series"
+        )
     raise CTReadError(
         f"{path}: unsupported file type; expected .nii, .nii.gz, .npz, a DICOM folder or a .zip of one"
     )
@@ -92,23 +96,36 @@ def _is_nifti(path: Path) -> bool:
 
 def _to_volume(path: Path, data: np.ndarray, affine: np.ndarray, meta: dict) -> Volume:
     if data.ndim != 3 or min(data.shape) < 2:
-        raise CTReadError(f"{path}: expected a 3-D volume with at least 2 slices per axis, got {data.shape}")
+        raise CTReadError(
+            f"{path}: expected a 3-D volume with at least 2 slices per axis, got {data.shape}"
+        )
     if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
-        raise CTReadError(f"{path}: degenerate or non-finite orientation matrix {affine[:3, :3].tolist()}")
+        raise CTReadError(
+            f"{path}: degenerate or non-finite orientation matrix {affine[:3, :3].tolist()}"
+        )
     array, canon_affine, original = to_canonical(data, affine)
     spacing = spacing_from_affine(canon_affine)
     low, high = SPACING_RANGE_MM
     if not all(low <= s <= high for s in spacing):
-        raise CTReadError(f"{path}: absurd voxel spacing {tuple(round(s, 4) for s in spacing)} mm (z, y, x)")
+        raise CTReadError(
+            f"{path}: absurd voxel spacing {tuple(round(s, 4) for s in spacing)} mm (z, y, x)"
+        )
     meta = {**meta, "original_axcodes": "".join(original)}
-    logger.debug("read %s: shape %s spacing %s from %s", path, array.shape, spacing, meta["original_axcodes"])
+    logger.debug(
+        "read %s: shape %s spacing %s from %s", path, array.shape, spacing, meta["original_axcodes"]
+    )
     return Volume(array=array, spacing=spacing, affine=canon_affine, source=str(path), meta=meta)
 
 
 def _compact_hu(data: np.ndarray) -> np.ndarray:
     """Whole-number HU that fit int16 are kept as int16 (half the memory of int32/float32)."""
     info = np.iinfo(np.int16)
-    if data.dtype.kind in "iu" and data.dtype != np.int16 and data.min() >= info.min and data.max() <= info.max:
+    if (
+        data.dtype.kind in "iu"
+        and data.dtype != np.int16
+        and data.min() >= info.min
+        and data.max() <= info.max
+    ):
         return data.astype(np.int16)
     return data
 
@@ -117,7 +134,9 @@ def _as_labels(path: Path, data: np.ndarray) -> np.ndarray:
     if data.dtype.kind in "iu":
         return data
     if not np.isfinite(data).all() or not np.array_equal(data, np.round(data)):
-        raise CTReadError(f"{path}: a label map must hold whole numbers, found fractional or non-finite values")
+        raise CTReadError(
+            f"{path}: a label map must hold whole numbers, found fractional or non-finite values"
+        )
     return data.astype(np.int32)
 
 

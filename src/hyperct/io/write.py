@@ -61,13 +61,21 @@ def write_dicom_series(
         raise FileExistsError(f"{folder}: refusing to write a DICOM series into a non-empty folder")
     stored = _stored_pixels(volume)
     study_date = study_date.strftime("%Y%m%d") if isinstance(study_date, date) else str(study_date)
-    common = _common_dataset(volume, patient_id, study_date, series_uid or generate_uid(),
-                             study_uid or generate_uid(), series_description)
+    common = _common_dataset(
+        volume,
+        patient_id,
+        study_date,
+        series_uid or generate_uid(),
+        study_uid or generate_uid(),
+        series_description,
+    )
     tmp = folder.with_name(f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}")
     tmp.mkdir(parents=True)
     try:
         for k in range(stored.shape[0]):
-            _slice_dataset(common, volume, stored[k], k).save_as(tmp / f"slice_{k:04d}.dcm", enforce_file_format=True)
+            _slice_dataset(common, volume, stored[k], k).save_as(
+                tmp / f"slice_{k:04d}.dcm", enforce_file_format=True
+            )
         if folder.exists():
             folder.rmdir()
         os.replace(tmp, folder)
@@ -96,8 +104,14 @@ def _lps_axes(volume: Volume) -> tuple[np.ndarray, np.ndarray]:
     return lps, np.concatenate([row_dir, col_dir])
 
 
-def _common_dataset(volume: Volume, patient_id: str, study_date: str, series_uid: str,
-                    study_uid: str, description: str) -> pydicom.Dataset:
+def _common_dataset(
+    volume: Volume,
+    patient_id: str,
+    study_date: str,
+    series_uid: str,
+    study_uid: str,
+    description: str,
+) -> pydicom.Dataset:
     ds = pydicom.Dataset()
     ds.SOPClassUID = CTImageStorage
     ds.Modality = "CT"
@@ -120,7 +134,9 @@ def _common_dataset(volume: Volume, patient_id: str, study_date: str, series_uid
     return ds
 
 
-def _slice_dataset(common: pydicom.Dataset, volume: Volume, pixels: np.ndarray, k: int) -> pydicom.Dataset:
+def _slice_dataset(
+    common: pydicom.Dataset, volume: Volume, pixels: np.ndarray, k: int
+) -> pydicom.Dataset:
     ds = pydicom.Dataset()
     ds.update(common)
     ds.SOPInstanceUID = generate_uid()

@@ -29,7 +29,9 @@ def preprocess_mask(mask_volume: Volume, spec: PreprocessSpec) -> np.ndarray:
     """A label map on the same grid as :func:`preprocess_volume` (nearest neighbour, background 0)."""
     labels = mask_volume.array
     if labels.dtype.kind not in "iub":
-        raise ValueError(f"{mask_volume.name}: a label map must be integer, got dtype {labels.dtype}")
+        raise ValueError(
+            f"{mask_volume.name}: a label map must be integer, got dtype {labels.dtype}"
+        )
     grid = resize_labels(labels, _resampled_shape(mask_volume, spec))
     if isinstance(spec, SpacingCropSpec):
         grid = pad_or_crop(grid, spec.grid_shape, fill=0)
@@ -51,9 +53,13 @@ def to_model_input(
     (D, H, W) int64 cropped identically.
     """
     if tuple(grid.shape) != tuple(spec.grid_shape):
-        raise ValueError(f"cached grid has shape {tuple(grid.shape)}, spec expects {spec.grid_shape}")
+        raise ValueError(
+            f"cached grid has shape {tuple(grid.shape)}, spec expects {spec.grid_shape}"
+        )
     if mask is not None and tuple(mask.shape) != tuple(grid.shape):
-        raise ValueError(f"mask grid shape {tuple(mask.shape)} differs from image grid {tuple(grid.shape)}")
+        raise ValueError(
+            f"mask grid shape {tuple(mask.shape)} differs from image grid {tuple(grid.shape)}"
+        )
     if isinstance(spec, SliceStackSpec):
         return _slice_stack_input(grid, spec, mask)
     return _spacing_crop_input(grid, spec, train, rng, mask)
@@ -71,7 +77,9 @@ def _compact_labels(grid: np.ndarray) -> np.ndarray:
     return grid.astype(np.int16)
 
 
-def _slice_stack_input(grid: np.ndarray, spec: SliceStackSpec, mask: np.ndarray | None) -> dict[str, torch.Tensor]:
+def _slice_stack_input(
+    grid: np.ndarray, spec: SliceStackSpec, mask: np.ndarray | None
+) -> dict[str, torch.Tensor]:
     low, high = spec.hu_window
     x = torch.from_numpy(np.asarray(grid, dtype=np.float32))
     x = ((x - low) / (high - low)).clamp_(0.0, 1.0)
@@ -89,7 +97,11 @@ def _slice_stack_input(grid: np.ndarray, spec: SliceStackSpec, mask: np.ndarray 
 
 
 def _spacing_crop_input(
-    grid: np.ndarray, spec: SpacingCropSpec, train: bool, rng: np.random.Generator | None, mask: np.ndarray | None
+    grid: np.ndarray,
+    spec: SpacingCropSpec,
+    train: bool,
+    rng: np.random.Generator | None,
+    mask: np.ndarray | None,
 ) -> dict[str, torch.Tensor]:
     window = _crop_window(spec, train, rng)
     low, high = spec.hu_clip
@@ -101,12 +113,16 @@ def _spacing_crop_input(
     return out
 
 
-def _crop_window(spec: SpacingCropSpec, train: bool, rng: np.random.Generator | None) -> tuple[slice, ...]:
+def _crop_window(
+    spec: SpacingCropSpec, train: bool, rng: np.random.Generator | None
+) -> tuple[slice, ...]:
     window = []
     for full, crop in zip(spec.pad_shape_zyx, spec.crop_shape_zyx):
         if train:
             if rng is None:
-                raise ValueError("a training crop needs an rng (numpy Generator) for reproducibility")
+                raise ValueError(
+                    "a training crop needs an rng (numpy Generator) for reproducibility"
+                )
             start = int(rng.integers(0, full - crop + 1))
         else:
             start = (full - crop) // 2

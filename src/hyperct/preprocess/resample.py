@@ -32,7 +32,9 @@ def _nearest_index(n_in: int, n_out: int) -> np.ndarray:
 
 
 def shape_for_spacing(
-    shape: tuple[int, int, int], spacing: tuple[float, float, float], target: tuple[float, float, float]
+    shape: tuple[int, int, int],
+    spacing: tuple[float, float, float],
+    target: tuple[float, float, float],
 ) -> tuple[int, int, int]:
     """Grid size that covers the same extent at the ``target`` spacing (at least 1 voxel per axis)."""
     return tuple(max(1, int(round(n * s / t))) for n, s, t in zip(shape, spacing, target))  # type: ignore[return-value]

@@ -72,7 +72,9 @@ class SliceStackSpec(_SpecBase):
 
     def __post_init__(self) -> None:
         if self.slices < 3 or self.size < 1:
-            raise ValueError(f"slices must be >= 3 and size >= 1, got slices={self.slices}, size={self.size}")
+            raise ValueError(
+                f"slices must be >= 3 and size >= 1, got slices={self.slices}, size={self.size}"
+            )
         _pair("hu_window", self.hu_window)
         _positive("std", self.std, 3)
         if len(self.mean) != 3:
@@ -112,7 +114,9 @@ class SpacingCropSpec(_SpecBase):
         _positive("crop_shape_zyx", self.crop_shape_zyx, 3)
         _pair("hu_clip", self.hu_clip)
         if any(c > p for c, p in zip(self.crop_shape_zyx, self.pad_shape_zyx)):
-            raise ValueError(f"crop_shape_zyx {self.crop_shape_zyx} exceeds pad_shape_zyx {self.pad_shape_zyx}")
+            raise ValueError(
+                f"crop_shape_zyx {self.crop_shape_zyx} exceeds pad_shape_zyx {self.pad_shape_zyx}"
+            )
 
     @property
     def grid_shape(self) -> tuple[int, int, int]:
@@ -120,7 +124,10 @@ class SpacingCropSpec(_SpecBase):
 
 
 PreprocessSpec = Union[SliceStackSpec, SpacingCropSpec]
-SPEC_KINDS: dict[str, type] = {SliceStackSpec.kind: SliceStackSpec, SpacingCropSpec.kind: SpacingCropSpec}
+SPEC_KINDS: dict[str, type] = {
+    SliceStackSpec.kind: SliceStackSpec,
+    SpacingCropSpec.kind: SpacingCropSpec,
+}
 #: Named specs accepted wherever a spec is asked for (``hyperct prepare --spec paper``).
 NAMED_SPECS: dict[str, PreprocessSpec] = {"paper": SliceStackSpec(), "anatomy3d": SpacingCropSpec()}
 
@@ -130,7 +137,9 @@ def spec_from_dict(data: dict[str, Any]) -> PreprocessSpec:
     data = dict(data)
     kind = data.pop("kind", None)
     if kind not in SPEC_KINDS:
-        raise ValueError(f"unknown preprocessing spec kind {kind!r}; expected one of {sorted(SPEC_KINDS)}")
+        raise ValueError(
+            f"unknown preprocessing spec kind {kind!r}; expected one of {sorted(SPEC_KINDS)}"
+        )
     cls = SPEC_KINDS[kind]
     known = {f.name for f in fields(cls)}
     unknown = set(data) - known
@@ -152,7 +161,9 @@ def load_spec(name_or_path: str | Path | PreprocessSpec) -> PreprocessSpec:
         return NAMED_SPECS[key]
     path = Path(key)
     if not path.is_file():
-        raise ValueError(f"spec {key!r} is neither a named spec {sorted(NAMED_SPECS)} nor a JSON file")
+        raise ValueError(
+            f"spec {key!r} is neither a named spec {sorted(NAMED_SPECS)} nor a JSON file"
+        )
     try:
         return spec_from_json(path.read_text())
     except (ValueError, TypeError) as exc:

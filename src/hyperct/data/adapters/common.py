@@ -33,7 +33,12 @@ def carve_val_split(df: pd.DataFrame, fraction: float, seed: int) -> pd.DataFram
     if n_val:
         chosen = np.random.default_rng(seed).choice(patients, size=n_val, replace=False)
         out.loc[out["patient_id"].isin(chosen) & (out["split"] == "train"), "split"] = "val"
-        logger.info("moved %d of %d training patients to the val split (seed %d)", n_val, len(patients), seed)
+        logger.info(
+            "moved %d of %d training patients to the val split (seed %d)",
+            n_val,
+            len(patients),
+            seed,
+        )
     return out
 
 

@@ -49,6 +49,7 @@ def adapt_ctrate(
     ``val_fraction`` of the training patients go to 'val' (patient-level, seeded).
     """
     root, out = Path(root), Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     volumes = _find_volumes(root)
     df = _volume_table(volumes, out.parent, cohort, valid_split)
     df = _add_metadata(df, _read_csvs(root, "*metadata*.csv"))
@@ -56,21 +57,31 @@ def adapt_ctrate(
     df = with_missing_labels(df)
     labels = _read_csvs(root, "*predicted_labels*.csv")
     if labels is not None:
-        df = merge_labels(df, labels.assign(VolumeName=labels["VolumeName"].map(_volume_id)), id_column="VolumeName")
+        df = merge_labels(
+            df,
+            labels.assign(VolumeName=labels["VolumeName"].map(_volume_id)),
+            id_column="VolumeName",
+        )
     else:
         logger.warning("%s: no *predicted_labels*.csv found; the 18 findings are -1", root)
     df = carve_val_split(df, val_fraction, seed)
     _log_hu_decisions(df, out.parent, check_hu)
     write_manifest(df, out)
-    logger.info("CT-RATE: wrote %d scans of %d patients to %s", len(df), df["patient_id"].nunique(), out)
+    logger.info(
+        "CT-RATE: wrote %d scans of %d patients to %s", len(df), df["patient_id"].nunique(), out
+    )
     return df
 
 
 def _find_volumes(root: Path) -> list[Path]:
-    base = root / "dataset" if (root / "dataset").is_dir() and not (root / "train").is_dir() else root
+    base = (
+        root / "dataset" if (root / "dataset").is_dir() and not (root / "train").is_dir() else root
+    )
     volumes = sorted(p for folder in SPLIT_FOLDERS for p in (base / folder).rglob("*.nii.gz"))
     if not volumes:
-        raise FileNotFoundError(f"{root}: no CT-RATE volumes (train/**/*.nii.gz, valid/**/*.nii.gz)")
+        raise FileNotFoundError(
+            f"{root}: no CT-RATE volumes (train/**/*.nii.gz, valid/**/*.nii.gz)"
+        )
     return volumes
 
 
@@ -78,16 +89,26 @@ def _volume_id(name: str) -> str:
     return str(name).strip().removesuffix(".gz").removesuffix(".nii")
 
 
-def _volume_table(volumes: list[Path], manifest_dir: Path, cohort: str, valid_split: str) -> pd.DataFrame:
+def _volume_table(
+    volumes: list[Path], manifest_dir: Path, cohort: str, valid_split: str
+) -> pd.DataFrame:
     rows = []
     for path in volumes:
         scan_id = _volume_id(path.name)
         match = _VOLUME.match(scan_id)
         if match is None:
-            raise ValueError(f"{path}: file name does not follow CT-RATE's <split>_<patient>_<study>_<recon>.nii.gz")
+            raise ValueError(
+                f"{path}: file name does not follow CT-RATE's <split>_<patient>_<study>_<recon>.nii.gz"
+            )
         split = "train" if match["split"] == "train" else valid_split
-        rows.append({"scan_id": scan_id, "patient_id": f"{match['split']}_{match['patient']}",
-                     "cohort": cohort, "split": split})
+        rows.append(
+            {
+                "scan_id": scan_id,
+                "patient_id": f"{match['split']}_{match['patient']}",
+                "cohort": cohort,
+                "split": split,
+            }
+        )
     df = pd.DataFrame(rows)
     df["path"] = relative_to(volumes, manifest_dir)
     return df
@@ -108,12 +129,22 @@ def _read_csvs(root: Path, pattern: str) -> pd.DataFrame | None:
 
 def _add_metadata(df: pd.DataFrame, meta: pd.DataFrame | None) -> pd.DataFrame:
     if meta is None:
-        logger.warning("no CT-RATE metadata CSV found: no rescale recorded, volumes are read as they are")
+        logger.warning(
+            "no CT-RATE metadata CSV found: no rescale recorded, volumes are read as they are"
+        )
         return df
-    meta = meta.assign(scan_id=meta["VolumeName"].map(_volume_id)).drop_duplicates("scan_id").set_index("scan_id")
+    meta = (
+        meta.assign(scan_id=meta["VolumeName"].map(_volume_id))
+        .drop_duplicates("scan_id")
+        .set_index("scan_id")
+    )
     out = df.copy()
-    columns = {"RescaleSlope": "rescale_slope", "RescaleIntercept": "rescale_intercept",
-               "PatientSex": "sex", "StudyDate": "study_date"}
+    columns = {
+        "RescaleSlope": "rescale_slope",
+        "RescaleIntercept": "rescale_intercept",
+        "PatientSex": "sex",
+        "StudyDate": "study_date",
+    }
     for source, target in columns.items():
         if source in meta.columns:
             out[target] = out["scan_id"].map(meta[source])
@@ -137,10 +168,20 @@ def _age_years(value: object) -> float | None:
 def _add_reports(df: pd.DataFrame, reports: pd.DataFrame | None) -> pd.DataFrame:
     if reports is None:
         return df
-    reports = reports.assign(scan_id=reports["VolumeName"].map(_volume_id)).drop_duplicates("scan_id").set_index("scan_id")
+    reports = (
+        reports.assign(scan_id=reports["VolumeName"].map(_volume_id))
+        .drop_duplicates("scan_id")
+        .set_index("scan_id")
+    )
     parts = [c for c in ("Findings_EN", "Impressions_EN") if c in reports.columns]
-    text = reports[parts].fillna("").astype(str).apply(
-        lambda r: "\n".join(f"{c.removesuffix('_EN')}: {v}" for c, v in r.items() if v.strip()), axis=1
+    text = (
+        reports[parts]
+        .fillna("")
+        .astype(str)
+        .apply(
+            lambda r: "\n".join(f"{c.removesuffix('_EN')}: {v}" for c, v in r.items() if v.strip()),
+            axis=1,
+        )
     )
     out = df.copy()
     out["report_text"] = out["scan_id"].map(text).fillna("")
@@ -155,5 +196,7 @@ def _log_hu_decisions(df: pd.DataFrame, manifest_dir: Path, n: int) -> None:
 
     for row in df.dropna(subset=["rescale_slope", "rescale_intercept"]).head(n).itertuples():
         volume = read_ct(manifest_dir / row.path)
-        decided = apply_metadata_rescale(volume, float(row.rescale_slope), float(row.rescale_intercept))
+        decided = apply_metadata_rescale(
+            volume, float(row.rescale_slope), float(row.rescale_intercept)
+        )
         logger.info("CT-RATE HU check on %s: %s", row.scan_id, decided.meta["hu_rescale"])

@@ -52,13 +52,25 @@ logger = logging.getLogger(__name__)
 
 RADCHEST_TO_CTRATE: dict[str, tuple[str, ...]] = {
     "Medical material": (
-        "catheter_or_port", "chest_tube", "clip", "hardware", "heart_valve_replacement",
-        "pacemaker_or_defib", "staple", "stent", "sternotomy", "suture", "tracheal_tube",
+        "catheter_or_port",
+        "chest_tube",
+        "clip",
+        "hardware",
+        "heart_valve_replacement",
+        "pacemaker_or_defib",
+        "staple",
+        "stent",
+        "sternotomy",
+        "suture",
+        "tracheal_tube",
     ),
     "Arterial wall calcification": ("calcification*aorta", "aortic_calcification"),
     "Cardiomegaly": ("cardiomegaly",),
     "Pericardial effusion": ("pericardial_effusion",),
-    "Coronary artery wall calcification": ("coronary_artery_disease", "calcification*coronary_artery"),
+    "Coronary artery wall calcification": (
+        "coronary_artery_disease",
+        "calcification*coronary_artery",
+    ),
     "Hiatal hernia": ("hernia*hiatal", "hiatal_hernia"),
     "Lymphadenopathy": ("lymphadenopathy",),
     "Emphysema": ("emphysema",),
@@ -87,6 +99,7 @@ def adapt_radchestct(
 ) -> pd.DataFrame:
     """Write a manifest for a folder of RAD-ChestCT .npz volumes and its label CSV."""
     root, out = Path(root), Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     volumes = sorted(root.rglob("*.npz"))
     if not volumes:
         raise FileNotFoundError(f"{root}: no RAD-ChestCT volumes (*.npz)")
@@ -94,11 +107,15 @@ def adapt_radchestct(
     labels = pd.read_csv(labels_csv)
     id_column = id_column or str(labels.columns[0])
     if id_column not in labels.columns:
-        raise ValueError(f"{labels_csv}: no id column {id_column!r}; columns {list(labels.columns)[:8]}")
+        raise ValueError(
+            f"{labels_csv}: no id column {id_column!r}; columns {list(labels.columns)[:8]}"
+        )
     mapped = map_labels(labels, id_column, mapping or RADCHEST_TO_CTRATE, source=str(labels_csv))
     df = merge_labels(df, mapped, id_column="scan_id")
     logger.info("RAD-ChestCT: no patient ids in the release; each volume is its own patient")
-    logger.warning("RAD-ChestCT volumes are read as (S, P, L) HU arrays at 0.8 mm: check this holds for your copy")
+    logger.warning(
+        "RAD-ChestCT volumes are read as (S, P, L) HU arrays at 0.8 mm: check this holds for your copy"
+    )
     write_manifest(df, out)
     return df
 
@@ -109,21 +126,36 @@ def _volume_table(volumes: list[Path], manifest_dir: Path, cohort: str) -> pd.Da
         match = _NAME.match(path.stem)
         if match is None:
             raise ValueError(f"{path}: RAD-ChestCT volume names are trn#####/val#####/tst#####.npz")
-        rows.append({"scan_id": path.stem, "patient_id": path.stem, "cohort": cohort,
-                     "split": SPLIT_PREFIXES[match["prefix"]]})
+        rows.append(
+            {
+                "scan_id": path.stem,
+                "patient_id": path.stem,
+                "cohort": cohort,
+                "split": SPLIT_PREFIXES[match["prefix"]],
+            }
+        )
     df = pd.DataFrame(rows)
     df["path"] = relative_to(volumes, manifest_dir)
     return df
 
 
-def map_labels(labels: pd.DataFrame, id_column: str, mapping: dict[str, tuple[str, ...]], source: str = "labels") -> pd.DataFrame:
+def map_labels(
+    labels: pd.DataFrame,
+    id_column: str,
+    mapping: dict[str, tuple[str, ...]],
+    source: str = "labels",
+) -> pd.DataFrame:
     """RAD-ChestCT abnormality columns -> CT-RATE task columns in {1, 0, -1}, keyed by scan_id."""
     values = labels.drop(columns=[id_column])
     bad = ~values.isin([0, 1])  # blanks too: never silently 0
     if bad.to_numpy().any():
         row, col = np.argwhere(bad.to_numpy())[0]
-        raise ValueError(f"{source}: row {row + 1}, column {values.columns[col]!r}: value {values.iat[row, col]!r} is not 0 or 1")
-    out = pd.DataFrame({"scan_id": labels[id_column].astype(str).map(lambda s: Path(s).stem.removesuffix(".npz"))})
+        raise ValueError(
+            f"{source}: row {row + 1}, column {values.columns[col]!r}: value {values.iat[row, col]!r} is not 0 or 1"
+        )
+    out = pd.DataFrame(
+        {"scan_id": labels[id_column].astype(str).map(lambda s: Path(s).stem.removesuffix(".npz"))}
+    )
     for task, sources in mapping.items():
         columns = [c for c in values.columns if any(_matches(c, s) for s in sources)]
         if not columns:
