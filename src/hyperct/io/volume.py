@@ -41,9 +41,7 @@ class Volume:
         if self.array.ndim != 3:
             raise ValueError(f"a Volume needs a 3-D array, got shape {self.array.shape}{where}")
         if len(self.spacing) != 3 or not all(np.isfinite(s) and s > 0 for s in self.spacing):
-            raise ValueError(
-                f"voxel spacing must be three positive numbers, got {self.spacing}{where}"
-            )
+            raise ValueError(f"voxel spacing must be three positive numbers, got {self.spacing}{where}")
         self.spacing = tuple(float(s) for s in self.spacing)
         self.affine = np.asarray(self.affine, dtype=np.float64)
         if self.affine.shape != (4, 4):
