@@ -121,8 +121,8 @@ class LossWeighting(Weighting):
 class GradientWeighting(Weighting):
     """A method that combines the per-task gradients of the shared parameters.
 
-    Subclasses implement :meth:`task_weights` from the Jacobian ``J`` (one row per present
-    task); the shared parameters receive ``weights @ J``. ``parallel_chunk_size`` is torchjd's:
+    Subclasses implement :meth:`task_weights` from the Gramian ``J J^T`` of the Jacobian ``J``
+    (one row per present task); the shared parameters receive ``weights @ J``. ``parallel_chunk_size`` is torchjd's:
     how many rows of the Jacobian are backpropagated at once through ``torch.vmap`` (None: all,
     1: one at a time, for models that vmap cannot handle).
     """
@@ -141,22 +141,29 @@ class GradientWeighting(Weighting):
         representation: Tensor | None,
     ) -> Tensor:
         task_losses = present_losses(losses, present)
-        jacobian = self._shared_jacobian(task_losses, shared_params, representation)
-        weights = self.task_weights(jacobian, present).to(device=jacobian.device, dtype=jacobian.dtype)
-        accumulate_grad(shared_params, weights @ jacobian)
+        jacobians = self._shared_jacobians(task_losses, shared_params, representation)
+        gramian = sum(j @ j.T for j in jacobians)
+        weights = self.task_weights(gramian, present).to(device=gramian.device, dtype=gramian.dtype)
+        for p, jacobian in zip(shared_params, jacobians, strict=True):
+            grad = (weights @ jacobian).reshape(p.shape).to(dtype=p.dtype)
+            p.grad = grad if p.grad is None else p.grad + grad
         return scatter_weights(weights, present, self.num_tasks)
 
     @abstractmethod
-    def task_weights(self, jacobian: Tensor, present: Tensor) -> Tensor:
-        """Weights ``(k,)`` of the ``k`` present tasks from their ``(k, n)`` Jacobian."""
+    def task_weights(self, gramian: Tensor, present: Tensor) -> Tensor:
+        """Weights ``(k,)`` of the ``k`` present tasks from the ``(k, k)`` Gramian ``J J^T``."""
 
-    def _shared_jacobian(
+    def _shared_jacobians(
         self,
         task_losses: list[Tensor],
         shared_params: list[Tensor],
         representation: Tensor | None,
-    ) -> Tensor:
-        """``(k, n)`` Jacobian w.r.t. the shared parameters; heads get their ordinary gradient."""
+    ) -> list[Tensor]:
+        """Per shared parameter, its ``(k, numel)`` Jacobian; heads get their ordinary gradient.
+
+        The Jacobians are kept per parameter (never concatenated) and the Gramian is summed over
+        them, so the peak memory is one ``k x n`` Jacobian.
+        """
         if not shared_params:
             raise ValueError("gradient weighting methods need the shared parameters")
         if representation is not None:
@@ -180,10 +187,11 @@ class GradientWeighting(Weighting):
             if heads:
                 torch.autograd.backward(torch.stack(task_losses).sum(), inputs=heads)
         rows = len(task_losses)
-        jacobian = torch.cat([p.jac.reshape(rows, -1) for p in shared_params], dim=1)
+        jacobians = []
         for p in shared_params:
+            jacobians.append(p.jac.reshape(rows, -1))
             del p.jac
-        return jacobian
+        return jacobians
 
 
 def present_losses(losses: Tensor, present: Tensor) -> list[Tensor]:
@@ -196,14 +204,6 @@ def scatter_weights(weights: Tensor, present: Tensor, num_tasks: int) -> Tensor:
     full = weights.new_zeros(num_tasks)
     full[present.to(weights.device)] = weights
     return full
-
-
-def accumulate_grad(params: Sequence[Tensor], flat_grad: Tensor) -> None:
-    """Add a flat gradient, split in parameter order, to the ``.grad`` of ``params``."""
-    chunks = flat_grad.split([p.numel() for p in params])
-    for p, chunk in zip(params, chunks, strict=True):
-        grad = chunk.reshape(p.shape).to(dtype=p.dtype)
-        p.grad = grad if p.grad is None else p.grad + grad
 
 
 def leaf_tensors(roots: Iterable[Tensor], exclude: Iterable[Tensor]) -> list[Tensor]:

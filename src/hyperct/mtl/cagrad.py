@@ -44,5 +44,5 @@ class CAGrad(GradientWeighting):
         super().__init__(num_tasks, self.config.parallel_chunk_size)
         self.solver = CAGradWeighting(c=self.config.c, norm_eps=self.config.norm_eps)
 
-    def task_weights(self, jacobian: Tensor, present: Tensor) -> Tensor:
-        return self.solver(jacobian @ jacobian.T)
+    def task_weights(self, gramian: Tensor, present: Tensor) -> Tensor:
+        return self.solver(gramian)

@@ -55,8 +55,8 @@ class MGDA(GradientWeighting):
         super().__init__(num_tasks, self.config.parallel_chunk_size)
         self.solver = MGDAWeighting(epsilon=self.config.epsilon, max_iters=self.config.max_iters)
 
-    def task_weights(self, jacobian: Tensor, present: Tensor) -> Tensor:
-        return self.solver(jacobian @ jacobian.T)
+    def task_weights(self, gramian: Tensor, present: Tensor) -> Tensor:
+        return self.solver(gramian)
 
     def _backward(
         self,
@@ -77,7 +77,7 @@ class MGDA(GradientWeighting):
             parallel_chunk_size=self.config.parallel_chunk_size,
         )
         rep_jacobian = rep_jacobian.reshape(len(task_losses), -1)
-        weights = self.task_weights(rep_jacobian, present)
+        weights = self.task_weights(rep_jacobian @ rep_jacobian.T, present)
         combined = (weights @ rep_jacobian).reshape(representation.shape)
         handle = representation.register_hook(lambda _grad: combined)
         try:

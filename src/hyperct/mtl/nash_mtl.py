@@ -49,14 +49,18 @@ class NashMTL(GradientWeighting):
         self.register_buffer("alpha", torch.ones(num_tasks, dtype=torch.float64))
         self._solvers: dict[int, TorchJDNashMTL] = {}
 
-    def task_weights(self, jacobian: Tensor, present: Tensor) -> Tensor:
+    def task_weights(self, gramian: Tensor, present: Tensor) -> Tensor:
         index = present.nonzero().flatten().to(self.alpha.device)
         solver = self._solver(len(index))
         solver.weighting.prvs_alpha = self.alpha[index].cpu().numpy()
+        # torchjd's solver takes the Jacobian but only uses it through J J^T and ||alpha J||:
+        # a (k, k) factor M with M M^T = G gives the same weights without the (k, n) matrix.
+        eigenvalues, eigenvectors = torch.linalg.eigh(gramian)
+        factor = eigenvectors * eigenvalues.clamp_min(0).sqrt()
         with warnings.catch_warnings():
             # torchjd's problem is not DPP-compliant: cvxpy warns that re-solves are not faster.
             warnings.filterwarnings("ignore", message=".*not DPP.*", category=UserWarning)
-            weights = solver.weighting(jacobian)
+            weights = solver.weighting(factor)
         alpha = torch.as_tensor(solver.weighting.prvs_alpha, dtype=torch.float64)
         self.alpha[index] = alpha.to(self.alpha.device)
         return weights

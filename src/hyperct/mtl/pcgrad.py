@@ -43,11 +43,11 @@ class PCGrad(GradientWeighting):
         self.generator = torch.Generator().manual_seed(self.config.seed)
         self.solver = PCGradWeighting()
 
-    def task_weights(self, jacobian: Tensor, present: Tensor) -> Tensor:
+    def task_weights(self, gramian: Tensor, present: Tensor) -> Tensor:
         seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
         with torch.random.fork_rng(devices=[]):
             torch.random.default_generator.manual_seed(seed)
-            return self.solver(jacobian @ jacobian.T)
+            return self.solver(gramian)
 
     def get_extra_state(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state()}
