@@ -224,12 +224,15 @@ def _resolve_paths(
 
 
 def _check_leakage(df: pd.DataFrame, check: ManifestCheck) -> None:
-    splits = df.groupby("patient_id")["split"].agg(lambda s: sorted(set(s)))
+    """A patient's scans must all sit in one split; patient ids are scoped by cohort."""
+    splits = df.groupby(["cohort", "patient_id"])["split"].agg(lambda s: sorted(set(s)))
     leaked = splits[splits.map(len) > 1]
-    for patient, names in leaked.items():
-        ids = df.loc[df["patient_id"] == patient, "scan_id"].tolist()
+    for (cohort, patient), names in leaked.items():
+        mine = (df["cohort"] == cohort) & (df["patient_id"] == patient)
+        ids = df.loc[mine, "scan_id"].tolist()
         check.problems.append(
-            f"patient {patient!r} is in several splits {names} (split leakage; scans {ids[:5]})"
+            f"patient {patient!r} (cohort {cohort!r}) is in several splits {names} "
+            f"(split leakage; scans {ids[:5]})"
         )
 
 
