@@ -82,7 +82,7 @@ def cohort(tmp_path_factory) -> dict:
         labels.update({"Emphysema": int(blob), "Cardiomegaly": int(ring)})
         labels["Pleural effusion"] = int(rng.integers(0, 2)) if i % 3 else -1
         labels["Pulmonary hypertension"] = int(rng.integers(0, 2)) if i % 2 else -1
-        cohort_name = "external" if split == "test" and i % 2 else "internal"
+        cohort_name = "external" if split == "test" and (i // 2) % 2 else "internal"
         rows.append({"scan_id": f"s{i:02d}", "patient_id": f"p{i:02d}", "path": path.name,
                      "cohort": cohort_name, "split": split, **labels})
     manifest = root / "manifest.csv"

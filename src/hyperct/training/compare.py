@@ -58,6 +58,7 @@ def compare_methods(
                       ignore_index=True)
     predictions_path = write_predictions(table, out / "predictions.csv")
     summary = summary_table(table, split)
+    summary = summary[["cohort", "row", *[m for m in methods if m in summary.columns]]]
     summary_path = atomic_write(out / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False,
                                                                                 float_format="%.4f"))
     markdown = summary_markdown(summary, list(methods))
@@ -67,14 +68,16 @@ def compare_methods(
 
 def summary_table(predictions: pd.DataFrame, split: str = "test") -> pd.DataFrame:
     """AUC per (cohort, row) with one column per method; rows: tasks, then group means."""
-    part = predictions[predictions["split"] == split]
-    if part.empty:
+    if not (predictions["split"] == split).any():
         raise ValueError(f"no predictions on split {split!r} to summarise")
-    tasks = task_metrics(part)[["method", "cohort", "task", "auc"]].rename(columns={"task": "row"})
-    groups = group_means(task_metrics(part))[["method", "cohort", "name", "auc"]]
+    metrics = task_metrics(predictions)  # thresholds come from val; AUC needs none
+    metrics = metrics[metrics["split"] == split]
+    tasks = metrics[["method", "cohort", "task", "auc"]].rename(columns={"task": "row"})
+    groups = group_means(metrics)[["method", "cohort", "name", "auc"]]
     groups = groups.rename(columns={"name": "row"}).assign(row=lambda d: "mean AUC: " + d["row"])
     long = pd.concat([tasks, groups], ignore_index=True)
-    wide = long.pivot_table(index=["cohort", "row"], columns="method", values="auc", sort=False)
+    wide = long.pivot_table(index=["cohort", "row"], columns="method", values="auc", sort=False,
+                            dropna=False)
     order = {name: i for i, name in enumerate(TASK_NAMES)}
     wide = wide.reset_index()
     wide["_o"] = wide["row"].map(lambda r: order.get(r, len(order)))

@@ -12,6 +12,7 @@ import pandas as pd
 from torch import nn
 
 from hyperct.evaluation.predictions import predictions_from_arrays, write_predictions
+from hyperct.tasks import TASK_NAMES
 from hyperct.training.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -65,14 +66,19 @@ def load_weights_into(model: nn.Module, checkpoint: str | Path) -> Checkpoint:
 
 
 def predictions_table(
-    preds: ScanPredictions, manifest: pd.DataFrame, method: str, run: str
+    preds: ScanPredictions,
+    manifest: pd.DataFrame,
+    method: str,
+    run: str,
+    tasks: Sequence[str] = TASK_NAMES,
 ) -> pd.DataFrame:
-    """The long predictions table of ``preds``, with cohort and split from the manifest."""
+    """The long predictions table of ``preds`` for ``tasks``, cohort and split from the manifest."""
     rows = manifest.set_index("scan_id").loc[preds.scan_ids]
+    ids = [TASK_NAMES.index(t) for t in tasks]
     return predictions_from_arrays(
         scan_ids=preds.scan_ids, cohorts=rows["cohort"].astype(str).tolist(),
-        splits=rows["split"].astype(str).tolist(), labels=preds.labels.astype(int),
-        probs=preds.probs, method=method, run=run,
+        splits=rows["split"].astype(str).tolist(), labels=preds.labels[:, ids].astype(int),
+        probs=preds.probs[:, ids], method=method, run=run, task_names=list(tasks),
     )
 
 
@@ -98,7 +104,8 @@ def write_split_predictions(
         dataset = split_dataset(data.manifest, cfg.data.cache, split)
         if len(dataset):
             preds = predict(dataset)
-            tables.append(predictions_table(preds, data.manifest, cfg.method, Path(cfg.output_dir).name))
+            tables.append(predictions_table(preds, data.manifest, cfg.method,
+                                            Path(cfg.output_dir).name, cfg.task_names))
     table = pd.concat(tables, ignore_index=True)
     if write:
         write_predictions(table, out)
@@ -141,7 +148,7 @@ def predict_manifest(
         dataset = split_dataset(table, cache, split)
         loader = eval_loader(dataset, collate_scans, batch_size, DistInfo())
         preds = predict_batches(model, loader, dev, bool(cfg.runtime.bf16))
-        tables.append(predictions_table(preds, table, method, run))
+        tables.append(predictions_table(preds, table, method, run, ckpt.tasks))
     result = pd.concat(tables, ignore_index=True)
     if out is not None:
         write_predictions(result, out)

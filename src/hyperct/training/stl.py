@@ -32,7 +32,7 @@ def train_stl(
     cfg: TrainConfig, *, resume: bool = False, aux_losses: Sequence[AuxLoss] = ()
 ) -> RunResult:
     """Train one model per task of ``cfg.task_names``; the result's metric is their mean."""
-    from hyperct.training.trainer import RunResult, train
+    from hyperct.training.trainer import RunResult, train_single
 
     run_dir = Path(cfg.output_dir)
     results = []
@@ -45,7 +45,7 @@ def train_stl(
             logger.info("STL %s: finished run found in %s, kept", task, sub_dir)
             results.append((task, sub_dir, None))
             continue
-        result = train(sub, resume=(sub_dir / LAST).is_file(), aux_losses=aux_losses)
+        result = train_single(sub, resume=(sub_dir / LAST).is_file(), aux_losses=aux_losses)
         results.append((task, sub_dir, result))
     merged = merge_task_predictions([(task, d) for task, d, _ in results], run=run_dir.name)
     write_predictions(merged, run_dir / "predictions.csv")

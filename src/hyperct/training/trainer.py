@@ -70,6 +70,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, aux_losses: Sequence[AuxLos
         from hyperct.training.stl import train_stl
 
         return train_stl(cfg, resume=resume, aux_losses=aux_losses)
+    return train_single(cfg, resume=resume, aux_losses=aux_losses)
+
+
+def train_single(
+    cfg: TrainConfig, *, resume: bool = False, aux_losses: Sequence[AuxLoss] = ()
+) -> RunResult:
+    """Train one model (for ``stl``: one model on ``cfg.tasks``) into ``cfg.output_dir``."""
     timer = Timer()
     session = _open_session(cfg, resume)
     try:
