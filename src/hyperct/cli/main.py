@@ -58,6 +58,10 @@ def _register() -> None:
     app.command("train")(train.train)
     app.command("predict")(predict.predict)
     app.command("compare")(compare.compare)
+    from hyperct.cli import evaluate, explain
+
+    app.command("evaluate")(evaluate.evaluate)
+    app.command("explain")(explain.explain)
 
 
 _register()

@@ -61,7 +61,7 @@ def maps_figure(analysis: LoRAAnalysis) -> Figure:
         )
         for k in range(analysis.k)
     ]
-    fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
     fig.suptitle(f"Task LoRA maps ({_describe(analysis)})")
     return fig
 
@@ -124,7 +124,16 @@ def module_figure(analysis: LoRAAnalysis) -> Figure:
     ax.set_xlabel("block")
     for (r, c), value in np.ndenumerate(grid):
         if not np.isnan(value):
-            ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white")
+            bright = image.norm(value) > 0.6
+            ax.text(
+                c,
+                r,
+                f"{value:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="black" if bright else "white",
+            )
     fig.colorbar(image, ax=ax, label="mean cosine similarity between tasks")
     ax.set_title("Per-module similarity of the tasks' LoRA", fontsize=11)
     return fig

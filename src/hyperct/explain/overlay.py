@@ -1,0 +1,50 @@
+"""PNG overlays of a saliency map on axial CT slices."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+LUNG_WINDOW = (-1000.0, 400.0)
+
+
+def pick_slices(saliency: np.ndarray, count: int = 6) -> list[int]:
+    """The ``count`` axial slices with the most saliency mass, at least 2 slices apart when
+    possible, in inferior-to-superior order."""
+    mass = saliency.reshape(saliency.shape[0], -1).sum(axis=1)
+    chosen: list[int] = []
+    gap = 2 if saliency.shape[0] >= 2 * count else 0
+    for index in np.argsort(-mass, kind="stable"):
+        if all(abs(int(index) - c) > gap for c in chosen):
+            chosen.append(int(index))
+        if len(chosen) == count:
+            break
+    return sorted(chosen)
+
+
+def axial_overlay_figure(
+    hu: np.ndarray,
+    saliency: np.ndarray,
+    title: str,
+    count: int = 6,
+    window: tuple[float, float] = LUNG_WINDOW,
+) -> Figure:
+    """CT (grey, ``window`` in HU) with the [0, 1] saliency as a translucent heat map on the
+    slices of highest saliency; slices shown in radiological convention (``array[k]``)."""
+    slices = pick_slices(saliency, count)
+    fig, axes = plt.subplots(
+        1, len(slices), figsize=(2.6 * len(slices), 3.0), squeeze=False, layout="constrained"
+    )
+    for ax, k in zip(axes[0], slices):
+        ax.imshow(hu[k], cmap="gray", vmin=window[0], vmax=window[1], interpolation="bilinear")
+        heat = np.ma.masked_less(saliency[k], 0.05)
+        ax.imshow(heat, cmap="jet", alpha=0.45, vmin=0.0, vmax=1.0, interpolation="bilinear")
+        ax.set_title(f"slice {k}", fontsize=8)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    return fig
