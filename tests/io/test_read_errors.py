@@ -127,3 +127,12 @@ def test_mask_on_other_grid_refused(real_ct: Path) -> None:
     ct = read_ct(real_ct / "ts_chest_crop.nii.gz")
     with pytest.raises(CTReadError, match="mask grid differs"):
         read_mask(real_ct / "ts_example_ct_sm_totalseg.nii.gz", like=ct)
+
+
+def test_dicom_without_preamble_still_read(tmp_path: Path) -> None:
+    folder = _series(tmp_path)
+    for f in folder.iterdir():  # strip the 128-byte preamble and the 'DICM' marker
+        f.write_bytes(f.read_bytes()[132:])
+    assert read_ct(folder).shape == (5, 8, 8)
+    (folder / "README.txt").write_text("not an image")
+    assert read_ct(folder).shape == (5, 8, 8)

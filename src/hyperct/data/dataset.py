@@ -51,7 +51,8 @@ class CachedScanDataset(Dataset):
         self.spec = spec
         self.scan_ids: list[str] = self.frame["scan_id"].astype(str).tolist()
         _require_cached(self.cache, self.scan_ids)
-        self.labels = torch.from_numpy(self.frame[list(TASK_NAMES)].to_numpy(dtype=np.float32))
+        labels = self.frame[list(TASK_NAMES)].to_numpy(dtype=np.float32, copy=True)
+        self.labels = torch.from_numpy(labels)
         self.has_anatomy = bool(self.scan_ids) and all(
             self.cache.anatomy_path(s).is_file() for s in self.scan_ids
         )

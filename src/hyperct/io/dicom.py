@@ -95,8 +95,8 @@ def _read_headers(path: Path) -> list[_Slice]:
     slices, skipped = [], []
     for name, opener in sources:
         try:
-            header = pydicom.dcmread(opener(), stop_before_pixels=True)
-        except (InvalidDicomError, EOFError, OSError, ValueError, KeyError) as exc:
+            header = _dcmread(opener, stop_before_pixels=True)
+        except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError) as exc:
             skipped.append(f"{Path(name).name} ({exc.__class__.__name__})")
             continue
         if "PixelData" not in header and "Rows" not in header:
@@ -110,6 +110,17 @@ def _read_headers(path: Path) -> list[_Slice]:
     if not slices:
         raise CTReadError(f"{path}: no readable DICOM image among {len(sources)} file(s)")
     return slices
+
+
+def _dcmread(opener: Callable[[], object], stop_before_pixels: bool = False) -> pydicom.Dataset:
+    """Read a DICOM file; one without the 'DICM' preamble is accepted if it has image geometry."""
+    try:
+        return pydicom.dcmread(opener(), stop_before_pixels=stop_before_pixels)
+    except InvalidDicomError:
+        ds = pydicom.dcmread(opener(), stop_before_pixels=stop_before_pixels, force=True)
+        if "Rows" not in ds or "ImagePositionPatient" not in ds:
+            raise
+        return ds
 
 
 def _pick_series(path: Path, slices: list[_Slice], series_uid: str | None) -> list[_Slice]:
@@ -198,7 +209,7 @@ def _slice_step(
 
 def _hu_pixels(s: _Slice) -> np.ndarray:
     try:
-        ds = pydicom.dcmread(s.opener())
+        ds = _dcmread(s.opener)
         stored = ds.pixel_array
     except Exception as exc:  # decoders raise many types for truncated or odd pixel data
         raise CTReadError(f"{s.name}: cannot decode pixel data ({exc})") from exc
