@@ -23,6 +23,7 @@ class GridPreset:
 
 
 PRESETS = {
+    "tiny": GridPreset(in_plane=(48, 64), slices=(24, 32), z_extent_mm=(290, 340)),
     "small": GridPreset(in_plane=(96, 128), slices=(48, 80), z_extent_mm=(290, 340)),
     "default": GridPreset(in_plane=(256, 320), slices=(120, 200), z_extent_mm=(290, 340)),
 }
@@ -35,8 +36,8 @@ class PhantomConfig:
     Attributes:
         n: number of scans over all cohorts.
         seed: everything is a deterministic function of it (scan i is drawn from (seed, i)).
-        preset: "small" (demo, tests: ~96-128 px, 48-80 slices) or "default" (~256-320 px,
-            120-200 slices).
+        preset: "small" (demo: ~96-128 px, 48-80 slices), "default" (~256-320 px, 120-200
+            slices) or "tiny" (unit tests: 48-64 px, 24-32 slices).
         cohort_fractions: shares of internal, external and prospective scans.
         split_fractions: patient-level train/val/test shares of the internal cohort.
         dicom_fraction: share of scans written as DICOM series instead of NIfTI (at least one

@@ -17,10 +17,17 @@ from hyperct.phantom.scene import Scene
 
 def blocky_noise(shape: tuple[int, ...], factor: int, rng: np.random.Generator) -> np.ndarray:
     """Uniform noise on a grid ``factor`` times coarser, repeated up to ``shape`` (cheap texture)."""
+    if factor <= 1:
+        return rng.random(shape, dtype=np.float32)
     coarse = rng.random(tuple(-(-n // factor) for n in shape), dtype=np.float32)
     for axis in range(3):
         coarse = np.repeat(coarse, factor, axis=axis)
     return coarse[: shape[0], : shape[1], : shape[2]]
+
+
+def _texture_factor(sc: Scene) -> int:
+    """Texture block size in voxels: about 2.5 mm in-plane, never coarser than a voxel."""
+    return max(1, int(round(2.5 / sc.canvas.grid.spacing[1])))
 
 
 def _coverage(field: np.ndarray, where: np.ndarray, fraction: float) -> np.ndarray:
@@ -45,7 +52,7 @@ def paint_emphysema(sc: Scene, task: int, sev: float) -> None:
     lungs = sc.lungs()
     field = smooth_field(lungs.shape, (6, 6, 6), sc.rng) + _zone_weight(sc, "upper")
     region = _coverage(field, lungs, 0.08 + 0.5 * sev)
-    holes = region & (blocky_noise(lungs.shape, 2, sc.rng) < 0.25 + 0.6 * sev)
+    holes = region & (blocky_noise(lungs.shape, _texture_factor(sc), sc.rng) < 0.25 + 0.6 * sev)
     sc.canvas.paint(sc.box, holes, -975.0)
     sc.canvas.mark(sc.box, holes, task)
     n_bullae = int(sc.rng.integers(1, 4)) if sev > 0.55 else 0
@@ -126,7 +133,7 @@ def paint_atelectasis(sc: Scene, task: int, sev: float) -> None:
         region = lungs & sides & band
         kind = "passive" if sev < 0.75 else "lobar"
     if not region.any():
-        region = lungs & sides & (sc.zn < np.quantile(sc.zn[lungs], 0.05))
+        region = lungs & sides & (sc.zn < np.quantile(np.broadcast_to(sc.zn, lungs.shape)[lungs], 0.05))
     sc.canvas.paint(sc.box, region, 15 + 25 * sc.rng.random())
     sc.canvas.mark(sc.box, region, task)
     sc.details["Atelectasis"] = {"kind": kind, "side": side, "volume_loss": kind == "lobar"}
@@ -136,11 +143,11 @@ def paint_fibrosis(sc: Scene, task: int, sev: float) -> None:
     """Subpleural basal reticulation (or apical scarring when mild) and fibrotic bands."""
     lungs = sc.lungs()
     zone = "basal" if sev > 0.35 else "apical"
-    depth = (8 + 30 * sev) / sc.body.b_cav
-    zmask = sc.zn < 0.45 if zone == "basal" else sc.zn > 0.82
+    depth = (6 + 22 * sev) / sc.body.b_cav
+    zmask = sc.zn < 0.4 if zone == "basal" else sc.zn > 0.82
     band = lungs & (sc.radius > 1 - depth) & zmask
-    net = band & (blocky_noise(lungs.shape, 2, sc.rng) < 0.2 + 0.35 * sev)
-    sc.canvas.hu[sc.box][net] = -250 + 200 * sev
+    net = band & (blocky_noise(lungs.shape, _texture_factor(sc), sc.rng) < 0.12 + 0.25 * sev)
+    sc.canvas.hu[sc.box][net] = -380 + 280 * sev
     sc.canvas.mark(sc.box, net, task)
     for _ in range(int(sc.rng.integers(1, 3))):
         p0, _ = sc.random_lung_point(depth=0.9)
@@ -216,7 +223,7 @@ def paint_pleural_effusion(sc: Scene, task: int, sev: float) -> None:
     space = (lab >= 10) & (lab <= 14)
     fluid = space & sides & (y > back - depth_mm)
     if not fluid.any():
-        fluid = space & sides & (sc.zn < np.quantile(sc.zn[space], 0.02)) & (sc.yn > 0)
+        fluid = space & sides & (sc.zn < np.quantile(np.broadcast_to(sc.zn, space.shape)[space], 0.02)) & (sc.yn > 0)
     sc.canvas.paint(sc.box, fluid, HU["fluid"] + 6 * sc.rng.random(), 0)
     sc.canvas.mark(sc.box, fluid, task)
     thickness = float(8 + 70 * sev)

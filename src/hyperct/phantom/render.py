@@ -116,14 +116,17 @@ def render_scan(spec: ScanSpec) -> RenderedScan:
 
 
 def _paint_lung(sc: Scene, f: dict[str, float]) -> None:
+    """Lung painters in order; consolidation (which also counts as lung opacity) comes right
+    after the ground glass, which it often replaces."""
     for name, painter in LUNG_PAINTERS:
-        if name not in f:
-            continue
-        only_implied = name == "Lung opacity" and "Consolidation" in f and sc.rng.random() < 0.6
-        if not only_implied:
+        if name == "Lung opacity":
+            only_consolidation = "Consolidation" in f and sc.rng.random() < 0.6
+            if name in f and not only_consolidation:
+                painter(sc, _tid(name), f[name])
+            if "Consolidation" in f:
+                fl.paint_consolidation(sc, _tid("Consolidation"), f["Consolidation"], _tid(name))
+        elif name in f:
             painter(sc, _tid(name), f[name])
-        if name == "Lung opacity" and "Consolidation" in f:
-            fl.paint_consolidation(sc, _tid("Consolidation"), f["Consolidation"], _tid("Lung opacity"))
 
 
 def _airway_disease(f: dict[str, float], rng: np.random.Generator) -> AirwayDisease:
