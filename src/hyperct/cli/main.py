@@ -62,6 +62,9 @@ def _register() -> None:
 
     app.command("evaluate")(evaluate.evaluate)
     app.command("explain")(explain.explain)
+    from hyperct.cli import phantom_cmd
+
+    app.command("phantom")(phantom_cmd.phantom)
 
 
 _register()
