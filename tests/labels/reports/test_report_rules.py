@@ -1,0 +1,84 @@
+import pytest
+
+from hyperct.labels.reports.rules import RulesConfig, label_report
+from hyperct.tasks import CONVENTIONAL
+
+
+@pytest.mark.parametrize(
+    "text, task, label",
+    [
+        ("Moderate cardiomegaly.", "Cardiomegaly", 1),
+        ("Heart size increased.", "Cardiomegaly", 1),
+        ("The cardiothoracic index increased in favor of the heart.", "Cardiomegaly", 1),
+        ("Mediastinal main vascular structures, heart contour, size are normal.", "Cardiomegaly", 0),
+        ("The heart is not enlarged.", "Cardiomegaly", 0),
+        ("No pleural or pericardial effusion was detected.", "Pleural effusion", 0),
+        ("No pleural or pericardial effusion was detected.", "Pericardial effusion", 0),
+        ("Effusion reaching 2 cm was observed in both pleural spaces.", "Pleural effusion", 1),
+        ("Minimal effusion was observed in the pericardial space.", "Pericardial effusion", 1),
+        ("Minimal effusion was observed in the pericardial space.", "Pleural effusion", -1),
+        ("Calcified plaques in the coronary arteries.", "Coronary artery wall calcification", 1),
+        ("Calcified plaques in the coronary arteries.", "Arterial wall calcification", -1),
+        ("Calcific atheroma plaques in the aorta and coronary arteries.", "Arterial wall calcification", 1),
+        ("Calcific atheroma plaques in the aorta and coronary arteries.",
+         "Coronary artery wall calcification", 1),
+        ("Dilatation of the aorta, atheroma plaques in coronary arteries.", "Arterial wall calcification", -1),
+        ("Linear densities compatible with sequelae changes.", "Pulmonary fibrotic sequela", 1),
+        ("Fibroatelectatic changes in the left lower lobe.", "Atelectasis", -1),
+        ("Fibroatelectatic changes in the left lower lobe.", "Pulmonary fibrotic sequela", 1),
+        ("A hypodense nodule in the liver.", "Lung nodule", -1),
+        ("A 4 mm nodule in the right lung lower lobe.", "Lung nodule", 1),
+        ("No contrast material was given.", "Medical material", -1),
+        ("Median sternotomy wires and a central venous catheter.", "Medical material", 1),
+        ("Sliding type hiatal hernia.", "Hiatal hernia", 1),
+        ("Thoracic CT examination within normal limits.", "Emphysema", -1),
+    ],
+)
+def test_reference_sentences(text, task, label):
+    assert label_report(text).labels[task] == label
+
+
+def test_all_findings_and_evidence():
+    out = label_report("No pleural effusion. Minimal atelectasis in the left lower lobe.")
+    assert set(out.labels) == {t.name for t in CONVENTIONAL}
+    assert out.evidence["Atelectasis"].sentence == "Minimal atelectasis in the left lower lobe."
+    assert out.evidence["Pleural effusion"].cue == "No"
+    assert "Emphysema" not in out.evidence
+
+
+def test_present_mention_wins_over_negated_one():
+    text = "No pleural effusion on the left. Minimal pleural effusion on the right."
+    assert label_report(text).labels["Pleural effusion"] == 1
+
+
+@pytest.mark.parametrize("setting, expected", [(1, 1), (0, 0), (-1, -1)])
+def test_hedged_label_is_configurable(setting, expected):
+    out = label_report("Possible small hiatal hernia.", RulesConfig(uncertain_label=setting))
+    assert out.labels["Hiatal hernia"] == expected
+
+
+def test_lymph_node_conventions():
+    text = "Millimetric lymph nodes are observed in the mediastinum."
+    assert label_report(text).labels["Lymphadenopathy"] == 1
+    strict = label_report(text, RulesConfig(lymph_nodes="pathological"))
+    assert strict.labels["Lymphadenopathy"] == 0
+    big = "Enlarged mediastinal lymph nodes measuring up to 15 mm."
+    assert label_report(big, RulesConfig(lymph_nodes="pathological")).labels["Lymphadenopathy"] == 1
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="uncertain_label"):
+        RulesConfig(uncertain_label=2)
+    with pytest.raises(ValueError, match="lymph_nodes"):
+        RulesConfig(lymph_nodes="some")
+
+
+def test_quality_on_real_reports(shared_data):
+    import pandas as pd
+
+    from hyperct.labels.evaluate import evaluate_labels
+    from hyperct.labels.reports.batch import label_reports
+
+    gold = pd.read_csv(shared_data / "reports" / "ctrate_reports_train.csv").head(150)
+    run = label_reports(gold[["AccessionNo", "report_text"]])
+    assert evaluate_labels(run.labels, gold).macro_f1 > 0.9

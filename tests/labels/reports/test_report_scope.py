@@ -1,0 +1,42 @@
+import pytest
+
+from hyperct.labels.reports.scope import Status, classify_mention
+
+
+def _status(clause: str, phrase: str) -> Status:
+    start = clause.index(phrase)
+    return classify_mention(clause, start, start + len(phrase)).status
+
+
+@pytest.mark.parametrize(
+    "clause, phrase, expected",
+    [
+        ("No pleural effusion", "pleural effusion", Status.ABSENT),
+        ("Pleural effusion was not observed", "Pleural effusion", Status.ABSENT),
+        ("Pericardial effusion-thickening was not detected", "Pericardial effusion", Status.ABSENT),
+        ("without consolidation", "consolidation", Status.ABSENT),
+        ("Consolidation has resolved", "Consolidation", Status.ABSENT),
+        ("The catheter was removed", "catheter", Status.ABSENT),
+        ("Atelectasis is no longer seen", "Atelectasis", Status.ABSENT),
+        ("Malignancy ruled out, no effusion", "effusion", Status.ABSENT),
+        ("Possible hiatal hernia", "hiatal hernia", Status.UNCERTAIN),
+        ("Bronchiectasis?", "Bronchiectasis", Status.UNCERTAIN),
+        ("Lymphadenopathy cannot be excluded", "Lymphadenopathy", Status.UNCERTAIN),
+        ("Lymphadenopathy cannot be ruled out", "Lymphadenopathy", Status.UNCERTAIN),
+        ("Bilateral pleural effusion", "pleural effusion", Status.PRESENT),
+        ("No significant change in the nodule", "nodule", Status.PRESENT),
+    ],
+)
+def test_scope(clause, phrase, expected):
+    assert _status(clause, phrase) is expected
+
+
+def test_history_not_in_this_examination():
+    clause = ("A ground-glass nodule in the lower lobe of the left lung, which was observed in the "
+              "previous examination, was not detected in the current examination")
+    assert _status(clause, "nodule") is Status.ABSENT
+
+
+def test_negation_about_the_past_exam_does_not_negate_now():
+    clause = "Ground glass areas are seen which were not present in the previous examination"
+    assert _status(clause, "Ground glass") is Status.PRESENT
