@@ -70,3 +70,42 @@ def test_no_torchvision_or_timm_imported() -> None:
         "assert 'torchvision' not in sys.modules and 'timm' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_merlin_weights_with_wrong_digest_are_refused(tmp_path) -> None:
+    from hyperct.models.backbones3d import merlin_i3resnet152
+
+    fake = tmp_path / "astra_encoder.pt"
+    torch.save({"conv1.weight": torch.zeros(1)}, fake)
+    with pytest.raises(ValueError, match="SHA-256"):
+        merlin_i3resnet152("astra", weights=fake)
+    with pytest.raises(ValueError, match="source"):
+        merlin_i3resnet152("imagenet", weights=fake)
+
+
+def test_merlin_layout_reorders_canonical_input() -> None:
+    from hyperct.models.backbones3d import ResNet3DBackbone, ResNet3DConfig
+
+    backbone = ResNet3DBackbone(ResNet3DConfig(depth=10, width=2, merlin_layout=True)).eval()
+    seen = []
+    backbone.net.conv1.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    x = torch.arange(2 * 3 * 4, dtype=torch.float32).reshape(1, 1, 2, 3, 4)
+    backbone(x)
+    # (z, y, x) with y anterior->posterior and x right->left becomes (z, x left->right, y posterior->anterior)
+    assert torch.equal(seen[0], x.transpose(-1, -2).flip(-2, -1))
+    assert seen[0].shape == (1, 1, 2, 4, 3)
+
+
+@pytest.mark.skipif(
+    not __import__("os").environ.get("HYPERCT_MERLIN_WEIGHTS"),
+    reason="set HYPERCT_MERLIN_WEIGHTS to the astra encoder file (235 MB) to run",
+)
+def test_merlin_astra_weights_load_strictly() -> None:
+    import os
+
+    from hyperct.models.backbones3d import merlin_i3resnet152
+
+    backbone = merlin_i3resnet152("astra", weights=os.environ["HYPERCT_MERLIN_WEIGHTS"]).eval()
+    with torch.no_grad():
+        out = backbone(torch.rand(1, 1, 32, 48, 64))
+    assert out.shape == (1, 2048, 2, 2, 2) and torch.isfinite(out).all()
