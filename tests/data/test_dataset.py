@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from hyperct.anatomy.totalseg import IGNORE_INDEX
 from hyperct.data.dataset import CachedScanDataset, collate_scans
 from hyperct.data.manifest import load_manifest
 from hyperct.data.prepare import prepare_cache
@@ -34,7 +35,9 @@ def test_items_follow_contract(real_manifest: Path, cache_2d: Path) -> None:
     df = load_manifest(real_manifest)
     expected = df.loc[1, list(TASK_NAMES)].to_numpy(dtype=np.float32)
     assert item["labels"].shape == (25,) and np.array_equal(item["labels"].numpy(), expected)
-    assert "anatomy" not in item  # only one scan has a mask: anatomy is served when all do
+    assert item["anatomy"].shape == (4, 32, 32)  # "crop" has no mask: no supervision anywhere
+    assert torch.all(item["anatomy"] == IGNORE_INDEX)
+    assert (ds[0]["anatomy"] != IGNORE_INDEX).all()  # "sm" has its TotalSegmentator mask
 
 
 def test_split_filter_and_anatomy(real_manifest: Path, cache_2d: Path) -> None:

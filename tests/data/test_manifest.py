@@ -70,7 +70,8 @@ def test_split_leakage_detected(manifest_frame: pd.DataFrame, tmp_path: Path) ->
     frame = manifest_frame
     frame.loc[2, "patient_id"] = "p0"  # p0 now in train and val
     with pytest.raises(
-        ManifestError, match=r"patient 'p0' \(cohort 'internal'\) is in several splits \['train', 'val'\]"
+        ManifestError,
+        match=r"patient 'p0' \(cohort 'internal'\) is in several splits \['train', 'val'\]",
     ):
         load_manifest(_write(frame, tmp_path))
     assert len(load_manifest(_write(frame, tmp_path), check_leakage=False)) == 4

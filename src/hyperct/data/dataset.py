@@ -2,7 +2,8 @@
 
 Item: ``scan_id`` (str), ``image`` (float32; 2.5D ``(n_images, 3, H, W)``, 3D ``(1, D, H, W)``),
 ``image_mask`` (bool ``(n_images,)``, 2.5D only), ``labels`` (float32 ``(25,)`` in {1, 0, -1}),
-``anatomy`` (int64, when the cache holds masks). ``collate_scans`` pads n_images across a batch.
+``anatomy`` (int64, when the cache holds masks; scans without one get ``IGNORE_INDEX`` everywhere).
+``collate_scans`` pads n_images across a batch (images 0, mask False, anatomy ``IGNORE_INDEX``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from hyperct.anatomy.totalseg import IGNORE_INDEX
 from hyperct.data.cache import ScanCache
 from hyperct.data.manifest import load_manifest
 from hyperct.preprocess.pipeline import to_model_input
@@ -53,9 +55,7 @@ class CachedScanDataset(Dataset):
         _require_cached(self.cache, self.scan_ids)
         labels = self.frame[list(TASK_NAMES)].to_numpy(dtype=np.float32, copy=True)
         self.labels = torch.from_numpy(labels)
-        self.has_anatomy = bool(self.scan_ids) and all(
-            self.cache.anatomy_path(s).is_file() for s in self.scan_ids
-        )
+        self.has_anatomy = any(self.cache.anatomy_path(s).is_file() for s in self.scan_ids)
         self.train, self.seed, self.epoch = train, seed, 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -68,6 +68,8 @@ class CachedScanDataset(Dataset):
         scan_id = self.scan_ids[index]
         grid = self.cache.load(scan_id)
         mask = self.cache.load_anatomy(scan_id) if self.has_anatomy else None
+        if self.has_anatomy and mask is None:  # scan without a mask: no supervision there
+            mask = np.full(grid.shape, IGNORE_INDEX, dtype=np.uint8)
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.train else None
         item: dict = to_model_input(grid, self.spec, train=self.train, rng=rng, mask=mask)
         item["scan_id"] = scan_id
@@ -110,7 +112,7 @@ def collate_scans(batch: list[dict]) -> dict:
     out["image"] = _pad_first([b["image"] for b in batch], n_max, 0.0)
     out["image_mask"] = _pad_first([b["image_mask"] for b in batch], n_max, False)
     if "anatomy" in batch[0]:
-        out["anatomy"] = _pad_first([b["anatomy"] for b in batch], n_max, 0)
+        out["anatomy"] = _pad_first([b["anatomy"] for b in batch], n_max, IGNORE_INDEX)
     return out
 
 
