@@ -134,13 +134,19 @@ def main() -> None:
             )
             logger.info(
                 "K=%2d %-9s wall %8.4f s (x%6.1f EW)  cpu %8.4f s (x%6.1f EW)",
-                num_tasks, label, timing["wall"], ratio, timing["cpu"], cpu_ratio,
+                num_tasks,
+                label,
+                timing["wall"],
+                ratio,
+                timing["cpu"],
+                cpu_ratio,
             )
     path = save_result(
         "mtl_cost",
         metrics,
         notes=(
-            f"forward + weighting.backward, shared MLP {WIDTH}-{HIDDEN}-{WIDTH} ({n_shared} params), "
+            f"forward + weighting.backward, shared MLP {WIDTH}-{HIDDEN}-{WIDTH} "
+            f"({n_shared} params), "
             f"representation width {WIDTH}, batch {BATCH}, one Linear head for K tasks, all tasks "
             f"present; median of {REPEATS} interleaved rounds (each timed call >= "
             f"{MIN_CALL_SECONDS} s of steps) after {WARMUP} warm-up steps; wall and process CPU "

@@ -1,4 +1,4 @@
-"""Test helpers: a tiny shared-trunk model with one head per task, and one training step through a weighting."""
+"""Test helpers: a tiny shared-trunk model with one head per task, and one training step."""
 
 from __future__ import annotations
 
@@ -59,4 +59,6 @@ def step(
 
 
 def grads(model: nn.Module) -> dict[str, Tensor | None]:
-    return {name: None if p.grad is None else p.grad.clone() for name, p in model.named_parameters()}
+    return {
+        name: None if p.grad is None else p.grad.clone() for name, p in model.named_parameters()
+    }

@@ -35,7 +35,9 @@ def linear_step(
 def test_mgda_orthogonal_gradients(mode: str, representation: bool) -> None:
     if mode == "representation" and not representation:
         pytest.skip("MGDA-UB needs the representation")
-    weights, grad = linear_step(MGDA(2, MGDAConfig(mode=mode)), [[1.0, 0.0], [0.0, 1.0]], representation)
+    weights, grad = linear_step(
+        MGDA(2, MGDAConfig(mode=mode)), [[1.0, 0.0], [0.0, 1.0]], representation
+    )
     assert torch.allclose(weights, torch.tensor([0.5, 0.5]))
     assert torch.allclose(grad, torch.tensor([0.5, 0.5]))
 
@@ -120,9 +122,17 @@ def test_mgda_representation_mode_combines_gradients_of_the_trunk() -> None:
 @pytest.mark.parametrize("use_representation", [True, False])
 @pytest.mark.parametrize(
     "name, kwargs",
-    [("mgda", {}), ("mgda", {"mode": "representation"}), ("pcgrad", {}), ("cagrad", {}), ("nash_mtl", {})],
+    [
+        ("mgda", {}),
+        ("mgda", {"mode": "representation"}),
+        ("pcgrad", {}),
+        ("cagrad", {}),
+        ("nash_mtl", {}),
+    ],
 )
-def test_heads_get_their_own_task_gradient(name: str, kwargs: dict, use_representation: bool) -> None:
+def test_heads_get_their_own_task_gradient(
+    name: str, kwargs: dict, use_representation: bool
+) -> None:
     if kwargs.get("mode") == "representation" and not use_representation:
         pytest.skip("MGDA-UB needs the representation")
     model = TinyMultiTask()
@@ -134,7 +144,9 @@ def test_heads_get_their_own_task_gradient(name: str, kwargs: dict, use_represen
         for t in range(3)
     ]
     trunk = list(model.trunk.parameters())
-    create_weighting(name, 3, **kwargs).backward(losses, present, trunk, z if use_representation else None)
+    create_weighting(name, 3, **kwargs).backward(
+        losses, present, trunk, z if use_representation else None
+    )
     for t in range(3):
         for p, g in zip(model.heads[t].parameters(), expected[t]):
             assert torch.allclose(p.grad, g, atol=1e-6)
@@ -145,14 +157,18 @@ def test_gradient_method_needs_shared_params() -> None:
     with pytest.raises(ValueError, match="shared parameters"):
         MGDA(2).backward(losses * 1.0, torch.tensor([True, True]), [])
     with pytest.raises(ValueError, match="representation"):
-        MGDA(2, MGDAConfig(mode="representation")).backward(losses * 1.0, torch.tensor([True, True]), [losses])
+        MGDA(2, MGDAConfig(mode="representation")).backward(
+            losses * 1.0, torch.tensor([True, True]), [losses]
+        )
 
 
 def test_pcgrad_random_order_comes_from_its_own_seeded_generator() -> None:
     # with three mutually conflicting gradients the projection order changes the result
     gradients = [[1.0, 0.0], [-1.0, 1.0], [-1.0, -1.5]]
-    runs = {seed: [linear_step(method, gradients)[0] for _ in range(6)]
-            for seed, method in ((0, PCGrad(3)), (1, PCGrad(3, PCGradConfig(seed=1))))}
+    runs = {
+        seed: [linear_step(method, gradients)[0] for _ in range(6)]
+        for seed, method in ((0, PCGrad(3)), (1, PCGrad(3, PCGradConfig(seed=1))))
+    }
     again = PCGrad(3)
     assert all(torch.equal(w, linear_step(again, gradients)[0]) for w in runs[0])
     assert any(not torch.equal(a, b) for a, b in zip(runs[0], runs[1]))

@@ -135,7 +135,9 @@ def test_famo_observe_same_batch_gives_the_same_update() -> None:
 
 def test_famo_logit_of_absent_task_does_not_move() -> None:
     famo = FAMO(3)
-    famo.backward(torch.tensor([1.0, 1.0, 1.0], requires_grad=True), torch.ones(3, dtype=torch.bool), [])
+    famo.backward(
+        torch.tensor([1.0, 1.0, 1.0], requires_grad=True), torch.ones(3, dtype=torch.bool), []
+    )
     weights = famo.backward(torch.tensor([0.5, 0.0, 2.0], requires_grad=True), PRESENT_3, [])
     assert famo.logits[1] == 0 and weights[1] == 0
     assert weights.sum().item() == pytest.approx(1.0)

@@ -17,7 +17,16 @@ IDS = [name + ("-ub" if kwargs else "") for name, kwargs in METHODS]
 
 def test_registry_names_and_options() -> None:
     assert set(WEIGHTING_METHODS) == {
-        "ew", "uw", "rlw", "dwa", "gls", "famo", "mgda", "pcgrad", "cagrad", "nash_mtl"
+        "ew",
+        "uw",
+        "rlw",
+        "dwa",
+        "gls",
+        "famo",
+        "mgda",
+        "pcgrad",
+        "cagrad",
+        "nash_mtl",
     }
     assert isinstance(create_weighting("Nash-MTL", 4), WEIGHTING_METHODS["nash_mtl"])
     assert create_weighting("cagrad", 4, c=0.2).config.c == 0.2
@@ -61,7 +70,9 @@ def test_absent_task_never_contributes(name: str, kwargs: dict) -> None:
 def test_no_present_task_is_a_no_op(name: str, kwargs: dict) -> None:
     model = TinyMultiTask()
     x, labels = batch()
-    weights = step(create_weighting(name, 3, **kwargs), model, x, labels, torch.zeros(3, dtype=torch.bool))
+    weights = step(
+        create_weighting(name, 3, **kwargs), model, x, labels, torch.zeros(3, dtype=torch.bool)
+    )
     assert torch.equal(weights, torch.zeros(3))
     assert all(g is None for g in grads(model).values())
 
@@ -71,7 +82,9 @@ def _advance(weighting: Weighting, model: TinyMultiTask) -> None:
     for epoch, mask in enumerate(masks):
         x, labels = batch(seed=10 + epoch)
         step(weighting, model, x, labels, torch.tensor(mask))
-        weighting.epoch_end(torch.tensor([0.7, 0.6, 0.5]) / (epoch + 1) ** torch.tensor([1.0, 0.5, 0.2]))
+        weighting.epoch_end(
+            torch.tensor([0.7, 0.6, 0.5]) / (epoch + 1) ** torch.tensor([1.0, 0.5, 0.2])
+        )
         if isinstance(weighting, WEIGHTING_METHODS["uw"]):
             with torch.no_grad():
                 weighting.log_vars.sub_(0.1 * weighting.log_vars.grad)
@@ -80,8 +93,10 @@ def _advance(weighting: Weighting, model: TinyMultiTask) -> None:
 
 @pytest.mark.parametrize("name, kwargs", METHODS, ids=IDS)
 def test_state_dict_round_trip_gives_identical_next_step(name: str, kwargs: dict) -> None:
-    weighting = create_weighting(name, 3, seed=3, **kwargs) if name in ("rlw", "pcgrad") else (
-        create_weighting(name, 3, **kwargs)
+    weighting = (
+        create_weighting(name, 3, seed=3, **kwargs)
+        if name in ("rlw", "pcgrad")
+        else (create_weighting(name, 3, **kwargs))
     )
     _advance(weighting, TinyMultiTask())
     restored = create_weighting(name, 3, **kwargs)
@@ -102,3 +117,23 @@ def test_wrong_shapes_are_rejected() -> None:
         ew.backward(torch.zeros(2), torch.ones(3, dtype=torch.bool), [])
     with pytest.raises(TypeError, match="bool"):
         ew.backward(torch.zeros(3), torch.ones(3), [])
+
+
+@pytest.mark.parametrize("use_representation", [True, False])
+@pytest.mark.parametrize("name, kwargs", METHODS, ids=IDS)
+def test_backward_frees_the_graph(name: str, kwargs: dict, use_representation: bool) -> None:
+    """No graph is kept alive after the step (it would double the peak memory of the next one)."""
+    if kwargs.get("mode") == "representation" and not use_representation:
+        pytest.skip("MGDA-UB needs the representation")
+    model = TinyMultiTask()
+    x, labels = batch()
+    z, logits = model(x)
+    losses = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+    losses = losses.mean(0)
+    trunk = list(model.trunk.parameters())
+    weighting = create_weighting(name, 3, **kwargs)
+    weighting.backward(
+        losses, torch.ones(3, dtype=torch.bool), trunk, z if use_representation else None
+    )
+    with pytest.raises(RuntimeError, match="second time"):
+        losses.sum().backward()

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 from torchjd.autojac import backward as jac_backward
-from torchjd.autojac import mtl_backward
+from torchjd.autojac import jac
 
 logger = logging.getLogger(__name__)
 
@@ -122,9 +122,9 @@ class GradientWeighting(Weighting):
     """A method that combines the per-task gradients of the shared parameters.
 
     Subclasses implement :meth:`task_weights` from the Gramian ``J J^T`` of the Jacobian ``J``
-    (one row per present task); the shared parameters receive ``weights @ J``. ``parallel_chunk_size`` is torchjd's:
-    how many rows of the Jacobian are backpropagated at once through ``torch.vmap`` (None: all,
-    1: one at a time, for models that vmap cannot handle).
+    (one row per present task); the shared parameters receive ``weights @ J``.
+    ``parallel_chunk_size`` is torchjd's: how many rows of the Jacobian are backpropagated at once
+    through ``torch.vmap`` (None: all; 1: one at a time, for models that vmap cannot handle).
     """
 
     def __init__(self, num_tasks: int, parallel_chunk_size: int | None = None) -> None:
@@ -161,31 +161,42 @@ class GradientWeighting(Weighting):
     ) -> list[Tensor]:
         """Per shared parameter, its ``(k, numel)`` Jacobian; heads get their ordinary gradient.
 
-        The Jacobians are kept per parameter (never concatenated) and the Gramian is summed over
-        them, so the peak memory is one ``k x n`` Jacobian.
+        With a representation, the task gradients w.r.t. it are taken first (through the heads
+        only) and then carried through the trunk in one batched pass. The last pass frees the
+        graph. The Jacobians stay per parameter: the Gramian is summed over them, so the
+        ``k x n`` Jacobian is never copied into one matrix.
         """
         if not shared_params:
             raise ValueError("gradient weighting methods need the shared parameters")
-        if representation is not None:
-            # The graph is retained: tasks computed by one op (a joint head, one BCE call) share
-            # nodes that a per-task backward would otherwise free before the next task's.
-            mtl_backward(
+        if representation is None:
+            heads = leaf_tensors(task_losses, exclude=shared_params)
+            if heads:
+                torch.autograd.backward(
+                    torch.stack(task_losses).sum(), inputs=heads, retain_graph=True
+                )
+            jac_backward(
+                task_losses, inputs=shared_params, parallel_chunk_size=self.parallel_chunk_size
+            )
+        else:
+            if representation.grad_fn is None:
+                raise ValueError("representation must be computed from the shared parameters")
+            (rep_jacobian,) = jac(
                 task_losses,
-                features=representation,
-                shared_params=shared_params,
+                [representation],
                 retain_graph=True,
                 parallel_chunk_size=self.parallel_chunk_size,
             )
-        else:
-            heads = leaf_tensors(task_losses, exclude=shared_params)
+            heads = leaf_tensors(task_losses, exclude=shared_params, stop_at=representation)
+            if heads:
+                torch.autograd.backward(
+                    torch.stack(task_losses).sum(), inputs=heads, retain_graph=True
+                )
             jac_backward(
-                task_losses,
+                [representation],
+                jac_tensors=[rep_jacobian],
                 inputs=shared_params,
-                retain_graph=bool(heads),
                 parallel_chunk_size=self.parallel_chunk_size,
             )
-            if heads:
-                torch.autograd.backward(torch.stack(task_losses).sum(), inputs=heads)
         rows = len(task_losses)
         jacobians = []
         for p in shared_params:
@@ -206,11 +217,17 @@ def scatter_weights(weights: Tensor, present: Tensor, num_tasks: int) -> Tensor:
     return full
 
 
-def leaf_tensors(roots: Iterable[Tensor], exclude: Iterable[Tensor]) -> list[Tensor]:
-    """Leaf tensors requiring grad in the autograd graph of ``roots``, except ``exclude``."""
+def leaf_tensors(
+    roots: Iterable[Tensor], exclude: Iterable[Tensor], stop_at: Tensor | None = None
+) -> list[Tensor]:
+    """Leaf tensors requiring grad in the autograd graph of ``roots``, except ``exclude``.
+
+    The walk does not go past ``stop_at`` (the shared representation): what lies behind it is
+    the trunk.
+    """
     excluded = {id(t) for t in exclude}
     stack = [r.grad_fn for r in roots if r.grad_fn is not None]
-    seen: set[object] = set()
+    seen: set[object] = set() if stop_at is None else {stop_at.grad_fn}
     leaves: list[Tensor] = []
     while stack:
         node = stack.pop()

@@ -67,7 +67,9 @@ class DWA(LossWeighting):
         ratios = self.loss_history[1] / self.loss_history[0]
         undefined = ~torch.isfinite(ratios)
         if bool((undefined & present).any()):
-            logger.debug("DWA: undefined loss ratio for tasks %s, using 1", undefined.nonzero().tolist())
+            logger.debug(
+                "DWA: undefined loss ratio for tasks %s, using 1", undefined.nonzero().tolist()
+            )
         ratios = torch.where(undefined, torch.ones_like(ratios), ratios)
         k = int(present.sum())
         weights[present] = k * torch.softmax(ratios[present] / self.config.temperature, dim=0)

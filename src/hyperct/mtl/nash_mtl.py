@@ -35,12 +35,13 @@ class NashMTL(GradientWeighting):
     """The Nash bargaining solution between task gradients: ``alpha_t (G alpha)_t = 1``.
 
     Navon et al., "Multi-task learning as a bargaining game", ICML 2022 (Algorithm 1): ``alpha``
-    solves ``G alpha = 1 / alpha`` for the Gramian ``G`` of the task gradients, so every task's
-    share ``alpha_t g_t`` of the update ``d`` has the same inner product (1) with ``d``. Solved by torchjd's
-    ``NashMTL`` (a sequence of convex problems, cvxpy with ECOS) warm-started from the previous
-    step's ``alpha``; the update is then rescaled to norm at most ``max_norm``. Only present tasks enter: the solver for ``k`` present tasks is warm-started
-    from the stored ``alpha`` of those tasks, and only their entries are updated; an absent task
-    has weight 0. The stored ``alpha`` (buffer ``alpha``) is the whole state for an exact resume.
+    solves ``G alpha = 1 / alpha`` for the Gramian ``G`` of the task gradients, so each task's
+    share ``alpha_t g_t`` of the update ``d`` has the same inner product (1) with ``d``. Solved
+    by torchjd's ``NashMTL`` (a sequence of convex problems, cvxpy with ECOS) warm-started from
+    the previous step's ``alpha``; the update is then rescaled to norm at most ``max_norm``.
+    Only present tasks enter: the solver for ``k`` present tasks starts from the stored
+    ``alpha`` of those tasks and only their entries are updated; an absent task has weight 0.
+    The buffer ``alpha`` is the whole state needed for an exact resume.
     """
 
     def __init__(self, num_tasks: int, config: NashMTLConfig | None = None) -> None:
@@ -66,7 +67,7 @@ class NashMTL(GradientWeighting):
         return weights
 
     def _solver(self, num_present: int) -> TorchJDNashMTL:
-        """torchjd's solver for ``num_present`` tasks, built once per size (its problem is cached)."""
+        """torchjd's solver for ``num_present`` tasks, built once per size."""
         if num_present not in self._solvers:
             self._solvers[num_present] = TorchJDNashMTL(
                 n_tasks=num_present,

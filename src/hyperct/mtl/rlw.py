@@ -39,7 +39,9 @@ class RLW(LossWeighting):
 
     def combine(self, losses: Tensor, present: Tensor) -> tuple[Tensor, Tensor]:
         """Draw this step's weights (advances the generator) and combine the losses."""
-        logits = torch.randn(self.num_tasks, generator=self.generator).to(losses.device, losses.dtype)
+        logits = torch.randn(self.num_tasks, generator=self.generator).to(
+            losses.device, losses.dtype
+        )
         weights = losses.new_zeros(self.num_tasks)
         weights[present] = torch.softmax(logits[present], dim=0)
         total = (weights[present] * losses[present]).sum()
