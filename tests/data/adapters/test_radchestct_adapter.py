@@ -67,3 +67,18 @@ def test_bad_label_value_named(tmp_path: Path) -> None:
     table.to_csv(labels, index=False)
     with pytest.raises(ValueError, match=r"row 3, column 'cardiomegaly\*heart'"):
         adapt_radchestct(tmp_path / "rad", labels, tmp_path / "m.csv")
+
+
+def test_cli_adapt_radchestct(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hyperct.cli.main import app
+
+    labels = _fake_radchest(tmp_path / "rad")
+    out = tmp_path / "m.parquet"
+    result = CliRunner().invoke(
+        app,
+        ["adapt", "radchestct", str(tmp_path / "rad"), "--labels", str(labels), "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert len(load_manifest(out)) == 4
