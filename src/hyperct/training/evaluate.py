@@ -35,9 +35,10 @@ class ScanPredictions:
             for i, sid in enumerate(part.scan_ids):
                 seen.setdefault(sid, (part.labels[i], part.probs[i]))
         ids = sorted(seen)
-        width = len(TASK_NAMES)
-        labels = np.array([seen[s][0] for s in ids]).reshape(len(ids), width)
-        probs = np.array([seen[s][1] for s in ids]).reshape(len(ids), width)
+        if not ids:
+            return cls([], parts[0].labels[:0], parts[0].probs[:0])
+        labels = np.stack([seen[s][0] for s in ids])
+        probs = np.stack([seen[s][1] for s in ids])
         return cls(ids, labels, probs)
 
 

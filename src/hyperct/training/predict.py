@@ -143,12 +143,16 @@ def predict_manifest(
     method = method or cfg.method
     run = run or Path(cfg.output_dir).name
     dev = next(iter(model.parameters())).device
+    tasks = [t for t in ckpt.tasks if t in TASK_NAMES]
+    if len(tasks) < len(ckpt.tasks):
+        logger.info("tasks outside the catalogue (%s) are not written to the predictions table",
+                    [t for t in ckpt.tasks if t not in TASK_NAMES])
     tables = []
     for split in splits or sorted(table["split"].unique()):
         dataset = split_dataset(table, cache, split)
         loader = eval_loader(dataset, collate_scans, batch_size, DistInfo())
         preds = predict_batches(model, loader, dev, bool(cfg.runtime.bf16))
-        tables.append(predictions_table(preds, table, method, run, ckpt.tasks))
+        tables.append(predictions_table(preds, table, method, run, tasks))
     result = pd.concat(tables, ignore_index=True)
     if out is not None:
         write_predictions(result, out)

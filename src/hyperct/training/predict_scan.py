@@ -48,7 +48,8 @@ def predict_scans(
             logits = predict_logits(model, batch)
         rows[str(path)] = torch.sigmoid(logits.float())[0].cpu().numpy()
         logger.info("predicted %s", path)
-    return pd.DataFrame.from_dict(rows, orient="index", columns=list(TASK_NAMES))
+    names = list(getattr(model, "task_names", TASK_NAMES))
+    return pd.DataFrame.from_dict(rows, orient="index", columns=names)
 
 
 def write_scan_probabilities(probs: pd.DataFrame, out: str | Path) -> Path:
