@@ -155,31 +155,35 @@ def draw_spine(c: Canvas, s: BodyShape) -> None:
 
 
 def draw_ribs_and_sternum(c: Canvas, s: BodyShape) -> None:
-    """Twelve rib pairs sloping down anteriorly, costal cartilages and the sternum."""
+    """Twelve rib pairs sloping down anteriorly, costal cartilages and the sternum.
+
+    Ribs live in a thin shell just outside the cavity; the rib geometry is evaluated only on the
+    voxels of that shell.
+    """
     g = c.grid
     box = g.box(np.array([-1e4, s.y_cav - s.b_cav - 14, s.x0 - s.a_cav - 14]),
                 np.array([s.apex + 10, s.y_cav + s.b_cav + 14, s.x0 + s.a_cav + 14]))
     z, y, x = g.coords(box)
     r = cavity_radius(c, s, box)
     mean_semi = 0.5 * (s.a_cav + s.b_cav)
-    ring = np.abs(r - 1 - 6.5 / mean_semi) < 4.0 / mean_semi
-    theta = np.abs(np.arctan2(x - s.x0, -(y - s.y_cav)))
+    iz, iy, ix = np.nonzero(np.abs(r - 1 - 6.5 / mean_semi) < 4.0 / mean_semi)
+    zr, yr, xr = z[iz, 0, 0], y[0, iy, 0], x[0, 0, ix]
+    theta = np.abs(np.arctan2(xr - s.x0, -(yr - s.y_cav)))
     pitch = (s.apex - s.dome_r + 10) / 11.5
-    drop = 2.2 * pitch
-    k_float = (s.apex + 2 - (z + drop * (1 - theta / np.pi))) / pitch
+    k_float = (s.apex + 2 - (zr + 2.2 * pitch * (1 - theta / np.pi))) / pitch
     k0 = np.rint(k_float)
-    on_rib = ring & (np.abs(k_float - k0) * pitch < 4.8) & (k0 >= 0) & (k0 < 12) & (theta < np.pi - 0.32)
-    k_idx = k0.astype(np.int16)
+    on_rib = (np.abs(k_float - k0) * pitch < 4.8) & (k0 >= 0) & (k0 < 12) & (theta < np.pi - 0.32)
+    kk = np.clip(k0, 0, 11).astype(np.int16)
     bone_end = np.array([0.55, 0.55, 0.6, 0.6, 0.65, 0.7, 0.8, 1.0, 1.2, 1.4, 1.8, 2.2])
     cart_end = np.array([0.22, 0.22, 0.22, 0.22, 0.24, 0.26, 0.3, 0.45, 0.6, 0.8, 1.8, 2.2])
-    kk = np.clip(k_idx, 0, 11)
     rib = on_rib & (theta > bone_end[kk])
     cart = on_rib & ~rib & (theta > cart_end[kk])
-    left = x > s.x0
-    ids = np.where(left, TS["rib_left_1"] + kk, TS["rib_right_1"] + kk).astype(np.uint8)
-    c.hu[box][rib] = HU["cortex"] * 0.55
-    c.labels[box][rib] = ids[rib]
-    c.paint(box, cart, HU["cartilage"], TS["costal_cartilages"])
+    ids = np.where(xr > s.x0, TS["rib_left_1"] + kk, TS["rib_right_1"] + kk).astype(np.uint8)
+    hu, lab = c.hu[box], c.labels[box]
+    hu[iz[rib], iy[rib], ix[rib]] = HU["cortex"] * 0.55
+    lab[iz[rib], iy[rib], ix[rib]] = ids[rib]
+    hu[iz[cart], iy[cart], ix[cart]] = HU["cartilage"]
+    lab[iz[cart], iy[cart], ix[cart]] = TS["costal_cartilages"]
     front = s.y_cav - s.b_cav * 0.97
     stern = (np.abs(x - s.x0) < 13 + 8 * (z > s.carina + 25)) & (y > front - 14) & (y < front - 3) & (
         z < s.carina + 60) & (z > s.dome_r + 5)

@@ -110,7 +110,9 @@ def render_scan(spec: ScanSpec) -> RenderedScan:
     for name, painter in CHEST_PAINTERS:
         if name in f:
             painter(sc, _tid(name), f[name])
-    ct = acquire(c.hu, spec.grid, SCANNERS[spec.scanner], rng)
+    body_box = spec.grid.box(np.array([-1e4, body.y0 - body.b_body - 6, body.x0 - body.a_body - 6]),
+                             np.array([1e4, body.y0 + body.b_body + 22, body.x0 + body.a_body + 6]))
+    ct = acquire(c.hu, spec.grid, SCANNERS[spec.scanner], rng, body_box)
     volume = Volume(array=ct, spacing=spec.grid.spacing, affine=spec.grid.affine(), source=spec.scan_id)
     return RenderedScan(volume, c.labels, c.findings, sc.details)
 

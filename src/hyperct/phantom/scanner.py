@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from hyperct.phantom.grid import Grid
+from hyperct.phantom.grid import Box, Grid
 
 
 @dataclass(frozen=True)
@@ -33,17 +33,20 @@ SCANNERS = {
 }
 
 
-def acquire(hu: np.ndarray, grid: Grid, profile: ScannerProfile,
-            rng: np.random.Generator) -> np.ndarray:
+def acquire(hu: np.ndarray, grid: Grid, profile: ScannerProfile, rng: np.random.Generator,
+            box: Box | None = None) -> np.ndarray:
     """Blur the ideal HU volume in-plane, add correlated noise, offset, return int16 HU.
 
     The noise is white noise blurred with the same kernel and scaled to the target std (the
     texture of real CT noise). It is drawn for a block of slices and reused along z with random
     shifts, which costs a fraction of drawing it for every voxel and is not visibly periodic.
+    Only ``box`` (the body; uniform air lies outside it) is blurred. ``hu`` is modified in place.
     """
     sigma_mm = rng.uniform(*profile.blur_mm)
     sigma = (sigma_mm / grid.spacing[1], sigma_mm / grid.spacing[2])
-    out = _blur_inplane(hu, sigma)
+    box = box or grid.full_box()
+    hu[box] = _blur_inplane(np.ascontiguousarray(hu[box]), sigma)
+    out = hu
     block = min(hu.shape[0], 12)
     white = rng.standard_normal((block,) + hu.shape[1:], dtype=np.float32)
     noise = _blur_inplane(white, sigma)
@@ -54,7 +57,7 @@ def acquire(hu: np.ndarray, grid: Grid, profile: ScannerProfile,
         out[k0:k0 + n] += np.roll(noise[:n], shift, axis=(1, 2))
     out += np.float32(rng.uniform(*profile.hu_offset))
     np.clip(out, -1024, 3071, out=out)
-    return np.rint(out).astype(np.int16)
+    return np.rint(out, out=out).astype(np.int16)
 
 
 def _blur_inplane(a: np.ndarray, sigma: tuple[float, float]) -> np.ndarray:

@@ -1,0 +1,149 @@
+"""Phantom benchmark: generation speed and learnability of the 25 tasks.
+
+Speed: drawing one 160 x 256 x 256 scan (anatomy, typical findings, scanner, both masks and the
+report), median of repeats, one process; writing its three NIfTI files is timed apart.
+Learnability: a few hundred small-preset scans, simple mask-free features (lung HU histogram,
+heart size from the anatomy mask, dense-voxel counts...), logistic regression, 5-fold
+cross-validated AUC per task against ground_truth labels (the generator's true labels, not the
+labelers' output): every task should carry signal (AUC well above 0.5) and not every task should
+be trivial (AUC well below 1).
+
+Run: ``python -m benchmarks.phantom [--n 300] [--workers 2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.record import median_time, save_result
+from hyperct.anatomy.totalseg import TOTALSEG_V2_IDS as TS
+from hyperct.io.volume import Volume
+from hyperct.io.write import write_nifti
+from hyperct.phantom.cardiac import true_labels
+from hyperct.phantom.config import PhantomConfig
+from hyperct.phantom.grid import Grid
+from hyperct.phantom.plan import plan_cohort
+from hyperct.phantom.render import ScanSpec, render_scan
+from hyperct.phantom.reports import write_report
+from hyperct.tasks import CONVENTIONAL, TASKS
+
+logger = logging.getLogger(__name__)
+LUNGS = [TS[n] for n in ("lung_upper_lobe_left", "lung_lower_lobe_left", "lung_upper_lobe_right",
+                         "lung_middle_lobe_right", "lung_lower_lobe_right")]
+HIST_EDGES = np.array([-1024, -975, -925, -875, -825, -775, -700, -600, -450, -300, -150, 0, 100, 3072])
+
+
+def speed(repeats: int = 3) -> list[dict]:
+    """Median time to draw a 160 x 256 x 256 scan with masks and report, and to write it."""
+    plan = plan_cohort(PhantomConfig(n=8, seed=0, preset="default"))
+    typical = max(plan.scans[:8], key=lambda s: len(s.spec.findings)).spec
+    spec = ScanSpec(scan_id="bench", patient=typical.patient, cardiac=typical.cardiac,
+                    findings=typical.findings, grid=Grid((160, 256, 256), (2.0, 1.45, 1.45)),
+                    scanner="internal", seed=(0, 99))
+    holder: dict = {}
+
+    def draw() -> None:
+        holder["scan"] = render_scan(spec)
+        write_report(spec.findings, holder["scan"].details, np.random.default_rng(0))
+
+    t_draw, draws = median_time(draw, repeats=repeats)
+    scan = holder["scan"]
+    with tempfile.TemporaryDirectory() as tmp:
+        def write() -> None:
+            v = scan.volume
+            write_nifti(v, Path(tmp) / "ct.nii.gz")
+            write_nifti(Volume(scan.anatomy, v.spacing, v.affine), Path(tmp) / "a.nii.gz")
+            write_nifti(Volume(scan.findings_mask, v.spacing, v.affine), Path(tmp) / "f.nii.gz")
+
+        t_write, _ = median_time(write, repeats=repeats, warmup=0)
+    return [
+        {"metric": "draw 160x256x256 scan + masks + report", "value": t_draw, "unit": "s/scan/core",
+         "goal": "<= 1 s per core", "anchor": None, "met": t_draw <= 1.0,
+         "findings": sorted(spec.findings), "runs": draws},
+        {"metric": "write CT + 2 masks as NIfTI (gzip)", "value": t_write, "unit": "s/scan",
+         "goal": None, "anchor": None, "met": None},
+    ]
+
+
+def scan_features(spec: ScanSpec) -> np.ndarray:
+    """Mask-free image statistics plus anatomy-mask sizes (what TotalSegmentator would give)."""
+    scan = render_scan(spec)
+    ct, lab = scan.volume.array, scan.anatomy
+    vox_ml = float(np.prod(scan.volume.spacing)) / 1000
+    lungs = np.isin(lab, LUNGS)
+    body = ct > -400
+    hist = np.histogram(ct[lungs], HIST_EDGES)[0] / max(lungs.sum(), 1)
+    heart = lab == TS["heart"]
+    z_heart = np.nonzero(heart.any(axis=(1, 2)))[0]
+    zs = slice(z_heart.min(), z_heart.max() + 1) if len(z_heart) else slice(None)
+    width_heart = heart[zs].any(axis=(0, 1)).sum()
+    width_chest = body[zs].any(axis=(0, 1)).sum()
+    lung_z = np.nonzero(lungs)[0]
+    upper = lungs & (np.arange(ct.shape[0])[:, None, None] > np.median(lung_z))
+    inner = body & ~lungs
+    feats = [
+        *hist, lungs.sum() * vox_ml / 1000, ct[lungs].mean(), ct[lungs].std(),
+        ct[upper].mean() - ct[lungs & ~upper].mean(),
+        heart.sum() * vox_ml, width_heart / max(width_chest, 1),
+        np.mean(ct[inner] > 1500) * 1e3, np.mean(ct[inner] > 300) * 1e2,
+        np.mean((ct[inner] > -30) & (ct[inner] < 80)), np.mean(ct[inner] < -150),
+        (lab == TS["aorta"]).sum() * vox_ml, (lab == TS["stomach"]).sum() * vox_ml,
+    ]
+    return np.asarray(feats, dtype=np.float64)
+
+
+def learnability(n: int, workers: int, seed: int = 1) -> tuple[list[dict], str]:
+    """Cross-validated AUC of a logistic regression on :func:`scan_features` for each task."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    plan = plan_cohort(PhantomConfig(n=n, seed=seed, preset="small", cohort_fractions=(1.0, 0.0, 0.0)))
+    specs = [s.spec for s in plan.scans]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        X = np.stack(list(pool.map(scan_features, specs, chunksize=4)))
+    y = np.array([[int(t.name in s.findings) for t in CONVENTIONAL]
+                  + list(true_labels(s.cardiac, s.patient.sex).values()) for s in specs])
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.3, max_iter=2000))
+    rows = []
+    for t in TASKS:
+        yt = y[:, t.id]
+        if yt.sum() < 5 or (1 - yt).sum() < 5:
+            continue
+        prob = cross_val_predict(model, X, yt, cv=5, method="predict_proba")[:, 1]
+        auc = float(roc_auc_score(yt, prob))
+        rows.append({"metric": f"AUC {t.name}", "value": round(auc, 3), "unit": "AUC",
+                     "goal": "> 0.6 (signal)", "anchor": None, "met": auc > 0.6,
+                     "group": t.group, "prevalence": round(float(yt.mean()), 3)})
+    aucs = [r["value"] for r in rows]
+    rows.append({"metric": "tasks with AUC < 0.95 (not trivial)", "value": float(sum(a < 0.95 for a in aucs)),
+                 "unit": "tasks", "goal": ">= 5", "anchor": None, "met": sum(a < 0.95 for a in aucs) >= 5})
+    return rows, f"{len(specs)} small-preset internal scans, labels = ground truth (generator truth)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=300)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    rows = speed(args.repeats)
+    learn, note = learnability(args.n, args.workers)
+    path = save_result("phantom", rows + learn, notes=f"speed: one process, median of {args.repeats}; "
+                                                     f"learnability: {note}, 5-fold CV logistic regression")
+    for r in rows + learn:
+        logger.info("%s: %s %s", r["metric"], r["value"], r["unit"])
+    logger.info("saved %s", path)
+
+
+if __name__ == "__main__":
+    main()
