@@ -21,12 +21,20 @@ from hyperct.labels.reports.batch import label_reports
 from hyperct.labels.reports.learned import train_learned
 from hyperct.labels.reports.outcome import FINDINGS
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "reports" / "ctrate_reports_train.csv"
+DATA = (
+    Path(__file__).resolve().parents[1].parent
+    / "shared"
+    / "data"
+    / "reports"
+    / "ctrate_reports_train.csv"
+)
 SEED = 2026
 N_DEV = 500
 
 
-def split(df: pd.DataFrame, seed: int = SEED, n_dev: int = N_DEV) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split(
+    df: pd.DataFrame, seed: int = SEED, n_dev: int = N_DEV
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The one fixed development / held-out split of the 800 reports."""
     perm = np.random.default_rng(seed).permutation(len(df))
     return df.iloc[np.sort(perm[:n_dev])], df.iloc[np.sort(perm[n_dev:])]
@@ -54,19 +62,86 @@ def main() -> None:
     goal = "macro-F1 >= 0.95"
     anchor = "SARLE 0.976 on its own labels; CT-RATE's fine-tuned RadBERT labeler"
     metrics = [
-        {"metric": "rules_macro_f1_dev", "value": dev_macro, "unit": "F1", "goal": goal, "anchor": anchor, "met": dev_macro >= 0.95, "n": len(dev)},
-        {"metric": "rules_micro_f1_dev", "value": dev_micro, "unit": "F1", "goal": None, "anchor": None, "met": None, "n": len(dev)},
-        {"metric": "rules_macro_f1_heldout", "value": held_macro, "unit": "F1", "goal": goal, "anchor": anchor, "met": held_macro >= 0.95, "n": len(held)},
-        {"metric": "rules_micro_f1_heldout", "value": held_micro, "unit": "F1", "goal": None, "anchor": None, "met": None, "n": len(held)},
-        {"metric": "learned_macro_f1_heldout", "value": learned_eval.macro_f1, "unit": "F1", "goal": None, "anchor": "trained on the 500 development reports", "met": None, "n": len(held)},
-        {"metric": "learned_micro_f1_heldout", "value": learned_eval.micro_f1, "unit": "F1", "goal": None, "anchor": None, "met": None, "n": len(held)},
-        {"metric": "rules_reports_per_second", "value": speed, "unit": "reports/s", "goal": None, "anchor": None, "met": None},
+        {
+            "metric": "rules_macro_f1_dev",
+            "value": dev_macro,
+            "unit": "F1",
+            "goal": goal,
+            "anchor": anchor,
+            "met": dev_macro >= 0.95,
+            "n": len(dev),
+        },
+        {
+            "metric": "rules_micro_f1_dev",
+            "value": dev_micro,
+            "unit": "F1",
+            "goal": None,
+            "anchor": None,
+            "met": None,
+            "n": len(dev),
+        },
+        {
+            "metric": "rules_macro_f1_heldout",
+            "value": held_macro,
+            "unit": "F1",
+            "goal": goal,
+            "anchor": anchor,
+            "met": held_macro >= 0.95,
+            "n": len(held),
+        },
+        {
+            "metric": "rules_micro_f1_heldout",
+            "value": held_micro,
+            "unit": "F1",
+            "goal": None,
+            "anchor": None,
+            "met": None,
+            "n": len(held),
+        },
+        {
+            "metric": "learned_macro_f1_heldout",
+            "value": learned_eval.macro_f1,
+            "unit": "F1",
+            "goal": None,
+            "anchor": "trained on the 500 development reports",
+            "met": None,
+            "n": len(held),
+        },
+        {
+            "metric": "learned_micro_f1_heldout",
+            "value": learned_eval.micro_f1,
+            "unit": "F1",
+            "goal": None,
+            "anchor": None,
+            "met": None,
+            "n": len(held),
+        },
+        {
+            "metric": "rules_reports_per_second",
+            "value": speed,
+            "unit": "reports/s",
+            "goal": None,
+            "anchor": None,
+            "met": None,
+        },
     ]
-    metrics += [{"metric": f"rules_f1_heldout[{row.task}]", "value": row.f1, "unit": "F1", "goal": None,
-                 "anchor": None, "met": None, "support": int(row.support)} for row in held_tasks.itertuples()]
-    notes = (f"CT-RATE 800 labelled reports split once (seed {SEED}) into {len(dev)} development and "
-             f"{len(held)} held-out reports; the lexicon was written on the development part only. "
-             "-1 read as 0 against the binary gold labels.")
+    metrics += [
+        {
+            "metric": f"rules_f1_heldout[{row.task}]",
+            "value": row.f1,
+            "unit": "F1",
+            "goal": None,
+            "anchor": None,
+            "met": None,
+            "support": int(row.support),
+        }
+        for row in held_tasks.itertuples()
+    ]
+    notes = (
+        f"CT-RATE 800 labelled reports split once (seed {SEED}) into {len(dev)} development and "
+        f"{len(held)} held-out reports; the lexicon was written on the development part only. "
+        "-1 read as 0 against the binary gold labels."
+    )
     path = save_result("labeler", metrics, notes)
     for m in metrics[:7]:
         logging.getLogger(__name__).warning("%s = %.4f", m["metric"], m["value"])

@@ -13,11 +13,22 @@ def test_reports_then_evaluate(shared_data, tmp_path):
     gold.to_csv(tmp_path / "gold.csv", index=False)
     gold[["AccessionNo", "report_text"]].to_csv(tmp_path / "reports.csv", index=False)
     out = tmp_path / "labels.csv"
-    result = runner.invoke(app, ["label", "reports", str(tmp_path / "reports.csv"), "--out", str(out)])
+    result = runner.invoke(
+        app, ["label", "reports", str(tmp_path / "reports.csv"), "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "labels.evidence.csv").is_file()
-    result = runner.invoke(app, ["label", "evaluate", str(out), str(tmp_path / "gold.csv"),
-                                 "--out-dir", str(tmp_path / "eval")])
+    result = runner.invoke(
+        app,
+        [
+            "label",
+            "evaluate",
+            str(out),
+            str(tmp_path / "gold.csv"),
+            "--out-dir",
+            str(tmp_path / "eval"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "macro F1" in result.output
     assert (tmp_path / "eval" / "per_task.csv").is_file()
@@ -25,20 +36,37 @@ def test_reports_then_evaluate(shared_data, tmp_path):
 
 def test_reports_with_an_empty_report_exit_non_zero(tmp_path):
     pd.DataFrame({"AccessionNo": ["a", "b"], "report_text": ["Emphysema.", ""]}).to_csv(
-        tmp_path / "r.csv", index=False)
-    result = runner.invoke(app, ["label", "reports", str(tmp_path / "r.csv"), "--out", str(tmp_path / "l.csv")])
+        tmp_path / "r.csv", index=False
+    )
+    result = runner.invoke(
+        app, ["label", "reports", str(tmp_path / "r.csv"), "--out", str(tmp_path / "l.csv")]
+    )
     assert result.exit_code == 1
     assert "empty report" in result.output
     assert pd.read_csv(tmp_path / "l.csv").set_index("AccessionNo").loc["a", "Emphysema"] == 1
 
 
 def test_echo_command(tmp_path):
-    pd.DataFrame({"scan_id": ["a"], "patient_id": ["p"], "study_date": ["2020-01-01"], "sex": ["F"]}).to_csv(
-        tmp_path / "ct.csv", index=False)
+    pd.DataFrame(
+        {"scan_id": ["a"], "patient_id": ["p"], "study_date": ["2020-01-01"], "sex": ["F"]}
+    ).to_csv(tmp_path / "ct.csv", index=False)
     pd.DataFrame({"pid": ["p"], "exam_date": ["2020-01-10"], "lvef_percent": ["0.4"]}).to_csv(
-        tmp_path / "echo.csv", index=False)
-    args = ["label", "echo", "--ct", str(tmp_path / "ct.csv"), "--echo", str(tmp_path / "echo.csv"),
-            "--out", str(tmp_path / "l.csv"), "--echo-patient-id", "pid", "--window-days", "30"]
+        tmp_path / "echo.csv", index=False
+    )
+    args = [
+        "label",
+        "echo",
+        "--ct",
+        str(tmp_path / "ct.csv"),
+        "--echo",
+        str(tmp_path / "echo.csv"),
+        "--out",
+        str(tmp_path / "l.csv"),
+        "--echo-patient-id",
+        "pid",
+        "--window-days",
+        "30",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     labels = pd.read_csv(tmp_path / "l.csv")

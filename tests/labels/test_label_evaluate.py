@@ -5,10 +5,20 @@ from hyperct.labels.evaluate import evaluate_labels
 
 
 def test_hand_computed_scores():
-    pred = pd.DataFrame({"AccessionNo": ["a", "b", "c", "d"], "Emphysema": [1, 1, -1, 0],
-                         "Cardiomegaly": [1, 0, 0, 0]})
-    gold = pd.DataFrame({"AccessionNo": ["a", "b", "c", "d"], "Emphysema": [1, 0, 1, 0],
-                         "Cardiomegaly": [1, 0, 0, 0]})
+    pred = pd.DataFrame(
+        {
+            "AccessionNo": ["a", "b", "c", "d"],
+            "Emphysema": [1, 1, -1, 0],
+            "Cardiomegaly": [1, 0, 0, 0],
+        }
+    )
+    gold = pd.DataFrame(
+        {
+            "AccessionNo": ["a", "b", "c", "d"],
+            "Emphysema": [1, 0, 1, 0],
+            "Cardiomegaly": [1, 0, 0, 0],
+        }
+    )
     result = evaluate_labels(pred, gold)
     emph = result.per_task.set_index("task").loc["Emphysema"]
     assert (emph.tp, emph.fp, emph.fn, emph.support) == (1, 1, 1, 2)
@@ -16,7 +26,9 @@ def test_hand_computed_scores():
     assert result.macro_f1 == pytest.approx((0.5 + 1.0) / 2)
     assert result.micro_f1 == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))  # tp 2, fp 1, fn 1
     assert set(map(tuple, result.disagreements[["AccessionNo", "task"]].values)) == {
-        ("b", "Emphysema"), ("c", "Emphysema")}
+        ("b", "Emphysema"),
+        ("c", "Emphysema"),
+    }
 
 
 def test_missing_predictions_and_bad_values_reported():

@@ -57,26 +57,50 @@ def evaluate_labels(
             raise ValueError(f"{name}: no id column {id_column!r}; columns are {list(df.columns)}")
     pred = pred.assign(**{id_column: pred[id_column].astype(str)}).set_index(id_column)
     gold = gold.assign(**{id_column: gold[id_column].astype(str)}).set_index(id_column)
-    tasks = tasks or [t.name for t in CONVENTIONAL if t.name in pred.columns and t.name in gold.columns]
+    tasks = tasks or [
+        t.name for t in CONVENTIONAL if t.name in pred.columns and t.name in gold.columns
+    ]
     if not tasks:
         raise ValueError("predictions and gold share no task column")
     only_gold = gold.index.difference(pred.index)
     if len(only_gold):
-        problems.append(f"{len(only_gold)} gold id(s) have no prediction, e.g. {list(only_gold[:5])}")
+        problems.append(
+            f"{len(only_gold)} gold id(s) have no prediction, e.g. {list(only_gold[:5])}"
+        )
     ids = gold.index.intersection(pred.index)
     rows, disagreements = [], []
     totals = [0, 0, 0]
     for task in tasks:
         p = _binary(pred.loc[ids, task], f"predictions column {task!r}", problems)
         g = _binary(gold.loc[ids, task], f"gold column {task!r}", problems)
-        tp, fp, fn = int(((p == 1) & (g == 1)).sum()), int(((p == 1) & (g == 0)).sum()), int(((p == 0) & (g == 1)).sum())
+        tp, fp, fn = (
+            int(((p == 1) & (g == 1)).sum()),
+            int(((p == 1) & (g == 0)).sum()),
+            int(((p == 0) & (g == 1)).sum()),
+        )
         totals = [totals[0] + tp, totals[1] + fp, totals[2] + fn]
         precision, recall, f1 = _f1(tp, fp, fn)
-        rows.append({"task": task, "precision": precision, "recall": recall, "f1": f1,
-                     "support": int(g.sum()), "tp": tp, "fp": fp, "fn": fn})
+        rows.append(
+            {
+                "task": task,
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
+                "support": int(g.sum()),
+                "tp": tp,
+                "fp": fp,
+                "fn": fn,
+            }
+        )
         for report_id in ids[(p != g).to_numpy()]:
-            disagreements.append({id_column: report_id, "task": task,
-                                  "pred": int(p[report_id]), "gold": int(g[report_id])})
+            disagreements.append(
+                {
+                    id_column: report_id,
+                    "task": task,
+                    "pred": int(p[report_id]),
+                    "gold": int(g[report_id]),
+                }
+            )
     per_task = pd.DataFrame(rows)
     table = pd.DataFrame(disagreements, columns=[id_column, "task", "pred", "gold"])
     if evidence is not None and len(table):
@@ -99,8 +123,9 @@ def evaluate_files(
     pred_path = Path(pred_path)
     evidence_file = Path(evidence_path) if evidence_path else pred_path.with_suffix(".evidence.csv")
     evidence = read_csv_text(evidence_file) if evidence_file.is_file() else None
-    result = evaluate_labels(read_csv_text(pred_path), read_csv_text(gold_path), id_column,
-                             evidence=evidence)
+    result = evaluate_labels(
+        read_csv_text(pred_path), read_csv_text(gold_path), id_column, evidence=evidence
+    )
     if out_dir is not None:
         write_csv_atomic(result.per_task, Path(out_dir) / "per_task.csv")
         write_csv_atomic(result.disagreements, Path(out_dir) / "disagreements.csv")

@@ -56,6 +56,9 @@ def update_manifest(manifest_path: str | Path, labels: pd.DataFrame, id_column: 
     write_manifest(merged, manifest_path)
     if unknown:
         logger.warning(
-            "%s: %d labelled id(s) not in the manifest: %s", manifest_path, len(unknown), unknown[:10]
+            "%s: %d labelled id(s) not in the manifest: %s",
+            manifest_path,
+            len(unknown),
+            unknown[:10],
         )
     return unknown

@@ -3,37 +3,58 @@ import math
 import pytest
 
 from hyperct.labels.echo.config import EchoThresholds
-from hyperct.labels.echo.criteria import Measurements, la_pressure_label, opportunistic_labels, rv_label
+from hyperct.labels.echo.criteria import (
+    Measurements,
+    la_pressure_label,
+    opportunistic_labels,
+    rv_label,
+)
 
 NAN = math.nan
 
 
 def _m(**kw):
-    base = dict(lvef_percent=60.0, lvidd_cm=5.0, lavi_ml_m2=25.0, e_a_ratio=1.0, tr_velocity_m_s=2.0,
-                pasp_mmhg=25.0, rv_function="normal", sex="F")
+    base = dict(
+        lvef_percent=60.0,
+        lvidd_cm=5.0,
+        lavi_ml_m2=25.0,
+        e_a_ratio=1.0,
+        tr_velocity_m_s=2.0,
+        pasp_mmhg=25.0,
+        rv_function="normal",
+        sex="F",
+    )
     return Measurements(**(base | kw))
 
 
-@pytest.mark.parametrize("kw, expected", [
-    ({}, 0),
-    ({"e_a_ratio": 2.0}, 1),
-    ({"lavi_ml_m2": 34.1}, 1),
-    ({"tr_velocity_m_s": 2.9, "e_a_ratio": NAN}, 1),  # positive although E/A is missing
-    ({"e_a_ratio": NAN}, -1),  # two negative, one missing: not enough for a negative
-    ({"e_a_ratio": NAN, "lavi_ml_m2": NAN, "tr_velocity_m_s": NAN}, -1),
-])
+@pytest.mark.parametrize(
+    "kw, expected",
+    [
+        ({}, 0),
+        ({"e_a_ratio": 2.0}, 1),
+        ({"lavi_ml_m2": 34.1}, 1),
+        ({"tr_velocity_m_s": 2.9, "e_a_ratio": NAN}, 1),  # positive although E/A is missing
+        ({"e_a_ratio": NAN}, -1),  # two negative, one missing: not enough for a negative
+        ({"e_a_ratio": NAN, "lavi_ml_m2": NAN, "tr_velocity_m_s": NAN}, -1),
+    ],
+)
 def test_la_pressure_rule(kw, expected):
     assert la_pressure_label(_m(**kw), EchoThresholds())[0] == expected
 
 
 def test_thresholds_are_strict_where_the_paper_says():
     t = EchoThresholds()
-    labels = opportunistic_labels(_m(lvef_percent=50.0, pasp_mmhg=35.0, lavi_ml_m2=34.0,
-                                     lvidd_cm=5.3, tr_velocity_m_s=3.4), t)
+    labels = opportunistic_labels(
+        _m(lvef_percent=50.0, pasp_mmhg=35.0, lavi_ml_m2=34.0, lvidd_cm=5.3, tr_velocity_m_s=3.4), t
+    )
     assert {k: v[0] for k, v in labels.items()} == {
-        "Reduced LV systolic function": 0, "Reduced RV systolic function": 0,
-        "Pulmonary hypertension": 0, "Atrial chamber enlargement": 0, "Ventricular enlargement": 0,
-        "Elevated LA filling pressure": 1, "Elevated RA filling pressure": 0,
+        "Reduced LV systolic function": 0,
+        "Reduced RV systolic function": 0,
+        "Pulmonary hypertension": 0,
+        "Atrial chamber enlargement": 0,
+        "Ventricular enlargement": 0,
+        "Elevated LA filling pressure": 1,
+        "Elevated RA filling pressure": 0,
     }
 
 
@@ -45,10 +66,17 @@ def test_lvidd_depends_on_sex():
     assert label == -1 and "sex missing" in reason
 
 
-@pytest.mark.parametrize("text, label", [
-    ("normal", 0), ("Normal", 0), ("mildly reduced", 1), ("severely impaired", 1), ("", -1),
-    ("not assessed", -1),
-])
+@pytest.mark.parametrize(
+    "text, label",
+    [
+        ("normal", 0),
+        ("Normal", 0),
+        ("mildly reduced", 1),
+        ("severely impaired", 1),
+        ("", -1),
+        ("not assessed", -1),
+    ],
+)
 def test_rv_function(text, label):
     assert rv_label(text)[0] == label
 

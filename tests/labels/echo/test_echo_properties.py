@@ -23,10 +23,18 @@ days = st.integers(min_value=-400, max_value=400)
     window=st.integers(min_value=0, max_value=250),
 )
 def test_every_ct_gets_the_nearest_exam_within_the_window(cts, exams, window):
-    ct_df = pd.DataFrame({"patient_id": [p for p, _ in cts],
-                          "date": pd.to_datetime([BASE + timedelta(d) for _, d in cts])})
-    ex_df = pd.DataFrame({"patient_id": [p for p, _ in exams],
-                          "date": pd.to_datetime([BASE + timedelta(d) for _, d in exams])})
+    ct_df = pd.DataFrame(
+        {
+            "patient_id": [p for p, _ in cts],
+            "date": pd.to_datetime([BASE + timedelta(d) for _, d in cts]),
+        }
+    )
+    ex_df = pd.DataFrame(
+        {
+            "patient_id": [p for p, _ in exams],
+            "date": pd.to_datetime([BASE + timedelta(d) for _, d in exams]),
+        }
+    )
     matched = match_exams(ct_df, ex_df, window)
     for i, (patient, d) in enumerate(cts):
         gaps = [abs(e - d) for p, e in exams if p == patient and abs(e - d) <= window]
@@ -44,10 +52,21 @@ def test_every_ct_gets_the_nearest_exam_within_the_window(cts, exams, window):
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.tuples(days, st.floats(10, 80)), min_size=1, max_size=6), days)
 def test_end_to_end_never_uses_an_exam_beyond_the_window(exams, ct_day):
-    ct = pd.DataFrame({"scan_id": ["s"], "patient_id": ["p"],
-                       "study_date": [(BASE + timedelta(ct_day)).isoformat()], "sex": ["F"]})
-    echo = pd.DataFrame({"patient_id": "p", "exam_date": [(BASE + timedelta(d)).isoformat() for d, _ in exams],
-                         "lvef_percent": [f"{v:.1f}" for _, v in exams]})
+    ct = pd.DataFrame(
+        {
+            "scan_id": ["s"],
+            "patient_id": ["p"],
+            "study_date": [(BASE + timedelta(ct_day)).isoformat()],
+            "sex": ["F"],
+        }
+    )
+    echo = pd.DataFrame(
+        {
+            "patient_id": "p",
+            "exam_date": [(BASE + timedelta(d)).isoformat() for d, _ in exams],
+            "lvef_percent": [f"{v:.1f}" for _, v in exams],
+        }
+    )
     result = curate_echo_labels(ct, echo, EchoConfig(window_days=90))
     audit = result.audit.iloc[0]
     if audit.days_apart == "":
@@ -57,9 +76,20 @@ def test_end_to_end_never_uses_an_exam_beyond_the_window(exams, ct_day):
 
 
 def _labels(**kw):
-    base = dict(lvef_percent=60.0, lvidd_cm=5.0, lavi_ml_m2=25.0, e_a_ratio=1.0,
-                tr_velocity_m_s=2.0, pasp_mmhg=25.0, rv_function="normal", sex="M")
-    return {k: v[0] for k, v in opportunistic_labels(Measurements(**(base | kw)), EchoThresholds()).items()}
+    base = dict(
+        lvef_percent=60.0,
+        lvidd_cm=5.0,
+        lavi_ml_m2=25.0,
+        e_a_ratio=1.0,
+        tr_velocity_m_s=2.0,
+        pasp_mmhg=25.0,
+        rv_function="normal",
+        sex="M",
+    )
+    return {
+        k: v[0]
+        for k, v in opportunistic_labels(Measurements(**(base | kw)), EchoThresholds()).items()
+    }
 
 
 values = st.floats(min_value=0.1, max_value=200, allow_nan=False)
@@ -69,12 +99,17 @@ values = st.floats(min_value=0.1, max_value=200, allow_nan=False)
 @given(values, values)
 def test_labels_monotone_in_their_measurement(a, b):
     low, high = sorted((a, b))
-    rising = {"pasp_mmhg": ["Pulmonary hypertension"], "lvidd_cm": ["Ventricular enlargement"],
-              "lavi_ml_m2": ["Atrial chamber enlargement", "Elevated LA filling pressure"],
-              "tr_velocity_m_s": ["Elevated RA filling pressure", "Elevated LA filling pressure"],
-              "e_a_ratio": ["Elevated LA filling pressure"]}
+    rising = {
+        "pasp_mmhg": ["Pulmonary hypertension"],
+        "lvidd_cm": ["Ventricular enlargement"],
+        "lavi_ml_m2": ["Atrial chamber enlargement", "Elevated LA filling pressure"],
+        "tr_velocity_m_s": ["Elevated RA filling pressure", "Elevated LA filling pressure"],
+        "e_a_ratio": ["Elevated LA filling pressure"],
+    }
     for field, tasks in rising.items():
         for task in tasks:
             assert _labels(**{field: low})[task] <= _labels(**{field: high})[task]
-    assert _labels(lvef_percent=low)["Reduced LV systolic function"] >= \
-        _labels(lvef_percent=high)["Reduced LV systolic function"]
+    assert (
+        _labels(lvef_percent=low)["Reduced LV systolic function"]
+        >= _labels(lvef_percent=high)["Reduced LV systolic function"]
+    )

@@ -29,7 +29,9 @@ def test_unit_column_per_row():
 
 
 def test_lvef_fraction_and_mixture():
-    assert resolve_unit(pd.Series([0.55, 0.3]), "lvef", "auto", "percent").tolist() == pytest.approx([55, 30])
+    assert resolve_unit(
+        pd.Series([0.55, 0.3]), "lvef", "auto", "percent"
+    ).tolist() == pytest.approx([55, 30])
     with pytest.raises(UnitError, match="'lvef'"):
         resolve_unit(pd.Series([0.55, 60.0]), "lvef", "auto", "percent")
 

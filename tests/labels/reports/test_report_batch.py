@@ -14,11 +14,14 @@ def _write(path, rows, columns=("AccessionNo", "report_text")):
 
 
 def test_labels_evidence_and_failures(tmp_path):
-    reports = _write(tmp_path / "r.csv", [
-        ("a", "Bilateral pleural effusion. No emphysema."),
-        ("b", ""),
-        ("c", "12345 ..."),
-    ])
+    reports = _write(
+        tmp_path / "r.csv",
+        [
+            ("a", "Bilateral pleural effusion. No emphysema."),
+            ("b", ""),
+            ("c", "12345 ..."),
+        ],
+    )
     run = label_reports_file(reports_path=reports, out_path=tmp_path / "labels.csv")
     labels = pd.read_csv(tmp_path / "labels.csv")
     assert list(labels.columns) == ["AccessionNo", *FINDINGS]
@@ -53,13 +56,20 @@ def test_duplicate_ids_are_an_error():
 
 
 def test_write_into_manifest(tmp_path):
-    manifest = pd.DataFrame({
-        "scan_id": ["a", "z"], "patient_id": ["p1", "p2"], "path": ["a.nii.gz", "z.nii.gz"],
-        "cohort": ["internal", "internal"], "split": ["train", "test"],
-    })
+    manifest = pd.DataFrame(
+        {
+            "scan_id": ["a", "z"],
+            "patient_id": ["p1", "p2"],
+            "path": ["a.nii.gz", "z.nii.gz"],
+            "cohort": ["internal", "internal"],
+            "split": ["train", "test"],
+        }
+    )
     manifest.to_csv(tmp_path / "m.csv", index=False)
     reports = _write(tmp_path / "r.csv", [("a", "Cardiomegaly."), ("q", "No cardiomegaly.")])
-    run = label_reports_file(reports_path=reports, out_path=tmp_path / "l.csv", into=tmp_path / "m.csv")
+    run = label_reports_file(
+        reports_path=reports, out_path=tmp_path / "l.csv", into=tmp_path / "m.csv"
+    )
     updated = pd.read_csv(tmp_path / "m.csv").set_index("scan_id")
     assert updated.loc["a", "Cardiomegaly"] == 1
     assert updated.loc["z", "Cardiomegaly"] == -1

@@ -62,14 +62,27 @@ def server():
 
 
 def _config(url, tmp_path, **kw):
-    return LLMConfig(base_url=url, model="test-model", backoff_s=0.0, max_retries=2,
-                     cache_dir=tmp_path / "cache", timeout_s=10, **kw)
+    return LLMConfig(
+        base_url=url,
+        model="test-model",
+        backoff_s=0.0,
+        max_retries=2,
+        cache_dir=tmp_path / "cache",
+        timeout_s=10,
+        **kw,
+    )
 
 
 def test_valid_invalid_retried_and_cached(server, tmp_path):
     url, calls = server
     labeler = LLMLabeler(_config(url, tmp_path, workers=3))
-    texts = ["Emphysema. No effusion.", "FLAKY report", "BROKEN report", "SERVER report", "WRONGKEYS"]
+    texts = [
+        "Emphysema. No effusion.",
+        "FLAKY report",
+        "BROKEN report",
+        "SERVER report",
+        "WRONGKEYS",
+    ]
     outcomes = labeler.label_texts(texts)
     assert outcomes[0].labels == VALID
     assert outcomes[1].labels == VALID  # invalid JSON once, then valid
@@ -102,10 +115,16 @@ def test_prompt_uses_catalogue_definitions():
         assert f"- {task.name}: {task.definition}" in prompt
 
 
-@pytest.mark.parametrize("reply", [
-    "[]", json.dumps(VALID | {"Emphysema": 2}), json.dumps(VALID | {"Emphysema": True}),
-    json.dumps(VALID | {"Extra": 1}), "{",
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "[]",
+        json.dumps(VALID | {"Emphysema": 2}),
+        json.dumps(VALID | {"Emphysema": True}),
+        json.dumps(VALID | {"Extra": 1}),
+        "{",
+    ],
+)
 def test_parse_reply_rejects(reply):
     with pytest.raises(ReplyError):
         parse_reply(reply)

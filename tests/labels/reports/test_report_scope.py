@@ -32,8 +32,10 @@ def test_scope(clause, phrase, expected):
 
 
 def test_history_not_in_this_examination():
-    clause = ("A ground-glass nodule in the lower lobe of the left lung, which was observed in the "
-              "previous examination, was not detected in the current examination")
+    clause = (
+        "A ground-glass nodule in the lower lobe of the left lung, which was observed in the "
+        "previous examination, was not detected in the current examination"
+    )
     assert _status(clause, "nodule") is Status.ABSENT
 
 

@@ -4,13 +4,18 @@ from hyperct.labels.reports.text import split_clauses, split_sentences
 def test_sentences_keep_decimals_and_dates():
     text = 'Compared with the exam dated 07.02.2022. A 3.5 mm nodule is seen. " Nodule " Emphysema'
     assert split_sentences(text) == [
-        "Compared with the exam dated 07.02.2022.", "A 3.5 mm nodule is seen.", "Nodule", "Emphysema",
+        "Compared with the exam dated 07.02.2022.",
+        "A 3.5 mm nodule is seen.",
+        "Nodule",
+        "Emphysema",
     ]
 
 
 def test_sentences_split_on_semicolon_and_bullets():
     assert split_sentences("In the lung window; nodules \u2022 effusion") == [
-        "In the lung window;", "nodules", "effusion",
+        "In the lung window;",
+        "nodules",
+        "effusion",
     ]
 
 

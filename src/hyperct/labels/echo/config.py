@@ -30,7 +30,9 @@ class EchoThresholds:
             if not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"threshold {f.name} must be a positive number, got {value!r}")
         if self.lvef_percent_below >= 100:
-            raise ValueError(f"lvef_percent_below is in percent (< 100), got {self.lvef_percent_below}")
+            raise ValueError(
+                f"lvef_percent_below is in percent (< 100), got {self.lvef_percent_below}"
+            )
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,9 @@ class EchoConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.window_days, int) or self.window_days < 0:
-            raise ValueError(f"window_days must be a non-negative integer, got {self.window_days!r}")
+            raise ValueError(
+                f"window_days must be a non-negative integer, got {self.window_days!r}"
+            )
         if self.lvidd_unit not in LVIDD_UNITS:
             raise ValueError(f"lvidd_unit must be one of {LVIDD_UNITS}, got {self.lvidd_unit!r}")
         if self.lvef_unit not in LVEF_UNITS:

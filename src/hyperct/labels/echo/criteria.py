@@ -14,8 +14,20 @@ from dataclasses import dataclass
 from hyperct.labels.echo.config import EchoThresholds
 
 _NORMAL_RV = {"normal", "normal function", "preserved", "normal systolic function", "nl", "good"}
-_UNKNOWN_RV = {"", "nan", "none", "na", "n/a", "unknown", "not assessed", "not evaluated",
-               "not measured", "not visualized", "not seen", "-"}
+_UNKNOWN_RV = {
+    "",
+    "nan",
+    "none",
+    "na",
+    "n/a",
+    "unknown",
+    "not assessed",
+    "not evaluated",
+    "not measured",
+    "not visualized",
+    "not seen",
+    "-",
+}
 
 
 @dataclass(frozen=True)
@@ -56,13 +68,24 @@ def rv_label(text: str) -> tuple[int, str]:
 def la_pressure_label(m: Measurements, t: EchoThresholds) -> tuple[int, str]:
     """Elevated LA filling pressure: any criterion met -> 1; all three measured, none met -> 0."""
     parts = [
-        _compare(m.e_a_ratio, "E/A", not _missing(m.e_a_ratio) and m.e_a_ratio >= t.e_a_ratio_at_least,
-                 f">= {t.e_a_ratio_at_least:g}"),
-        _compare(m.lavi_ml_m2, "LAVI", not _missing(m.lavi_ml_m2) and m.lavi_ml_m2 > t.lavi_ml_m2_above,
-                 f"> {t.lavi_ml_m2_above:g}"),
-        _compare(m.tr_velocity_m_s, "TR velocity",
-                 not _missing(m.tr_velocity_m_s) and m.tr_velocity_m_s > t.tr_velocity_la_m_s_above,
-                 f"> {t.tr_velocity_la_m_s_above:g}"),
+        _compare(
+            m.e_a_ratio,
+            "E/A",
+            not _missing(m.e_a_ratio) and m.e_a_ratio >= t.e_a_ratio_at_least,
+            f">= {t.e_a_ratio_at_least:g}",
+        ),
+        _compare(
+            m.lavi_ml_m2,
+            "LAVI",
+            not _missing(m.lavi_ml_m2) and m.lavi_ml_m2 > t.lavi_ml_m2_above,
+            f"> {t.lavi_ml_m2_above:g}",
+        ),
+        _compare(
+            m.tr_velocity_m_s,
+            "TR velocity",
+            not _missing(m.tr_velocity_m_s) and m.tr_velocity_m_s > t.tr_velocity_la_m_s_above,
+            f"> {t.tr_velocity_la_m_s_above:g}",
+        ),
     ]
     met = [note for label, note in parts if label == 1]
     if met:
@@ -77,25 +100,40 @@ def opportunistic_labels(m: Measurements, t: EchoThresholds) -> dict[str, tuple[
     """Label and a short reason for each of the seven tasks, from one exam."""
     if m.sex in ("F", "M"):
         cut = t.lvidd_cm_above_female if m.sex == "F" else t.lvidd_cm_above_male
-        ventricle = _compare(m.lvidd_cm, "LVIDd", not _missing(m.lvidd_cm) and m.lvidd_cm > cut,
-                             f"> {cut:g} cm ({m.sex})")
+        ventricle = _compare(
+            m.lvidd_cm,
+            "LVIDd",
+            not _missing(m.lvidd_cm) and m.lvidd_cm > cut,
+            f"> {cut:g} cm ({m.sex})",
+        )
     else:
         ventricle = (-1, "sex missing: the LVIDd threshold depends on sex")
     return {
         "Reduced LV systolic function": _compare(
-            m.lvef_percent, "LVEF", not _missing(m.lvef_percent) and m.lvef_percent < t.lvef_percent_below,
-            f"< {t.lvef_percent_below:g} %"),
+            m.lvef_percent,
+            "LVEF",
+            not _missing(m.lvef_percent) and m.lvef_percent < t.lvef_percent_below,
+            f"< {t.lvef_percent_below:g} %",
+        ),
         "Reduced RV systolic function": rv_label(m.rv_function),
         "Pulmonary hypertension": _compare(
-            m.pasp_mmhg, "PASP", not _missing(m.pasp_mmhg) and m.pasp_mmhg > t.pasp_mmhg_above,
-            f"> {t.pasp_mmhg_above:g} mmHg"),
+            m.pasp_mmhg,
+            "PASP",
+            not _missing(m.pasp_mmhg) and m.pasp_mmhg > t.pasp_mmhg_above,
+            f"> {t.pasp_mmhg_above:g} mmHg",
+        ),
         "Atrial chamber enlargement": _compare(
-            m.lavi_ml_m2, "LAVI", not _missing(m.lavi_ml_m2) and m.lavi_ml_m2 > t.lavi_ml_m2_above,
-            f"> {t.lavi_ml_m2_above:g} mL/m2"),
+            m.lavi_ml_m2,
+            "LAVI",
+            not _missing(m.lavi_ml_m2) and m.lavi_ml_m2 > t.lavi_ml_m2_above,
+            f"> {t.lavi_ml_m2_above:g} mL/m2",
+        ),
         "Ventricular enlargement": ventricle,
         "Elevated LA filling pressure": la_pressure_label(m, t),
         "Elevated RA filling pressure": _compare(
-            m.tr_velocity_m_s, "TR velocity",
+            m.tr_velocity_m_s,
+            "TR velocity",
             not _missing(m.tr_velocity_m_s) and m.tr_velocity_m_s > t.tr_velocity_ra_m_s_above,
-            f"> {t.tr_velocity_ra_m_s_above:g} m/s"),
+            f"> {t.tr_velocity_ra_m_s_above:g} m/s",
+        ),
     }

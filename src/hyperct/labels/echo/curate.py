@@ -22,8 +22,17 @@ from hyperct.tasks import OPPORTUNISTIC
 
 logger = logging.getLogger(__name__)
 
-_SEX = {"f": "F", "female": "F", "woman": "F", "w": "F", "k": "F",
-        "m": "M", "male": "M", "man": "M", "e": "M"}
+_SEX = {
+    "f": "F",
+    "female": "F",
+    "woman": "F",
+    "w": "F",
+    "k": "F",
+    "m": "M",
+    "male": "M",
+    "man": "M",
+    "e": "M",
+}
 # canonical name -> (EchoColumns attribute, ValidRanges attribute, unit for messages)
 _NUMERIC = {
     "lvef_percent": ("lvef", "lvef_percent", "%"),
@@ -55,11 +64,15 @@ def _require(df: pd.DataFrame, columns: list[str], what: str) -> None:
         raise ValueError(f"{what}: missing column(s) {missing}; columns are {list(df.columns)}")
 
 
-def _dates(values: pd.Series, column: str, what: str, fmt: str | None, problems: list[str]) -> pd.Series:
+def _dates(
+    values: pd.Series, column: str, what: str, fmt: str | None, problems: list[str]
+) -> pd.Series:
     text = values.astype(str).str.strip()
     parsed = pd.to_datetime(text, format=fmt or "ISO8601", errors="coerce")
     for idx in text[(parsed.isna())].index:
-        problems.append(f"{what} row {int(idx) + 2}, column {column!r}: {text[idx]!r} is not a date")
+        problems.append(
+            f"{what} row {int(idx) + 2}, column {column!r}: {text[idx]!r} is not a date"
+        )
     return parsed
 
 
@@ -72,41 +85,66 @@ def prepare_exams(echo: pd.DataFrame, config: EchoConfig, problems: list[str]) -
     out["patient_id"] = echo[cols.patient_id].astype(str).str.strip()
     out["date"] = _dates(echo[cols.exam_date], cols.exam_date, "echo", config.date_format, problems)
     out["sex"] = echo[cols.sex].map(normalise_sex) if cols.sex in echo.columns else None
-    out["rv_function"] = echo[cols.rv_function].astype(str) if cols.rv_function in echo.columns else ""
+    out["rv_function"] = (
+        echo[cols.rv_function].astype(str) if cols.rv_function in echo.columns else ""
+    )
     out["flags"] = ""
     for name, (attr, range_attr, unit) in _NUMERIC.items():
         column = getattr(cols, attr)
-        values = (to_numbers(echo[column], column, problems) if column in echo.columns
-                  else pd.Series(np.nan, index=echo.index))
+        values = (
+            to_numbers(echo[column], column, problems)
+            if column in echo.columns
+            else pd.Series(np.nan, index=echo.index)
+        )
         if name == "lvidd_cm":
-            values = resolve_unit(values, column, config.lvidd_unit, "cm", echo.get(cols.lvidd_unit))
+            values = resolve_unit(
+                values, column, config.lvidd_unit, "cm", echo.get(cols.lvidd_unit)
+            )
         elif name == "lvef_percent":
-            values = resolve_unit(values, column, config.lvef_unit, "percent", echo.get(cols.lvef_unit))
+            values = resolve_unit(
+                values, column, config.lvef_unit, "percent", echo.get(cols.lvef_unit)
+            )
         low, high = getattr(config.ranges, range_attr)
         bad = values.notna() & ((values < low) | (values > high))
         for idx in values[bad].index:
-            note = f"{column} {values[idx]:g} {unit} outside the valid range {low:g}-{high:g}, not used"
+            note = (
+                f"{column} {values[idx]:g} {unit} outside the valid range {low:g}-{high:g}, "
+                "not used"
+            )
             problems.append(f"echo row {int(idx) + 2}: {note}")
             out.loc[idx, "flags"] += note + "; "
         out[name] = values.where(~bad)
     return out
 
 
-def _audit_rows(scan_id: str, exam: pd.Series | None, days: float, labels: dict[str, tuple[int, str]],
-                window: int) -> list[dict[str, object]]:
+def _audit_rows(
+    scan_id: str,
+    exam: pd.Series | None,
+    days: float,
+    labels: dict[str, tuple[int, str]],
+    window: int,
+) -> list[dict[str, object]]:
     rows = []
     for task, (label, note) in labels.items():
-        rows.append({
-            "scan_id": scan_id, "task": task, "label": label,
-            "echo_row": "" if exam is None else int(exam.name) + 2,
-            "exam_date": "" if exam is None else exam["date"].date().isoformat(),
-            "days_apart": "" if exam is None else int(days),
-            "reason": note if exam is None or not exam["flags"] else f"{note} [{exam['flags'].strip('; ')}]",
-        })
+        rows.append(
+            {
+                "scan_id": scan_id,
+                "task": task,
+                "label": label,
+                "echo_row": "" if exam is None else int(exam.name) + 2,
+                "exam_date": "" if exam is None else exam["date"].date().isoformat(),
+                "days_apart": "" if exam is None else int(days),
+                "reason": note
+                if exam is None or not exam["flags"]
+                else f"{note} [{exam['flags'].strip('; ')}]",
+            }
+        )
     return rows
 
 
-def curate_echo_labels(ct: pd.DataFrame, echo: pd.DataFrame, config: EchoConfig | None = None) -> EchoResult:
+def curate_echo_labels(
+    ct: pd.DataFrame, echo: pd.DataFrame, config: EchoConfig | None = None
+) -> EchoResult:
     """Match every CT to its nearest echo exam within the window and apply the thresholds."""
     config = config or EchoConfig()
     problems: list[str] = []
@@ -119,7 +157,9 @@ def curate_echo_labels(ct: pd.DataFrame, echo: pd.DataFrame, config: EchoConfig 
         raise ValueError(f"CT table: duplicate {cc.scan_id} value(s) {sorted(set(dup))[:5]}")
     cts = pd.DataFrame({"patient_id": ct[cc.patient_id].astype(str).str.strip()})
     cts["date"] = _dates(ct[cc.study_date], cc.study_date, "CT", config.date_format, problems)
-    ct_sex = ct[cc.sex].map(normalise_sex) if cc.sex in ct.columns else pd.Series(None, index=ct.index)
+    ct_sex = (
+        ct[cc.sex].map(normalise_sex) if cc.sex in ct.columns else pd.Series(None, index=ct.index)
+    )
     exams = prepare_exams(echo, config, problems)
     matched = match_exams(cts, exams, config.window_days)
     names = [t.name for t in OPPORTUNISTIC]
@@ -127,8 +167,11 @@ def curate_echo_labels(ct: pd.DataFrame, echo: pd.DataFrame, config: EchoConfig 
     for i in ct.index:
         exam_index = int(matched.at[i, "exam_index"])
         if exam_index < 0:
-            reason = ("CT date not usable" if pd.isna(cts.at[i, "date"])
-                      else f"no echo exam within {config.window_days} days")
+            reason = (
+                "CT date not usable"
+                if pd.isna(cts.at[i, "date"])
+                else f"no echo exam within {config.window_days} days"
+            )
             labels = {t: (-1, reason) for t in names}
             exam = None
         else:
@@ -138,8 +181,15 @@ def curate_echo_labels(ct: pd.DataFrame, echo: pd.DataFrame, config: EchoConfig 
         label_rows.append({cc.scan_id: ids[i], **{t: labels[t][0] for t in names}})
         audit += _audit_rows(ids[i], exam, matched.at[i, "days_apart"], labels, config.window_days)
     n_matched = int((matched["exam_index"] >= 0).sum())
-    logger.info("matched %d of %d CTs to an echo exam within %d days", n_matched, len(ct), config.window_days)
-    return EchoResult(pd.DataFrame(label_rows, columns=[cc.scan_id, *names]), pd.DataFrame(audit), problems)
+    logger.info(
+        "matched %d of %d CTs to an echo exam within %d days",
+        n_matched,
+        len(ct),
+        config.window_days,
+    )
+    return EchoResult(
+        pd.DataFrame(label_rows, columns=[cc.scan_id, *names]), pd.DataFrame(audit), problems
+    )
 
 
 def _measurements(exam: pd.Series, sex: str | None) -> Measurements:
@@ -157,7 +207,7 @@ def curate_echo_files(
     config: EchoConfig | None = None,
     into: str | Path | None = None,
 ) -> EchoResult:
-    """File version of :func:`curate_echo_labels`: writes labels, audit, and optionally a manifest."""
+    """File version of :func:`curate_echo_labels`: writes labels, audit, optionally a manifest."""
     from hyperct.labels.io import read_csv_text, update_manifest, write_csv_atomic
 
     config = config or EchoConfig()

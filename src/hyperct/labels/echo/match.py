@@ -10,9 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 
-def match_exams(
-    cts: pd.DataFrame, exams: pd.DataFrame, window_days: int
-) -> pd.DataFrame:
+def match_exams(cts: pd.DataFrame, exams: pd.DataFrame, window_days: int) -> pd.DataFrame:
     """For each CT row, the matched exam's row label and signed gap in days (exam - CT).
 
     ``cts`` needs ``patient_id`` and ``date`` (datetime64, NaT allowed); ``exams`` the same

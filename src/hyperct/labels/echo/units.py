@@ -18,9 +18,18 @@ class UnitError(ValueError):
 _LVIDD_BANDS = {"cm": (1.5, 12.0), "mm": (15.0, 120.0)}
 _LVEF_BANDS = {"fraction": (0.03, 0.97), "percent": (3.0, 97.0)}
 _UNIT_WORDS = {
-    "cm": "cm", "centimeter": "cm", "centimetre": "cm", "mm": "mm", "millimeter": "mm",
-    "millimetre": "mm", "%": "percent", "percent": "percent", "pct": "percent",
-    "fraction": "fraction", "ratio": "fraction", "": "",
+    "cm": "cm",
+    "centimeter": "cm",
+    "centimetre": "cm",
+    "mm": "mm",
+    "millimeter": "mm",
+    "millimetre": "mm",
+    "%": "percent",
+    "percent": "percent",
+    "pct": "percent",
+    "fraction": "fraction",
+    "ratio": "fraction",
+    "": "",
 }
 _TO_CANONICAL = {"cm": 1.0, "mm": 0.1, "percent": 1.0, "fraction": 100.0}
 
@@ -70,8 +79,13 @@ def resolve_unit(
             )
         wrong = unit_column[~row_units.isin(["", *bands])]
         if len(wrong):
-            raise UnitError(f"column {unit_column.name!r}: unit(s) {sorted(set(wrong))[:5]} do not fit {column!r}")
-    default = mode if mode != "auto" else _infer(values[row_units == ""], bands, column) or canonical
+            raise UnitError(
+                f"column {unit_column.name!r}: unit(s) {sorted(set(wrong))[:5]} "
+                f"do not fit {column!r}"
+            )
+    default = (
+        mode if mode != "auto" else _infer(values[row_units == ""], bands, column) or canonical
+    )
     units = row_units.where(row_units != "", default)
     factors = units.map(_TO_CANONICAL).astype(float)
     return pd.Series(np.asarray(values, dtype=float) * factors.to_numpy(), index=values.index)

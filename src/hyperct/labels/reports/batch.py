@@ -34,8 +34,15 @@ def rules_outcome(text: str, config: RulesConfig | None = None) -> ReportOutcome
     """Run the rules labeler on one report and turn its mentions into evidence rows."""
     result = label_report(text, config)
     evidence = [
-        {"task": task, "label": result.labels[task], "status": m.status.value,
-         "sentence": m.sentence, "phrase": m.phrase, "cue": m.cue, "method": "rules"}
+        {
+            "task": task,
+            "label": result.labels[task],
+            "status": m.status.value,
+            "sentence": m.sentence,
+            "phrase": m.phrase,
+            "cue": m.cue,
+            "method": "rules",
+        }
         for task, m in result.evidence.items()
     ]
     return ReportOutcome(labels=result.labels, evidence=evidence)
@@ -68,8 +75,11 @@ def label_reports(
     ids = reports[columns.id_column].tolist()
     problems = [text_problem(t) for t in reports[columns.text_column]]
     usable = [i for i, p in enumerate(problems) if not p]
-    outcomes = dict(zip(usable, _label_texts([reports[columns.text_column][i] for i in usable],
-                                             method, options)))
+    outcomes = dict(
+        zip(
+            usable, _label_texts([reports[columns.text_column][i] for i in usable], method, options)
+        )
+    )
     rows, evidence, failures = [], [], []
     for i, report_id in enumerate(ids):
         outcome = outcomes.get(i) or ReportOutcome.failed(problems[i])
@@ -97,7 +107,7 @@ def label_reports_file(
     into: str | Path | None = None,
     **options: Any,
 ) -> LabelRun:
-    """Read, label and write: labels CSV, evidence CSV (default ``<out>.evidence.csv``), manifest."""
+    """Read, label, write labels, evidence (default ``<out>.evidence.csv``) and the manifest."""
     from hyperct.labels.io import update_manifest, write_csv_atomic
 
     columns = columns or ReportColumns()

@@ -39,7 +39,9 @@ class LearnedConfig:
 class LearnedLabeler:
     """A fitted vectoriser and one classifier (or a constant) per finding."""
 
-    def __init__(self, vectorizer: object, models: dict[str, object], config: LearnedConfig) -> None:
+    def __init__(
+        self, vectorizer: object, models: dict[str, object], config: LearnedConfig
+    ) -> None:
         self.vectorizer = vectorizer
         self.models = models
         self.config = config
@@ -50,8 +52,11 @@ class LearnedLabeler:
         columns = {}
         for task in FINDINGS:
             model = self.models[task]
-            columns[task] = (np.full(len(texts), float(model)) if isinstance(model, (int, float))
-                             else model.predict_proba(features)[:, 1])
+            columns[task] = (
+                np.full(len(texts), float(model))
+                if isinstance(model, (int, float))
+                else model.predict_proba(features)[:, 1]
+            )
         return pd.DataFrame(columns)
 
     def label_texts(self, texts: list[str]) -> list[ReportOutcome]:
@@ -60,8 +65,18 @@ class LearnedLabeler:
         outcomes = []
         for _, row in probs.iterrows():
             labels = {t: int(row[t] >= 0.5) for t in FINDINGS}
-            evidence = [{"task": t, "label": labels[t], "status": "", "sentence": "", "phrase": "",
-                         "cue": f"p={row[t]:.3f}", "method": "learned"} for t in FINDINGS]
+            evidence = [
+                {
+                    "task": t,
+                    "label": labels[t],
+                    "status": "",
+                    "sentence": "",
+                    "phrase": "",
+                    "cue": f"p={row[t]:.3f}",
+                    "method": "learned",
+                }
+                for t in FINDINGS
+            ]
             outcomes.append(ReportOutcome(labels=labels, evidence=evidence))
         return outcomes
 
@@ -76,12 +91,16 @@ class LearnedLabeler:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         os.close(fd)
-        joblib.dump({"vectorizer": self.vectorizer, "models": self.models, "config": self.config}, tmp)
+        joblib.dump(
+            {"vectorizer": self.vectorizer, "models": self.models, "config": self.config}, tmp
+        )
         os.replace(tmp, path)
         return path
 
 
-def train_learned(texts: list[str], labels: pd.DataFrame, config: LearnedConfig | None = None) -> LearnedLabeler:
+def train_learned(
+    texts: list[str], labels: pd.DataFrame, config: LearnedConfig | None = None
+) -> LearnedLabeler:
     """Fit the labeler; ``labels`` has the 18 finding columns (1 present, 0 or -1 otherwise)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -90,18 +109,25 @@ def train_learned(texts: list[str], labels: pd.DataFrame, config: LearnedConfig 
     missing = [t for t in FINDINGS if t not in labels.columns]
     if missing:
         raise ValueError(f"training labels lack finding column(s) {missing}")
-    vectorizer = TfidfVectorizer(ngram_range=(1, config.ngram_max), min_df=config.min_df,
-                                 max_features=config.max_features, sublinear_tf=True)
+    vectorizer = TfidfVectorizer(
+        ngram_range=(1, config.ngram_max),
+        min_df=config.min_df,
+        max_features=config.max_features,
+        sublinear_tf=True,
+    )
     features = vectorizer.fit_transform(texts)
     models: dict[str, object] = {}
     for task in FINDINGS:
         y = (pd.to_numeric(labels[task], errors="coerce").to_numpy() == 1).astype(int)
         if y.min() == y.max():
             models[task] = float(y[0])
-            logger.warning("finding %r has one class in the training labels; predicting %d", task, y[0])
+            logger.warning(
+                "finding %r has one class in the training labels; predicting %d", task, y[0]
+            )
             continue
-        model = LogisticRegression(C=config.c, class_weight="balanced", max_iter=2000,
-                                   random_state=config.seed)
+        model = LogisticRegression(
+            C=config.c, class_weight="balanced", max_iter=2000, random_state=config.seed
+        )
         models[task] = model.fit(features, y)
     return LearnedLabeler(vectorizer, models, config)
 
@@ -117,7 +143,9 @@ def load_learned(path: str | Path) -> LearnedLabeler:
     return LearnedLabeler(data["vectorizer"], data["models"], data["config"])
 
 
-def train_learned_file(reports_path: str | Path, out_path: str | Path, config: LearnedConfig | None = None) -> LearnedLabeler:
+def train_learned_file(
+    reports_path: str | Path, out_path: str | Path, config: LearnedConfig | None = None
+) -> LearnedLabeler:
     """Train from a labelled reports CSV and save the model."""
     from hyperct.labels.reports.table import ReportColumns, read_reports, text_problem
 

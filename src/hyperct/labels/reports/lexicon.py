@@ -198,7 +198,8 @@ RULES: tuple[FindingRule, ...] = (
             r"(?:is\s+|are\s+|was\s+|were\s+|has\s+|have\s+)?(?:(?!not\b|no\b)\w+\s+)?"
             r"(?:increased|enlarged|large|larger)",
             r"\b(?:increased|enlarged)\s+(?:heart|cardiac)\b(?:\s+(?:size|dimensions?|volume))?",
-            r"\bheart\s+(?:is|was|appears)\s+(?:(?!not\b|no\b)\w+\s+)?(?:enlarged|larger than normal)",
+            r"\bheart\s+(?:is|was|appears)\s+(?:(?!not\b|no\b)\w+\s+)?"
+            r"(?:enlarged|larger than normal)",
             r"\bincrease\s+in\s+(?:the\s+)?(?:heart|cardiac)\s+(?:size|dimensions?|volume)",
             r"\b(?:cardiothoracic|cardio-thoracic)\s+(?:ratio|index)\b",
             r"\bCTR\b",

@@ -50,7 +50,9 @@ class LLMConfig:
         if not self.model:
             raise ValueError("model is required: the name the endpoint serves (e.g. --llm-model)")
         if self.workers < 1 or self.max_retries < 0 or self.backoff_s < 0 or self.timeout_s <= 0:
-            raise ValueError("workers >= 1, max_retries >= 0, backoff_s >= 0 and timeout_s > 0 required")
+            raise ValueError(
+                "workers >= 1, max_retries >= 0, backoff_s >= 0 and timeout_s > 0 required"
+            )
 
 
 class LLMLabeler:
@@ -81,14 +83,23 @@ class LLMLabeler:
                 time.sleep(self.config.backoff_s * 2 ** (attempt - 1))
             try:
                 labels = parse_reply(self._ask(client, text))
-            except (httpx.HTTPError, ReplyError, KeyError, IndexError, TypeError, ValueError) as exc:
+            except (
+                httpx.HTTPError,
+                ReplyError,
+                KeyError,
+                IndexError,
+                TypeError,
+                ValueError,
+            ) as exc:
                 error = f"attempt {attempt + 1}: {type(exc).__name__}: {exc}"
                 logger.debug("LLM labelling failed, %s", error)
                 continue
             if self.cache:
                 self.cache.put(key, labels)
             return self._outcome(labels, "llm")
-        return ReportOutcome.failed(f"LLM gave no valid reply after {self.config.max_retries + 1} attempts ({error})")
+        return ReportOutcome.failed(
+            f"LLM gave no valid reply after {self.config.max_retries + 1} attempts ({error})"
+        )
 
     def _ask(self, client: httpx.Client, text: str) -> str:
         response = client.post(
@@ -108,8 +119,16 @@ class LLMLabeler:
 
     def _outcome(self, labels: dict[str, int], source: str) -> ReportOutcome:
         evidence = [
-            {"task": task, "label": label, "status": "", "sentence": "", "phrase": "",
-             "cue": f"{source}:{self.config.model}", "method": "llm"}
-            for task, label in labels.items() if label != -1
+            {
+                "task": task,
+                "label": label,
+                "status": "",
+                "sentence": "",
+                "phrase": "",
+                "cue": f"{source}:{self.config.model}",
+                "method": "llm",
+            }
+            for task, label in labels.items()
+            if label != -1
         ]
         return ReportOutcome(labels=labels, evidence=evidence)

@@ -52,7 +52,9 @@ def parse_reply(content: str) -> dict[str, int]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ReplyError(f"reply is not valid JSON ({exc.msg} at char {exc.pos}): {content[:80]!r}") from exc
+        raise ReplyError(
+            f"reply is not valid JSON ({exc.msg} at char {exc.pos}): {content[:80]!r}"
+        ) from exc
     if not isinstance(data, dict):
         raise ReplyError(f"reply is JSON but not an object: {type(data).__name__}")
     missing = [k for k in FINDINGS if k not in data]

@@ -82,7 +82,9 @@ def find_mentions(rule: FindingRule, sentence: str, index: int) -> list[Mention]
     if rule.normal_re is not None:
         for m in rule.normal_re.finditer(sentence):
             normal_spans.append(m.span())
-            mentions.append(Mention(rule.task, Status.ABSENT, index, sentence, m.group(0), "normal"))
+            mentions.append(
+                Mention(rule.task, Status.ABSENT, index, sentence, m.group(0), "normal")
+            )
     for clause in split_clauses(sentence):
         if rule.exclude_re is not None and rule.exclude_re.search(clause.text):
             continue
@@ -93,7 +95,9 @@ def find_mentions(rule: FindingRule, sentence: str, index: int) -> list[Mention]
             if rule.context is not None and not rule.context(sentence, *span):
                 continue
             scope = classify_mention(clause.text, m.start(), m.end())
-            mentions.append(Mention(rule.task, scope.status, index, sentence, m.group(0), scope.cue))
+            mentions.append(
+                Mention(rule.task, scope.status, index, sentence, m.group(0), scope.cue)
+            )
     return mentions
 
 

@@ -19,8 +19,10 @@ class ReportColumns:
     text_column: str = "report_text"
 
 
-def check_reports(df: pd.DataFrame, columns: ReportColumns, source: str = "reports table") -> pd.DataFrame:
-    """Validate a reports table; returns it with ids stripped. Raises ValueError naming the problem."""
+def check_reports(
+    df: pd.DataFrame, columns: ReportColumns, source: str = "reports table"
+) -> pd.DataFrame:
+    """Validate a reports table and strip its ids; a ValueError names what is wrong."""
     missing = [c for c in (columns.id_column, columns.text_column) if c not in df.columns]
     if missing:
         raise ValueError(
@@ -35,8 +37,10 @@ def check_reports(df: pd.DataFrame, columns: ReportColumns, source: str = "repor
         raise ValueError(f"{source}: empty {columns.id_column!r} at row(s) {rows}")
     dup = df[df[columns.id_column].duplicated(keep=False)]
     if len(dup):
-        detail = ", ".join(f"{v!r} (rows {[int(i) + 2 for i in g.index]})"
-                           for v, g in list(dup.groupby(columns.id_column))[:5])
+        detail = ", ".join(
+            f"{v!r} (rows {[int(i) + 2 for i in g.index]})"
+            for v, g in list(dup.groupby(columns.id_column))[:5]
+        )
         raise ValueError(f"{source}: duplicate {columns.id_column!r} values: {detail}")
     return df
 
