@@ -2,8 +2,11 @@
 
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
+
+from hyperct.io.volume import Volume
 
 _TINY_MODEL: dict[str, Any] = {
     "backbone": "dinov3-tiny",
@@ -39,12 +42,8 @@ def tiny_batch() -> dict[str, torch.Tensor]:
     }
 
 
-def _volume(has_blob: bool, has_ring: bool, rng) -> "Volume":
+def _volume(has_blob: bool, has_ring: bool, rng: np.random.Generator) -> Volume:
     """A 12 x 32 x 32 HU volume: air, a water body, a bright blob and/or a dense ring."""
-    import numpy as np
-
-    from hyperct.io.volume import Volume
-
     z, y, x = np.mgrid[0:12, 0:32, 0:32]
     r = np.hypot(y - 16, x - 16)
     hu = np.where(r < 13, 0.0, -1000.0) + rng.normal(0, 30, (12, 32, 32))
@@ -58,12 +57,11 @@ def _volume(has_blob: bool, has_ring: bool, rng) -> "Volume":
 
 @pytest.fixture(scope="session")
 def cohort(tmp_path_factory) -> dict:
-    """24 synthetic NIfTI scans, a manifest and a prepared 9 x 32 x 32 slice-stack cache.
+    """24 synthetic NIfTI scans with body masks, a manifest and a 9 x 32 x 32 slice-stack cache.
 
     Emphysema follows a bright blob and Cardiomegaly a dark ring, so both are learnable; a few
     other tasks carry random labels, the rest are missing (-1).
     """
-    import numpy as np
     import pandas as pd
 
     from hyperct.data.prepare import prepare_cache
@@ -77,14 +75,17 @@ def cohort(tmp_path_factory) -> dict:
     splits = ["train"] * 12 + ["val"] * 6 + ["test"] * 6
     for i, split in enumerate(splits):
         blob, ring = i % 2 == 0, i % 4 in (0, 3)
-        path = write_nifti(_volume(blob, ring, rng), root / f"scan{i:02d}.nii.gz")
+        volume = _volume(blob, ring, rng)
+        path = write_nifti(volume, root / f"scan{i:02d}.nii.gz")
+        body = (volume.array > -500).astype(np.uint8)  # anatomy mask: 1 = body, 0 = air
+        mask = write_nifti(Volume(body, volume.spacing, volume.affine), root / f"mask{i:02d}.nii.gz")
         labels = {t: -1 for t in TASK_NAMES}
         labels.update({"Emphysema": int(blob), "Cardiomegaly": int(ring)})
         labels["Pleural effusion"] = int(rng.integers(0, 2)) if i % 3 else -1
         labels["Pulmonary hypertension"] = int(rng.integers(0, 2)) if i % 2 else -1
         cohort_name = "external" if split == "test" and (i // 2) % 2 else "internal"
         rows.append({"scan_id": f"s{i:02d}", "patient_id": f"p{i:02d}", "path": path.name,
-                     "cohort": cohort_name, "split": split, **labels})
+                     "anatomy_path": mask.name, "cohort": cohort_name, "split": split, **labels})
     manifest = root / "manifest.csv"
     pd.DataFrame(rows).to_csv(manifest, index=False)
     report = prepare_cache(manifest, SliceStackSpec(slices=9, size=32), root / "cache", progress=False)

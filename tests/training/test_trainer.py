@@ -60,3 +60,12 @@ def test_resume_refuses_a_changed_recipe(tiny_overrides: list[str]) -> None:
     train(load_config(None, [*tiny_overrides, "optim.epochs=1"]))
     with pytest.raises(ValueError, match="optim.lr"):
         train(load_config(None, [*tiny_overrides, "optim.lr=1e-2"]), resume=True)
+
+
+def test_anatomy_supervision_trains_its_head_and_checkpoints_it(tiny_overrides: list[str]) -> None:
+    cfg = load_config(None, [*tiny_overrides, "optim.epochs=1", "anatomy.enabled=true",
+                             "anatomy.targets=small"])
+    train(cfg)
+    ckpt = load_checkpoint(Path(cfg.output_dir) / "last.pt")
+    assert ckpt.extra["objective"]["seg_head"]  # the head is the objective's, saved for resume
+    assert not any("seg" in k for k in ckpt.model)  # and never part of the model

@@ -123,6 +123,11 @@ class TrainConfig:
     mtl: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "Keyword arguments of the weighting method."}
     )
+    anatomy: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "AnatomyConfig fields; {enabled: true} adds the auxiliary "
+                          "segmentation loss (HyperCT only; needs a cache with masks)."},
+    )
     optim: OptimConfig = field(default_factory=OptimConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
@@ -137,6 +142,9 @@ class TrainConfig:
                 raise ConfigError(f"tasks: {err.args[0]}") from None
             if not self.tasks:
                 raise ConfigError("tasks must name at least one task, or be null for all 25")
+        if self.anatomy.get("enabled") and self.method != "hyperct":
+            raise ConfigError(f"anatomy.enabled: the auxiliary loss is wired for hyperct only, "
+                              f"not {self.method!r}")
 
     @property
     def task_names(self) -> tuple[str, ...]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 import torch
+from torch import nn
 
 from hyperct.tasks import TASK_NAMES
-from hyperct.training.config import TrainConfig
+from hyperct.training.config import ConfigError, TrainConfig
 from hyperct.training.device import autocast
 from hyperct.training.objectives import (
     AuxLoss,
@@ -24,11 +26,16 @@ _SAMPLER_SEED_OFFSET = 7919
 
 def build_objective(
     cfg: TrainConfig,
+    model: nn.Module,
     device: torch.device,
     train_labels: torch.Tensor,
     aux_losses: Sequence[AuxLoss] = (),
 ) -> Objective:
-    """``cfg.method``'s objective over the run's tasks (``cfg.task_names``)."""
+    """``cfg.method``'s objective over the run's tasks (``cfg.task_names``).
+
+    With ``anatomy.enabled`` HyperCT trains with the auxiliary segmentation head of
+    :mod:`hyperct.anatomy.hyperct_objective` (the head belongs to the objective).
+    """
     task_ids = [TASK_NAMES.index(t) for t in cfg.task_names]
     common = {
         "aux_losses": aux_losses,
@@ -41,9 +48,32 @@ def build_objective(
             else None
         )
         generator = torch.Generator().manual_seed(cfg.seed + _SAMPLER_SEED_OFFSET)
+        if cfg.anatomy.get("enabled"):
+            return _anatomy_objective(cfg, model, device, task_ids, generator, weights, common)
         return HyperCTObjective(task_ids, generator=generator, task_weights=weights, **common)
     from hyperct.mtl import create_weighting
 
     method = {"stl": "ew", "nashmtl": "nash_mtl"}.get(cfg.method, cfg.method)
     weighting = create_weighting(method, len(task_ids), **cfg.mtl).to(device)
     return WeightedMultiTaskObjective(task_ids, weighting=weighting, **common)
+
+
+def _anatomy_objective(
+    cfg: TrainConfig,
+    model: nn.Module,
+    device: torch.device,
+    task_ids: list[int],
+    generator: torch.Generator,
+    weights: torch.Tensor | None,
+    common: dict[str, Any],
+) -> Objective:
+    from hyperct.anatomy.hyperct_objective import AnatomyConfig, build_anatomy_objective
+
+    try:
+        config = AnatomyConfig(**cfg.anatomy)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"anatomy: {err}") from None
+    return build_anatomy_objective(
+        config, task_ids, generator, hidden_size=model.backbone.hidden_size, device=device,
+        task_weights=weights, **common,
+    )

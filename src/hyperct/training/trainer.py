@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.utils.data import Dataset
 
 from hyperct.training.checkpoint import BEST, LAST, save_checkpoint, weights_digest
 from hyperct.training.config import TrainConfig, config_to_dict
@@ -116,7 +117,7 @@ def _build_state(
     seed_everything(cfg.seed)
     model = build_model(cfg).to(session.device)
     labels = train_labels(data.manifest, cfg.data.train_cohort)
-    objective = build_objective(cfg, session.device, labels, aux_losses)
+    objective = build_objective(cfg, model, session.device, labels, aux_losses)
     params = [p for p in model.parameters() if p.requires_grad] + objective.parameters()
     optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(
@@ -165,7 +166,7 @@ def _save(state: TrainState, session: Session, row: dict[str, float], improved: 
     barrier(session.dist)
 
 
-def _predict(state: TrainState, session: Session, dataset, data: RunData) -> ScanPredictions:  # type: ignore[no-untyped-def]
+def _predict(state: TrainState, session: Session, dataset: Dataset, data: RunData) -> ScanPredictions:
     loader = eval_loader(dataset, data.collate, state.cfg.runtime.eval_batch_size, session.dist,
                          state.cfg.data.num_workers)
     part = predict_batches(state.model, loader, session.device, state.cfg.runtime.bf16)
