@@ -14,6 +14,7 @@ positive); the ``+1`` keeps it from ever being reported as exactly 0.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -178,7 +179,8 @@ def _summaries(per_task: np.ndarray, tasks: tuple[str, ...]) -> list[tuple[str, 
     for name in (*GROUPS, "overall"):
         cols = defined & ((groups == name) if name != "overall" else True)
         if cols.any():
-            with np.errstate(all="ignore"):
+            with warnings.catch_warnings():  # a resample where every task has one class
+                warnings.simplefilter("ignore", RuntimeWarning)
                 values = np.nanmean(np.where(cols, per_task, np.nan), axis=1)
             out.append(("overall" if name == "overall" else "group", name, values))
     return out

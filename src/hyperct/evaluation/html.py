@@ -31,7 +31,6 @@ td.na{color:#aaa}span.opp{color:#8a3b00}.note{color:#666;font-size:12px}
 img{max-width:100%;border:1px solid #eee;margin:6px 0}
 figure{margin:12px 0}figcaption{font-size:12px;color:#555}
 details{margin:8px 0}summary{cursor:pointer;color:#0b5394}
-.grid{display:flex;flex-wrap:wrap;gap:12px}.grid figure{width:380px}
 """
 
 

@@ -91,7 +91,8 @@ def similarity_figure(analysis: LoRAAnalysis) -> Figure:
     order = dendrogram(analysis.linkage, no_plot=True)["leaves"]
     sim = analysis.similarity[np.ix_(order, order)]
     fig, ax = plt.subplots(figsize=(10, 9), layout="constrained")
-    image = ax.imshow(sim, cmap="RdBu_r", vmin=-1, vmax=1)
+    low = float(np.nanmin(sim[~np.eye(len(order), dtype=bool)])) if len(order) > 1 else 0.0
+    image = ax.imshow(sim, cmap="viridis", vmin=low, vmax=1.0)  # the range the data spans
     labels = [_short(analysis.task_names[i]) for i in order]
     ax.set_xticks(range(len(order)), labels, rotation=80, fontsize=7)
     ax.set_yticks(range(len(order)), labels, fontsize=7)
@@ -119,6 +120,8 @@ def module_figure(analysis: LoRAAnalysis) -> Figure:
         figsize=(max(6, 0.7 * len(blocks) + 3), 0.5 * len(kinds) + 2), layout="constrained"
     )
     image = ax.imshow(grid, cmap="viridis", aspect="auto")
+    spread = float(np.nanmax(grid) - np.nanmin(grid))
+    digits = int(np.clip(np.ceil(-np.log10(spread)) + 1, 2, 4)) if spread > 0 else 2
     ax.set_xticks(range(len(blocks)), [str(b) for b in blocks])
     ax.set_yticks(range(len(kinds)), kinds)
     ax.set_xlabel("block")
@@ -128,7 +131,7 @@ def module_figure(analysis: LoRAAnalysis) -> Figure:
             ax.text(
                 c,
                 r,
-                f"{value:.2f}",
+                f"{value:.{digits}f}",
                 ha="center",
                 va="center",
                 fontsize=7,

@@ -137,9 +137,7 @@ def _task_grid(
         ax.grid(alpha=0.25, lw=0.5)
     for ax in list(axes.flat)[len(tasks) :]:
         ax.set_visible(False)
-    fig.supxlabel(xlabel, fontsize=10)
-    fig.supylabel(ylabel, fontsize=10)
-    fig.suptitle(title, fontsize=12)
+    fig.suptitle(f"{title}: {ylabel} against {xlabel}", fontsize=12)
     return fig
 
 
@@ -148,7 +146,7 @@ def _legend(fig: Figure, colours: dict[str, str], extra: Sequence[tuple[str, str
     handles += [plt.Line2D([], [], color=c, lw=1, ls=ls, label=n) for n, c, ls in extra]
     fig.legend(
         handles=handles,
-        loc="outside upper center",
+        loc="outside lower center",
         ncol=min(len(handles), 6),
         fontsize=9,
         frameon=False,

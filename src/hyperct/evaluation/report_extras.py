@@ -63,7 +63,7 @@ def saliency_section(sources: list[Source]) -> html.Section | None:
         f"<p class=note>{len(shown)} of {len(images)} saliency images "
         "(Grad-CAM, `hyperct explain`).</p>"
     )
-    return html.Section("Saliency examples", note + f"<div class=grid>{figures}</div>", "saliency")
+    return html.Section("Saliency examples", note + figures, "saliency")
 
 
 def _caption(path: Path) -> str:
