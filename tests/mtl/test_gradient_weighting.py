@@ -175,3 +175,13 @@ def test_pcgrad_random_order_comes_from_its_own_seeded_generator() -> None:
     restored = PCGrad(3)
     restored.load_state_dict(again.state_dict())
     assert torch.equal(linear_step(restored, gradients)[0], linear_step(again, gradients)[0])
+
+
+@pytest.mark.filterwarnings("ignore:.*not DPP")
+def test_nash_mtl_from_the_gramian_equals_torchjd_on_the_jacobian() -> None:
+    from torchjd.aggregation import NashMTL as TorchJDNashMTL
+
+    jacobian = torch.tensor([[1.0, 0.5, -0.2, 0.0], [0.3, -1.0, 0.4, 0.1], [0.0, 0.2, 0.9, -0.6]])
+    reference = TorchJDNashMTL(n_tasks=3).weighting(jacobian)
+    ours = NashMTL(3).task_weights(jacobian @ jacobian.T, torch.ones(3, dtype=torch.bool))
+    assert torch.allclose(ours, reference, rtol=1e-4, atol=1e-6)
