@@ -66,7 +66,8 @@ def test_config_validation_names_the_field() -> None:
 
 def test_no_torchvision_or_timm_imported() -> None:
     code = (
-        "import sys, hyperct.models.classifier3d, hyperct.anatomy.export;"
+        "import sys, hyperct.models.classifier3d, hyperct.anatomy.export, hyperct.anatomy.train3d,"
+        " hyperct.anatomy.segment, hyperct.anatomy.masks;"
         "assert 'torchvision' not in sys.modules and 'timm' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
