@@ -135,7 +135,7 @@ def _segment_scan(
     scan_id = str(row["scan_id"])
     target = out_dir / mask_file_name(scan_id)
     if target.exists():
-        logger.info("anatomy: scan %s: found existing %s, recording it", scan_id, target)
+        logger.debug("anatomy: scan %s: found existing %s, recording it", scan_id, target)
         report.skipped.append(scan_id)
         return target
     folder = _recorded_folder(root, row["anatomy_path"])
