@@ -37,8 +37,8 @@ def reports(
         None, "--into", help="Manifest whose task columns to update by scan id."
     ),
     uncertain_label: int = typer.Option(1, help="Label for hedged mentions (rules): 1, 0 or -1."),
-    lymph_nodes: str = typer.Option(
-        "any", help="Rules: 'any' lymph node counts (CT-RATE) or only 'pathological'."
+    convention: str = typer.Option(
+        "ctrate", help="Rules: label as CT-RATE's annotators ('ctrate') or as the task catalogue."
     ),
     model: Path = typer.Option(None, "--model", help="Learned model file (--method learned)."),
     base_url: str = typer.Option(
@@ -59,7 +59,7 @@ def reports(
     options: dict[str, object] = {}
     if method == "rules":
         options["rules_config"] = RulesConfig(
-            uncertain_label=uncertain_label, lymph_nodes=lymph_nodes
+            uncertain_label=uncertain_label, convention=convention
         )
     elif method == "llm":
         from hyperct.labels.reports.llm import LLMConfig

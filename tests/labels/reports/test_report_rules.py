@@ -72,20 +72,24 @@ def test_hedged_label_is_configurable(setting, expected):
     assert out.labels["Hiatal hernia"] == expected
 
 
-def test_lymph_node_conventions():
+def test_conventions():
     text = "Millimetric lymph nodes are observed in the mediastinum."
     assert label_report(text).labels["Lymphadenopathy"] == 1
-    strict = label_report(text, RulesConfig(lymph_nodes="pathological"))
+    strict = label_report(text, RulesConfig(convention="catalogue"))
     assert strict.labels["Lymphadenopathy"] == 0
     big = "Enlarged mediastinal lymph nodes measuring up to 15 mm."
-    assert label_report(big, RulesConfig(lymph_nodes="pathological")).labels["Lymphadenopathy"] == 1
+    assert label_report(big, RulesConfig(convention="catalogue")).labels["Lymphadenopathy"] == 1
+    wall = "Bronchial wall thickening in both lower lobes."
+    assert label_report(wall).labels["Peribronchial thickening"] == -1
+    catalogue = label_report(wall, RulesConfig(convention="catalogue"))
+    assert catalogue.labels["Peribronchial thickening"] == 1
 
 
 def test_config_validation():
     with pytest.raises(ValueError, match="uncertain_label"):
         RulesConfig(uncertain_label=2)
-    with pytest.raises(ValueError, match="lymph_nodes"):
-        RulesConfig(lymph_nodes="some")
+    with pytest.raises(ValueError, match="convention"):
+        RulesConfig(convention="some")
 
 
 def test_quality_on_real_reports(shared_data):

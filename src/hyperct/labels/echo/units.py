@@ -36,7 +36,8 @@ _TO_CANONICAL = {"cm": 1.0, "mm": 0.1, "percent": 1.0, "fraction": 100.0}
 
 def to_numbers(values: pd.Series, column: str, problems: list[str]) -> pd.Series:
     """Parse a text column to floats; blanks are missing, other non-numbers are recorded."""
-    text = values.astype(str).str.strip().replace({"nan": "", "None": "", "NA": "", "NaN": ""})
+    text = values.where(values.notna(), "").astype(str).str.strip()
+    text = text.replace({"nan": "", "None": "", "NA": "", "NaN": ""})
     numbers = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
     bad = text[(text != "") & numbers.isna()]
     for idx, raw in bad.items():

@@ -152,6 +152,26 @@ LYMPH_PATHOLOGICAL = FindingRule(
     ),
 )
 
+_PERIBRONCHIAL_TERMS = (
+    r"\bperibronch\w*(?:\s+[\w-]+){0,3}?\s+(?:thicken\w*|thickness\w*)",
+    r"\b(?:thicken\w*|thickness)\s+(?:[\w-]+\s+){0,5}?peribronch\w*",
+    r"\bperibronchial\s+(?:cuffing|infiltrat\w*)",
+)
+# CT-RATE convention: only peribronchial wording counts ("bronchial wall thickening" alone is
+# labelled absent by CT-RATE's annotators).
+_PERIBRONCHIAL_CTRATE = FindingRule(task="Peribronchial thickening", terms=_PERIBRONCHIAL_TERMS)
+# Catalogue definition (hyperct.tasks): bronchial wall thickening counts as well.
+PERIBRONCHIAL_CATALOGUE = FindingRule(
+    task="Peribronchial thickening",
+    terms=(
+        *_PERIBRONCHIAL_TERMS,
+        r"\bbronch\w*\s+walls?\s+(?:\w+\s+){0,2}?(?:thicken\w*|thickness\s+increase\w*)",
+        r"\b(?:thicken\w*|thickness\s+increase\w*)\s+(?:of\s+)?(?:the\s+)?(?:\w+\s+)?"
+        r"bronch\w*\s+walls?",
+        r"\bincrease\w*\s+(?:in\s+)?(?:the\s+)?(?:\w+\s+)?bronch\w*\s+wall\s+thickness",
+    ),
+)
+
 RULES: tuple[FindingRule, ...] = (
     FindingRule(
         task="Medical material",
@@ -271,7 +291,8 @@ RULES: tuple[FindingRule, ...] = (
         terms=(
             r"\bnodules?\b",
             r"\bmicronodul\w*",
-            r"\bnodular\s+(?:lesions?|formations?|appearances?|densit\w*|pattern)",
+            r"\bnodular\s+(?:(?:or|and|/)\s+\w+\s+)?(?:lesions?|formations?|appearances?|"
+            r"densit\w*|pattern)",
         ),
         exclude=(
             _NOT_IN_LUNG,
@@ -324,14 +345,7 @@ RULES: tuple[FindingRule, ...] = (
         task="Mosaic attenuation pattern",
         terms=(r"\bmosai\w*",),
     ),
-    FindingRule(
-        task="Peribronchial thickening",
-        terms=(
-            r"\bperibronch\w*(?:\s+[\w-]+){0,3}?\s+(?:thicken\w*|thickness\w*)",
-            r"\b(?:thicken\w*|thickness)\s+(?:[\w-]+\s+){0,5}?peribronch\w*",
-            r"\bperibronchial\s+(?:cuffing|infiltrat\w*)",
-        ),
-    ),
+    _PERIBRONCHIAL_CTRATE,
     FindingRule(
         task="Consolidation",
         terms=(r"\bconsolidat\w*",),
@@ -359,19 +373,35 @@ RULES: tuple[FindingRule, ...] = (
 RULES_BY_TASK: dict[str, FindingRule] = {r.task: r for r in RULES}
 
 
-def rules_for(lymph_nodes: str = "any") -> tuple[FindingRule, ...]:
-    """The rule set for a lymph-node convention: "any" (CT-RATE) or "pathological"."""
-    if lymph_nodes == "any":
+CONVENTIONS = ("ctrate", "catalogue")
+
+
+def rules_for(convention: str = "ctrate") -> tuple[FindingRule, ...]:
+    """The rule set of a labelling convention.
+
+    "ctrate": as CT-RATE's annotators label (any lymph node the report says is there counts as
+    lymphadenopathy; only peribronchial wording counts as peribronchial thickening).
+    "catalogue": as the definitions in :mod:`hyperct.tasks` read (only nodes of pathological size;
+    bronchial wall thickening counts as peribronchial thickening).
+    """
+    if convention == "ctrate":
         return RULES
-    if lymph_nodes == "pathological":
-        return tuple(LYMPH_PATHOLOGICAL if r.task == "Lymphadenopathy" else r for r in RULES)
-    raise ValueError(f"lymph_nodes must be 'any' or 'pathological', got {lymph_nodes!r}")
+    if convention == "catalogue":
+        swap = {
+            "Lymphadenopathy": LYMPH_PATHOLOGICAL,
+            "Peribronchial thickening": PERIBRONCHIAL_CATALOGUE,
+        }
+        return tuple(swap.get(r.task, r) for r in RULES)
+    raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
 
 
 def _check_catalogue() -> None:
-    names = [t.name for t in CONVENTIONAL]
-    if sorted(names) != sorted(RULES_BY_TASK):
-        raise RuntimeError("the lexicon must cover exactly the 18 conventional tasks")
+    names = sorted(t.name for t in CONVENTIONAL)
+    for convention in CONVENTIONS:
+        if sorted(r.task for r in rules_for(convention)) != names:
+            raise RuntimeError(
+                f"the {convention!r} rules must cover exactly the 18 conventional tasks"
+            )
 
 
 _check_catalogue()

@@ -34,21 +34,23 @@ class RulesConfig:
     """Options of the rules labeler.
 
     uncertain_label: label given to a finding whose strongest mention is hedged (1, 0 or -1).
-    lymph_nodes: "any" counts every lymph node the report says is there (CT-RATE's convention,
-        the default, so labels agree with the data the models are trained on); "pathological"
-        counts only nodes of pathological size (nodes "not reaching pathological size",
-        "millimetric", "< 1 cm" are then absent).
+    convention: "ctrate" (default) labels as CT-RATE's annotators do, so labels from this
+        labeler and CT-RATE's own agree on what a task means; "catalogue" follows the task
+        definitions in hyperct.tasks. They differ on two findings: lymph nodes below
+        pathological size ("millimetric", "< 1 cm", "not reaching pathological size") count as
+        lymphadenopathy under "ctrate" only, and "bronchial wall thickening" counts as
+        peribronchial thickening under "catalogue" only.
     """
 
     uncertain_label: int = 1
-    lymph_nodes: str = "any"
+    convention: str = "ctrate"
 
     def __post_init__(self) -> None:
         if self.uncertain_label not in LABEL_VALUES:
             raise ValueError(
                 f"uncertain_label must be one of {LABEL_VALUES}, got {self.uncertain_label!r}"
             )
-        rules_for(self.lymph_nodes)
+        rules_for(self.convention)
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ def label_report(text: str, config: RulesConfig | None = None) -> ReportLabels:
     sentences = split_sentences(text)
     labels: dict[str, int] = {}
     evidence: dict[str, Mention] = {}
-    for rule in rules_for(config.lymph_nodes):
+    for rule in rules_for(config.convention):
         best: Mention | None = None
         best_label = -1
         for i, sentence in enumerate(sentences):
