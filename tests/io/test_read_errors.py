@@ -136,3 +136,11 @@ def test_dicom_without_preamble_still_read(tmp_path: Path) -> None:
     assert read_ct(folder).shape == (5, 8, 8)
     (folder / "README.txt").write_text("not an image")
     assert read_ct(folder).shape == (5, 8, 8)
+
+
+def test_truncated_nifti_gz(real_ct: Path, tmp_path: Path) -> None:
+    data = (real_ct / "ts_example_ct_sm.nii.gz").read_bytes()
+    cut = tmp_path / "cut.nii.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CTReadError, match="cut.nii.gz: truncated"):
+        read_ct(cut)

@@ -20,10 +20,7 @@ def load_nifti(path: Path) -> tuple[np.ndarray, np.ndarray, dict]:
     The header's scl_slope/scl_inter are applied once. Integer data with an identity (or
     whole-number) scaling stays integer; anything else becomes float32.
     """
-    try:
-        img = nib.load(str(path))
-    except Exception as exc:  # nibabel raises many types for a bad header
-        raise CTReadError(f"{path}: not a readable NIfTI file ({exc})") from exc
+    img = _open(path)
     if len(img.shape) == 4 and img.shape[3] == 1:
         img = img.slicer[..., 0]
     if len(img.shape) != 3:
@@ -41,6 +38,40 @@ def load_nifti(path: Path) -> tuple[np.ndarray, np.ndarray, dict]:
         "scl_inter": inter,
     }
     return data, np.asarray(img.affine, dtype=np.float64), meta
+
+
+def _open(path: Path) -> nib.spatialimages.SpatialImage:
+    """Open a NIfTI file; .gz files are decompressed in one go with ISA-L when it is installed
+    (about twice as fast as zlib, and decompression dominates reading a CT)."""
+    if path.name.lower().endswith(".gz"):
+        raw = _gunzip(path)
+        if raw is not None:
+            for cls in (nib.Nifti1Image, nib.Nifti2Image):
+                try:
+                    return cls.from_bytes(raw)
+                except Exception:  # wrong header kind: try the next, then report below
+                    continue
+            raise CTReadError(f"{path}: not a readable NIfTI file (no valid NIfTI-1/2 header)")
+    try:
+        return nib.load(str(path))
+    except Exception as exc:  # nibabel raises many types for a bad header
+        raise CTReadError(f"{path}: not a readable NIfTI file ({exc})") from exc
+
+
+def _gunzip(path: Path) -> bytes | None:
+    try:
+        from isal import igzip
+    except ImportError:
+        return None
+    data = path.read_bytes()
+    if not data.startswith(b"\x1f\x8b"):
+        raise CTReadError(f"{path}: not a readable NIfTI file (named .gz but not gzip-compressed)")
+    try:
+        return igzip.decompress(data)
+    except EOFError as exc:
+        raise CTReadError(f"{path}: truncated or corrupt NIfTI data ({exc})") from exc
+    except (OSError, ValueError) as exc:
+        raise CTReadError(f"{path}: not a readable NIfTI file ({exc})") from exc
 
 
 def _scaling(img: nib.spatialimages.SpatialImage) -> tuple[float, float]:
