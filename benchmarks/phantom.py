@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import tempfile
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -53,6 +54,11 @@ def speed(repeats: int = 3) -> list[dict]:
         write_report(spec.findings, holder["scan"].details, np.random.default_rng(0))
 
     t_draw, draws = median_time(draw, repeats=repeats)
+    cpu = []
+    for _ in range(repeats):
+        start = time.process_time()
+        draw()
+        cpu.append(time.process_time() - start)
     scan = holder["scan"]
     with tempfile.TemporaryDirectory() as tmp:
         def write() -> None:
@@ -62,17 +68,23 @@ def speed(repeats: int = 3) -> list[dict]:
             write_nifti(Volume(scan.findings_mask, v.spacing, v.affine), Path(tmp) / "f.nii.gz")
 
         t_write, _ = median_time(write, repeats=repeats, warmup=0)
+    t_cpu = float(np.median(cpu))
     return [
-        {"metric": "draw 160x256x256 scan + masks + report", "value": t_draw, "unit": "s/scan/core",
-         "goal": "<= 1 s per core", "anchor": None, "met": t_draw <= 1.0,
-         "findings": sorted(spec.findings), "runs": draws},
+        {"metric": "draw 160x256x256 scan + masks + report (CPU time)", "value": t_cpu,
+         "unit": "CPU s/scan", "goal": "<= 1 s per core", "anchor": None, "met": t_cpu <= 1.0,
+         "findings": sorted(spec.findings), "runs": cpu},
+        {"metric": "draw 160x256x256 scan + masks + report (wall, shared machine)", "value": t_draw,
+         "unit": "s/scan", "goal": None, "anchor": None, "met": None, "runs": draws},
         {"metric": "write CT + 2 masks as NIfTI (gzip)", "value": t_write, "unit": "s/scan",
          "goal": None, "anchor": None, "met": None},
     ]
 
 
 def scan_features(spec: ScanSpec) -> np.ndarray:
-    """Mask-free image statistics plus anatomy-mask sizes (what TotalSegmentator would give)."""
+    """Simple image statistics; lungs, heart and trachea come from the anatomy mask (what
+    TotalSegmentator gives on real scans), nothing from the findings mask."""
+    from scipy.ndimage import binary_dilation
+
     scan = render_scan(spec)
     ct, lab = scan.volume.array, scan.anatomy
     vox_ml = float(np.prod(scan.volume.spacing)) / 1000
@@ -82,20 +94,46 @@ def scan_features(spec: ScanSpec) -> np.ndarray:
     heart = lab == TS["heart"]
     z_heart = np.nonzero(heart.any(axis=(1, 2)))[0]
     zs = slice(z_heart.min(), z_heart.max() + 1) if len(z_heart) else slice(None)
-    width_heart = heart[zs].any(axis=(0, 1)).sum()
-    width_chest = body[zs].any(axis=(0, 1)).sum()
     lung_z = np.nonzero(lungs)[0]
     upper = lungs & (np.arange(ct.shape[0])[:, None, None] > np.median(lung_z))
     inner = body & ~lungs
+    near_heart = binary_dilation(heart, iterations=2) & ~heart & (lab == 0)
     feats = [
         *hist, lungs.sum() * vox_ml / 1000, ct[lungs].mean(), ct[lungs].std(),
-        ct[upper].mean() - ct[lungs & ~upper].mean(),
-        heart.sum() * vox_ml, width_heart / max(width_chest, 1),
+        ct[upper].mean() - ct[lungs & ~upper].mean(), _largest_compact_blob(lungs & (ct > -350)) * vox_ml,
+        heart.sum() * vox_ml, heart[zs].any(axis=(0, 1)).sum() / max(body[zs].any(axis=(0, 1)).sum(), 1),
         np.mean(ct[inner] > 1500) * 1e3, np.mean(ct[inner] > 300) * 1e2,
+        (ct[near_heart] > 130).sum() * vox_ml, _mediastinal_soft_tissue(ct, lab, lungs) * vox_ml,
         np.mean((ct[inner] > -30) & (ct[inner] < 80)), np.mean(ct[inner] < -150),
         (lab == TS["aorta"]).sum() * vox_ml, (lab == TS["stomach"]).sum() * vox_ml,
     ]
     return np.asarray(feats, dtype=np.float64)
+
+
+def _largest_compact_blob(mask: np.ndarray) -> float:
+    """Voxels in the largest roughly round connected component (fills > 35 % of its box)."""
+    from scipy import ndimage as ndi
+
+    comp, n = ndi.label(mask)
+    if n == 0:
+        return 0.0
+    sizes = ndi.sum_labels(mask, comp, index=np.arange(1, n + 1))
+    boxes = [np.prod([sl.stop - sl.start for sl in o]) for o in ndi.find_objects(comp)]
+    return float(max([sz for sz, b in zip(sizes, boxes) if sz / b > 0.35] or [0.0]))
+
+
+def _mediastinal_soft_tissue(ct: np.ndarray, lab: np.ndarray, lungs: np.ndarray) -> float:
+    """Largest unlabelled soft-tissue component between the lungs from the carina up."""
+    from scipy import ndimage as ndi
+
+    tz = np.nonzero((lab == TS["trachea"]).any(axis=(1, 2)))[0]
+    lx = np.nonzero(lungs.any(axis=(0, 1)))[0]
+    if len(tz) == 0 or len(lx) == 0:
+        return 0.0
+    region = np.zeros_like(lungs)
+    region[max(tz.min() - 4, 0):, :, lx.min() + len(lx) // 4: lx.max() - len(lx) // 4] = True
+    comp, n = ndi.label(region & (lab == 0) & (ct > 10) & (ct < 90))
+    return float(ndi.sum_labels(region, comp, index=np.arange(1, n + 1)).max()) if n else 0.0
 
 
 def learnability(n: int, workers: int, seed: int = 1) -> tuple[list[dict], str]:

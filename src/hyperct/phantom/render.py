@@ -87,7 +87,7 @@ def render_scan(spec: ScanSpec) -> RenderedScan:
     anatomy.draw_spine(c, body)
     anatomy.draw_ribs_and_sternum(c, body)
     cardio = f.get("Cardiomegaly")
-    heart_scale = 1.16 + 0.2 * cardio if cardio else float(rng.normal(1.0, 0.05))
+    heart_scale = 1.1 + 0.22 * cardio if cardio else float(rng.normal(1.0, 0.07))
     med = plan_mediastinum(body, spec.cardiac, heart_scale, spec.patient.age, rng)
     sc = Scene(c, body, med, rng)
     peri = f.get("Pericardial effusion")
