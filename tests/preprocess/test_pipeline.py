@@ -108,3 +108,19 @@ def test_wrong_grid_shape_refused() -> None:
         ValueError, match=r"cached grid has shape \(9, 8, 8\), spec expects \(9, 16, 16\)"
     ):
         to_model_input(np.zeros((9, 8, 8), np.int16), SMALL)
+
+
+def test_slice_stack_input_equals_window_pack_normalise() -> None:
+    from hyperct.preprocess.packing import pack_triplets
+
+    spec = SliceStackSpec(slices=8, size=6)
+    grid = np.random.default_rng(0).integers(-3000, 3000, (8, 6, 6)).astype(np.int16)
+    unit = ((torch.from_numpy(grid.astype(np.float32)) + 1000) / 2000).clamp(0, 1)
+    images, mask = pack_triplets(unit)
+    ref = (images - torch.tensor(spec.mean).view(1, 3, 1, 1)) / torch.tensor(spec.std).view(
+        1, 3, 1, 1
+    )
+    ref[-1, 2:] = 0
+    out = to_model_input(grid, spec)
+    torch.testing.assert_close(out["image"], ref, atol=1e-6, rtol=0)
+    assert out["image_mask"].tolist() == mask.tolist() == [True, True, False]

@@ -7,11 +7,13 @@ window, normalisation, packing and cropping when a sample is served.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 
 from hyperct.io.volume import Volume
-from hyperct.preprocess.packing import pack_triplets, triplet_middle_labels
+from hyperct.preprocess.packing import triplet_middle_labels
 from hyperct.preprocess.resample import pad_or_crop, resize_hu, resize_labels, shape_for_spacing
 from hyperct.preprocess.spec import PreprocessSpec, SliceStackSpec, SpacingCropSpec
 
@@ -80,20 +82,38 @@ def _compact_labels(grid: np.ndarray) -> np.ndarray:
 def _slice_stack_input(
     grid: np.ndarray, spec: SliceStackSpec, mask: np.ndarray | None
 ) -> dict[str, torch.Tensor]:
-    low, high = spec.hu_window
-    x = torch.from_numpy(np.asarray(grid, dtype=np.float32))
-    x = ((x - low) / (high - low)).clamp_(0.0, 1.0)
-    images, image_mask = pack_triplets(x)
-    mean = torch.tensor(spec.mean, dtype=torch.float32).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std, dtype=torch.float32).view(1, 3, 1, 1)
-    images = (images - mean) / std
-    n_slices = grid.shape[0]
+    """Window + normalisation through one lookup per voxel, written straight into the triplets."""
+    luts = _window_luts(spec)
+    n_slices, height, width = grid.shape
+    index = _as_int16(grid).view(np.uint16) ^ np.uint16(0x8000)  # HU -32768.. -> 0..
+    images = np.zeros((spec.n_images, 3, height, width), dtype=np.float32)
+    for c in range(3):  # image j, channel c = slice 3j + c; padded channels stay 0
+        channel = index[c::3]
+        np.take(luts[c], channel, out=images[: len(channel), c])
+    image_mask = torch.ones(spec.n_images, dtype=torch.bool)
     if n_slices % 3:
-        images[-1, n_slices % 3 :] = 0.0  # padded channels hold 0 after normalisation
-    out = {"image": images.contiguous(), "image_mask": image_mask}
+        image_mask[-1] = False
+    out = {"image": torch.from_numpy(images), "image_mask": image_mask}
     if mask is not None:
         out["anatomy"] = triplet_middle_labels(torch.from_numpy(mask.astype(np.int64)))
     return out
+
+
+@lru_cache(maxsize=8)
+def _window_luts(spec: SliceStackSpec) -> np.ndarray:
+    """(3, 65536) float32: normalised value of every int16 HU for each triplet channel."""
+    low, high = spec.hu_window
+    hu = np.arange(-32768, 32768, dtype=np.float64)
+    unit = np.clip((hu - low) / (high - low), 0.0, 1.0)
+    mean, std = np.asarray(spec.mean)[:, None], np.asarray(spec.std)[:, None]
+    return ((unit[None, :] - mean) / std).astype(np.float32)
+
+
+def _as_int16(grid: np.ndarray) -> np.ndarray:
+    if grid.dtype == np.int16:
+        return np.asarray(grid)
+    info = np.iinfo(np.int16)
+    return np.clip(np.rint(grid), info.min, info.max).astype(np.int16)
 
 
 def _spacing_crop_input(
