@@ -69,3 +69,14 @@ def test_anatomy_supervision_trains_its_head_and_checkpoints_it(tiny_overrides: 
     ckpt = load_checkpoint(Path(cfg.output_dir) / "last.pt")
     assert ckpt.extra["objective"]["seg_head"]  # the head is the objective's, saved for resume
     assert not any("seg" in k for k in ckpt.model)  # and never part of the model
+
+
+def test_recipe_options_run_together(tiny_overrides: list[str]) -> None:
+    cfg = load_config(None, [*tiny_overrides, "optim.epochs=1", "optim.grad_accum=2",
+                             "optim.max_grad_norm=1.0", "runtime.bf16=true",
+                             "runtime.activation_checkpointing=true",
+                             "sampling.strategy=inverse_prevalence"])
+    train(cfg)
+    (row,) = read_history(Path(cfg.output_dir) / "history.csv")
+    assert int(row["steps"]) == 2  # 12 scans, batches of 4, two batches per step
+    assert float(row["train_loss"]) == float(row["train_loss"])  # not NaN
