@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from hyperct.labels.reports.lexicon import FindingRule, rules_for
 from hyperct.labels.reports.scope import Status, classify_mention
-from hyperct.labels.reports.text import split_clauses, split_sentences
+from hyperct.labels.reports.text import Clause, split_clauses, split_sentences
 from hyperct.tasks import LABEL_VALUES
 
 logger = logging.getLogger(__name__)
@@ -77,8 +77,13 @@ def _overlaps(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
     return any(span[0] < end and start < span[1] for start, end in spans)
 
 
-def find_mentions(rule: FindingRule, sentence: str, index: int) -> list[Mention]:
-    """All mentions of one finding in one sentence, each with its status."""
+def find_mentions(
+    rule: FindingRule, sentence: str, index: int, clauses: list[Clause] | None = None
+) -> list[Mention]:
+    """All mentions of one finding in one sentence, each with its status.
+
+    ``clauses`` are the sentence's clauses when the caller has already split it.
+    """
     mentions: list[Mention] = []
     normal_spans: list[tuple[int, int]] = []
     if rule.normal_re is not None:
@@ -87,7 +92,9 @@ def find_mentions(rule: FindingRule, sentence: str, index: int) -> list[Mention]
             mentions.append(
                 Mention(rule.task, Status.ABSENT, index, sentence, m.group(0), "normal")
             )
-    for clause in split_clauses(sentence):
+    if not rule.term_re.search(sentence):
+        return mentions
+    for clause in clauses if clauses is not None else split_clauses(sentence):
         if rule.exclude_re is not None and rule.exclude_re.search(clause.text):
             continue
         for m in rule.term_re.finditer(clause.text):
@@ -114,14 +121,14 @@ def _label_of(mention: Mention, config: RulesConfig) -> int:
 def label_report(text: str, config: RulesConfig | None = None) -> ReportLabels:
     """Label one report for the 18 conventional findings (1 / 0 / -1) with evidence."""
     config = config or RulesConfig()
-    sentences = split_sentences(text)
+    sentences = [(s, split_clauses(s)) for s in split_sentences(text)]
     labels: dict[str, int] = {}
     evidence: dict[str, Mention] = {}
     for rule in rules_for(config.convention):
         best: Mention | None = None
         best_label = -1
-        for i, sentence in enumerate(sentences):
-            for mention in find_mentions(rule, sentence, i):
+        for i, (sentence, clauses) in enumerate(sentences):
+            for mention in find_mentions(rule, sentence, i, clauses):
                 label = _label_of(mention, config)
                 if label > best_label or best is None:
                     best, best_label = mention, max(label, best_label)
