@@ -35,18 +35,34 @@ from hyperct.phantom.reports import write_report
 from hyperct.tasks import CONVENTIONAL, TASKS
 
 logger = logging.getLogger(__name__)
-LUNGS = [TS[n] for n in ("lung_upper_lobe_left", "lung_lower_lobe_left", "lung_upper_lobe_right",
-                         "lung_middle_lobe_right", "lung_lower_lobe_right")]
-HIST_EDGES = np.array([-1024, -975, -925, -875, -825, -775, -700, -600, -450, -300, -150, 0, 100, 3072])
+LUNGS = [
+    TS[n]
+    for n in (
+        "lung_upper_lobe_left",
+        "lung_lower_lobe_left",
+        "lung_upper_lobe_right",
+        "lung_middle_lobe_right",
+        "lung_lower_lobe_right",
+    )
+]
+HIST_EDGES = np.array(
+    [-1024, -975, -925, -875, -825, -775, -700, -600, -450, -300, -150, 0, 100, 3072]
+)
 
 
 def speed(repeats: int = 3) -> list[dict]:
     """Median time to draw a 160 x 256 x 256 scan with masks and report, and to write it."""
     plan = plan_cohort(PhantomConfig(n=8, seed=0, preset="default"))
     typical = max(plan.scans[:8], key=lambda s: len(s.spec.findings)).spec
-    spec = ScanSpec(scan_id="bench", patient=typical.patient, cardiac=typical.cardiac,
-                    findings=typical.findings, grid=Grid((160, 256, 256), (2.0, 1.45, 1.45)),
-                    scanner="internal", seed=(0, 99))
+    spec = ScanSpec(
+        scan_id="bench",
+        patient=typical.patient,
+        cardiac=typical.cardiac,
+        findings=typical.findings,
+        grid=Grid((160, 256, 256), (2.0, 1.45, 1.45)),
+        scanner="internal",
+        seed=(0, 99),
+    )
     holder: dict = {}
 
     def draw() -> None:
@@ -61,6 +77,7 @@ def speed(repeats: int = 3) -> list[dict]:
         cpu.append(time.process_time() - start)
     scan = holder["scan"]
     with tempfile.TemporaryDirectory() as tmp:
+
         def write() -> None:
             v = scan.volume
             write_nifti(v, Path(tmp) / "ct.nii.gz")
@@ -70,13 +87,33 @@ def speed(repeats: int = 3) -> list[dict]:
         t_write, _ = median_time(write, repeats=repeats, warmup=0)
     t_cpu = float(np.median(cpu))
     return [
-        {"metric": "draw 160x256x256 scan + masks + report (CPU time)", "value": t_cpu,
-         "unit": "CPU s/scan", "goal": "<= 1 s per core", "anchor": None, "met": t_cpu <= 1.0,
-         "findings": sorted(spec.findings), "runs": cpu},
-        {"metric": "draw 160x256x256 scan + masks + report (wall, shared machine)", "value": t_draw,
-         "unit": "s/scan", "goal": None, "anchor": None, "met": None, "runs": draws},
-        {"metric": "write CT + 2 masks as NIfTI (gzip)", "value": t_write, "unit": "s/scan",
-         "goal": None, "anchor": None, "met": None},
+        {
+            "metric": "draw 160x256x256 scan + masks + report (CPU time)",
+            "value": t_cpu,
+            "unit": "CPU s/scan",
+            "goal": "<= 1 s per core",
+            "anchor": None,
+            "met": t_cpu <= 1.0,
+            "findings": sorted(spec.findings),
+            "runs": cpu,
+        },
+        {
+            "metric": "draw 160x256x256 scan + masks + report (wall, shared machine)",
+            "value": t_draw,
+            "unit": "s/scan",
+            "goal": None,
+            "anchor": None,
+            "met": None,
+            "runs": draws,
+        },
+        {
+            "metric": "write CT + 2 masks as NIfTI (gzip)",
+            "value": t_write,
+            "unit": "s/scan",
+            "goal": None,
+            "anchor": None,
+            "met": None,
+        },
     ]
 
 
@@ -99,13 +136,22 @@ def scan_features(spec: ScanSpec) -> np.ndarray:
     inner = body & ~lungs
     near_heart = binary_dilation(heart, iterations=2) & ~heart & (lab == 0)
     feats = [
-        *hist, lungs.sum() * vox_ml / 1000, ct[lungs].mean(), ct[lungs].std(),
-        ct[upper].mean() - ct[lungs & ~upper].mean(), _largest_compact_blob(lungs & (ct > -350)) * vox_ml,
-        heart.sum() * vox_ml, heart[zs].any(axis=(0, 1)).sum() / max(body[zs].any(axis=(0, 1)).sum(), 1),
-        np.mean(ct[inner] > 1500) * 1e3, np.mean(ct[inner] > 300) * 1e2,
-        (ct[near_heart] > 130).sum() * vox_ml, _mediastinal_soft_tissue(ct, lab, lungs) * vox_ml,
-        np.mean((ct[inner] > -30) & (ct[inner] < 80)), np.mean(ct[inner] < -150),
-        (lab == TS["aorta"]).sum() * vox_ml, (lab == TS["stomach"]).sum() * vox_ml,
+        *hist,
+        lungs.sum() * vox_ml / 1000,
+        ct[lungs].mean(),
+        ct[lungs].std(),
+        ct[upper].mean() - ct[lungs & ~upper].mean(),
+        _largest_compact_blob(lungs & (ct > -350)) * vox_ml,
+        heart.sum() * vox_ml,
+        heart[zs].any(axis=(0, 1)).sum() / max(body[zs].any(axis=(0, 1)).sum(), 1),
+        np.mean(ct[inner] > 1500) * 1e3,
+        np.mean(ct[inner] > 300) * 1e2,
+        (ct[near_heart] > 130).sum() * vox_ml,
+        _mediastinal_soft_tissue(ct, lab, lungs) * vox_ml,
+        np.mean((ct[inner] > -30) & (ct[inner] < 80)),
+        np.mean(ct[inner] < -150),
+        (lab == TS["aorta"]).sum() * vox_ml,
+        (lab == TS["stomach"]).sum() * vox_ml,
     ]
     return np.asarray(feats, dtype=np.float64)
 
@@ -131,7 +177,7 @@ def _mediastinal_soft_tissue(ct: np.ndarray, lab: np.ndarray, lungs: np.ndarray)
     if len(tz) == 0 or len(lx) == 0:
         return 0.0
     region = np.zeros_like(lungs)
-    region[max(tz.min() - 4, 0):, :, lx.min() + len(lx) // 4: lx.max() - len(lx) // 4] = True
+    region[max(tz.min() - 4, 0) :, :, lx.min() + len(lx) // 4 : lx.max() - len(lx) // 4] = True
     comp, n = ndi.label(region & (lab == 0) & (ct > 10) & (ct < 90))
     return float(ndi.sum_labels(region, comp, index=np.arange(1, n + 1)).max()) if n else 0.0
 
@@ -144,12 +190,19 @@ def learnability(n: int, workers: int, seed: int = 1) -> tuple[list[dict], str]:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    plan = plan_cohort(PhantomConfig(n=n, seed=seed, preset="small", cohort_fractions=(1.0, 0.0, 0.0)))
+    plan = plan_cohort(
+        PhantomConfig(n=n, seed=seed, preset="small", cohort_fractions=(1.0, 0.0, 0.0))
+    )
     specs = [s.spec for s in plan.scans]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         X = np.stack(list(pool.map(scan_features, specs, chunksize=4)))
-    y = np.array([[int(t.name in s.findings) for t in CONVENTIONAL]
-                  + list(true_labels(s.cardiac, s.patient.sex).values()) for s in specs])
+    y = np.array(
+        [
+            [int(t.name in s.findings) for t in CONVENTIONAL]
+            + list(true_labels(s.cardiac, s.patient.sex).values())
+            for s in specs
+        ]
+    )
     model = make_pipeline(StandardScaler(), LogisticRegression(C=0.3, max_iter=2000))
     rows = []
     for t in TASKS:
@@ -158,13 +211,33 @@ def learnability(n: int, workers: int, seed: int = 1) -> tuple[list[dict], str]:
             continue
         prob = cross_val_predict(model, X, yt, cv=5, method="predict_proba")[:, 1]
         auc = float(roc_auc_score(yt, prob))
-        rows.append({"metric": f"AUC {t.name}", "value": round(auc, 3), "unit": "AUC",
-                     "goal": "> 0.6 (signal)", "anchor": None, "met": auc > 0.6,
-                     "group": t.group, "prevalence": round(float(yt.mean()), 3)})
+        rows.append(
+            {
+                "metric": f"AUC {t.name}",
+                "value": round(auc, 3),
+                "unit": "AUC",
+                "goal": "> 0.6 (signal)",
+                "anchor": None,
+                "met": auc > 0.6,
+                "group": t.group,
+                "prevalence": round(float(yt.mean()), 3),
+            }
+        )
     aucs = [r["value"] for r in rows]
-    rows.append({"metric": "tasks with AUC < 0.95 (not trivial)", "value": float(sum(a < 0.95 for a in aucs)),
-                 "unit": "tasks", "goal": ">= 5", "anchor": None, "met": sum(a < 0.95 for a in aucs) >= 5})
-    return rows, f"{len(specs)} small-preset internal scans, labels = ground truth (generator truth)"
+    rows.append(
+        {
+            "metric": "tasks with AUC < 0.95 (not trivial)",
+            "value": float(sum(a < 0.95 for a in aucs)),
+            "unit": "tasks",
+            "goal": ">= 5",
+            "anchor": None,
+            "met": sum(a < 0.95 for a in aucs) >= 5,
+        }
+    )
+    return (
+        rows,
+        f"{len(specs)} small-preset internal scans, labels = ground truth (generator truth)",
+    )
 
 
 def main() -> None:
@@ -176,8 +249,12 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO)
     rows = speed(args.repeats)
     learn, note = learnability(args.n, args.workers)
-    path = save_result("phantom", rows + learn, notes=f"speed: one process, median of {args.repeats}; "
-                                                     f"learnability: {note}, 5-fold CV logistic regression")
+    path = save_result(
+        "phantom",
+        rows + learn,
+        notes=f"speed: one process, median of {args.repeats}; "
+        f"learnability: {note}, 5-fold CV logistic regression",
+    )
     for r in rows + learn:
         logger.info("%s: %s %s", r["metric"], r["value"], r["unit"])
     logger.info("saved %s", path)

@@ -2,15 +2,28 @@ from datetime import date
 
 import numpy as np
 
-from hyperct.phantom.cardiac import (ECHO_COLUMNS, expected_echo_labels, labels_from_measurements,
-                                     sample_cardiac, sample_echo_exams, true_labels)
+from hyperct.phantom.cardiac import (
+    ECHO_COLUMNS,
+    expected_echo_labels,
+    labels_from_measurements,
+    sample_cardiac,
+    sample_echo_exams,
+    true_labels,
+)
 from hyperct.phantom.patient import sample_patient
 from hyperct.tasks import OPPORTUNISTIC
 
 
 def test_thresholds_follow_the_design():
-    m = {"lvef_percent": 49.0, "lvidd_cm": 5.5, "lavi_ml_m2": 30.0, "e_a_ratio": 1.0,
-         "tr_peak_velocity_m_s": 3.5, "pasp_mmhg": 52.0, "rv_systolic_function": "normal"}
+    m = {
+        "lvef_percent": 49.0,
+        "lvidd_cm": 5.5,
+        "lavi_ml_m2": 30.0,
+        "e_a_ratio": 1.0,
+        "tr_peak_velocity_m_s": 3.5,
+        "pasp_mmhg": 52.0,
+        "rv_systolic_function": "normal",
+    }
     lab = labels_from_measurements(m, "F")
     assert lab["Reduced LV systolic function"] == 1
     assert lab["Ventricular enlargement"] == 1
@@ -23,8 +36,15 @@ def test_thresholds_follow_the_design():
 
 
 def test_missing_measurements_give_minus_one():
-    m = {"lvef_percent": None, "lvidd_cm": 5.0, "lavi_ml_m2": 20.0, "e_a_ratio": None,
-         "tr_peak_velocity_m_s": 2.0, "pasp_mmhg": 20.0, "rv_systolic_function": "mildly reduced"}
+    m = {
+        "lvef_percent": None,
+        "lvidd_cm": 5.0,
+        "lavi_ml_m2": 20.0,
+        "e_a_ratio": None,
+        "tr_peak_velocity_m_s": 2.0,
+        "pasp_mmhg": 20.0,
+        "rv_systolic_function": "mildly reduced",
+    }
     lab = labels_from_measurements(m, "M")
     assert lab["Reduced LV systolic function"] == -1
     assert lab["Elevated LA filling pressure"] == -1

@@ -21,8 +21,19 @@ def test_tables_follow_the_contracts(cohort):
     out, paths = cohort
     assert paths.failures == ()
     man = pd.read_csv(paths.manifest)
-    for col in ("scan_id", "patient_id", "path", "cohort", "split", "study_date", "sex", "age",
-                "anatomy_path", "findings_mask_path", *TASK_NAMES):
+    for col in (
+        "scan_id",
+        "patient_id",
+        "path",
+        "cohort",
+        "split",
+        "study_date",
+        "sex",
+        "age",
+        "anatomy_path",
+        "findings_mask_path",
+        *TASK_NAMES,
+    ):
         assert col in man.columns, col
     assert len(man) == CONFIG.n and man.scan_id.is_unique
     assert (man[list(TASK_NAMES)] == -1).all().all()
@@ -58,8 +69,10 @@ def test_files_read_back_on_one_grid_and_masks_match_truth(cohort):
 
 def test_same_seed_same_cohort_any_worker_count(cohort, tmp_path):
     out, paths = cohort
-    again = generate_cohort(PhantomConfig(n=CONFIG.n, seed=4, preset="tiny", dicom_fraction=0.1,
-                                          workers=2), tmp_path)
+    again = generate_cohort(
+        PhantomConfig(n=CONFIG.n, seed=4, preset="tiny", dicom_fraction=0.1, workers=2), tmp_path
+    )
+    assert again.failures == ()
     for name in ("manifest.csv", "ground_truth.csv", "reports.csv", "echo.csv"):
         pd.testing.assert_frame_equal(pd.read_csv(out / name), pd.read_csv(tmp_path / name))
     first = pd.read_csv(paths.manifest).path[0]
@@ -67,7 +80,21 @@ def test_same_seed_same_cohort_any_worker_count(cohort, tmp_path):
 
 
 def test_cli_writes_a_cohort(tmp_path):
-    result = CliRunner().invoke(app, ["phantom", "--n", "3", "--out", str(tmp_path), "--seed", "1",
-                                      "--preset", "tiny", "--workers", "1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "phantom",
+            "--n",
+            "3",
+            "--out",
+            str(tmp_path),
+            "--seed",
+            "1",
+            "--preset",
+            "tiny",
+            "--workers",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(tmp_path / "manifest.csv")) == 3

@@ -6,19 +6,37 @@ from hyperct.anatomy.totalseg import TOTALSEG_V2_IDS as TS
 from hyperct.phantom.render import render_scan
 from hyperct.tasks import CONVENTIONAL, task_by_name
 
-LOBE_IDS = [TS[n] for n in ("lung_upper_lobe_left", "lung_lower_lobe_left", "lung_upper_lobe_right",
-                            "lung_middle_lobe_right", "lung_lower_lobe_right")]
+LOBE_IDS = [
+    TS[n]
+    for n in (
+        "lung_upper_lobe_left",
+        "lung_lower_lobe_left",
+        "lung_upper_lobe_right",
+        "lung_middle_lobe_right",
+        "lung_lower_lobe_right",
+    )
+]
 
 #: Median HU expected inside each finding's mask on the final (blurred, noisy) CT.
 EXPECTED_HU = {
-    "Medical material": (300, 3100), "Arterial wall calcification": (150, 1200),
-    "Cardiomegaly": (0, 90), "Pericardial effusion": (-60, 60),
-    "Coronary artery wall calcification": (80, 1200), "Hiatal hernia": (-400, 80),
-    "Lymphadenopathy": (-40, 80), "Emphysema": (-1024, -900), "Atelectasis": (-250, 90),
-    "Lung nodule": (-700, 90), "Lung opacity": (-750, 90), "Pulmonary fibrotic sequela": (-780, 120),
-    "Pleural effusion": (-50, 60), "Mosaic attenuation pattern": (-1024, -600),
-    "Peribronchial thickening": (-900, 100), "Consolidation": (-300, 90),
-    "Bronchiectasis": (-1024, 100), "Interlobular septal thickening": (-850, 50),
+    "Medical material": (300, 3100),
+    "Arterial wall calcification": (150, 1200),
+    "Cardiomegaly": (0, 90),
+    "Pericardial effusion": (-60, 60),
+    "Coronary artery wall calcification": (80, 1200),
+    "Hiatal hernia": (-400, 80),
+    "Lymphadenopathy": (-40, 80),
+    "Emphysema": (-1024, -900),
+    "Atelectasis": (-250, 90),
+    "Lung nodule": (-700, 90),
+    "Lung opacity": (-750, 90),
+    "Pulmonary fibrotic sequela": (-780, 120),
+    "Pleural effusion": (-50, 60),
+    "Mosaic attenuation pattern": (-1024, -600),
+    "Peribronchial thickening": (-900, 100),
+    "Consolidation": (-300, 90),
+    "Bronchiectasis": (-1024, 100),
+    "Interlobular septal thickening": (-850, 50),
 }
 
 

@@ -6,8 +6,12 @@ from hyperct.tasks import CONVENTIONAL
 
 def test_report_states_present_findings_and_negates_some_absent_ones():
     rng = np.random.default_rng(0)
-    details = {"Lung nodule": {"nodules": [{"diameter_mm": 14.0, "kind": "solid", "lobe": "right upper lobe"}]},
-               "Pleural effusion": {"side": "right", "thickness_mm": 30}}
+    details = {
+        "Lung nodule": {
+            "nodules": [{"diameter_mm": 14.0, "kind": "solid", "lobe": "right upper lobe"}]
+        },
+        "Pleural effusion": {"side": "right", "thickness_mm": 30},
+    }
     mentioned = 0
     for _ in range(40):
         text, stated = write_report({"Lung nodule": 0.9, "Pleural effusion": 0.9}, details, rng)
@@ -30,5 +34,7 @@ def test_normal_report_reads_normal_and_wording_varies():
 
 def test_subtle_findings_are_sometimes_unmentioned():
     rng = np.random.default_rng(2)
-    unmentioned = sum(write_report({"Emphysema": 0.05}, {}, rng)[1]["Emphysema"] == -1 for _ in range(300))
+    unmentioned = sum(
+        write_report({"Emphysema": 0.05}, {}, rng)[1]["Emphysema"] == -1 for _ in range(300)
+    )
     assert 10 < unmentioned < 120

@@ -15,7 +15,9 @@ def phantom(
     preview: bool = typer.Option(False, "--preview", help="Write PNG previews of the first scans."),
     preview_count: int = typer.Option(6, "--preview-count", help="How many scans to preview."),
     workers: int = typer.Option(0, "--workers", help="Processes (0: every core)."),
-    dicom_fraction: float = typer.Option(0.05, "--dicom-fraction", help="Share written as DICOM series."),
+    dicom_fraction: float = typer.Option(
+        0.05, "--dicom-fraction", help="Share written as DICOM series."
+    ),
 ) -> None:
     """Generate a synthetic cohort with all 25 tasks: DIR/ct, DIR/masks, manifest.csv,
     reports.csv, echo.csv and ground_truth.csv."""
@@ -23,12 +25,20 @@ def phantom(
 
     from hyperct.phantom import PhantomConfig, generate_cohort
 
-    config = PhantomConfig(n=n, seed=seed, preset=preset, workers=workers,
-                           dicom_fraction=dicom_fraction, preview=preview_count if preview else 0)
+    config = PhantomConfig(
+        n=n,
+        seed=seed,
+        preset=preset,
+        workers=workers,
+        dicom_fraction=dicom_fraction,
+        preview=preview_count if preview else 0,
+    )
     paths = generate_cohort(config=config, out_dir=out, progress=True)
     console = Console()
-    console.print(f"manifest: {paths.manifest}\nreports: {paths.reports}\necho: {paths.echo}\n"
-                  f"ground truth: {paths.ground_truth}")
+    console.print(
+        f"manifest: {paths.manifest}\nreports: {paths.reports}\necho: {paths.echo}\n"
+        f"ground truth: {paths.ground_truth}"
+    )
     if paths.failures:
         for scan_id, err in paths.failures:
             console.print(f"[red]failed[/red] {scan_id}: {err}")

@@ -8,5 +8,12 @@ from hyperct.phantom.cohort import CohortPaths, generate_cohort
 from hyperct.phantom.config import PRESETS, PhantomConfig
 from hyperct.phantom.render import RenderedScan, ScanSpec, render_scan
 
-__all__ = ["CohortPaths", "PRESETS", "PhantomConfig", "RenderedScan", "ScanSpec", "generate_cohort",
-           "render_scan"]
+__all__ = [
+    "CohortPaths",
+    "PRESETS",
+    "PhantomConfig",
+    "RenderedScan",
+    "ScanSpec",
+    "generate_cohort",
+    "render_scan",
+]

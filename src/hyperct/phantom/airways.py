@@ -44,8 +44,16 @@ class AirwayDisease:
     branches: list[Branch] = field(default_factory=list)
 
 
-def grow_tree(points: np.ndarray, start: np.ndarray, radius: float, depth: int, max_depth: int,
-              lobe: int, rng: np.random.Generator, out: list[Branch]) -> None:
+def grow_tree(
+    points: np.ndarray,
+    start: np.ndarray,
+    radius: float,
+    depth: int,
+    max_depth: int,
+    lobe: int,
+    rng: np.random.Generator,
+    out: list[Branch],
+) -> None:
     """Recursive space-filling tree towards ``points`` (n, 3) in mm."""
     if len(points) < 4 or depth > max_depth:
         return
@@ -72,8 +80,14 @@ def lobe_points(c: Canvas, lobe: int, rng: np.random.Generator, n: int = 1500) -
     return np.stack([g.axis(i)[idx[:, i]] for i in range(3)], axis=1).astype(float)
 
 
-def draw_airways_and_vessels(c: Canvas, s: BodyShape, m: Mediastinum, disease: AirwayDisease,
-                             rng: np.random.Generator, max_depth: int = 5) -> None:
+def draw_airways_and_vessels(
+    c: Canvas,
+    s: BodyShape,
+    m: Mediastinum,
+    disease: AirwayDisease,
+    rng: np.random.Generator,
+    max_depth: int = 5,
+) -> None:
     """Trachea, main bronchi, lobar trees of bronchi, arteries and veins."""
     carina = np.array([s.carina, m.trachea_y, s.x0])
     top = np.array([s.apex + 80, m.trachea_y - 4, s.x0])
@@ -91,8 +105,16 @@ def draw_airways_and_vessels(c: Canvas, s: BodyShape, m: Mediastinum, disease: A
         hilum = m.hila["right" if name.startswith("right") else "left"]
         grow_tree(pts, hilum, 4.2, 0, max_depth, lobe, rng, bronchi)
         vpts = pts[rng.permutation(len(pts))[: len(pts) // 2]]
-        grow_tree(vpts, la.center + np.array([0, 0, 0.6 * np.sign(hilum[2] - s.x0) * la.semi[2]]),
-                  4.5, 0, max_depth, lobe, rng, veins)
+        grow_tree(
+            vpts,
+            la.center + np.array([0, 0, 0.6 * np.sign(hilum[2] - s.x0) * la.semi[2]]),
+            4.5,
+            0,
+            max_depth,
+            lobe,
+            rng,
+            veins,
+        )
     for b in veins:
         _tube(c, b.p0, b.p1, b.radius * 1.05, HU["blood"])
     for b in bronchi:

@@ -9,9 +9,13 @@ from hyperct.phantom.body import BodyShape
 from hyperct.phantom.canvas import HU, Canvas
 from hyperct.phantom.grid import ellipsoid, smooth_field
 
-LOBES = {"right upper lobe": TS["lung_upper_lobe_right"], "right middle lobe": TS["lung_middle_lobe_right"],
-         "right lower lobe": TS["lung_lower_lobe_right"], "left upper lobe": TS["lung_upper_lobe_left"],
-         "left lower lobe": TS["lung_lower_lobe_left"]}
+LOBES = {
+    "right upper lobe": TS["lung_upper_lobe_right"],
+    "right middle lobe": TS["lung_middle_lobe_right"],
+    "right lower lobe": TS["lung_lower_lobe_right"],
+    "left upper lobe": TS["lung_upper_lobe_left"],
+    "left lower lobe": TS["lung_lower_lobe_left"],
+}
 LUNG_IDS = tuple(sorted(LOBES.values()))
 LOBE_NAMES = {v: k for k, v in LOBES.items()}
 
@@ -30,15 +34,18 @@ def draw_body_wall(c: Canvas, s: BodyShape) -> None:
     y2, x2 = y[0], x[0]
 
     def inside(da: float) -> np.ndarray:
-        return (np.abs((x2 - s.x0) / (s.a_body - da)) ** 2.3
-                + np.abs((y2 - s.y0) / (s.b_body - da)) ** 2.3) < 1
+        return (
+            np.abs((x2 - s.x0) / (s.a_body - da)) ** 2.3
+            + np.abs((y2 - s.y0) / (s.b_body - da)) ** 2.3
+        ) < 1
 
     layers = [(0.0, HU["skin"]), (2.0, HU["fat"]), (s.fat, HU["muscle"])]
     section = np.full(y2.shape[:1] + x2.shape[1:], HU["air"], np.float32)
     for da, value in layers:
         section[inside(da)] = value
     table = (np.abs(y2 - (s.y0 + s.b_body + 12 + 0.0006 * (x2 - s.x0) ** 2)) < 3) & (
-        np.abs(x2 - s.x0) < 0.95 * g.extent[2] / 2)
+        np.abs(x2 - s.x0) < 0.95 * g.extent[2] / 2
+    )
     section[table] = HU["table"]
     c.hu[:] = section[None]
 
@@ -88,12 +95,15 @@ def draw_cavity_and_lungs(c: Canvas, s: BodyShape, rng: np.random.Generator) -> 
     right = np.broadcast_to(x < s.x0, lung.shape)
     lab = np.where(lower, LOBES["left lower lobe"], LOBES["left upper lobe"]).astype(np.uint8)
     lab[right & lower] = LOBES["right lower lobe"]
-    lab[right & ~lower] = np.where(horizontal < 0, LOBES["right middle lobe"],
-                                   LOBES["right upper lobe"])[right & ~lower]
+    lab[right & ~lower] = np.where(
+        horizontal < 0, LOBES["right middle lobe"], LOBES["right upper lobe"]
+    )[right & ~lower]
     c.labels[box][lung] = lab[lung]
     depth_hu = -905 + 95 * (1 - s.depth) + 55 * np.clip(yn, -1, 1)
     c.hu[box][lung] = np.broadcast_to(depth_hu, lung.shape)[lung]
-    fissure = lung & ((np.abs(oblique) < 0.8 / 250) | (right & ~lower & (np.abs(horizontal) < 0.8 / 250)))
+    fissure = lung & (
+        (np.abs(oblique) < 0.8 / 250) | (right & ~lower & (np.abs(horizontal) < 0.8 / 250))
+    )
     c.hu[box][fissure] += 140.0
     _draw_abdomen(c, s, box, r, z, dia, rng)
     return diaphragm(c, s)
@@ -134,12 +144,16 @@ def draw_spine(c: Canvas, s: BodyShape) -> None:
     spinous = (np.abs(dx) < 4) & (y2 > canal_y) & (y2 < canal_y + 24)
     transverse = (np.abs(y2 - canal_y + 2) < 4.5) & (np.abs(dx) < 1.7 * rv)
     bone2d = (body_d < rv) | arch | spinous | transverse
-    cortex2d = bone2d & ~((body_d < rv - 2.2))
+    cortex2d = bone2d & ~(body_d < rv - 2.2)
     top = s.apex + 25
     height = (top - (s.dome_r - 20)) / 12.0
     level = np.floor((top - z[:, 0, 0]) / height).astype(int)
     disc = ((top - z[:, 0, 0]) % height) > height - 4
-    names = [f"vertebrae_T{i}" for i in range(1, 13)] + ["vertebrae_L1", "vertebrae_L2", "vertebrae_L3"]
+    names = [f"vertebrae_T{i}" for i in range(1, 13)] + [
+        "vertebrae_L1",
+        "vertebrae_L2",
+        "vertebrae_L3",
+    ]
     for k in range(g.shape[0]):
         if level[k] < 0 or level[k] >= len(names):
             continue
@@ -150,7 +164,9 @@ def draw_spine(c: Canvas, s: BodyShape) -> None:
         c.paint(sl, bone2d[None], HU["bone_marrow"], TS[names[level[k]]])
         c.paint(sl, cortex2d[None], HU["cortex"])
     cord = (canal_d < 4.5)[None] & (z < s.apex + 30)
-    c.paint(g.full_box(), np.broadcast_to(canal_d < 7, g.shape) & (z < s.apex + 30), HU["fluid"] - 5)
+    c.paint(
+        g.full_box(), np.broadcast_to(canal_d < 7, g.shape) & (z < s.apex + 30), HU["fluid"] - 5
+    )
     c.paint(g.full_box(), cord, HU["cord"], TS["spinal_cord"])
 
 
@@ -161,8 +177,10 @@ def draw_ribs_and_sternum(c: Canvas, s: BodyShape) -> None:
     voxels of that shell.
     """
     g = c.grid
-    box = g.box(np.array([-1e4, s.y_cav - s.b_cav - 14, s.x0 - s.a_cav - 14]),
-                np.array([s.apex + 10, s.y_cav + s.b_cav + 14, s.x0 + s.a_cav + 14]))
+    box = g.box(
+        np.array([-1e4, s.y_cav - s.b_cav - 14, s.x0 - s.a_cav - 14]),
+        np.array([s.apex + 10, s.y_cav + s.b_cav + 14, s.x0 + s.a_cav + 14]),
+    )
     z, y, x = g.coords(box)
     r = cavity_radius(c, s, box)
     mean_semi = 0.5 * (s.a_cav + s.b_cav)
@@ -185,6 +203,11 @@ def draw_ribs_and_sternum(c: Canvas, s: BodyShape) -> None:
     hu[iz[cart], iy[cart], ix[cart]] = HU["cartilage"]
     lab[iz[cart], iy[cart], ix[cart]] = TS["costal_cartilages"]
     front = s.y_cav - s.b_cav * 0.97
-    stern = (np.abs(x - s.x0) < 13 + 8 * (z > s.carina + 25)) & (y > front - 14) & (y < front - 3) & (
-        z < s.carina + 60) & (z > s.dome_r + 5)
+    stern = (
+        (np.abs(x - s.x0) < 13 + 8 * (z > s.carina + 25))
+        & (y > front - 14)
+        & (y < front - 3)
+        & (z < s.carina + 60)
+        & (z > s.dome_r + 5)
+    )
     c.paint(box, stern, HU["bone_marrow"], TS["sternum"])

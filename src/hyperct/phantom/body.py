@@ -72,9 +72,20 @@ def sample_body(p: PatientState, grid: Grid, rng: np.random.Generator) -> BodySh
     a_cav, b_cav = a - fat - muscle - 11, b - fat - muscle - 11
     y_cav = y0 + 0.08 * b
     return BodyShape(
-        a_body=float(a), b_body=float(b), fat=fat, muscle=float(muscle), y0=y0, x0=x0,
-        a_cav=float(a_cav), b_cav=float(b_cav), y_cav=float(y_cav), apex=float(apex),
-        dome_r=float(dome_r), dome_l=float(dome_r - rng.uniform(6, 22)),
-        carina=float(apex - 0.36 * height), depth=depth,
-        y_spine=float(y_cav + 0.66 * b_cav), r_vert=float(np.clip(0.17 * b_cav * rng.normal(1, 0.06), 11, 22)),
+        a_body=float(a),
+        b_body=float(b),
+        fat=fat,
+        muscle=float(muscle),
+        y0=y0,
+        x0=x0,
+        a_cav=float(a_cav),
+        b_cav=float(b_cav),
+        y_cav=float(y_cav),
+        apex=float(apex),
+        dome_r=float(dome_r),
+        dome_l=float(dome_r - rng.uniform(6, 22)),
+        carina=float(apex - 0.36 * height),
+        depth=depth,
+        y_spine=float(y_cav + 0.66 * b_cav),
+        r_vert=float(np.clip(0.17 * b_cav * rng.normal(1, 0.06), 11, 22)),
     )

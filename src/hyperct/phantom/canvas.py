@@ -10,10 +10,26 @@ from hyperct.phantom.grid import Box, Grid
 
 #: Non-contrast CT attenuation (HU) of the tissues drawn by the phantom.
 HU = {
-    "air": -1000.0, "lung": -860.0, "fat": -100.0, "skin": 20.0, "muscle": 48.0, "blood": 40.0,
-    "myocardium": 47.0, "fluid": 12.0, "liver": 60.0, "soft": 38.0, "bone_marrow": 240.0,
-    "cortex": 750.0, "cartilage": 130.0, "disc": 85.0, "cord": 32.0, "node": 40.0,
-    "bronchial_wall": 30.0, "metal": 3000.0, "calcium": 650.0, "table": 250.0,
+    "air": -1000.0,
+    "lung": -860.0,
+    "fat": -100.0,
+    "skin": 20.0,
+    "muscle": 48.0,
+    "blood": 40.0,
+    "myocardium": 47.0,
+    "fluid": 12.0,
+    "liver": 60.0,
+    "soft": 38.0,
+    "bone_marrow": 240.0,
+    "cortex": 750.0,
+    "cartilage": 130.0,
+    "disc": 85.0,
+    "cord": 32.0,
+    "node": 40.0,
+    "bronchial_wall": 30.0,
+    "metal": 3000.0,
+    "calcium": 650.0,
+    "table": 250.0,
 }
 
 
@@ -34,8 +50,9 @@ class Canvas:
         self.labels = np.zeros(self.grid.shape, dtype=np.uint8)
         self.findings = np.zeros(self.grid.shape, dtype=np.uint32)
 
-    def paint(self, box: Box, where: np.ndarray, value: float | np.ndarray,
-              label: int | None = None) -> None:
+    def paint(
+        self, box: Box, where: np.ndarray, value: float | np.ndarray, label: int | None = None
+    ) -> None:
         """Set HU (and optionally the label) where ``where`` is true inside ``box``."""
         hu = self.hu[box]
         hu[where] = value if np.isscalar(value) else np.broadcast_to(value, where.shape)[where]
@@ -53,5 +70,4 @@ class Canvas:
 
     def in_labels(self, box: Box, ids: tuple[int, ...]) -> np.ndarray:
         """Boolean mask of voxels whose label is one of ``ids`` inside ``box``."""
-        lab = self.labels[box]
-        return np.isin(lab, ids) if len(ids) > 2 else (lab == ids[0]) | (lab == ids[-1])
+        return np.isin(self.labels[box], ids)

@@ -15,14 +15,33 @@ from datetime import date, timedelta
 import numpy as np
 
 from hyperct.phantom.patient import PatientState
+from hyperct.tasks import OPPORTUNISTIC
 
 #: Default echo criteria of the seven opportunistic tasks (DESIGN.md; the paper's thresholds).
-THRESHOLDS = {"lvef": 50.0, "pasp": 35.0, "lavi": 34.0, "lvidd_f": 5.3, "lvidd_m": 5.9,
-              "e_a": 2.0, "tr_la": 2.8, "tr_ra": 3.4}
+THRESHOLDS = {
+    "lvef": 50.0,
+    "pasp": 35.0,
+    "lavi": 34.0,
+    "lvidd_f": 5.3,
+    "lvidd_m": 5.9,
+    "e_a": 2.0,
+    "tr_la": 2.8,
+    "tr_ra": 3.4,
+}
 
 #: Columns of echo.csv (one row per exam); measurements may be empty (missing).
-ECHO_COLUMNS = ("patient_id", "exam_date", "sex", "lvef_percent", "lvidd_cm", "lavi_ml_m2",
-                "e_a_ratio", "tr_peak_velocity_m_s", "pasp_mmhg", "rv_systolic_function")
+ECHO_COLUMNS = (
+    "patient_id",
+    "exam_date",
+    "sex",
+    "lvef_percent",
+    "lvidd_cm",
+    "lavi_ml_m2",
+    "e_a_ratio",
+    "tr_peak_velocity_m_s",
+    "pasp_mmhg",
+    "rv_systolic_function",
+)
 
 RV_GRADES = ("normal", "mildly reduced", "moderately reduced", "severely reduced")
 _RV_WORDING = {
@@ -61,8 +80,12 @@ def sample_cardiac(p: PatientState, rng: np.random.Generator) -> CardiacState:
     age_z = (p.age - 60) / 14
     hf = p.heart_failure
     copd = min(np.log1p(p.pack_years) / 4.0, 1.0)
-    ph = (hf * rng.uniform(0.4, 1.6) + 0.35 * copd * rng.random() + 0.6 * p.fibrosis * rng.random()
-          + (rng.uniform(0.8, 1.5) if rng.random() < 0.03 else 0.0))
+    ph = (
+        hf * rng.uniform(0.4, 1.6)
+        + 0.35 * copd * rng.random()
+        + 0.6 * p.fibrosis * rng.random()
+        + (rng.uniform(0.8, 1.5) if rng.random() < 0.03 else 0.0)
+    )
     lvef = 62 + rng.normal(0, 5) - (rng.uniform(15, 38) if p.hf_reduced_ef else 0) - 3 * hf
     lvidd = (4.6 if p.sex == "F" else 5.05) + rng.normal(0, 0.38) + 0.04 * (p.bmi - 27)
     lvidd += rng.uniform(0.3, 1.4) if p.hf_reduced_ef else 0.3 * hf
@@ -76,13 +99,19 @@ def sample_cardiac(p: PatientState, rng: np.random.Generator) -> CardiacState:
     tr_v = float(np.sqrt(max(pasp - rap, 4.0) / 4.0))
     body = 1.0 + 0.008 * (p.bmi - 27) + (0.04 if p.sex == "M" else 0.0)
     return CardiacState(
-        lvef=float(np.clip(lvef, 12, 80)), lvidd_cm=float(np.clip(lvidd, 3.4, 8.0)),
-        lavi=float(np.clip(lavi, 12, 90)), e_a=float(np.clip(e_a, 0.4, 3.5)),
-        tr_velocity=tr_v, rap=rap, rv_grade=rv_grade,
+        lvef=float(np.clip(lvef, 12, 80)),
+        lvidd_cm=float(np.clip(lvidd, 3.4, 8.0)),
+        lavi=float(np.clip(lavi, 12, 90)),
+        e_a=float(np.clip(e_a, 0.4, 3.5)),
+        tr_velocity=tr_v,
+        rap=rap,
+        rv_grade=rv_grade,
         lv_radius_mm=float(lvidd * 5.0 * body * rng.normal(1, 0.12)),
         la_radius_mm=float((3 * lavi * 1.85e3 / (4 * np.pi)) ** (1 / 3) * rng.normal(1, 0.14)),
         rv_scale=float((1.0 + 0.1 * rv_grade + 0.08 * ph) * rng.normal(1, 0.1)),
-        pa_diameter_mm=float(np.clip(24 + 0.15 * (4 * tr_v**2 + rap - 25) + rng.normal(0, 3.0), 17, 45)),
+        pa_diameter_mm=float(
+            np.clip(24 + 0.15 * (4 * tr_v**2 + rap - 25) + rng.normal(0, 3.0), 17, 45)
+        ),
         ivc_diameter_mm=float(np.clip(15 + 0.7 * rap + rng.normal(0, 2.5), 9, 34)),
         lv_wall_mm=float(np.clip(9 + 1.2 * age_z + rng.normal(0, 1.5), 6, 16)),
     )
@@ -101,13 +130,17 @@ def labels_from_measurements(m: dict[str, float | str | None], sex: str) -> dict
         return -1 if v is None or (isinstance(v, float) and np.isnan(v)) else int(bool(fn(v)))
 
     lvidd_cut = t["lvidd_f"] if sex == "F" else t["lvidd_m"]
-    la_parts = [cmp("e_a_ratio", lambda v: v >= t["e_a"]), cmp("lavi_ml_m2", lambda v: v > t["lavi"]),
-                cmp("tr_peak_velocity_m_s", lambda v: v > t["tr_la"])]
+    la_parts = [
+        cmp("e_a_ratio", lambda v: v >= t["e_a"]),
+        cmp("lavi_ml_m2", lambda v: v > t["lavi"]),
+        cmp("tr_peak_velocity_m_s", lambda v: v > t["tr_la"]),
+    ]
     la = 1 if 1 in la_parts else (0 if all(x == 0 for x in la_parts) else -1)
     return {
         "Reduced LV systolic function": cmp("lvef_percent", lambda v: v < t["lvef"]),
-        "Reduced RV systolic function": cmp("rv_systolic_function",
-                                            lambda v: v.strip().lower() != "normal"),
+        "Reduced RV systolic function": cmp(
+            "rv_systolic_function", lambda v: v.strip().lower() != "normal"
+        ),
         "Pulmonary hypertension": cmp("pasp_mmhg", lambda v: v > t["pasp"]),
         "Atrial chamber enlargement": cmp("lavi_ml_m2", lambda v: v > t["lavi"]),
         "Ventricular enlargement": cmp("lvidd_cm", lambda v: v > lvidd_cut),
@@ -121,8 +154,13 @@ def true_labels(c: CardiacState, sex: str) -> dict[str, int]:
     return labels_from_measurements(_measurements(c, RV_GRADES[c.rv_grade]), sex)
 
 
-def sample_echo_exams(p: PatientState, c: CardiacState, anchor: date, rng: np.random.Generator,
-                      n_exams: int | None = None) -> list[dict[str, object]]:
+def sample_echo_exams(
+    p: PatientState,
+    c: CardiacState,
+    anchor: date,
+    rng: np.random.Generator,
+    n_exams: int | None = None,
+) -> list[dict[str, object]]:
     """0-3 echo exams around ``anchor`` (the first CT date), some beyond +-180 days, with noise,
     drift with time from the CT, and missing measurements."""
     if n_exams is None:
@@ -132,46 +170,65 @@ def sample_echo_exams(p: PatientState, c: CardiacState, anchor: date, rng: np.ra
         offset = int(rng.normal(0, 90)) if k == 0 else int(rng.uniform(-600, 600))
         drift = np.sqrt(abs(offset) / 365.0)
         m = _measurements(c, RV_GRADES[c.rv_grade])
-        m["lvef_percent"] = round(float(np.clip(m["lvef_percent"] + rng.normal(0, 4 + 4 * drift), 10, 80)))
+        m["lvef_percent"] = round(
+            float(np.clip(m["lvef_percent"] + rng.normal(0, 4 + 4 * drift), 10, 80))
+        )
         m["lvidd_cm"] = round(float(m["lvidd_cm"] + rng.normal(0, 0.22 + 0.2 * drift)), 1)
         m["lavi_ml_m2"] = round(float(max(m["lavi_ml_m2"] + rng.normal(0, 3.5 + 3 * drift), 8)), 1)
-        m["e_a_ratio"] = round(float(max(m["e_a_ratio"] + rng.normal(0, 0.15 + 0.1 * drift), 0.3)), 2)
+        m["e_a_ratio"] = round(
+            float(max(m["e_a_ratio"] + rng.normal(0, 0.15 + 0.1 * drift), 0.3)), 2
+        )
         tr = max(m["tr_peak_velocity_m_s"] + rng.normal(0, 0.15 + 0.1 * drift), 1.0)
         m["tr_peak_velocity_m_s"] = round(float(tr), 2)
         m["pasp_mmhg"] = round(4 * tr**2 + c.rap)
-        grade = int(np.clip(c.rv_grade + (rng.random() < 0.12 * (1 + drift)) * rng.choice([-1, 1]), 0, 3))
+        grade = int(
+            np.clip(c.rv_grade + (rng.random() < 0.12 * (1 + drift)) * rng.choice([-1, 1]), 0, 3)
+        )
         m["rv_systolic_function"] = str(rng.choice(_RV_WORDING[RV_GRADES[grade]]))
         _drop_missing(m, rng)
-        exams.append({"patient_id": p.patient_id, "exam_date": anchor + timedelta(days=offset),
-                      "sex": p.sex, **m})
+        exams.append(
+            {
+                "patient_id": p.patient_id,
+                "exam_date": anchor + timedelta(days=offset),
+                "sex": p.sex,
+                **m,
+            }
+        )
     return sorted(exams, key=lambda e: e["exam_date"])
 
 
-def expected_echo_labels(exams: list[dict[str, object]], ct_date: date, sex: str,
-                         window_days: int = 180) -> dict[str, int]:
+def expected_echo_labels(
+    exams: list[dict[str, object]], ct_date: date, sex: str, window_days: int = 180
+) -> dict[str, int]:
     """The labels echo matching should give: closest exam within +-window_days, else all -1."""
     near = [e for e in exams if abs((e["exam_date"] - ct_date).days) <= window_days]
     if not near:
-        return {name: -1 for name in true_labels_names()}
+        return {t.name: -1 for t in OPPORTUNISTIC}
     best = min(near, key=lambda e: (abs((e["exam_date"] - ct_date).days), e["exam_date"]))
     return labels_from_measurements(best, sex)
 
 
-def true_labels_names() -> tuple[str, ...]:
-    from hyperct.tasks import OPPORTUNISTIC
-
-    return tuple(t.name for t in OPPORTUNISTIC)
-
-
 def _measurements(c: CardiacState, rv_text: str) -> dict[str, float | str | None]:
-    return {"lvef_percent": c.lvef, "lvidd_cm": c.lvidd_cm, "lavi_ml_m2": c.lavi,
-            "e_a_ratio": c.e_a, "tr_peak_velocity_m_s": c.tr_velocity, "pasp_mmhg": c.pasp,
-            "rv_systolic_function": rv_text}
+    return {
+        "lvef_percent": c.lvef,
+        "lvidd_cm": c.lvidd_cm,
+        "lavi_ml_m2": c.lavi,
+        "e_a_ratio": c.e_a,
+        "tr_peak_velocity_m_s": c.tr_velocity,
+        "pasp_mmhg": c.pasp,
+        "rv_systolic_function": rv_text,
+    }
 
 
 def _drop_missing(m: dict[str, float | str | None], rng: np.random.Generator) -> None:
-    rates = {"lvef_percent": 0.05, "lvidd_cm": 0.12, "lavi_ml_m2": 0.15, "e_a_ratio": 0.2,
-             "tr_peak_velocity_m_s": 0.25, "rv_systolic_function": 0.08}
+    rates = {
+        "lvef_percent": 0.05,
+        "lvidd_cm": 0.12,
+        "lavi_ml_m2": 0.15,
+        "e_a_ratio": 0.2,
+        "tr_peak_velocity_m_s": 0.25,
+        "rv_systolic_function": 0.08,
+    }
     for key, rate in rates.items():
         if rng.random() < rate:
             m[key] = None

@@ -67,7 +67,9 @@ class _Done:
     error: str | None = None
 
 
-def generate_cohort(config: PhantomConfig, out_dir: str | Path, progress: bool = False) -> CohortPaths:
+def generate_cohort(
+    config: PhantomConfig, out_dir: str | Path, progress: bool = False
+) -> CohortPaths:
     """Draw and write the cohort described by ``config`` into ``out_dir``.
 
     Failed scans are logged and listed in the result (and left out of the tables); the others
@@ -82,11 +84,20 @@ def generate_cohort(config: PhantomConfig, out_dir: str | Path, progress: bool =
         logger.error("scan %s failed: %s", scan_id, err)
     ok = {d.scan_id: d for d in done if not d.error}
     scans = [s for s in plan.scans if s.spec.scan_id in ok]
-    paths = CohortPaths(out, out / "manifest.csv", out / "reports.csv", out / "echo.csv",
-                        out / "ground_truth.csv", failures)
+    paths = CohortPaths(
+        out,
+        out / "manifest.csv",
+        out / "reports.csv",
+        out / "echo.csv",
+        out / "ground_truth.csv",
+        failures,
+    )
     _write_csv(pd.DataFrame([ok[s.spec.scan_id].row for s in scans]), paths.manifest)
-    reports = [{"AccessionNo": s.spec.scan_id, "report_text": ok[s.spec.scan_id].report}
-               for s in scans if s.cohort != "prospective"]
+    reports = [
+        {"AccessionNo": s.spec.scan_id, "report_text": ok[s.spec.scan_id].report}
+        for s in scans
+        if s.cohort != "prospective"
+    ]
     _write_csv(pd.DataFrame(reports, columns=["AccessionNo", "report_text"]), paths.reports)
     _write_csv(pd.DataFrame(list(plan.echo_exams), columns=list(ECHO_COLUMNS)), paths.echo)
     truth = [_truth_row(s, ok[s.spec.scan_id].stated, plan.echo_exams) for s in scans]
@@ -136,8 +147,10 @@ def generate_scan(job: _Job) -> _Done:
         rel_ct = _write_ct(rendered.volume, job.out_dir, s)
         vol = rendered.volume
         for suffix, arr in (("anatomy", rendered.anatomy), ("findings", rendered.findings_mask)):
-            write_nifti(Volume(arr, vol.spacing, vol.affine, source=scan_id),
-                        job.out_dir / "masks" / f"{scan_id}_{suffix}.nii.gz")
+            write_nifti(
+                Volume(arr, vol.spacing, vol.affine, source=scan_id),
+                job.out_dir / "masks" / f"{scan_id}_{suffix}.nii.gz",
+            )
         if job.preview:
             from hyperct.phantom.preview import save_preview
 
@@ -164,11 +177,18 @@ def _write_ct(volume: Volume, out: Path, s: PlannedScan) -> str:
 def _manifest_row(s: PlannedScan, rel_ct: str) -> dict:
     p = s.spec.patient
     scan_id = s.spec.scan_id
-    row = {"scan_id": scan_id, "patient_id": s.patient_id, "path": rel_ct, "cohort": s.cohort,
-           "split": s.split, "study_date": s.study_date.isoformat(), "sex": p.sex,
-           "age": int(s.age),
-           "anatomy_path": f"masks/{scan_id}_anatomy.nii.gz",
-           "findings_mask_path": f"masks/{scan_id}_findings.nii.gz"}
+    row = {
+        "scan_id": scan_id,
+        "patient_id": s.patient_id,
+        "path": rel_ct,
+        "cohort": s.cohort,
+        "split": s.split,
+        "study_date": s.study_date.isoformat(),
+        "sex": p.sex,
+        "age": int(s.age),
+        "anatomy_path": f"masks/{scan_id}_anatomy.nii.gz",
+        "findings_mask_path": f"masks/{scan_id}_findings.nii.gz",
+    }
     row.update({name: -1 for name in TASK_NAMES})
     return row
 
@@ -178,8 +198,12 @@ def _truth_row(s: PlannedScan, stated: dict[str, int], exams) -> dict:
     row: dict = {"scan_id": s.spec.scan_id, "patient_id": s.patient_id, "cohort": s.cohort}
     row.update({t.name: int(t.name in s.spec.findings) for t in CONVENTIONAL})
     row.update(true_labels(s.spec.cardiac, p.sex))
-    row.update({f"report_{t.short_name}": (stated.get(t.name, -1) if s.cohort != "prospective" else -1)
-                for t in CONVENTIONAL})
+    row.update(
+        {
+            f"report_{t.short_name}": (stated.get(t.name, -1) if s.cohort != "prospective" else -1)
+            for t in CONVENTIONAL
+        }
+    )
     mine = [e for e in exams if e["patient_id"] == s.patient_id]
     expected = expected_echo_labels(mine, s.study_date, p.sex)
     row.update({f"echo_{t.short_name}": expected[t.name] for t in OPPORTUNISTIC})

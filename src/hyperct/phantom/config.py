@@ -19,7 +19,9 @@ class GridPreset:
         for name in ("in_plane", "slices", "z_extent_mm"):
             lo, hi = getattr(self, name)
             if not 8 <= lo <= hi:
-                raise ValueError(f"grid preset {name} must be (low, high) with 8 <= low <= high, got {(lo, hi)}")
+                raise ValueError(
+                    f"grid preset {name} must be (low, high) with 8 <= low <= high, got {(lo, hi)}"
+                )
 
 
 PRESETS = {
@@ -65,7 +67,9 @@ class PhantomConfig:
         for name in ("cohort_fractions", "split_fractions"):
             vals = getattr(self, name)
             if len(vals) != 3 or min(vals) < 0 or abs(sum(vals) - 1) > 1e-6:
-                raise ValueError(f"{name} must be three non-negative shares summing to 1, got {vals}")
+                raise ValueError(
+                    f"{name} must be three non-negative shares summing to 1, got {vals}"
+                )
         for name in ("dicom_fraction", "follow_up_fraction"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")

@@ -10,8 +10,14 @@ from hyperct.phantom.grid import capsule, ellipsoid
 from hyperct.phantom.scene import Scene
 
 
-def _blob(sc: Scene, center: np.ndarray, semi: np.ndarray, value: float, task: int | None,
-          label: int | None = None) -> bool:
+def _blob(
+    sc: Scene,
+    center: np.ndarray,
+    semi: np.ndarray,
+    value: float,
+    task: int | None,
+    label: int | None = None,
+) -> bool:
     drawn = ellipsoid(sc.canvas.grid, center, semi)
     if drawn is None:
         return False
@@ -70,8 +76,13 @@ def paint_hiatal_hernia(sc: Scene, task: int, sev: float) -> None:
     semi = np.array([0.55 * size, 0.45 * size, 0.5 * size])
     _blob(sc, center, semi, HU["soft"], task, TS["stomach"])
     _blob(sc, center + np.array([0, 1, 0]), semi - 3.5, HU["fluid"], None)
-    _blob(sc, center + np.array([0.35 * semi[0], -0.2 * semi[1], 0]),
-          np.array([0.3, 0.6, 0.6]) * semi, HU["air"], None)
+    _blob(
+        sc,
+        center + np.array([0.35 * semi[0], -0.2 * semi[1], 0]),
+        np.array([0.3, 0.6, 0.6]) * semi,
+        HU["air"],
+        None,
+    )
     sc.details["Hiatal hernia"] = {"size_mm": round(size)}
 
 
@@ -85,12 +96,19 @@ def paint_aortic_calcification(sc: Scene, task: int, sev: float) -> None:
         c = pts[seg] + t * (pts[seg + 1] - pts[seg])
         r = radii[seg] + t * (radii[seg + 1] - radii[seg])
         d = sc.rng.normal(0, 1, 3)
-        d -= d @ (pts[seg + 1] - pts[seg]) / np.sum((pts[seg + 1] - pts[seg]) ** 2) * (pts[seg + 1] - pts[seg])
+        d -= (
+            d
+            @ (pts[seg + 1] - pts[seg])
+            / np.sum((pts[seg + 1] - pts[seg]) ** 2)
+            * (pts[seg + 1] - pts[seg])
+        )
         d /= max(np.linalg.norm(d), 1e-6)
         size = 1.5 + 3.5 * sev * sc.rng.random() + 0.8
         _blob(sc, c + d * (r - 0.5), np.array([size * 1.5, size, size]), 450 + 500 * sev, task)
-    sc.details["Arterial wall calcification"] = {"extent": "diffuse" if sev > 0.5 else "focal",
-                                                 "site": "aortic arch and descending aorta"}
+    sc.details["Arterial wall calcification"] = {
+        "extent": "diffuse" if sev > 0.5 else "focal",
+        "site": "aortic arch and descending aorta",
+    }
 
 
 def paint_coronary_calcification(sc: Scene, task: int, sev: float) -> None:
@@ -118,8 +136,10 @@ def paint_coronary_calcification(sc: Scene, task: int, sev: float) -> None:
         size = 1.2 + 2.5 * sev * sc.rng.random() + 0.6
         _blob(sc, point, np.full(3, size), 500 + 450 * sev, task)
         vessels.append(vessel)
-    sc.details["Coronary artery wall calcification"] = {"vessels": sorted(set(vessels)),
-                                                        "extent": "extensive" if sev > 0.6 else "mild"}
+    sc.details["Coronary artery wall calcification"] = {
+        "vessels": sorted(set(vessels)),
+        "extent": "extensive" if sev > 0.6 else "mild",
+    }
 
 
 def paint_medical_material(sc: Scene, task: int, sev: float) -> None:
@@ -137,14 +157,22 @@ def paint_medical_material(sc: Scene, task: int, sev: float) -> None:
                 zc = s.carina + 40 - k * 22
                 _blob(sc, np.array([zc, front, s.x0]), np.array([1.5, 5, 9]), HU["metal"], task)
         elif dev == "pacemaker":
-            box_c = np.array([s.carina + 45, s.y0 - s.b_body + s.fat * 0.6 + 4, s.x0 + 0.55 * s.a_body])
+            box_c = np.array(
+                [s.carina + 45, s.y0 - s.b_body + s.fat * 0.6 + 4, s.x0 + 0.55 * s.a_body]
+            )
             _blob(sc, box_c, np.array([22, 4, 20]), HU["metal"], task)
             lead = np.stack([box_c, box_c + np.array([25, 25, -45]), ra.center, rv.center])
             _lead(sc, lead, task)
         elif dev == "port catheter":
-            port = np.array([s.carina + 50, s.y0 - s.b_body + s.fat * 0.6 + 3, s.x0 - 0.5 * s.a_body])
+            port = np.array(
+                [s.carina + 50, s.y0 - s.b_body + s.fat * 0.6 + 3, s.x0 - 0.5 * s.a_body]
+            )
             _blob(sc, port, np.array([10, 6, 12]), 1800.0, task)
-            _lead(sc, np.stack([port, port + np.array([30, 30, 25]), ra.center + np.array([20, 0, 0])]), task)
+            _lead(
+                sc,
+                np.stack([port, port + np.array([30, 30, 25]), ra.center + np.array([20, 0, 0])]),
+                task,
+            )
         else:
             for _ in range(3 + int(5 * sev)):
                 p = m.esophagus[2] + sc.rng.normal(0, 12, 3)
@@ -161,5 +189,3 @@ def _lead(sc: Scene, pts: np.ndarray, task: int) -> None:
         inside = d < max(1.2, 0.5 * min(sc.canvas.grid.spacing))
         sc.canvas.paint(box, inside, 2000.0)
         sc.canvas.mark(box, inside, task)
-
-

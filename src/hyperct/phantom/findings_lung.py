@@ -133,7 +133,9 @@ def paint_atelectasis(sc: Scene, task: int, sev: float) -> None:
         region = lungs & sides & band
         kind = "passive" if sev < 0.75 else "lobar"
     if not region.any():
-        region = lungs & sides & (sc.zn < np.quantile(np.broadcast_to(sc.zn, lungs.shape)[lungs], 0.05))
+        region = (
+            lungs & sides & (sc.zn < np.quantile(np.broadcast_to(sc.zn, lungs.shape)[lungs], 0.05))
+        )
     sc.canvas.paint(sc.box, region, 15 + 25 * sc.rng.random())
     sc.canvas.mark(sc.box, region, task)
     sc.details["Atelectasis"] = {"kind": kind, "side": side, "volume_loss": kind == "lobar"}
@@ -175,8 +177,11 @@ def paint_septal(sc: Scene, task: int, sev: float) -> None:
     for coord in (z, y, x):
         frac = ((coord + warp) / period) % 1.0
         grid_planes |= np.abs(frac - 0.5) > 0.5 - half
-    region = _coverage(smooth_field(lungs.shape, (4, 5, 5), sc.rng) + _zone_weight(sc, "basal")
-                       + 1.5 * sc.radius, lungs, 0.2 + 0.6 * sev)
+    region = _coverage(
+        smooth_field(lungs.shape, (4, 5, 5), sc.rng) + _zone_weight(sc, "basal") + 1.5 * sc.radius,
+        lungs,
+        0.2 + 0.6 * sev,
+    )
     septa = region & grid_planes
     sc.canvas.hu[sc.box][septa] += (350 + 250 * sev) * min(1.0, thick / vox)
     sc.canvas.mark(sc.box, septa, task)
@@ -192,7 +197,9 @@ def paint_nodules(sc: Scene, task: int, sev: float) -> None:
         kind = str(sc.rng.choice(["solid", "ground-glass", "part-solid"], p=[0.7, 0.2, 0.1]))
         point, lobe = sc.random_lung_point(depth=0.9)
         semi = diam / 2 * sc.rng.uniform(0.85, 1.15, 3)
-        drawn = ellipsoid(sc.canvas.grid, point, np.maximum(semi, 0.6 * np.array(sc.canvas.grid.spacing)))
+        drawn = ellipsoid(
+            sc.canvas.grid, point, np.maximum(semi, 0.6 * np.array(sc.canvas.grid.spacing))
+        )
         if drawn is None:
             continue
         box, r = drawn
@@ -223,7 +230,12 @@ def paint_pleural_effusion(sc: Scene, task: int, sev: float) -> None:
     space = (lab >= 10) & (lab <= 14)
     fluid = space & sides & (y > back - depth_mm)
     if not fluid.any():
-        fluid = space & sides & (sc.zn < np.quantile(np.broadcast_to(sc.zn, space.shape)[space], 0.02)) & (sc.yn > 0)
+        fluid = (
+            space
+            & sides
+            & (sc.zn < np.quantile(np.broadcast_to(sc.zn, space.shape)[space], 0.02))
+            & (sc.yn > 0)
+        )
     sc.canvas.paint(sc.box, fluid, HU["fluid"] + 6 * sc.rng.random(), 0)
     sc.canvas.mark(sc.box, fluid, task)
     thickness = float(8 + 70 * sev)

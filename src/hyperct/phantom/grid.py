@@ -79,8 +79,9 @@ def rotation(axis_u: np.ndarray, hint: np.ndarray) -> np.ndarray:
     return np.stack([u, v, np.cross(u, v)])
 
 
-def ellipsoid(grid: Grid, center: np.ndarray, semi: np.ndarray,
-              frame: np.ndarray | None = None) -> tuple[Box, np.ndarray] | None:
+def ellipsoid(
+    grid: Grid, center: np.ndarray, semi: np.ndarray, frame: np.ndarray | None = None
+) -> tuple[Box, np.ndarray] | None:
     """Normalised radius (<1 inside) of an ellipsoid within its bounding box.
 
     ``frame`` rows are the ellipsoid axes in (z, y, x); ``semi`` its semi-axes in mm.
@@ -99,8 +100,9 @@ def ellipsoid(grid: Grid, center: np.ndarray, semi: np.ndarray,
     return box, np.sqrt(r2).astype(np.float32)
 
 
-def capsule(grid: Grid, p0: np.ndarray, p1: np.ndarray,
-            reach: float) -> tuple[Box, np.ndarray] | None:
+def capsule(
+    grid: Grid, p0: np.ndarray, p1: np.ndarray, reach: float
+) -> tuple[Box, np.ndarray] | None:
     """Distance (mm) to the segment p0-p1 within its bounding box padded by ``reach``."""
     p0, p1 = np.asarray(p0, float), np.asarray(p1, float)
     box = grid.box(np.minimum(p0, p1) - reach, np.maximum(p0, p1) + reach)
@@ -115,8 +117,9 @@ def capsule(grid: Grid, p0: np.ndarray, p1: np.ndarray,
     return box, np.sqrt(dist2).astype(np.float32)
 
 
-def smooth_field(shape: tuple[int, ...], coarse: tuple[int, int, int],
-                 rng: np.random.Generator) -> np.ndarray:
+def smooth_field(
+    shape: tuple[int, ...], coarse: tuple[int, int, int], rng: np.random.Generator
+) -> np.ndarray:
     """Zero-mean, unit-scale smooth random field: coarse Gaussian noise, linearly upsampled.
 
     Upsampling is three small matrix products, so a full-volume field costs a few ms.
@@ -124,8 +127,11 @@ def smooth_field(shape: tuple[int, ...], coarse: tuple[int, int, int],
     c = rng.standard_normal(coarse).astype(np.float32)
     out = c
     for axis, n in enumerate(shape):
-        out = np.moveaxis(np.tensordot(_interp_matrix(coarse[axis], n), np.moveaxis(out, axis, 0),
-                                       axes=(1, 0)), 0, axis)
+        out = np.moveaxis(
+            np.tensordot(_interp_matrix(coarse[axis], n), np.moveaxis(out, axis, 0), axes=(1, 0)),
+            0,
+            axis,
+        )
     return out
 
 

@@ -36,8 +36,9 @@ class Mediastinum:
     esophagus: np.ndarray
 
 
-def plan_mediastinum(s: BodyShape, cs: CardiacState, heart_scale: float, age: float,
-                     rng: np.random.Generator) -> Mediastinum:
+def plan_mediastinum(
+    s: BodyShape, cs: CardiacState, heart_scale: float, age: float, rng: np.random.Generator
+) -> Mediastinum:
     """Place heart chambers and vessels from the body levels and the cardiac state."""
     u = np.array([-0.42, -0.5, 0.76])
     frame = rotation(u, np.array([0.0, -1.0, -1.0]))
@@ -47,32 +48,58 @@ def plan_mediastinum(s: BodyShape, cs: CardiacState, heart_scale: float, age: fl
     rlv = cs.lv_radius_mm * hs
     rv_r = 23.0 * cs.rv_scale * hs
     chambers = (
-        Chamber("la", hc - u * 36 * hs + np.array([8, 0.55 * cs.la_radius_mm, 6]),
-                np.full(3, cs.la_radius_mm * hs), 2.0),
-        Chamber("ra", hc - u * 22 * hs + v * 30 * hs + np.array([0, 0, -14]),
-                np.array([30, 27, 27]) * hs * cs.rv_scale**0.5, 2.0),
-        Chamber("rv", hc + u * 6 * hs + v * (rlv + 0.4 * rv_r), np.array([52 * hs, 0.85 * rv_r, 1.4 * rv_r]), 4.0),
-        Chamber("lv", hc + u * 10 * hs - v * 6 * hs,
-                np.array([58 * hs, rlv + cs.lv_wall_mm, 1.1 * (rlv + cs.lv_wall_mm)]), cs.lv_wall_mm),
+        Chamber(
+            "la",
+            hc - u * 36 * hs + np.array([8, 0.55 * cs.la_radius_mm, 6]),
+            np.full(3, cs.la_radius_mm * hs),
+            2.0,
+        ),
+        Chamber(
+            "ra",
+            hc - u * 22 * hs + v * 30 * hs + np.array([0, 0, -14]),
+            np.array([30, 27, 27]) * hs * cs.rv_scale**0.5,
+            2.0,
+        ),
+        Chamber(
+            "rv",
+            hc + u * 6 * hs + v * (rlv + 0.4 * rv_r),
+            np.array([52 * hs, 0.85 * rv_r, 1.4 * rv_r]),
+            4.0,
+        ),
+        Chamber(
+            "lv",
+            hc + u * 10 * hs - v * 6 * hs,
+            np.array([58 * hs, rlv + cs.lv_wall_mm, 1.1 * (rlv + cs.lv_wall_mm)]),
+            cs.lv_wall_mm,
+        ),
     )
     r_asc = float(np.clip(13.5 + 0.06 * (age - 50) + rng.normal(0, 1.2), 11, 22))
     y_es = s.y_spine - s.r_vert - 9
     trachea_y = y_es - 19
-    aorta = np.array([
-        hc - u * 18 * hs + v * 4 + np.array([18, 0, -4]),
-        [s.carina + 2, s.y_cav - 0.62 * s.b_cav, s.x0 - 10],
-        [s.carina + 28, trachea_y - 14, s.x0 + 2],
-        [s.carina + 22, y_es + 4, s.x0 + 24],
-        [s.carina - 45, y_es + 6, s.x0 + s.r_vert + 9],
-        [min(s.dome_l, s.dome_r) - 45, y_es + 4, s.x0 + 8],
-    ])
+    aorta = np.array(
+        [
+            hc - u * 18 * hs + v * 4 + np.array([18, 0, -4]),
+            [s.carina + 2, s.y_cav - 0.62 * s.b_cav, s.x0 - 10],
+            [s.carina + 28, trachea_y - 14, s.x0 + 2],
+            [s.carina + 22, y_es + 4, s.x0 + 24],
+            [s.carina - 45, y_es + 6, s.x0 + s.r_vert + 9],
+            [min(s.dome_l, s.dome_r) - 45, y_es + 4, s.x0 + 8],
+        ]
+    )
     radius = r_asc * np.array([1.0, 1.0, 0.9, 0.8, 0.76, 0.72])
     bif = np.array([s.carina - 10, s.y_cav - 0.22 * s.b_cav, s.x0 + 12])
-    hila = {"right": np.array([s.carina - 22, trachea_y + 8, s.x0 - 0.36 * s.a_cav]),
-            "left": np.array([s.carina - 14, trachea_y + 14, s.x0 + 0.36 * s.a_cav])}
-    esophagus = np.array([[s.apex + 60, y_es, s.x0 + 3], [s.carina, y_es, s.x0 + 5],
-                          [s.dome_l - 5, y_es - 12, s.x0 + 0.22 * s.a_cav],
-                          [s.dome_l - 30, s.y_cav - 0.1 * s.b_cav, s.x0 + 0.45 * s.a_cav]])
+    hila = {
+        "right": np.array([s.carina - 22, trachea_y + 8, s.x0 - 0.36 * s.a_cav]),
+        "left": np.array([s.carina - 14, trachea_y + 14, s.x0 + 0.36 * s.a_cav]),
+    }
+    esophagus = np.array(
+        [
+            [s.apex + 60, y_es, s.x0 + 3],
+            [s.carina, y_es, s.x0 + 5],
+            [s.dome_l - 5, y_es - 12, s.x0 + 0.22 * s.a_cav],
+            [s.dome_l - 30, s.y_cav - 0.1 * s.b_cav, s.x0 + 0.45 * s.a_cav],
+        ]
+    )
     return Mediastinum(chambers, frame, hs, aorta, radius, bif, hila, trachea_y, esophagus)
 
 
@@ -83,12 +110,21 @@ def chamber_radius(c: Canvas, m: Mediastinum, ch: Chamber, pad: float, shift=Non
     return ellipsoid(c.grid, center, ch.semi + pad, frame)
 
 
-def draw_heart(c: Canvas, m: Mediastinum, fat: float, effusion: float, task_effusion: int,
-               task_cardiomegaly: int | None) -> None:
+def draw_heart(
+    c: Canvas,
+    m: Mediastinum,
+    fat: float,
+    effusion: float,
+    task_effusion: int,
+    task_cardiomegaly: int | None,
+) -> None:
     """Pericardium, pericardial fluid (dependent), epicardial fat, chambers with myocardium."""
     shift = np.array([-0.3, 0.4, 0.0]) * effusion
-    layers = [(fat + effusion + 1.5, HU["skin"], shift), (fat + effusion, HU["fluid"], shift),
-              (fat, HU["fat"] - 5, None)]
+    layers = [
+        (fat + effusion + 1.5, HU["skin"], shift),
+        (fat + effusion, HU["fluid"], shift),
+        (fat, HU["fat"] - 5, None),
+    ]
     for k, (pad, value, sh) in enumerate(layers):
         if pad <= fat + 0.01 and k < 2:
             continue
@@ -112,8 +148,14 @@ def draw_heart(c: Canvas, m: Mediastinum, fat: float, effusion: float, task_effu
             c.mark(box, r < 1, task_cardiomegaly)
 
 
-def draw_tube(c: Canvas, pts: np.ndarray, radius: np.ndarray | float, value: float,
-              label: int | None, z_max: float | None = None) -> None:
+def draw_tube(
+    c: Canvas,
+    pts: np.ndarray,
+    radius: np.ndarray | float,
+    value: float,
+    label: int | None,
+    z_max: float | None = None,
+) -> None:
     """A tube along a polyline (capsules between consecutive points)."""
     radius = np.broadcast_to(np.asarray(radius, float), (len(pts),))
     for a, b, ra, rb in zip(pts[:-1], pts[1:], radius[:-1], radius[1:]):
@@ -139,10 +181,20 @@ def draw_vessels_and_oesophagus(c: Canvas, s: BodyShape, m: Mediastinum, cs: Car
         draw_tube(c, np.stack([m.pa_bifurcation, m.hila[side]]), 0.62 * pa_r, HU["blood"], 0)
     ra = next(ch for ch in m.chambers if ch.name == "ra")
     svc_top = np.array([s.apex + 60, s.y_cav - 0.35 * s.b_cav, s.x0 - 24])
-    draw_tube(c, np.stack([svc_top, ra.center + np.array([10, 0, 0])]), 9.5, HU["blood"],
-              TS["superior_vena_cava"])
+    draw_tube(
+        c,
+        np.stack([svc_top, ra.center + np.array([10, 0, 0])]),
+        9.5,
+        HU["blood"],
+        TS["superior_vena_cava"],
+    )
     ivc_bottom = np.array([min(s.dome_r, s.dome_l) - 70, s.y_spine - s.r_vert - 18, s.x0 - 18])
-    draw_tube(c, np.stack([ivc_bottom, ra.center - np.array([15, 0, 0])]), cs.ivc_diameter_mm / 2,
-              HU["blood"], TS["inferior_vena_cava"])
+    draw_tube(
+        c,
+        np.stack([ivc_bottom, ra.center - np.array([15, 0, 0])]),
+        cs.ivc_diameter_mm / 2,
+        HU["blood"],
+        TS["inferior_vena_cava"],
+    )
     draw_tube(c, m.esophagus, 8.0, HU["soft"], TS["esophagus"])
     draw_tube(c, m.esophagus[:2], 1.8, HU["air"], None)

@@ -21,8 +21,19 @@ from hyperct.tasks import CONVENTIONAL
 
 logger = logging.getLogger(__name__)
 
-FEATURES = ("age", "male", "smoking", "obesity", "heart_failure", "infection", "fibrosis",
-            "airway", "malignancy", "athero", "surgery")
+FEATURES = (
+    "age",
+    "male",
+    "smoking",
+    "obesity",
+    "heart_failure",
+    "infection",
+    "fibrosis",
+    "airway",
+    "malignancy",
+    "athero",
+    "surgery",
+)
 
 #: Logit weights of each finding on the latent features (names as in FEATURES).
 WEIGHTS: dict[str, dict[str, float]] = {
@@ -75,15 +86,26 @@ class PatientState:
 
     def features(self, infection: float) -> np.ndarray:
         """The latent features in FEATURES order, roughly standardised."""
-        return np.array([
-            (self.age - 60.0) / 14.0, float(self.sex == "M"), np.log1p(self.pack_years) / 2.0,
-            (self.bmi - 27.0) / 5.0, float(self.heart_failure > 0) + self.heart_failure,
-            infection, float(self.fibrosis), float(self.airway), float(self.malignancy),
-            self.athero, float(self.surgery),
-        ])
+        return np.array(
+            [
+                (self.age - 60.0) / 14.0,
+                float(self.sex == "M"),
+                np.log1p(self.pack_years) / 2.0,
+                (self.bmi - 27.0) / 5.0,
+                float(self.heart_failure > 0) + self.heart_failure,
+                infection,
+                float(self.fibrosis),
+                float(self.airway),
+                float(self.malignancy),
+                self.athero,
+                float(self.surgery),
+            ]
+        )
 
 
-def sample_patient(rng: np.random.Generator, patient_id: str, age_shift: float = 0.0) -> PatientState:
+def sample_patient(
+    rng: np.random.Generator, patient_id: str, age_shift: float = 0.0
+) -> PatientState:
     """Draw one patient's latent state; ``age_shift`` (years) makes a cohort older."""
     sex = "M" if rng.random() < 0.55 else "F"
     age = float(np.clip(rng.normal(60 + age_shift, 14), 22, 92))
@@ -91,10 +113,15 @@ def sample_patient(rng: np.random.Generator, patient_id: str, age_shift: float =
     pack_years = float(rng.lognormal(3.0, 0.6)) if rng.random() < 0.45 else 0.0
     bmi = float(np.clip(rng.normal(27.5, 5.0), 16, 48))
     hf = rng.random() < _sigmoid(-1.9 + 0.9 * age_z + 0.3 * (sex == "M") + 0.04 * (bmi - 27))
-    athero = float(0.8 * age_z + 0.4 * np.log1p(pack_years) / 2 + 0.3 * (sex == "M")
-                   + rng.normal(0, 0.7))
+    athero = float(
+        0.8 * age_z + 0.4 * np.log1p(pack_years) / 2 + 0.3 * (sex == "M") + rng.normal(0, 0.7)
+    )
     return PatientState(
-        patient_id=patient_id, sex=sex, age=age, pack_years=pack_years, bmi=bmi,
+        patient_id=patient_id,
+        sex=sex,
+        age=age,
+        pack_years=pack_years,
+        bmi=bmi,
         heart_failure=float(rng.uniform(0.2, 1.0)) if hf else 0.0,
         hf_reduced_ef=bool(hf and rng.random() < 0.5),
         fibrosis=bool(rng.random() < _sigmoid(-2.8 + 0.8 * age_z + 0.2 * np.log1p(pack_years))),
@@ -110,8 +137,9 @@ def sample_infection(rng: np.random.Generator) -> float:
     return float(rng.random() < 0.22)
 
 
-def sample_findings(state: PatientState, infection: float, rng: np.random.Generator,
-                    cohort: str) -> dict[str, float]:
+def sample_findings(
+    state: PatientState, infection: float, rng: np.random.Generator, cohort: str
+) -> dict[str, float]:
     """The conventional findings present on one scan, each with a severity in (0, 1]."""
     intercepts = calibrated_intercepts(cohort)
     x = state.features(infection)
@@ -136,7 +164,9 @@ def calibrated_intercepts(cohort: str, n: int = 20000) -> dict[str, float]:
     """
     rng = np.random.default_rng(12345)
     shift = 6.0 if cohort == "external" else 0.0
-    x = np.stack([sample_patient(rng, "mc", shift).features(sample_infection(rng)) for _ in range(n)])
+    x = np.stack(
+        [sample_patient(rng, "mc", shift).features(sample_infection(rng)) for _ in range(n)]
+    )
     u = rng.random((n, len(CONVENTIONAL)))
     targets = target_prevalence(cohort)
     out: dict[str, float] = {}

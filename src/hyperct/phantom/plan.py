@@ -19,9 +19,11 @@ from hyperct.phantom.render import ScanSpec
 from hyperct.phantom.scanner import SCANNERS
 
 #: First and last CT date of each cohort (the prospective cohort comes later).
-DATE_RANGES = {"internal": (date(2018, 1, 1), date(2022, 12, 31)),
-               "external": (date(2019, 6, 1), date(2023, 6, 30)),
-               "prospective": (date(2024, 1, 1), date(2025, 6, 30))}
+DATE_RANGES = {
+    "internal": (date(2018, 1, 1), date(2022, 12, 31)),
+    "external": (date(2019, 6, 1), date(2023, 6, 30)),
+    "prospective": (date(2024, 1, 1), date(2025, 6, 30)),
+}
 
 
 @dataclass(frozen=True)
@@ -64,26 +66,51 @@ def plan_cohort(cfg: PhantomConfig) -> CohortPlan:
             first = _random_date(rng, *DATE_RANGES[cohort])
             n_scans = 2 if cohort == "internal" and rng.random() < cfg.follow_up_fraction else 1
             dates = [first] + [first + timedelta(days=int(rng.integers(90, 700)))][: n_scans - 1]
-            exams += sample_echo_exams(p, cs, first, rng, n_exams=None if cohort != "prospective"
-                                       else int(rng.integers(1, 3)))
+            exams += sample_echo_exams(
+                p,
+                cs,
+                first,
+                rng,
+                n_exams=None if cohort != "prospective" else int(rng.integers(1, 3)),
+            )
             for d in dates[: count - made]:
-                scans.append(_planned(cfg, rng, len(scans), p, cs, cohort, d,
-                                      p.age + (d - first).days / 365.25))
+                scans.append(
+                    _planned(
+                        cfg, rng, len(scans), p, cs, cohort, d, p.age + (d - first).days / 365.25
+                    )
+                )
                 made += 1
     scans = _assign_splits(scans, cfg.split_fractions, rng)
     scans = _assign_dicom(scans, cfg.dicom_fraction, rng)
     return CohortPlan(tuple(scans), tuple(exams), patients)
 
 
-def _planned(cfg: PhantomConfig, rng: np.random.Generator, index: int, p: PatientState,
-             cs: CardiacState, cohort: str, study_date: date, age: float) -> PlannedScan:
+def _planned(
+    cfg: PhantomConfig,
+    rng: np.random.Generator,
+    index: int,
+    p: PatientState,
+    cs: CardiacState,
+    cohort: str,
+    study_date: date,
+    age: float,
+) -> PlannedScan:
     infection = sample_infection(rng)
-    findings = sample_findings(p, infection, rng, "external" if cohort == "external" else "internal")
+    findings = sample_findings(
+        p, infection, rng, "external" if cohort == "external" else "internal"
+    )
     scanner = "external" if cohort == "external" else "internal"
     grid = sample_grid(cfg.preset, scanner, rng)
     scan_id = f"{p.patient_id}_{study_date.strftime('%Y%m%d')}"
-    spec = ScanSpec(scan_id=scan_id, patient=p, cardiac=cs, findings=findings, grid=grid,
-                    scanner=scanner, seed=(cfg.seed, index + 1))
+    spec = ScanSpec(
+        scan_id=scan_id,
+        patient=p,
+        cardiac=cs,
+        findings=findings,
+        grid=grid,
+        scanner=scanner,
+        seed=(cfg.seed, index + 1),
+    )
     return PlannedScan(index, spec, p.patient_id, cohort, "test", study_date, False, age)
 
 
@@ -94,7 +121,9 @@ def sample_grid(preset: str, scanner: str, rng: np.random.Generator) -> Grid:
     n_z = int(rng.integers(pr.slices[0], pr.slices[1] + 1))
     fov = rng.uniform(*SCANNERS[scanner].fov_mm)
     z_ext = rng.uniform(*pr.z_extent_mm)
-    return Grid((n_z, n_xy, n_xy), (round(z_ext / n_z, 3), round(fov / n_xy, 3), round(fov / n_xy, 3)))
+    return Grid(
+        (n_z, n_xy, n_xy), (round(z_ext / n_z, 3), round(fov / n_xy, 3), round(fov / n_xy, 3))
+    )
 
 
 def _cohort_counts(n: int, fractions: tuple[float, float, float]) -> list[int]:
@@ -115,7 +144,9 @@ def _assign_splits(scans: list[PlannedScan], fractions, rng) -> list[PlannedScan
     n_val = int(round(fractions[1] * len(internal)))
     split_of = {}
     for rank, i in enumerate(order):
-        split_of[internal[i]] = "train" if rank < n_train else ("val" if rank < n_train + n_val else "test")
+        split_of[internal[i]] = (
+            "train" if rank < n_train else ("val" if rank < n_train + n_val else "test")
+        )
     return [_replace(s, split=split_of.get(s.patient_id, "test")) for s in scans]
 
 

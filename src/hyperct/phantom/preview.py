@@ -22,7 +22,9 @@ def save_preview(scan: RenderedScan, path: str | Path, title: str = "") -> Path:
     sz, sy, sx = scan.volume.spacing
     nz = ct.shape[0]
     fig, axes = plt.subplots(1, 5, figsize=(20, 4.6))
-    views = [(ct[k], fm[k], 1.0, f"axial {k}") for k in (nz // 5, 2 * nz // 5, 3 * nz // 5, 4 * nz // 5)]
+    views = [
+        (ct[k], fm[k], 1.0, f"axial {k}") for k in (nz // 5, 2 * nz // 5, 3 * nz // 5, 4 * nz // 5)
+    ]
     mid = ct.shape[1] // 2
     views.append((ct[::-1, mid, :], fm[::-1, mid, :], sz / sx, "coronal"))
     colors = matplotlib.colormaps["tab20"]

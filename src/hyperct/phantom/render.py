@@ -55,11 +55,15 @@ class ScanSpec:
 
     def __post_init__(self) -> None:
         if self.scanner not in SCANNERS:
-            raise ValueError(f"scan {self.scan_id}: unknown scanner {self.scanner!r}; known {sorted(SCANNERS)}")
+            raise ValueError(
+                f"scan {self.scan_id}: unknown scanner {self.scanner!r}; known {sorted(SCANNERS)}"
+            )
         for name, sev in self.findings.items():
             task_by_name(name)
             if not 0 < sev <= 1:
-                raise ValueError(f"scan {self.scan_id}: severity of {name!r} must be in (0, 1], got {sev}")
+                raise ValueError(
+                    f"scan {self.scan_id}: severity of {name!r} must be in (0, 1], got {sev}"
+                )
 
 
 @dataclass
@@ -92,28 +96,41 @@ def render_scan(spec: ScanSpec) -> RenderedScan:
     sc = Scene(c, body, med, rng)
     peri = f.get("Pericardial effusion")
     peri_mm = 3 + 13 * peri if peri else 0.0
-    draw_heart(c, med, fat=float(np.clip(2 + 0.25 * (spec.patient.bmi - 22), 1.5, 7)),
-               effusion=peri_mm, task_effusion=_tid("Pericardial effusion"),
-               task_cardiomegaly=_tid("Cardiomegaly") if cardio else None)
+    draw_heart(
+        c,
+        med,
+        fat=float(np.clip(2 + 0.25 * (spec.patient.bmi - 22), 1.5, 7)),
+        effusion=peri_mm,
+        task_effusion=_tid("Pericardial effusion"),
+        task_cardiomegaly=_tid("Cardiomegaly") if cardio else None,
+    )
     if cardio:
         sc.details["Cardiomegaly"] = {"scale": round(heart_scale, 2)}
     if peri:
         sc.details["Pericardial effusion"] = {"thickness_mm": round(peri_mm)}
     draw_vessels_and_oesophagus(c, body, med, spec.cardiac)
     fc.paint_normal_nodes(sc)
-    for name, painter in (("Lymphadenopathy", fc.paint_lymphadenopathy), ("Hiatal hernia", fc.paint_hiatal_hernia)):
+    for name, painter in (
+        ("Lymphadenopathy", fc.paint_lymphadenopathy),
+        ("Hiatal hernia", fc.paint_hiatal_hernia),
+    ):
         if name in f:
             painter(sc, _tid(name), f[name])
-    draw_airways_and_vessels(c, body, med, _airway_disease(f, rng), rng,
-                             max_depth=5 if spec.grid.spacing[1] < 2 else 4)
+    draw_airways_and_vessels(
+        c, body, med, _airway_disease(f, rng), rng, max_depth=5 if spec.grid.spacing[1] < 2 else 4
+    )
     _paint_lung(sc, f)
     for name, painter in CHEST_PAINTERS:
         if name in f:
             painter(sc, _tid(name), f[name])
-    body_box = spec.grid.box(np.array([-1e4, body.y0 - body.b_body - 6, body.x0 - body.a_body - 6]),
-                             np.array([1e4, body.y0 + body.b_body + 22, body.x0 + body.a_body + 6]))
+    body_box = spec.grid.box(
+        np.array([-1e4, body.y0 - body.b_body - 6, body.x0 - body.a_body - 6]),
+        np.array([1e4, body.y0 + body.b_body + 22, body.x0 + body.a_body + 6]),
+    )
     ct = acquire(c.hu, spec.grid, SCANNERS[spec.scanner], rng, body_box)
-    volume = Volume(array=ct, spacing=spec.grid.spacing, affine=spec.grid.affine(), source=spec.scan_id)
+    volume = Volume(
+        array=ct, spacing=spec.grid.spacing, affine=spec.grid.affine(), source=spec.scan_id
+    )
     return RenderedScan(volume, c.labels, c.findings, sc.details)
 
 

@@ -24,7 +24,9 @@ class ScannerProfile:
         for f in ("noise_hu", "blur_mm", "fov_mm"):
             lo, hi = getattr(self, f)
             if not 0 <= lo <= hi:
-                raise ValueError(f"scanner {self.name}: {f} must be (low, high) with 0 <= low <= high")
+                raise ValueError(
+                    f"scanner {self.name}: {f} must be (low, high) with 0 <= low <= high"
+                )
 
 
 SCANNERS = {
@@ -33,8 +35,13 @@ SCANNERS = {
 }
 
 
-def acquire(hu: np.ndarray, grid: Grid, profile: ScannerProfile, rng: np.random.Generator,
-            box: Box | None = None) -> np.ndarray:
+def acquire(
+    hu: np.ndarray,
+    grid: Grid,
+    profile: ScannerProfile,
+    rng: np.random.Generator,
+    box: Box | None = None,
+) -> np.ndarray:
     """Blur the ideal HU volume in-plane, add correlated noise, offset, return int16 HU.
 
     The noise is white noise blurred with the same kernel and scaled to the target std (the
@@ -54,7 +61,7 @@ def acquire(hu: np.ndarray, grid: Grid, profile: ScannerProfile, rng: np.random.
     for k0 in range(0, hu.shape[0], block):
         n = min(block, hu.shape[0] - k0)
         shift = tuple(int(v) for v in rng.integers(0, hu.shape[1], 2))
-        out[k0:k0 + n] += np.roll(noise[:n], shift, axis=(1, 2))
+        out[k0 : k0 + n] += np.roll(noise[:n], shift, axis=(1, 2))
     out += np.float32(rng.uniform(*profile.hu_offset))
     np.clip(out, -1024, 3071, out=out)
     return np.rint(out, out=out).astype(np.int16)

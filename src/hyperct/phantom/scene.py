@@ -59,7 +59,9 @@ class Scene:
         x = self.coords[2]
         return x < self.body.x0 if which == "right" else x >= self.body.x0
 
-    def random_lung_point(self, lobe: int | None = None, depth: float = 0.85) -> tuple[np.ndarray, str]:
+    def random_lung_point(
+        self, lobe: int | None = None, depth: float = 0.85
+    ) -> tuple[np.ndarray, str]:
         """A random point (mm) inside the lungs (or one lobe), away from the chest wall."""
         lab = self.canvas.labels[self.box]
         ok = (lab == lobe) if lobe is not None else ((lab >= 10) & (lab <= 14))
