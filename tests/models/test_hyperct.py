@@ -225,3 +225,18 @@ def test_bad_inputs_and_config_are_named() -> None:
     with pytest.raises(ValueError, match="LoRATargets"):
         HyperCTConfig(lora_blocks=(0,), adapt_last_k=2)
     assert HyperCTConfig.from_dict(TINY.to_dict()) == TINY
+
+
+def test_bf16_backbone_probabilities_agree_with_fp32() -> None:
+    model = tiny_hyperct()
+    randomise_lora(model, scale=0.5)
+    torch.manual_seed(0)
+    bf16_model = HyperCT(dataclasses.replace(model.config, backbone_dtype="bfloat16"), backbone=create_backbone("dinov3-tiny"))
+    bf16_model.load_trainable_state_dict(model.trainable_state_dict())
+    bf16_model.eval()
+    images, mask = scan_batch()
+    with torch.no_grad():
+        fp32 = torch.sigmoid(model.predict_all(images, mask))
+        bf16 = torch.sigmoid(bf16_model.predict_all(images, mask))
+    assert bf16_model.backbone.identity() == model.backbone.identity()
+    assert (bf16 - fp32).abs().max() < 0.01

@@ -117,3 +117,19 @@ def test_targets_out_of_range_are_refused() -> None:
         LoRATargets(blocks=(7,)).block_indices(3)
     with pytest.raises(ValueError, match="exceeds"):
         LoRATargets(last_k=4).block_indices(3)
+
+
+def test_input_dropout_drops_about_p_and_keeps_the_expectation() -> None:
+    from hyperct.models.lora.dropout import InputDropout
+
+    dropout = InputDropout(0.05)
+    x = torch.ones(200, 1000)
+    assert torch.equal(dropout.eval()(x), x) and dropout.rescale == 1.0
+    dropout.train()
+    torch.manual_seed(0)
+    dropped = (dropout(x) == 0).float().mean().item()
+    assert abs(dropout.p - 0.05) < 1 / 256
+    assert abs(dropped - dropout.p) < 0.003
+    assert abs((1 - dropped) * dropout.rescale - 1.0) < 0.005
+    with pytest.raises(ValueError, match="dropout"):
+        InputDropout(1.0)

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from hyperct.models.backbones import Backbone, create_backbone
+from hyperct.models.backbones import BACKBONE_DTYPES, Backbone, create_backbone
 from hyperct.models.heads import HEADS, create_head
 from hyperct.models.hypernetwork import HyperNetwork, HyperNetworkConfig, LoRAPair, ModuleSpec
 from hyperct.models.lora import GeneratedLoRA, LoRATargets, block_of, inject_lora, module_type
@@ -40,6 +40,8 @@ class HyperCTConfig:
         backbone: backbone preset name (``dinov3-vitb16`` is the paper's).
         weights: local backbone weights (HF folder, .safetensors, Meta .pth); None = random.
         backbone_overrides: DINOv3ViTConfig fields changed from the preset (tests, ablations).
+        backbone_dtype: storage dtype of the frozen weights; ``"bfloat16"`` runs the backbone in
+            bf16 without autocast casts (hypernetwork and head stay float32).
         lora_modules: adapted module types, or ``"all"``, ``"attention"``, ``"mlp"``.
         lora_blocks: adapted block indices (None: all); exclusive with ``adapt_last_k``.
         adapt_last_k: adapt only the last K blocks; the blocks before run once per scan in
@@ -56,6 +58,7 @@ class HyperCTConfig:
     backbone: str = "dinov3-vitb16"
     weights: str | None = None
     backbone_overrides: dict[str, Any] = field(default_factory=dict)
+    backbone_dtype: str = "float32"
     lora_modules: tuple[str, ...] | str = "all"
     lora_blocks: tuple[int, ...] | None = None
     adapt_last_k: int | None = None
@@ -74,6 +77,8 @@ class HyperCTConfig:
     predict_tasks_per_pass: int | None = None
 
     def __post_init__(self) -> None:
+        if self.backbone_dtype not in BACKBONE_DTYPES:
+            raise ValueError(f"HyperCTConfig.backbone_dtype: {self.backbone_dtype!r} is not one of {list(BACKBONE_DTYPES)}")
         if self.head not in HEADS:
             raise ValueError(f"HyperCTConfig.head: {self.head!r} is not one of {list(HEADS)}")
         if not 0.0 <= self.dropout < 1.0:
@@ -131,6 +136,7 @@ class HyperCT(nn.Module):
         super().__init__()
         self.config = config
         self.backbone = backbone or create_backbone(config.backbone, config.weights, **config.backbone_overrides)
+        self.backbone.cast(BACKBONE_DTYPES[config.backbone_dtype])
         layers = inject_lora(
             self.backbone.blocks, config.targets(), self._new_source, alpha=config.alpha, dropout=config.dropout
         )

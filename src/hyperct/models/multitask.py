@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from hyperct.models.backbones import Backbone, create_backbone
+from hyperct.models.backbones import BACKBONE_DTYPES, Backbone, create_backbone
 from hyperct.models.lora import LoRALinear, LoRATargets, StaticLoRA, inject_lora
 from hyperct.models.state import load_trainable_state_dict, trainable_state_dict
 from hyperct.models.trunk import RunSpec, masked_mean, run_blocks
@@ -33,6 +33,7 @@ class MultiTaskConfig:
     backbone: str = "dinov3-vitb16"
     weights: str | None = None
     backbone_overrides: dict[str, Any] = field(default_factory=dict)
+    backbone_dtype: str = "float32"
     lora_modules: tuple[str, ...] | str = "all"
     lora_blocks: tuple[int, ...] | None = None
     adapt_last_k: int | None = None
@@ -43,6 +44,8 @@ class MultiTaskConfig:
     activation_checkpointing: bool = False
 
     def __post_init__(self) -> None:
+        if self.backbone_dtype not in BACKBONE_DTYPES:
+            raise ValueError(f"MultiTaskConfig.backbone_dtype: {self.backbone_dtype!r} is not one of {list(BACKBONE_DTYPES)}")
         if self.rank < 1 or self.num_tasks < 1:
             raise ValueError(f"MultiTaskConfig: rank ({self.rank}) and num_tasks ({self.num_tasks}) must be >= 1")
         if not 0.0 <= self.dropout < 1.0:
@@ -67,6 +70,7 @@ class SharedLoRAMultiTask(nn.Module):
         super().__init__()
         self.config = config
         self.backbone = backbone or create_backbone(config.backbone, config.weights, **config.backbone_overrides)
+        self.backbone.cast(BACKBONE_DTYPES[config.backbone_dtype])
         layers = inject_lora(
             self.backbone.blocks,
             config.targets(),

@@ -6,9 +6,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from hyperct.models.backbones.dinov3 import PRESETS, BackboneIdentity, DINOv3Backbone, build_dinov3
 
 Backbone = DINOv3Backbone
+
+#: Storage dtypes for the frozen weights (``HyperCTConfig.backbone_dtype``).
+BACKBONE_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 _BUILDERS: dict[str, Callable[..., Backbone]] = {name: build_dinov3 for name in PRESETS}
 
@@ -34,4 +39,6 @@ def create_backbone(name: str, weights: str | Path | None = None, **overrides: A
     return _BUILDERS[name](name, weights, **overrides)
 
 
-__all__ = ["Backbone", "BackboneIdentity", "DINOv3Backbone", "available_backbones", "create_backbone"]
+__all__ = [
+    "BACKBONE_DTYPES",
+    "Backbone", "BackboneIdentity", "DINOv3Backbone", "available_backbones", "create_backbone"]

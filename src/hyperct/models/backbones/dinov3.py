@@ -148,6 +148,14 @@ class DINOv3Backbone(nn.Module):
             hidden = self.run_block(index, hidden, rope)
         return self.final_norm(hidden)[:, 0]
 
+    def cast(self, dtype: torch.dtype) -> None:
+        """Store the frozen weights in ``dtype`` (e.g. bfloat16: no per-call autocast casts).
+
+        The identity hash is taken before casting, so it always names the loaded weights.
+        """
+        self.identity()
+        self.vit.to(dtype)
+
     def frozen_state_dict(self) -> dict[str, torch.Tensor]:
         """The backbone's own weights (transformers names), without any adapter parameters."""
         return {k: v for k, v in self.vit.state_dict().items() if k in self.frozen_keys}

@@ -11,6 +11,7 @@ import logging
 import torch
 from torch import nn
 
+from hyperct.models.lora.dropout import InputDropout
 from hyperct.models.lora.sources import LoRASource
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class LoRALinear(nn.Module):
         self.bias = base.bias
         self.source = source
         self.scaling = alpha / source.rank
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.dropout = InputDropout(dropout)
         self.merged = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -45,7 +46,7 @@ class LoRALinear(nn.Module):
         delta = self.source.delta(self.dropout(x))
         if delta is None:
             return out
-        return out + self.scaling * delta.to(out.dtype)
+        return out + (self.scaling * self.dropout.rescale) * delta.to(out.dtype)
 
     def merge(self) -> None:
         """Add ``(alpha / r) B A`` into the frozen weight (static sources), checking finiteness."""

@@ -43,7 +43,8 @@ class StaticLoRA(LoRASource):
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
 
     def delta(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.linear(nn.functional.linear(x, self.lora_A), self.lora_B)
+        low = nn.functional.linear(x, self.lora_A.to(x.dtype))
+        return nn.functional.linear(low, self.lora_B.to(x.dtype))
 
     def delta_weight(self) -> torch.Tensor:
         return self.lora_B @ self.lora_A
@@ -76,8 +77,8 @@ class GeneratedLoRA(LoRASource):
         if x.shape[0] % groups:
             raise ValueError(f"LoRA input batch {x.shape[0]} is not divisible by {groups} groups")
         grouped = x.reshape(groups, -1, x.shape[-1])
-        low = torch.bmm(grouped, self.lora_A.transpose(1, 2))
-        out = torch.bmm(low, self.lora_B.transpose(1, 2))
+        low = torch.bmm(grouped, self.lora_A.to(x.dtype).transpose(1, 2))
+        out = torch.bmm(low, self.lora_B.to(x.dtype).transpose(1, 2))
         return out.reshape(*x.shape[:-1], self.out_features)
 
     def delta_weight(self) -> torch.Tensor:
