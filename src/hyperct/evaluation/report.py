@@ -125,7 +125,8 @@ def _write_plots(
         for kind, fig in made:
             path = save_png(fig, plot_dir / f"{kind}_{_slug(cohort)}_{_slug(split)}.png")
             files.append(path)
-            figures.setdefault((cohort, split), []).append((png_base64(path), f"{kind}: {where}"))
+            caption = f"{kind.replace('_', ' ')}: {where}; opportunistic tasks titled in orange"
+            figures.setdefault((cohort, split), []).append((png_base64(path), caption))
     return figures, files
 
 
