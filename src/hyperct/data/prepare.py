@@ -10,6 +10,7 @@ import json
 import logging
 import multiprocessing
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,13 +69,13 @@ def prepare_cache(
         raise ValueError(f"workers must be >= 1, got {workers}")
     spec = load_spec(spec)
     start = time.perf_counter()
+    df = load_manifest(manifest_path, check_files=False, check_leakage=False)
     cache = ScanCache(out_dir)
     cache.root.mkdir(parents=True, exist_ok=True)
     cache.init_spec(spec)
     removed = cache.remove_partials()
     if removed:
         logger.info("%s: removed %d partial file(s) from an interrupted run", cache.root, removed)
-    df = load_manifest(manifest_path, check_files=False, check_leakage=False)
     jobs = _jobs(df, spec, cache)
     report = PrepareReport(out_dir=cache.root, total=len(df), skipped=len(df) - len(jobs))
     logger.info(
@@ -124,27 +125,42 @@ def _rescale(row: object) -> tuple[str, str] | None:
     return slope, intercept
 
 
-def _run(jobs: list[ScanJob], workers: int, progress: bool):
+def _run(jobs: list[ScanJob], workers: int, progress: bool) -> Iterator[tuple[str, str | None]]:
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(jobs), desc="prepare", unit="scan", disable=not progress or not jobs)
     try:
-        if workers == 1:
-            _init_worker()
-            for job in jobs:
-                yield prepare_one(job)
-                bar.update()
-            return
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            max_workers=workers, mp_context=ctx, initializer=_init_worker
-        ) as pool:
-            futures = [pool.submit(prepare_one, job) for job in jobs]
-            for future in as_completed(futures):
-                yield future.result()
-                bar.update()
+        results = _in_process(jobs) if workers == 1 else _in_pool(jobs, workers)
+        for result in results:
+            yield result
+            bar.update()
     finally:
         bar.close()
+
+
+def _in_process(jobs: list[ScanJob]) -> Iterator[tuple[str, str | None]]:
+    """One worker: run here, on one torch thread like a pool worker, then restore the threads."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for job in jobs:
+            yield prepare_one(job)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _in_pool(jobs: list[ScanJob], workers: int) -> Iterator[tuple[str, str | None]]:
+    """Spawned processes (fork is unsafe once torch has started its thread pools)."""
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
+        futures = {pool.submit(prepare_one, job): job for job in jobs}
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as exc:  # a worker died (killed for memory, crashed): record, go on
+                yield futures[future].scan_id, f"worker process failed: {exc!r}"
 
 
 def _init_worker() -> None:
@@ -169,7 +185,7 @@ def prepare_one(job: ScanJob) -> tuple[str, str | None]:
         if job.anatomy_path:
             anatomy = preprocess_mask(read_mask(job.anatomy_path, like=volume), spec)
         ScanCache(job.cache_dir).save(job.scan_id, grid, anatomy)
-    except (ValueError, OSError, MemoryError, RuntimeError) as exc:
+    except Exception as exc:  # one bad scan must not stop the batch: recorded, run goes on
         return job.scan_id, f"{exc.__class__.__name__}: {exc}"
     return job.scan_id, None
 
