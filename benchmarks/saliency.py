@@ -28,7 +28,8 @@ from hyperct.tasks import CONVENTIONAL
 
 logger = logging.getLogger(__name__)
 
-N_SCANS, EPOCHS, SEED = 60, 8, 0
+N_SCANS, EPOCHS, SEED = 80, 12, 0
+BODY_HU = -950.0  # inside the patient (lungs included), outside air excluded
 SPEC = SliceStackSpec(slices=48, size=64)
 MODEL = {
     "backbone": "dinov3-tiny",
@@ -96,26 +97,30 @@ def _train(manifest: Path, root: Path) -> tuple[torch.nn.Module, torch.nn.Module
 
 
 def _overlaps(manifest: Path, models: dict[str, torch.nn.Module]) -> pd.DataFrame:
+    """One row per (held-out scan, finding present, model): overlap with the whole volume and
+    with the body (HU > BODY_HU) as the chance level."""
     table = pd.read_csv(manifest)
-    held_out = table[table["split"] != "train"]
     rows = []
-    for _, scan in held_out.iterrows():
+    for _, scan in table[table["split"] != "train"].iterrows():
         volume = read_ct(manifest.parent / scan["path"])
-        bits = read_mask(manifest.parent / scan["findings_mask_path"], like=volume).array.astype(
-            np.int64
-        )
+        bits = read_mask(manifest.parent / scan["findings_mask_path"], like=volume).array
+        body = volume.array > BODY_HU
         for task in CONVENTIONAL:
-            mask = (bits >> task.id) & 1
+            mask = ((bits.astype(np.int64) >> task.id) & 1).astype(bool)
             if scan[task.name] != 1 or not mask.any():
                 continue
             for name, model in models.items():
                 saliency = explain_volume(model, volume, SPEC, task.name).saliency.array
+                whole = saliency_overlap(saliency, mask)
+                inside = saliency_overlap(saliency, mask, region=body)
                 rows.append(
                     {
                         "scan_id": scan["scan_id"],
                         "task": task.name,
                         "model": name,
-                        **saliency_overlap(saliency, mask.astype(bool)).as_dict(),
+                        **whole.as_dict(),
+                        "body_fraction": inside.mask_fraction,
+                        "body_ratio": inside.ratio,
                     }
                 )
     return pd.DataFrame(rows)
@@ -132,24 +137,31 @@ def main() -> None:
         pairs=("ratio", "size"),
         mass_in_mask=("mass_in_mask", "mean"),
         mask_fraction=("mask_fraction", "mean"),
-        ratio_mean=("ratio", "mean"),
         ratio_median=("ratio", "median"),
+        body_ratio_median=("body_ratio", "median"),
         pointing_game=("pointing_hit", "mean"),
     )
-    per_task = overlaps[overlaps["model"] == "trained"].groupby("task")["ratio"].median()
+    per_task = overlaps[overlaps["model"] == "trained"].groupby("task")["body_ratio"].median()
     metrics = []
     for model, row in summary.iterrows():
         metrics += [
             {
-                "metric": f"{model}: saliency mass in finding mask / mask volume fraction (median)",
-                "value": round(float(row["ratio_median"]), 3),
+                "metric": f"{model}: saliency mass in finding mask / mask share of the body (median)",
+                "value": round(float(row["body_ratio_median"]), 3),
                 "unit": "x chance",
                 "goal": "> 1",
                 "anchor": None,
-                "met": bool(row["ratio_median"] > 1),
-                "mean": round(float(row["ratio_mean"]), 3),
+                "met": bool(row["body_ratio_median"] > 1),
                 "pairs": int(row["pairs"]),
                 "mass_in_mask": round(float(row["mass_in_mask"]), 4),
+            },
+            {
+                "metric": f"{model}: same, chance = mask share of the whole volume (median)",
+                "value": round(float(row["ratio_median"]), 3),
+                "unit": "x chance",
+                "goal": None,
+                "anchor": None,
+                "met": None,
                 "mask_fraction": round(float(row["mask_fraction"]), 4),
             },
             {
@@ -163,13 +175,13 @@ def main() -> None:
         ]
     metrics.append(
         {
-            "metric": "trained model: val mean AUC (conventional tasks)",
+            "metric": "trained model: best val mean AUC (conventional tasks)",
             "value": round(val_auc, 3),
             "unit": "AUC",
             "goal": None,
             "anchor": None,
             "met": None,
-            "per_task_median_ratio": per_task.round(3).to_dict(),
+            "per_task_median_body_ratio": per_task.round(3).to_dict(),
         }
     )
     notes = (

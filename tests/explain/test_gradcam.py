@@ -92,3 +92,14 @@ def test_overlap_and_overlay() -> None:
     assert overlap.mass_in_mask == 1.0 and overlap.ratio == pytest.approx(1 / mask.mean())
     assert pick_slices(saliency, 3)[0] <= 4 <= pick_slices(saliency, 3)[-1]
     assert len(axial_overlay_figure(np.zeros((10, 8, 8)), saliency, "t", count=3).axes) == 3
+
+
+def test_overlap_chance_within_a_region() -> None:
+    saliency = np.zeros((4, 4, 4))
+    body = np.zeros((4, 4, 4), dtype=bool)
+    body[:, :2] = True  # half the volume
+    saliency[body] = 1.0  # uniform over the body: exactly chance within it
+    mask = np.zeros_like(body)
+    mask[0, 0] = True
+    assert saliency_overlap(saliency, mask).ratio == pytest.approx(2.0)  # flattered by the air
+    assert saliency_overlap(saliency, mask, region=body).ratio == pytest.approx(1.0)

@@ -1,1 +1,15 @@
-"""Evaluation from the predictions table: metrics, bootstrap CIs, curves, LoRA analysis, report."""
+"""Evaluation from the predictions table: metrics, bootstrap CIs, curves, LoRA analysis, report.
+
+Modules, in the order a result is built:
+
+* ``predictions`` - the table contract: read/write/validate, build from arrays.
+* ``auc`` - rank-based AUC, for one sample or all bootstrap resamples at once.
+* ``metrics`` - per-task AUC, Brier, and metrics at the validation-chosen operating point.
+* ``bootstrap`` - percentile CIs for task, group and overall AUCs; paired model comparison.
+* ``decision_curve``, ``calibration`` - net benefit; reliability bins and calibration slope.
+* ``tables`` - all of the above for a set of models (``EvaluationConfig``).
+* ``plots``, ``html``, ``report`` - figures and the self-contained HTML page (``evaluate``).
+* ``sources`` - RUN folders and external prediction files as inputs.
+* ``lora``, ``lora_plots`` - analysis of the LoRA a HyperCT hypernetwork generates per task.
+* ``report_extras`` - optional report sections (LoRA, saliency images).
+"""

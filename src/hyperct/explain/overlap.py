@@ -25,17 +25,26 @@ class Overlap:
         return asdict(self)
 
 
-def saliency_overlap(saliency: np.ndarray, mask: np.ndarray) -> Overlap:
-    """Compare a non-negative map with a boolean mask of the same shape."""
-    if saliency.shape != mask.shape:
-        raise ValueError(f"saliency {saliency.shape} and mask {mask.shape} differ in shape")
+def saliency_overlap(
+    saliency: np.ndarray, mask: np.ndarray, region: np.ndarray | None = None
+) -> Overlap:
+    """Compare a non-negative map with a boolean mask of the same shape.
+
+    ``region`` (e.g. the body) sets the chance level: a map spread uniformly over the region
+    puts ``mask_fraction`` = |mask & region| / |region| of its mass in the mask. Without it the
+    whole volume is the region, which flatters any map that merely avoids the air around the body.
+    """
+    if saliency.shape != mask.shape or (region is not None and region.shape != mask.shape):
+        raise ValueError(
+            f"saliency {saliency.shape}, mask {mask.shape} (and region) differ in shape"
+        )
     mask = mask.astype(bool)
     if not mask.any():
         raise ValueError("the mask is empty: no finding to point at")
+    area = np.ones_like(mask) if region is None else region.astype(bool)
     total = float(saliency.sum())
-    fraction = float(mask.mean())
+    fraction = float((mask & area).sum()) / float(area.sum())
     mass = float(saliency[mask].sum()) / total if total > 0 else float("nan")
     hit = bool(mask.flat[int(np.argmax(saliency))]) if total > 0 else False
-    return Overlap(
-        mass_in_mask=mass, mask_fraction=fraction, ratio=mass / fraction, pointing_hit=hit
-    )
+    ratio = mass / fraction if fraction > 0 else float("nan")
+    return Overlap(mass_in_mask=mass, mask_fraction=fraction, ratio=ratio, pointing_hit=hit)
