@@ -152,8 +152,34 @@ def scan_features(spec: ScanSpec) -> np.ndarray:
         np.mean(ct[inner] < -150),
         (lab == TS["aorta"]).sum() * vox_ml,
         (lab == TS["stomach"]).sum() * vox_ml,
+        *_focal_features(ct, lab, lungs, scan.volume.spacing),
     ]
     return np.asarray(feats, dtype=np.float64)
+
+
+def _focal_features(ct: np.ndarray, lab: np.ndarray, lungs: np.ndarray, spacing) -> list[float]:
+    """Soft tissue near the trachea (nodes), lung HU around airways (bronchial walls), isolated
+    dense blobs in the lung periphery (nodules)."""
+    from scipy import ndimage as ndi
+
+    trachea = lab == TS["trachea"]
+    tz = np.nonzero(trachea.any(axis=(1, 2)))[0]
+    lx = np.nonzero(lungs.any(axis=(0, 1)))[0]
+    if len(tz) == 0 or len(lx) == 0:
+        return [0.0, -800.0, 0.0]
+    near = ndi.distance_transform_edt(~trachea, sampling=spacing) < 30
+    node = near & (lab == 0) & (ct > 10) & (ct < 90)
+    node[: max(tz.min() - int(30 / spacing[0]), 0)] = False
+    air = lungs & (ct < -950)
+    wall = ndi.binary_dilation(air) & ~air & lungs
+    periph = np.ones_like(lungs)
+    periph[:, :, lx.min() + len(lx) // 3 : lx.max() - len(lx) // 3] = False
+    blobs = ndi.binary_opening(lungs & (ct > -350), structure=np.ones((2, 3, 3))) & periph
+    return [
+        float(node.sum()),
+        float(ct[wall].mean()) if wall.any() else -800.0,
+        float(ndi.label(blobs)[1]),
+    ]
 
 
 def _largest_compact_blob(mask: np.ndarray) -> float:

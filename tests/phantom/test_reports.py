@@ -38,3 +38,23 @@ def test_subtle_findings_are_sometimes_unmentioned():
         write_report({"Emphysema": 0.05}, {}, rng)[1]["Emphysema"] == -1 for _ in range(300)
     )
     assert 10 < unmentioned < 120
+
+
+def test_rules_labeler_reads_what_the_report_states():
+    from hyperct.labels.reports.batch import rules_outcome
+    from hyperct.phantom.patient import sample_findings, sample_infection, sample_patient
+
+    rng = np.random.default_rng(3)
+    for _ in range(60):
+        p = sample_patient(rng, "p")
+        text, stated = write_report(
+            sample_findings(p, sample_infection(rng), rng, "internal"), {}, rng
+        )
+        got = rules_outcome(text).labels
+        for name, want in stated.items():
+            assert got[name] == want or (want == -1 and got[name] == 0), (
+                name,
+                want,
+                got[name],
+                text,
+            )

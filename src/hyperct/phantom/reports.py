@@ -18,6 +18,12 @@ from hyperct.tasks import CONVENTIONAL
 Rng = np.random.Generator
 
 
+def _a(n: float) -> str:
+    """The article before a spoken number of mm: "an 8 mm", "a 9 mm"."""
+    k = int(round(n))
+    return "An" if str(k).startswith("8") or k in (11, 18) else "A"
+
+
 def _sev_word(sev: float, rng: Rng) -> str:
     words = [
         ("minimal", "slight"),
@@ -49,7 +55,7 @@ def _nodules(d: dict, sev: float, rng: Rng) -> str:
         return str(
             rng.choice(
                 [
-                    f"A {size:.0f} mm nonspecific nodule is observed in the {big['lobe']}.",
+                    f"{_a(size)} {size:.0f} mm nonspecific nodule is observed in the {big['lobe']}.",
                     f"A millimetric nodule was observed in the {big['lobe']} (intrapulmonary lymph node?).",
                 ]
             )
@@ -200,9 +206,9 @@ PHRASES: dict[str, Callable[[dict, float, Rng], str]] = {
     "Peribronchial thickening": lambda d, s, r: str(
         r.choice(
             [
-                "There is thickening of the bronchial walls.",
+                "Peribronchial thickening was observed, more prominent in the lower lobes.",
                 "Peribronchial thickening is observed in both lungs.",
-                f"{_sev_word(s, r).capitalize()} bronchial wall thickening was observed at the central level.",
+                f"{_sev_word(s, r).capitalize()} peribronchial thickening was observed at the central level.",
             ]
         )
     ),
@@ -300,14 +306,14 @@ ORDER_LUNG = (
 
 INCIDENTAL = (
     (
-        "A {n} mm hypodense lesion is observed in the liver (cyst?).",
+        "{a} {n} mm hypodense lesion is observed in the liver (cyst?).",
         "Hypodense lesion in the liver (cyst?).",
     ),
     (
         "Degenerative osteophytes were observed at the vertebral endplates.",
         "Degenerative changes in the thoracic spine.",
     ),
-    ("A {n} mm nodule was observed in the right lobe of the thyroid gland.", "Thyroid nodule."),
+    ("{a} {n} mm nodule was observed in the right lobe of the thyroid gland.", "Thyroid nodule."),
     (
         "Thickening of the left adrenal gland was observed (hyperplasia?).",
         "Left adrenal thickening.",
@@ -354,7 +360,7 @@ def write_report(
     parts.append("When examined in the lung parenchyma window;")
     lung = say(ORDER_LUNG)
     if not any(n in present for n in ORDER_LUNG):
-        stated.update({n: 0 for n in ("Lung nodule", "Lung opacity", "Consolidation")})
+        stated.update({n: 0 for n in ("Lung nodule", "Lung opacity")})
         lung.insert(
             0,
             "Aeration of both lung parenchyma is normal and no nodular or infiltrative lesion is detected in the lung parenchyma.",
@@ -369,7 +375,8 @@ def write_report(
         for k in rng.choice(len(INCIDENTAL), size=int(rng.integers(0, 3)), replace=False)
     ]
     for text, short in incidental:
-        parts.append(text.format(n=int(rng.integers(4, 20))))
+        size = int(rng.integers(4, 20))
+        parts.append(text.format(n=size, a=_a(size)))
         impressions.append(short.rstrip("."))
     parts.append(
         "Upper abdominal organs included in the sections are otherwise normal."
