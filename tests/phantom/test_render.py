@@ -129,3 +129,31 @@ def test_obvious_end_is_larger_than_subtle_end():
         small = ((render_scan(make_spec({task: 0.1}, seed=2)).findings_mask >> tid) & 1).sum()
         big = ((render_scan(make_spec({task: 1.0}, seed=2)).findings_mask >> tid) & 1).sum()
         assert big > 2 * small, task
+
+
+def test_external_scanner_is_noisier_and_offset():
+    a = render_scan(make_spec({}, seed=9, scanner="internal"))
+    b = render_scan(make_spec({}, seed=9, scanner="external"))
+    fat_a = a.volume.array[(a.anatomy == TS["liver"])]
+    fat_b = b.volume.array[(b.anatomy == TS["liver"])]
+    assert np.median(fat_b) > np.median(fat_a) + 5
+    air = (slice(None), slice(0, 6), slice(0, 6))
+    assert b.volume.array[air].astype(float).std() > a.volume.array[air].astype(float).std()
+
+
+def test_bones_of_the_chest_wall_are_labelled(normal_scan):
+    lab = normal_scan.anatomy
+    for name in (
+        "sternum",
+        "scapula_left",
+        "scapula_right",
+        "autochthon_left",
+        "spinal_cord",
+        "rib_left_6",
+        "rib_right_6",
+        "esophagus",
+        "trachea",
+        "aorta",
+        "stomach",
+    ):
+        assert (lab == TS[name]).any(), name

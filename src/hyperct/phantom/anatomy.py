@@ -7,7 +7,7 @@ import numpy as np
 from hyperct.anatomy.totalseg import TOTALSEG_V2_IDS as TS
 from hyperct.phantom.body import BodyShape
 from hyperct.phantom.canvas import HU, Canvas
-from hyperct.phantom.grid import ellipsoid, smooth_field
+from hyperct.phantom.grid import capsule, ellipsoid, smooth_field
 
 LOBES = {
     "right upper lobe": TS["lung_upper_lobe_right"],
@@ -211,3 +211,44 @@ def draw_ribs_and_sternum(c: Canvas, s: BodyShape) -> None:
         & (z > s.dome_r + 5)
     )
     c.paint(box, stern, HU["bone_marrow"], TS["sternum"])
+
+
+def draw_paraspinal_muscles(c: Canvas, s: BodyShape) -> None:
+    """Erector spinae (TotalSegmentator "autochthon") on both sides behind the spine."""
+    yc = s.y_spine + s.r_vert + 20
+    for side, name in ((-1, "autochthon_right"), (1, "autochthon_left")):
+        xc = s.x0 + side * (s.r_vert + 12)
+        box = c.grid.box(
+            np.array([-1e4, yc - 18, xc - s.r_vert - 7]),
+            np.array([1e4, yc + 18, xc + s.r_vert + 7]),
+        )
+        if box is None:
+            continue
+        _, y, x = c.grid.coords(box)
+        inside = ((y - yc) / 17) ** 2 + ((x - xc) / (s.r_vert + 6)) ** 2 < 1
+        inside = np.broadcast_to(inside & (c.hu[box][:1] > -500), c.hu[box].shape)
+        c.paint(box, inside, HU["muscle"], TS[name])
+
+
+def draw_shoulder_girdle(c: Canvas, s: BodyShape) -> None:
+    """Scapulae (plates behind the upper ribs) and clavicles (rods at the top, anteriorly)."""
+    g = c.grid
+    box = g.box(
+        np.array([s.apex - 130, s.y_cav + 0.5 * s.b_cav, s.x0 - s.a_cav]),
+        np.array([s.apex + 5, s.y_cav + s.b_cav + 40, s.x0 + s.a_cav]),
+    )
+    for side, tag in ((-1, "right"), (1, "left")):
+        if box is not None:
+            z, y, x = g.coords(box)
+            ax = np.abs(x - s.x0) / s.a_cav
+            y_plate = s.y_cav + s.b_cav * (0.62 + 0.25 * (ax - 0.3)) + 20
+            plate = (np.abs(y - y_plate) < 3.5) & (ax > 0.25) & (ax < 0.8) & (side * (x - s.x0) > 0)
+            plate = plate & (z > s.apex - 130 + 60 * (ax - 0.25)) & (c.labels[box] == 0)
+            c.paint(box, plate, HU["cortex"] * 0.6, TS[f"scapula_{tag}"])
+        p0 = np.array([s.apex + 6, s.y_cav - 0.95 * s.b_cav, s.x0 + side * 18])
+        p1 = np.array([s.apex + 18, s.y_cav - 0.35 * s.b_cav, s.x0 + side * 0.8 * s.a_cav])
+        drawn = capsule(g, p0, p1, 6.0)
+        if drawn is not None:
+            cbox, d = drawn
+            inside = (d < 6.0) & (c.labels[cbox] == 0)
+            c.paint(cbox, inside, HU["cortex"] * 0.6, TS[f"clavicula_{tag}"])
