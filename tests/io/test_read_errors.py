@@ -144,3 +144,13 @@ def test_truncated_nifti_gz(real_ct: Path, tmp_path: Path) -> None:
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(CTReadError, match="cut.nii.gz: truncated"):
         read_ct(cut)
+
+
+def test_localizer_in_series_folder_is_skipped(tmp_path: Path) -> None:
+    folder = _series(tmp_path)
+    scout = pydicom.dcmread(sorted(folder.iterdir())[0])
+    scout.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+    scout.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]  # a coronal scout
+    scout.SOPInstanceUID = "1.2.3.999"
+    scout.save_as(folder / "scout.dcm")
+    assert read_ct(folder).shape == (5, 8, 8)

@@ -102,6 +102,9 @@ def _read_headers(path: Path) -> list[_Slice]:
         if "PixelData" not in header and "Rows" not in header:
             skipped.append(f"{Path(name).name} (no image)")
             continue
+        if "LOCALIZER" in [str(v).upper() for v in header.get("ImageType", [])]:
+            skipped.append(f"{Path(name).name} (localizer)")
+            continue
         slices.append(_Slice(name, header, opener))
     if skipped:
         logger.info(
