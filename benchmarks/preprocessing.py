@@ -24,7 +24,7 @@ from hyperct.data.dataset import CachedScanDataset
 from hyperct.data.prepare import prepare_cache
 from hyperct.io.read import read_ct
 from hyperct.io.volume import Volume
-from hyperct.io.write import write_nifti
+from hyperct.io.write import write_dicom_series, write_nifti
 from hyperct.preprocess import SliceStackSpec, preprocess_volume
 from hyperct.tasks import TASK_NAMES
 
@@ -68,6 +68,8 @@ def bench_single(folder: Path) -> list[dict]:
     torch.set_num_threads(1)
     path = write_nifti(synthetic_chest(100), folder / "single.nii.gz")
     read_s, _ = median_time(lambda: read_ct(path), repeats=3)
+    series = write_dicom_series(read_ct(path), folder / "series")
+    dicom_s, _ = median_time(lambda: read_ct(series), repeats=2)
     volume = read_ct(path)
     pre_s, _ = median_time(lambda: preprocess_volume(volume, SliceStackSpec()), repeats=5)
     return [
@@ -79,6 +81,7 @@ def bench_single(folder: Path) -> list[dict]:
             pre_s <= 2.0,
         ),
         _row("read_ct_nifti_gz", read_s, "s/scan", None, None),
+        _row("read_ct_dicom_series_300_files", dicom_s, "s/scan", None, None),
         _row(
             "read_plus_preprocess",
             read_s + pre_s,
