@@ -19,7 +19,7 @@ def ctrate(
     out: Path = typer.Option(..., "--out", help="Manifest to write (.csv or .parquet)."),
     cohort: str = typer.Option("ctrate", help="Cohort name in the manifest."),
     valid_split: str = typer.Option("test", help="Split given to CT-RATE's valid set."),
-    val_fraction: float = typer.Option(0.0, help="Fraction of training patients moved to 'val'."),
+    val_fraction: float = typer.Option(0.1, help="Fraction of training patients moved to 'val'."),
     seed: int = typer.Option(0, help="Seed of the patient-level val split."),
 ) -> None:
     """CT-RATE -> manifest (18 findings from its label CSV, echo tasks -1)."""

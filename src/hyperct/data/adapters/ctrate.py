@@ -40,13 +40,14 @@ def adapt_ctrate(
     out: str | Path,
     cohort: str = "ctrate",
     valid_split: str = "test",
-    val_fraction: float = 0.0,
+    val_fraction: float = 0.1,
     seed: int = 0,
     check_hu: int = 1,
 ) -> pd.DataFrame:
     """Write a manifest for a CT-RATE folder; CT-RATE ``valid`` becomes ``valid_split``.
 
-    ``val_fraction`` of the training patients go to 'val' (patient-level, seeded).
+    ``val_fraction`` of the training patients go to 'val' (patient-level, seeded): CT-RATE has
+    no validation split of its own, and model selection needs one.
     """
     root, out = Path(root), Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
