@@ -122,3 +122,19 @@ def test_val_fraction_is_patient_level(tmp_path: Path) -> None:
 def test_missing_tree_refused(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no CT-RATE volumes"):
         adapt_ctrate(tmp_path, tmp_path / "m.csv")
+
+
+def test_header_metadata_spacing_mismatch_warned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _fake_ctrate(tmp_path / "ctrate")
+    meta_csv = tmp_path / "ctrate" / "metadata" / "train_metadata.csv"
+    meta = pd.read_csv(meta_csv)
+    meta["ZSpacing"] = 5.0
+    meta.to_csv(meta_csv, index=False)
+    with caplog.at_level("WARNING"):
+        adapt_ctrate(tmp_path / "ctrate", tmp_path / "m.csv", check_hu=1)
+    assert (
+        "header spacing (1.5, 0.75, 0.75) mm (z, y, x) differs from the metadata's (5.0, 0.75, 0.75)"
+        in caplog.text
+    )

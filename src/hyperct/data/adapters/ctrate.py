@@ -23,6 +23,7 @@ import logging
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from hyperct.data.adapters.common import carve_val_split, relative_to, with_missing_labels
@@ -53,7 +54,8 @@ def adapt_ctrate(
     out.parent.mkdir(parents=True, exist_ok=True)
     volumes = _find_volumes(root)
     df = _volume_table(volumes, out.parent, cohort, valid_split)
-    df = _add_metadata(df, _read_csvs(root, "*metadata*.csv"))
+    meta = _read_csvs(root, "*metadata*.csv")
+    df = _add_metadata(df, meta)
     df = _add_reports(df, _read_csvs(root, "*reports*.csv"))
     df = with_missing_labels(df)
     labels = _read_csvs(root, "*predicted_labels*.csv")
@@ -66,7 +68,7 @@ def adapt_ctrate(
     else:
         logger.warning("%s: no *predicted_labels*.csv found; the 18 findings are -1", root)
     df = carve_val_split(df, val_fraction, seed)
-    _log_hu_decisions(df, out.parent, check_hu)
+    _check_sample_volumes(df, meta, out.parent, check_hu)
     write_manifest(df, out)
     logger.info(
         "CT-RATE: wrote %d scans of %d patients to %s", len(df), df["patient_id"].nunique(), out
@@ -189,15 +191,41 @@ def _add_reports(df: pd.DataFrame, reports: pd.DataFrame | None) -> pd.DataFrame
     return out
 
 
-def _log_hu_decisions(df: pd.DataFrame, manifest_dir: Path, n: int) -> None:
-    if n <= 0 or "rescale_slope" not in df.columns:
+def _check_sample_volumes(
+    df: pd.DataFrame, meta: pd.DataFrame | None, manifest_dir: Path, n: int
+) -> None:
+    """Read ``n`` volumes: log the HU decision, warn when header and metadata spacing disagree."""
+    if n <= 0 or meta is None:
         return
     from hyperct.io.hu import apply_metadata_rescale
     from hyperct.io.read import read_ct
 
-    for row in df.dropna(subset=["rescale_slope", "rescale_intercept"]).head(n).itertuples():
+    meta = meta.assign(scan_id=meta["VolumeName"].map(_volume_id)).set_index("scan_id")
+    for row in df[df["scan_id"].isin(meta.index)].head(n).itertuples():
         volume = read_ct(manifest_dir / row.path)
-        decided = apply_metadata_rescale(
-            volume, float(row.rescale_slope), float(row.rescale_intercept)
-        )
-        logger.info("CT-RATE HU check on %s: %s", row.scan_id, decided.meta["hu_rescale"])
+        if str(row.rescale_slope) not in ("", "nan") and str(row.rescale_intercept) not in (
+            "",
+            "nan",
+        ):
+            volume = apply_metadata_rescale(
+                volume, float(row.rescale_slope), float(row.rescale_intercept)
+            )
+            logger.info("CT-RATE HU check on %s: %s", row.scan_id, volume.meta["hu_rescale"])
+        expected = _metadata_spacing(meta.loc[row.scan_id])
+        if expected is not None and not np.allclose(volume.spacing, expected, rtol=0.02):
+            logger.warning(
+                "%s: NIfTI header spacing %s mm (z, y, x) differs from the metadata's %s; "
+                "spacing-based specs (anatomy3d) follow the header",
+                row.scan_id,
+                volume.spacing,
+                expected,
+            )
+
+
+def _metadata_spacing(meta_row: pd.Series) -> tuple[float, float, float] | None:
+    """(z, y, x) spacing from CT-RATE's ZSpacing and XYSpacing ("[0.75, 0.75]") fields."""
+    try:
+        xy = [float(v) for v in str(meta_row["XYSpacing"]).strip("[]() ").split(",")]
+        return float(meta_row["ZSpacing"]), xy[0], xy[1]
+    except (KeyError, ValueError, IndexError):
+        return None
