@@ -71,3 +71,27 @@ def test_echo_command(tmp_path):
     assert result.exit_code == 0, result.output
     labels = pd.read_csv(tmp_path / "l.csv")
     assert labels.loc[0, "Reduced LV systolic function"] == 1  # 0.4 read as a fraction: 40 %
+
+
+def test_bad_input_is_one_clear_line(tmp_path):
+    pd.DataFrame({"id": ["a"], "report_text": ["x"]}).to_csv(tmp_path / "r.csv", index=False)
+    result = runner.invoke(
+        app, ["label", "reports", str(tmp_path / "r.csv"), "--out", str(tmp_path / "l.csv")]
+    )
+    assert result.exit_code == 2
+    assert "label reports: error:" in result.output and "'AccessionNo'" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "label",
+            "reports",
+            str(tmp_path / "r.csv"),
+            "--out",
+            str(tmp_path / "l.csv"),
+            "--id-column",
+            "id",
+            "--method",
+            "llm",
+        ],
+    )
+    assert result.exit_code == 2 and "model is required" in result.output

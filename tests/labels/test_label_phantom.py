@@ -14,11 +14,17 @@ from hyperct.tasks import CONVENTIONAL, OPPORTUNISTIC
 
 def test_echo_labels_match_the_phantom_expectation():
     plan = plan_cohort(PhantomConfig(n=120, seed=11))
-    ct = pd.DataFrame([
-        {"scan_id": s.spec.scan_id, "patient_id": s.patient_id,
-         "study_date": s.study_date.isoformat(), "sex": s.spec.patient.sex}
-        for s in plan.scans
-    ])
+    ct = pd.DataFrame(
+        [
+            {
+                "scan_id": s.spec.scan_id,
+                "patient_id": s.patient_id,
+                "study_date": s.study_date.isoformat(),
+                "sex": s.spec.patient.sex,
+            }
+            for s in plan.scans
+        ]
+    )
     echo = pd.DataFrame(list(plan.echo_exams))
     echo["exam_date"] = echo["exam_date"].map(lambda d: d.isoformat())
     result = curate_echo_labels(ct, echo)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -11,6 +13,16 @@ app = typer.Typer(
     help="Curate task labels from radiology reports and echo exams.", no_args_is_help=True
 )
 logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def _clean_errors(what: str) -> Iterator[None]:
+    """Bad input (a missing column, duplicate ids, an ambiguous unit) ends with one clear line."""
+    try:
+        yield
+    except (ValueError, FileNotFoundError) as exc:
+        typer.echo(f"{what}: error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
 
 
 def _finish(problems: list[str], what: str) -> None:
@@ -24,6 +36,7 @@ def _finish(problems: list[str], what: str) -> None:
 
 
 @app.command("reports")
+@_clean_errors("label reports")
 def reports(
     reports_csv: Path = typer.Argument(..., help="CSV with an id column and a report-text column."),
     out: Path = typer.Option(..., "--out", help="Labels CSV to write (id + 18 findings, 1/0/-1)."),
@@ -89,6 +102,7 @@ def reports(
 
 
 @app.command("train-learned")
+@_clean_errors("label train-learned")
 def train_learned(
     reports_csv: Path = typer.Argument(
         ..., help="CSV with ids, report text and the 18 finding columns."
@@ -110,6 +124,7 @@ def train_learned(
 
 
 @app.command("echo")
+@_clean_errors("label echo")
 def echo(
     ct: Path = typer.Option(..., "--ct", help="CT table: scan_id, patient_id, study_date, sex."),
     echo_csv: Path = typer.Option(..., "--echo", help="Echo table: one row per exam."),
@@ -172,6 +187,7 @@ def echo(
 
 
 @app.command("evaluate")
+@_clean_errors("label evaluate")
 def evaluate(
     pred: Path = typer.Argument(..., help="Predicted labels CSV."),
     gold: Path = typer.Argument(..., help="Gold labels CSV."),

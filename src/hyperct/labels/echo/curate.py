@@ -3,6 +3,11 @@
 Bad rows do not stop the job: an unparseable date, a non-numeric or out-of-range measurement is
 recorded in ``problems`` (and the audit), the value is not used, and the caller decides the
 exit status. Missing columns, duplicate scan ids and ambiguous units are errors.
+
+Sex, needed for the LVIDd threshold, is read from the CT table and, where that is blank, from
+the matched exam; when neither says F or M, Ventricular enlargement is -1. The audit has one row
+per scan and task: label, echo row (1-based file line), exam date, days apart (exam - CT) and
+the reason (the measurement and threshold, or why the label is -1).
 """
 
 from __future__ import annotations
@@ -122,7 +127,6 @@ def _audit_rows(
     exam: pd.Series | None,
     days: float,
     labels: dict[str, tuple[int, str]],
-    window: int,
 ) -> list[dict[str, object]]:
     rows = []
     for task, (label, note) in labels.items():
@@ -179,7 +183,7 @@ def curate_echo_labels(
             sex = ct_sex[i] if ct_sex[i] in ("F", "M") else exam["sex"]
             labels = opportunistic_labels(_measurements(exam, sex), config.thresholds)
         label_rows.append({cc.scan_id: ids[i], **{t: labels[t][0] for t in names}})
-        audit += _audit_rows(ids[i], exam, matched.at[i, "days_apart"], labels, config.window_days)
+        audit += _audit_rows(ids[i], exam, matched.at[i, "days_apart"], labels)
     n_matched = int((matched["exam_index"] >= 0).sum())
     logger.info(
         "matched %d of %d CTs to an echo exam within %d days",

@@ -116,6 +116,13 @@ def _is_parenchymal_opacity(sentence: str, start: int, end: int) -> bool:
     return not _SCAR_DENSITY.search(_segment_around(sentence, start))
 
 
+def _ctr_increased(sentence: str, start: int, end: int) -> bool:
+    """A cardiothoracic ratio/index mention says cardiomegaly only when called increased."""
+    if not re.match(r"(?i)c(?:ardio-?thoracic|tr)", sentence[start:end]):
+        return True
+    return bool(re.search(r"(?i)\bincrease|\bhigh|\benlarg", sentence))
+
+
 _ATHERO = (r"\bcalcif\w*", r"\batherom\w*", r"\batheroscl\w*", r"\bplaques?\b")
 _ATHERO_EXCLUDE = (r"\blymph", r"\bnodul\w+", r"\bpleura\w*", r"\bgranulom\w*")
 _EFFUSION = r"(?:effusions?|fluid|effusion-thickening)"
@@ -234,8 +241,7 @@ RULES: tuple[FindingRule, ...] = (
             r"\b(?:cardiothoracic\s+(?:ratio|index)|CTR)\b[\w\s,]{0,20}?\b(?:is|are|was|were|"
             r"appears?)\s+(?:\w+\s+)?(?:normal|natural|preserved|within normal limits)",
         ),
-        context=lambda s, a, b: not re.match(r"(?i)c(?:ardio-?thoracic|tr)", s[a:b])
-        or bool(re.search(r"(?i)\bincrease|\bhigh|\benlarg", s)),
+        context=_ctr_increased,
     ),
     FindingRule(
         task="Pericardial effusion",

@@ -112,11 +112,9 @@ def classify_mention(clause: str, start: int, end: int) -> ScopeResult:
     post = _POST_NEGATION.search(after)
     if post and not _PAST_EXAM.match(after[post.end() :]):
         return ScopeResult(Status.ABSENT, post.group(0))
-    pre = None
-    for pre in _PRE_NEGATION.finditer(before):
-        pass
-    if pre is not None:
-        return ScopeResult(Status.ABSENT, pre.group(0))
+    negations = _PRE_NEGATION.findall(before)
+    if negations:
+        return ScopeResult(Status.ABSENT, negations[-1])
     hedge = _HEDGE.search(clause)
     if hedge:
         return ScopeResult(Status.UNCERTAIN, hedge.group(0))
