@@ -191,8 +191,11 @@ def curate_echo_labels(
         len(ct),
         config.window_days,
     )
+    audit_columns = ["scan_id", "task", "label", "echo_row", "exam_date", "days_apart", "reason"]
     return EchoResult(
-        pd.DataFrame(label_rows, columns=[cc.scan_id, *names]), pd.DataFrame(audit), problems
+        pd.DataFrame(label_rows, columns=[cc.scan_id, *names]),
+        pd.DataFrame(audit, columns=audit_columns),
+        problems,
     )
 
 

@@ -49,6 +49,9 @@ def rules_outcome(text: str, config: RulesConfig | None = None) -> ReportOutcome
 
 
 def _label_texts(texts: list[str], method: str, options: dict[str, Any]) -> list[ReportOutcome]:
+    needed = {"llm": "llm_config", "learned": "model_path"}.get(method)
+    if needed and options.get(needed) is None:
+        raise ValueError(f"method {method!r} needs the option {needed}")
     if method == "rules":
         config = options.get("rules_config")
         return [rules_outcome(t, config) for t in texts]
