@@ -1,4 +1,4 @@
-"""A LoRA-wrapped linear layer: ``y = W x + b + (alpha / r) * source.delta(dropout(x))``.
+"""A LoRA-wrapped linear layer: ``y = W x + b + (alpha / r) * (dropout(x) A^T) B^T``.
 
 The wrapper keeps the frozen ``weight`` and ``bias`` under their original names, so the backbone's
 state dict keys (and its weight hash) are unchanged by wrapping.
@@ -43,10 +43,7 @@ class LoRALinear(nn.Module):
         out = nn.functional.linear(x, self.weight, self.bias)
         if self.merged:
             return out
-        delta = self.source.delta(self.dropout(x))
-        if delta is None:
-            return out
-        return out + (self.scaling * self.dropout.rescale) * delta.to(out.dtype)
+        return self.source.add_update(self.dropout(x), out, self.scaling * self.dropout.rescale)
 
     def merge(self) -> None:
         """Add ``(alpha / r) B A`` into the frozen weight (static sources), checking finiteness."""

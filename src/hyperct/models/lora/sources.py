@@ -2,8 +2,9 @@
 
 ``StaticLoRA`` holds A and B as parameters (the shared-LoRA baseline). ``GeneratedLoRA`` holds
 per-sample A and B produced by the hypernetwork and bound before each forward pass (HyperCT).
-Both compute the low-rank update ``(x A^T) B^T`` without the ``alpha / r`` scaling, which the
-layer applies, so the layer itself has no branch on where the weights come from.
+Both add the scaled low-rank update ``scale * (x A^T) B^T`` to the frozen layer's output, fusing the
+scale and the addition into the second matmul (``addmm`` / ``baddbmm``: one pass over the output
+instead of three), so the layer itself has no branch on where the weights come from.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from torch import nn
 
 
 class LoRASource(nn.Module, ABC):
-    """Produces the unscaled low-rank update for inputs ``x`` of shape (M, L, d_in)."""
+    """Adds the low-rank update for inputs ``x`` (M, L, d_in) to the frozen output (M, L, d_out)."""
 
     def __init__(self, in_features: int, out_features: int, rank: int):
         super().__init__()
@@ -25,8 +26,8 @@ class LoRASource(nn.Module, ABC):
         self.rank = rank
 
     @abstractmethod
-    def delta(self, x: torch.Tensor) -> torch.Tensor | None:
-        """``(x A^T) B^T`` of shape (M, L, d_out), or None when no update applies."""
+    def add_update(self, x: torch.Tensor, out: torch.Tensor, scale: float) -> torch.Tensor:
+        """``out + scale * (x A^T) B^T`` (``out`` itself when no update applies)."""
 
     @abstractmethod
     def delta_weight(self) -> torch.Tensor:
@@ -42,9 +43,10 @@ class StaticLoRA(LoRASource):
         self.lora_B = nn.Parameter(torch.zeros(out_features, rank))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
 
-    def delta(self, x: torch.Tensor) -> torch.Tensor:
-        low = nn.functional.linear(x, self.lora_A.to(x.dtype))
-        return nn.functional.linear(low, self.lora_B.to(x.dtype))
+    def add_update(self, x: torch.Tensor, out: torch.Tensor, scale: float) -> torch.Tensor:
+        low = nn.functional.linear(x, self.lora_A.to(x.dtype)).flatten(0, -2)
+        flat = torch.addmm(out.flatten(0, -2), low, self.lora_B.to(low.dtype).t(), alpha=scale)
+        return flat.view(out.shape)
 
     def delta_weight(self) -> torch.Tensor:
         return self.lora_B @ self.lora_A
@@ -70,16 +72,16 @@ class GeneratedLoRA(LoRASource):
         """Drop the bound A and B: the layer acts as its frozen linear layer again."""
         self.lora_A = self.lora_B = None
 
-    def delta(self, x: torch.Tensor) -> torch.Tensor | None:
+    def add_update(self, x: torch.Tensor, out: torch.Tensor, scale: float) -> torch.Tensor:
         if self.lora_A is None or self.lora_B is None:
-            return None
+            return out
         groups = self.lora_A.shape[0]
         if x.shape[0] % groups:
             raise ValueError(f"LoRA input batch {x.shape[0]} is not divisible by {groups} groups")
-        grouped = x.reshape(groups, -1, x.shape[-1])
-        low = torch.bmm(grouped, self.lora_A.to(x.dtype).transpose(1, 2))
-        out = torch.bmm(low, self.lora_B.to(x.dtype).transpose(1, 2))
-        return out.reshape(*x.shape[:-1], self.out_features)
+        low = torch.bmm(x.reshape(groups, -1, x.shape[-1]), self.lora_A.to(x.dtype).transpose(1, 2))
+        lora_b = self.lora_B.to(low.dtype).transpose(1, 2)
+        grouped = torch.baddbmm(out.reshape(groups, -1, out.shape[-1]), low, lora_b, alpha=scale)
+        return grouped.view(out.shape)
 
     def delta_weight(self) -> torch.Tensor:
         raise TypeError(
