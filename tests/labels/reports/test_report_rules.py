@@ -46,7 +46,8 @@ from hyperct.tasks import CONVENTIONAL
         ("No contrast material was given.", "Medical material", -1),
         ("Median sternotomy wires and a central venous catheter.", "Medical material", 1),
         ("Sliding type hiatal hernia.", "Hiatal hernia", 1),
-        ("Thoracic CT examination within normal limits.", "Emphysema", -1),
+        ("Thoracic CT examination within normal limits.", "Emphysema", 0),
+        ("Bone structures are within normal limits.", "Emphysema", -1),
     ],
 )
 def test_reference_sentences(text, task, label):

@@ -3,7 +3,8 @@
 A report is split into sentences and clauses; every lexicon mention is classified present,
 absent or uncertain by its scope; a finding is labelled by its strongest mention:
 any present mention gives 1, otherwise an uncertain one gives ``RulesConfig.uncertain_label``,
-otherwise an absent one gives 0, and a finding never mentioned gives -1.
+otherwise an absent one gives 0, and a finding never mentioned gives -1 (0 when the report calls
+the whole examination normal, e.g. "Thoracic CT examination within normal limits").
 
 Hedged mentions ("possible X", "X?", "X cannot be excluded") are labelled 1 by default: a
 radiologist hedges about the cause or the significance of something seen on the images far more
@@ -19,6 +20,7 @@ present. Set ``uncertain_label`` to 0 or -1 for a stricter label set.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 from hyperct.labels.reports.lexicon import FindingRule, rules_for
@@ -110,6 +112,21 @@ def find_mentions(
     return mentions
 
 
+# A whole-examination normal statement: findings it does not otherwise mention are absent.
+_NORMAL_STUDY = re.compile(
+    r"\b(?:thora\w*|chest)\s+(?:ct\s+)?(?:examination|study|scan|ct)\b[^.]{0,20}?"
+    r"\bwithin\s+normal\s+limits|^\s*normal\s+(?:chest|thoracic|thorax)\s+ct\b",
+    re.IGNORECASE,
+)
+
+
+def _normal_study(sentences: list[str]) -> tuple[int, str] | None:
+    for i, sentence in enumerate(sentences):
+        if _NORMAL_STUDY.search(sentence):
+            return i, sentence
+    return None
+
+
 def _label_of(mention: Mention, config: RulesConfig) -> int:
     if mention.status is Status.PRESENT:
         return 1
@@ -121,7 +138,9 @@ def _label_of(mention: Mention, config: RulesConfig) -> int:
 def label_report(text: str, config: RulesConfig | None = None) -> ReportLabels:
     """Label one report for the 18 conventional findings (1 / 0 / -1) with evidence."""
     config = config or RulesConfig()
-    sentences = [(s, split_clauses(s)) for s in split_sentences(text)]
+    split = split_sentences(text)
+    sentences = [(s, split_clauses(s)) for s in split]
+    normal = _normal_study(split)
     labels: dict[str, int] = {}
     evidence: dict[str, Mention] = {}
     for rule in rules_for(config.convention):
@@ -132,6 +151,11 @@ def label_report(text: str, config: RulesConfig | None = None) -> ReportLabels:
                 label = _label_of(mention, config)
                 if label > best_label or best is None:
                     best, best_label = mention, max(label, best_label)
+        if best is None and normal is not None:
+            best = Mention(
+                rule.task, Status.ABSENT, normal[0], normal[1], normal[1], "normal study"
+            )
+            best_label = 0
         labels[rule.task] = best_label
         if best is not None:
             evidence[rule.task] = best
