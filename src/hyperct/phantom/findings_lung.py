@@ -145,11 +145,12 @@ def paint_fibrosis(sc: Scene, task: int, sev: float) -> None:
     """Subpleural basal reticulation (or apical scarring when mild) and fibrotic bands."""
     lungs = sc.lungs()
     zone = "basal" if sev > 0.35 else "apical"
-    depth = (6 + 22 * sev) / sc.body.b_cav
+    depth = (5 + 15 * sev) / sc.body.b_cav
     zmask = sc.zn < 0.4 if zone == "basal" else sc.zn > 0.82
     band = lungs & (sc.radius > 1 - depth) & zmask
-    net = band & (blocky_noise(lungs.shape, _texture_factor(sc), sc.rng) < 0.12 + 0.25 * sev)
-    sc.canvas.hu[sc.box][net] = -380 + 280 * sev
+    vox = min(sc.canvas.grid.spacing)
+    net = band & _lattice(sc, lungs.shape, sc.rng.uniform(6, 10), max(1.2, vox))
+    sc.canvas.hu[sc.box][net] = -300 + 250 * sev
     sc.canvas.mark(sc.box, net, task)
     for _ in range(int(sc.rng.integers(1, 3))):
         p0, _ = sc.random_lung_point(depth=0.9)
@@ -167,16 +168,9 @@ def paint_septal(sc: Scene, task: int, sev: float) -> None:
     """Thickened interlobular septa: a warped polygonal lattice (10-25 mm cells), basal and
     peripheral predominant."""
     lungs = sc.lungs()
-    z, y, x = sc.coords
-    period = sc.rng.uniform(12, 20)
-    warp = 0.45 * period * smooth_field(lungs.shape, (6, 9, 9), sc.rng)
     thick = 1.0 + 1.5 * sev
     vox = min(sc.canvas.grid.spacing)
-    half = max(thick, vox) / (2 * period)
-    grid_planes = np.zeros(lungs.shape, bool)
-    for coord in (z, y, x):
-        frac = ((coord + warp) / period) % 1.0
-        grid_planes |= np.abs(frac - 0.5) > 0.5 - half
+    grid_planes = _lattice(sc, lungs.shape, sc.rng.uniform(12, 20), max(thick, vox))
     region = _coverage(
         smooth_field(lungs.shape, (4, 5, 5), sc.rng) + _zone_weight(sc, "basal") + 1.5 * sc.radius,
         lungs,
@@ -186,6 +180,20 @@ def paint_septal(sc: Scene, task: int, sev: float) -> None:
     sc.canvas.hu[sc.box][septa] += (350 + 250 * sev) * min(1.0, thick / vox)
     sc.canvas.mark(sc.box, septa, task)
     sc.details["Interlobular septal thickening"] = {"zone": "basal and peripheral"}
+
+
+def _lattice(sc: Scene, shape: tuple[int, ...], period: float, thick: float) -> np.ndarray:
+    """Walls of a warped 3-D lattice of ``period`` mm cells: polygons on any slice."""
+    nodes = tuple(
+        int(np.clip(n * sp / (1.5 * period), 3, 24)) for n, sp in zip(shape, sc.canvas.grid.spacing)
+    )
+    warp = 0.45 * period * smooth_field(shape, nodes, sc.rng)
+    half = thick / (2 * period)
+    walls = np.zeros(shape, bool)
+    for coord in sc.coords:
+        frac = ((coord + warp) / period) % 1.0
+        walls |= np.abs(frac - 0.5) > 0.5 - half
+    return walls
 
 
 def paint_nodules(sc: Scene, task: int, sev: float) -> None:

@@ -327,7 +327,7 @@ def write_report(
 ) -> tuple[str, dict[str, int]]:
     """Report text and what it states for each conventional task (1 / 0 / -1)."""
     stated = {t.name: -1 for t in CONVENTIONAL}
-    mentioned: list[str] = []
+    mentioned: list[str] = []  # sentences stating present findings, reused in the impression
 
     def say(names: tuple[str, ...]) -> list[str]:
         out = []
@@ -336,8 +336,10 @@ def write_report(
                 sev = present[name]
                 if rng.random() < 0.04 + 0.12 * (1 - sev):
                     continue
-                out.append(PHRASES[name](details.get(name, {}), sev, rng))
-                stated[name], _ = 1, mentioned.append(name)
+                sentence = PHRASES[name](details.get(name, {}), sev, rng)
+                out.append(sentence)
+                mentioned.append(sentence)
+                stated[name] = 1
             elif name in NEGATIONS and rng.random() < NEGATIONS[name][0]:
                 out.append(str(rng.choice(NEGATIONS[name][1])))
                 stated[name] = 0
@@ -366,10 +368,7 @@ def write_report(
             "Aeration of both lung parenchyma is normal and no nodular or infiltrative lesion is detected in the lung parenchyma.",
         )
     parts += lung
-    impressions = [
-        PHRASES[n](details.get(n, {}), present[n], rng).split(";")[0].rstrip(".")
-        for n in mentioned[:5]
-    ]
+    impressions = [sentence.split(";")[0].split(". ")[0].rstrip(".") for sentence in mentioned[:5]]
     incidental = [
         INCIDENTAL[k]
         for k in rng.choice(len(INCIDENTAL), size=int(rng.integers(0, 3)), replace=False)
