@@ -153,6 +153,8 @@ class DINOv3Backbone(nn.Module):
 
         The identity hash is taken before casting, so it always names the loaded weights.
         """
+        if self.vit.embeddings.patch_embeddings.weight.dtype == dtype:
+            return
         self.identity()
         self.vit.to(dtype)
 

@@ -1,0 +1,215 @@
+"""HyperCT speed and memory on this CPU, at the shapes of the DESIGN.md anchors.
+
+Random ViT-B/16, 144 x 144 images, 55 images per scan, ``torch.set_num_threads(2)``. Each
+configuration runs in its own subprocess, which reports its wall times and its own peak RSS
+(``ru_maxrss``), so configurations do not contaminate each other's memory figures.
+
+Groups (``--groups``, default all): ``train`` (one training step, batch 2 x 55 images, two
+different tasks, forward + backward + AdamW step), ``predict`` (all 25 tasks of one scan with
+``predict_all``, with and without the shared trunk), ``memory`` (peak RSS of a training step vs
+batch size). Each group is saved as ``benchmarks/results/model_speed_<group>.json``.
+
+    .venv/bin/python -m benchmarks.model_speed --groups train predict --repeats 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+from benchmarks.record import save_result
+
+logger = logging.getLogger(__name__)
+
+TRAIN_ANCHOR_S = 24.6
+TRAIN_GOAL_S = TRAIN_ANCHOR_S / 3
+TRAIN_RSS_ANCHOR_GB = 16.0
+TRAIN_RSS_GOAL_GB = 4.0
+PREDICT_ANCHOR_S = 118.0
+PREDICT_GOAL_S = 20.0
+
+TRAIN_CASES: list[dict[str, Any]] = [
+    {"label": "autocast bf16", "precision": "autocast", "checkpointing": False},
+    {"label": "autocast bf16 + checkpointing", "precision": "autocast", "checkpointing": True},
+    {"label": "bf16 weights", "precision": "bf16-weights", "checkpointing": False},
+    {"label": "bf16 weights + checkpointing", "precision": "bf16-weights", "checkpointing": True},
+    {"label": "bf16 weights + checkpointing, LoRA dropout 0", "precision": "bf16-weights", "checkpointing": True,
+     "dropout": 0.0},
+]
+PREDICT_CASES: list[dict[str, Any]] = [
+    {"label": "autocast bf16, 25 tasks per pass", "precision": "autocast"},
+    {"label": "bf16 weights, 25 tasks per pass", "precision": "bf16-weights"},
+    {"label": "bf16 weights, 5 tasks per pass", "precision": "bf16-weights", "tasks_per_pass": 5},
+    {"label": "bf16 weights, shared trunk K=8", "precision": "bf16-weights", "adapt_last_k": 8},
+    {"label": "bf16 weights, shared trunk K=6", "precision": "bf16-weights", "adapt_last_k": 6},
+    {"label": "bf16 weights, shared trunk K=4", "precision": "bf16-weights", "adapt_last_k": 4},
+]
+MEMORY_BATCHES = (1, 2, 4)
+
+
+def _build(case: dict[str, Any]) -> Any:
+    import torch
+
+    from hyperct.models.hyperct import HyperCT, HyperCTConfig
+
+    torch.manual_seed(0)
+    config = HyperCTConfig(
+        backbone_dtype="bfloat16" if case["precision"] == "bf16-weights" else "float32",
+        activation_checkpointing=case.get("checkpointing", False),
+        adapt_last_k=case.get("adapt_last_k"),
+        dropout=case.get("dropout", 0.05),
+        predict_tasks_per_pass=case.get("tasks_per_pass"),
+    )
+    return HyperCT(config)
+
+
+def _autocast(case: dict[str, Any]) -> Any:
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=case["precision"] == "autocast")
+
+
+def _train_step_fn(case: dict[str, Any]) -> Any:
+    import torch
+
+    model = _build(case).train()
+    batch = case.get("batch", 2)
+    images = torch.randn(batch, 55, 3, 144, 144)
+    mask = torch.ones(batch, 55, dtype=torch.bool)
+    task_ids = torch.arange(batch) * 7 % 25
+    labels = torch.ones(batch)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with _autocast(case):
+            logits = model(images, mask, task_ids)
+        torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), labels).backward()
+        optimizer.step()
+
+    return step
+
+
+def _predict_fn(case: dict[str, Any]) -> Any:
+    import torch
+
+    model = _build(case).eval()
+    images = torch.randn(1, 55, 3, 144, 144)
+    mask = torch.ones(1, 55, dtype=torch.bool)
+
+    def predict() -> None:
+        with torch.inference_mode(), _autocast(case):
+            model.predict_all(images, mask)
+
+    return predict
+
+
+def run_child(case: dict[str, Any]) -> dict[str, Any]:
+    """Inside the subprocess: build, warm up, time ``repeats`` runs, report peak RSS."""
+    import resource
+
+    import torch
+
+    torch.set_num_threads(2)
+    load_before = os.getloadavg()[0]
+    fn = _train_step_fn(case) if case["kind"] == "train" else _predict_fn(case)
+    times = []
+    for index in range(case["warmup"] + case["repeats"]):
+        start = time.perf_counter()
+        fn()
+        if index >= case["warmup"]:
+            times.append(time.perf_counter() - start)
+    rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+    return {"times_s": times, "peak_rss_gb": rss_gb, "load": [load_before, os.getloadavg()[0]]}
+
+
+def _spawn(case: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    command = [sys.executable, "-m", "benchmarks.model_speed", "--child", json.dumps(case)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark case {case['label']!r} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _row(metric: str, value: float, unit: str, goal: str | None, anchor: str | None, met: bool | None,
+         **extra: Any) -> dict[str, Any]:
+    return {"metric": metric, "value": round(value, 3), "unit": unit, "goal": goal, "anchor": anchor, "met": met,
+            **extra}
+
+
+def bench_train(repeats: int, timeout_s: float) -> list[dict[str, Any]]:
+    rows = []
+    for case in TRAIN_CASES:
+        result = _spawn({**case, "kind": "train", "warmup": 1, "repeats": repeats}, timeout_s)
+        median = statistics.median(result["times_s"])
+        logger.info("train %s: %.2f s, %.2f GB", case["label"], median, result["peak_rss_gb"])
+        rows.append(_row(f"train step ({case['label']})", median, "s", f"<= {TRAIN_GOAL_S:.1f} s (3x anchor)",
+                         f"{TRAIN_ANCHOR_S} s", median <= TRAIN_GOAL_S, times_s=result["times_s"],
+                         load=result["load"]))
+        goal = f"<= {TRAIN_RSS_GOAL_GB} GB" if case["checkpointing"] else None
+        met = result["peak_rss_gb"] <= TRAIN_RSS_GOAL_GB if case["checkpointing"] else None
+        rows.append(_row(f"train step peak RSS ({case['label']})", result["peak_rss_gb"], "GB", goal,
+                         f"{TRAIN_RSS_ANCHOR_GB} GB", met))
+    return rows
+
+
+def bench_predict(repeats: int, timeout_s: float) -> list[dict[str, Any]]:
+    rows = []
+    for case in PREDICT_CASES:
+        result = _spawn({**case, "kind": "predict", "warmup": 1, "repeats": repeats}, timeout_s)
+        median = statistics.median(result["times_s"])
+        logger.info("predict %s: %.2f s, %.2f GB", case["label"], median, result["peak_rss_gb"])
+        exact = "adapt_last_k" not in case
+        rows.append(_row(f"predict_all 25 tasks, 55 images ({case['label']})", median, "s",
+                         f"<= {PREDICT_GOAL_S} s" if exact else "below the exact computation",
+                         f"{PREDICT_ANCHOR_S} s", median <= PREDICT_GOAL_S if exact else None,
+                         times_s=result["times_s"], load=result["load"], peak_rss_gb=result["peak_rss_gb"]))
+    return rows
+
+
+def bench_memory(timeout_s: float) -> list[dict[str, Any]]:
+    rows = []
+    for batch in MEMORY_BATCHES:
+        case = {"label": f"batch {batch}", "kind": "train", "precision": "bf16-weights", "checkpointing": True,
+                "batch": batch, "warmup": 0, "repeats": 1}
+        result = _spawn(case, timeout_s)
+        logger.info("memory batch %d: %.2f GB", batch, result["peak_rss_gb"])
+        rows.append(_row(f"train step peak RSS, batch {batch} x 55 images (bf16 weights + checkpointing)",
+                         result["peak_rss_gb"], "GB", None, None, None, step_s=result["times_s"][0]))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--groups", nargs="+", default=["train", "predict", "memory"])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        logging.disable(logging.WARNING)
+        sys.stdout.write(json.dumps(run_child(json.loads(args.child))) + "\n")
+        return
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    notes = (f"random ViT-B/16, 144x144, 55 images/scan, 2 threads; load average at start "
+             f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine: see per-row 'load')")
+    for group in args.groups:
+        if group == "train":
+            save_result("model_speed_train", bench_train(args.repeats, args.timeout), notes)
+        elif group == "predict":
+            save_result("model_speed_predict", bench_predict(args.repeats, args.timeout), notes)
+        elif group == "memory":
+            save_result("model_speed_memory", bench_memory(args.timeout), notes)
+        else:
+            raise SystemExit(f"unknown group {group!r}; use train, predict, memory")
+
+
+if __name__ == "__main__":
+    main()
