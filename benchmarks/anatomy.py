@@ -192,7 +192,7 @@ def main() -> None:
     notes = (
         f"Phantom cohort {counts}, grid {SPEC.crop_shape_zyx} (crop of {SPEC.pad_shape_zyx} at {SPEC.spacing_zyx[0]:g} mm), "
         f"ResNet-18 width {args.width}, batch {args.batch_size}, {args.epochs} epochs, lr {args.lr}, "
-        f"{args.seeds} seeds, batch {args.batch_size}; label set {CHEST_LOBES_HEART.name}. "
+        f"{args.seeds} seeds; label set {CHEST_LOBES_HEART.name}; labels: the phantom's true labels. "
         f"Paired bootstrap (1000) of test mean AUC, anatomy - none: {diff_text}. "
         "Toy scale: differences whose CI spans 0 are noise, not evidence either way."
     )
