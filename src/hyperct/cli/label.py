@@ -53,6 +53,10 @@ def reports(
     convention: str = typer.Option(
         "ctrate", help="Rules: label as CT-RATE's annotators ('ctrate') or as the task catalogue."
     ),
+    unmentioned: str = typer.Option(
+        "missing", help="A finding the report never mentions: 'missing' (-1) or 'absent' (0, "
+        "CT-RATE's convention)."
+    ),
     model: Path = typer.Option(None, "--model", help="Learned model file (--method learned)."),
     base_url: str = typer.Option(
         "http://127.0.0.1:8000/v1", help="LLM endpoint base URL (.../v1)."
@@ -95,6 +99,7 @@ def reports(
         columns=ReportColumns(id_column=id_column, text_column=text_column),
         evidence_path=evidence,
         into=into,
+        unmentioned=unmentioned,
         **options,
     )
     typer.echo(f"wrote {out} ({len(run.labels)} reports)")

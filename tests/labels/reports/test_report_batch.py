@@ -74,3 +74,15 @@ def test_write_into_manifest(tmp_path):
     assert updated.loc["a", "Cardiomegaly"] == 1
     assert updated.loc["z", "Cardiomegaly"] == -1
     assert any("'q' is not in the manifest" in f for f in run.failures)
+
+
+def test_unmentioned_absent_maps_only_unmentioned_findings_of_labelled_reports(tmp_path):
+    reports = _write(tmp_path / "r.csv", [("a", "Bilateral pleural effusion. No emphysema."), ("b", "")])
+    run = label_reports_file(reports_path=reports, out_path=tmp_path / "l.csv", unmentioned="absent")
+    labels = run.labels.set_index("AccessionNo")
+    assert labels.loc["a", "Pleural effusion"] == 1 and labels.loc["a", "Emphysema"] == 0
+    assert labels.loc["a", "Cardiomegaly"] == 0
+    assert set(labels.loc["a"]) <= {0, 1}
+    assert (labels.loc["b"] == -1).all()  # a failed report stays unavailable
+    with pytest.raises(ValueError, match="unmentioned must be one of"):
+        label_reports_file(reports_path=reports, out_path=tmp_path / "x.csv", unmentioned="zero")

@@ -19,6 +19,9 @@ from hyperct.labels.reports.table import ReportColumns, check_reports, read_repo
 
 logger = logging.getLogger(__name__)
 METHODS = ("rules", "llm", "learned")
+#: What a finding the report never mentions becomes: -1 (not available, the default) or 0
+#: (absent: CT-RATE's convention, under which models like the paper's were trained).
+UNMENTIONED = {"missing": -1, "absent": 0}
 
 
 @dataclass
@@ -70,9 +73,16 @@ def label_reports(
     reports: pd.DataFrame,
     method: str = "rules",
     columns: ReportColumns | None = None,
+    unmentioned: str = "missing",
     **options: Any,
 ) -> LabelRun:
-    """Label every report of a validated table; options: rules_config, llm_config, model_path."""
+    """Label every report of a validated table; options: rules_config, llm_config, model_path.
+
+    ``unmentioned`` ("missing" or "absent") decides what a finding the report never mentions
+    becomes; a report that failed keeps -1 for every finding either way.
+    """
+    if unmentioned not in UNMENTIONED:
+        raise ValueError(f"unmentioned must be one of {sorted(UNMENTIONED)}, got {unmentioned!r}")
     columns = columns or ReportColumns()
     reports = check_reports(reports, columns)
     ids = reports[columns.id_column].tolist()
@@ -90,7 +100,8 @@ def label_reports(
             failures.append(f"row {i + 2} ({columns.id_column}={report_id}): {outcome.error}")
             labels = {t: -1 for t in FINDINGS}
         else:
-            labels = outcome.labels
+            labels = {t: UNMENTIONED[unmentioned] if v == -1 else v
+                      for t, v in outcome.labels.items()}
         rows.append({columns.id_column: report_id, **{t: int(labels[t]) for t in FINDINGS}})
         evidence += [{columns.id_column: report_id, **e} for e in outcome.evidence]
     logger.info("labelled %d reports with %s (%d failed)", len(ids), method, len(failures))
@@ -108,13 +119,15 @@ def label_reports_file(
     columns: ReportColumns | None = None,
     evidence_path: str | Path | None = None,
     into: str | Path | None = None,
+    unmentioned: str = "missing",
     **options: Any,
 ) -> LabelRun:
     """Read, label, write labels, evidence (default ``<out>.evidence.csv``) and the manifest."""
     from hyperct.labels.io import update_manifest, write_csv_atomic
 
     columns = columns or ReportColumns()
-    run = label_reports(read_reports(reports_path, columns), method, columns, **options)
+    run = label_reports(read_reports(reports_path, columns), method, columns, unmentioned,
+                        **options)
     write_csv_atomic(run.labels, out_path)
     write_csv_atomic(run.evidence, evidence_path or Path(out_path).with_suffix(".evidence.csv"))
     if into is not None:
