@@ -148,7 +148,7 @@ def _summary_body(tables: EvaluationTables, models: list[str]) -> str:
     if means is None:
         return "<p class=note>No AUC could be computed.</p>"
     return (
-        "<p class=note>Mean AUC over tasks (95 % bootstrap CI) per cohort and split; details, "
+        "<p class=note>Mean AUC over tasks (bootstrap CI) per cohort and split; details, "
         "paired tests and curves in the sections below.</p>" + html.summary_table(means, models)
     )
 
@@ -169,7 +169,7 @@ def _subset_body(
     metrics = pick(tables.metrics)
     counts = metrics[metrics["model"] == models[0]].set_index("task")[["n", "n_pos"]]
     parts = [
-        "<h3>AUC with 95 % bootstrap CI</h3>",
+        "<h3>AUC with bootstrap CI</h3>",
         f"<p class=note>{int(ci['n_scans'].max()) if not ci.empty else 0} scans; "
         "percentile bootstrap over scans; means average the tasks with a defined AUC.</p>",
         html.auc_table(ci, counts, models),
