@@ -65,7 +65,10 @@ def plan_cohort(cfg: PhantomConfig) -> CohortPlan:
             patients[pid] = (p, cs)
             first = _random_date(rng, *DATE_RANGES[cohort])
             n_scans = 2 if cohort == "internal" and rng.random() < cfg.follow_up_fraction else 1
-            dates = [first] + [first + timedelta(days=int(rng.integers(90, 700)))][: n_scans - 1]
+            gap = timedelta(days=int(rng.integers(90, 700)))
+            if n_scans == 2:
+                first = min(first, DATE_RANGES[cohort][1] - gap)
+            dates = [first, first + gap][:n_scans]
             exams += sample_echo_exams(
                 p,
                 cs,
