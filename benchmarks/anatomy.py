@@ -27,11 +27,20 @@ from torch.utils.data import DataLoader
 
 from hyperct.anatomy.segment import segment_manifest
 from hyperct.anatomy.totalseg import CHEST_LOBES_HEART
-from hyperct.anatomy.train3d import Classifier3DObjective, Train3DConfig, make_optimizer, train_classifier3d
+from hyperct.anatomy.train3d import (
+    Classifier3DObjective,
+    Train3DConfig,
+    make_optimizer,
+    train_classifier3d,
+)
 from hyperct.data.dataset import CachedScanDataset, collate_scans
 from hyperct.data.manifest import read_table, write_manifest
 from hyperct.data.prepare import prepare_cache
-from hyperct.evaluation.bootstrap import BootstrapConfig, auc_confidence_table, paired_difference_table
+from hyperct.evaluation.bootstrap import (
+    BootstrapConfig,
+    auc_confidence_table,
+    paired_difference_table,
+)
 from hyperct.evaluation.predictions import predictions_from_arrays
 from hyperct.models.classifier3d import Classifier3D, Classifier3DConfig
 from hyperct.preprocess.spec import SpacingCropSpec
@@ -47,7 +56,18 @@ SPEC = SpacingCropSpec(
 
 def make_cohort(out: Path, n: int) -> Path:
     """Generate a phantom cohort with ``hyperct phantom``; returns its folder."""
-    cmd = [sys.executable, "-c", "from hyperct.cli.main import main; main()", "phantom", "--preset", "small", "--n", str(n), "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from hyperct.cli.main import main; main()",
+        "phantom",
+        "--preset",
+        "small",
+        "--n",
+        str(n),
+        "--out",
+        str(out),
+    ]
     subprocess.run(cmd, check=True)
     return out
 
@@ -72,10 +92,15 @@ def prepare(folder: Path, work: Path) -> tuple[Path, Path]:
     return manifest, work / "cache"
 
 
-def loader(manifest: Path, cache: Path, split: str, batch_size: int, seed: int, train: bool) -> DataLoader:
+def loader(
+    manifest: Path, cache: Path, split: str, batch_size: int, seed: int, train: bool
+) -> DataLoader:
     dataset = CachedScanDataset(manifest, cache, split=split, train=train, seed=seed)
     return DataLoader(
-        dataset, batch_size=batch_size, shuffle=train, collate_fn=collate_scans,
+        dataset,
+        batch_size=batch_size,
+        shuffle=train,
+        collate_fn=collate_scans,
         generator=torch.Generator().manual_seed(seed),
     )
 
@@ -91,7 +116,9 @@ def build_model(seg: bool, width: int, seed: int) -> Classifier3D:
     )
 
 
-def train_and_predict(data: tuple[Path, Path], seg: bool, seed: int, args: argparse.Namespace) -> tuple[list[str], np.ndarray, np.ndarray]:
+def train_and_predict(
+    data: tuple[Path, Path], seg: bool, seed: int, args: argparse.Namespace
+) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Train one model; test scan ids, labels and sigmoid probabilities (scans, 25)."""
     model = build_model(seg, args.width, seed)
     config = Train3DConfig(lr=args.lr, epochs=args.epochs, totalseg_targets=CHEST_LOBES_HEART)
@@ -136,41 +163,71 @@ def compare(data: tuple[Path, Path], args: argparse.Namespace) -> tuple[list[dic
             start = time.perf_counter()
             ids, labels, probs = train_and_predict(data, seg, seed, args)
             logger.info("seed %d seg=%s trained in %.0f s", seed, seg, time.perf_counter() - start)
-            frames.append(predictions_from_arrays(
-                scan_ids=ids, cohorts=["phantom"] * len(ids), splits=["test"] * len(ids),
-                labels=labels, probs=probs,
-                method="resnet18_3d+anatomy" if seg else "resnet18_3d", run=f"seed{seed}",
-            ))
+            frames.append(
+                predictions_from_arrays(
+                    scan_ids=ids,
+                    cohorts=["phantom"] * len(ids),
+                    splits=["test"] * len(ids),
+                    labels=labels,
+                    probs=probs,
+                    method="resnet18_3d+anatomy" if seg else "resnet18_3d",
+                    run=f"seed{seed}",
+                )
+            )
     preds = pd.concat(frames, ignore_index=True)
     boot = BootstrapConfig(n_resamples=1000, seed=0)
     overall = auc_confidence_table(preds, boot).query("level == 'overall'")
     metrics, lines = [], []
     for row in overall.itertuples():
-        metrics.append({
-            "metric": f"test mean AUC, {row.method}, {row.run}", "value": round(row.auc, 4), "unit": "AUC",
-            "ci_low": round(row.ci_low, 4), "ci_high": round(row.ci_high, 4), "n_scans": int(row.n_scans),
-            "goal": None, "anchor": None, "met": None,
-        })
+        metrics.append(
+            {
+                "metric": f"test mean AUC, {row.method}, {row.run}",
+                "value": round(row.auc, 4),
+                "unit": "AUC",
+                "ci_low": round(row.ci_low, 4),
+                "ci_high": round(row.ci_high, 4),
+                "n_scans": int(row.n_scans),
+                "goal": None,
+                "anchor": None,
+                "met": None,
+            }
+        )
     for seed in range(args.seeds):
-        diff = paired_difference_table(preds, ("resnet18_3d", f"seed{seed}"), ("resnet18_3d+anatomy", f"seed{seed}"), boot)
+        diff = paired_difference_table(
+            preds, ("resnet18_3d", f"seed{seed}"), ("resnet18_3d+anatomy", f"seed{seed}"), boot
+        )
         row = diff[diff["level"] == "overall"].iloc[0]
-        metrics.append({
-            "metric": f"test mean AUC difference (anatomy - none), seed{seed}", "value": round(float(row["difference"]), 4),
-            "unit": "AUC", "ci_low": round(float(row["ci_low"]), 4), "ci_high": round(float(row["ci_high"]), 4),
-            "p_value": round(float(row["p_value"]), 4), "goal": None, "anchor": None, "met": None,
-        })
-        lines.append(f"seed{seed}: {row['difference']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}] p={row['p_value']:.3f}")
+        metrics.append(
+            {
+                "metric": f"test mean AUC difference (anatomy - none), seed{seed}",
+                "value": round(float(row["difference"]), 4),
+                "unit": "AUC",
+                "ci_low": round(float(row["ci_low"]), 4),
+                "ci_high": round(float(row["ci_high"]), 4),
+                "p_value": round(float(row["p_value"]), 4),
+                "goal": None,
+                "anchor": None,
+                "met": None,
+            }
+        )
+        lines.append(
+            f"seed{seed}: {row['difference']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}] p={row['p_value']:.3f}"
+        )
     return metrics, "; ".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cohort", type=Path, help="existing phantom cohort folder (default: generate one)")
+    parser.add_argument(
+        "--cohort", type=Path, help="existing phantom cohort folder (default: generate one)"
+    )
     parser.add_argument("--n", type=int, default=240, help="scans to generate")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--width", type=int, default=16, help="ResNet-18 first-stage width (64 standard)")
+    parser.add_argument(
+        "--width", type=int, default=16, help="ResNet-18 first-stage width (64 standard)"
+    )
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--timing-repeats", type=int, default=5)
     args = parser.parse_args()
@@ -185,9 +242,30 @@ def main() -> None:
         t_plain, t_seg = step_seconds(data, False, args), step_seconds(data, True, args)
         metrics, diff_text = compare(data, args)
     metrics += [
-        {"metric": "train step, no aux head", "value": round(t_plain, 4), "unit": "s", "goal": None, "anchor": None, "met": None},
-        {"metric": "train step, with aux head", "value": round(t_seg, 4), "unit": "s", "goal": None, "anchor": None, "met": None},
-        {"metric": "aux head overhead per step", "value": round(100 * (t_seg / t_plain - 1), 1), "unit": "%", "goal": None, "anchor": None, "met": None},
+        {
+            "metric": "train step, no aux head",
+            "value": round(t_plain, 4),
+            "unit": "s",
+            "goal": None,
+            "anchor": None,
+            "met": None,
+        },
+        {
+            "metric": "train step, with aux head",
+            "value": round(t_seg, 4),
+            "unit": "s",
+            "goal": None,
+            "anchor": None,
+            "met": None,
+        },
+        {
+            "metric": "aux head overhead per step",
+            "value": round(100 * (t_seg / t_plain - 1), 1),
+            "unit": "%",
+            "goal": None,
+            "anchor": None,
+            "met": None,
+        },
     ]
     notes = (
         f"Phantom cohort {counts}, grid {SPEC.crop_shape_zyx} (crop of {SPEC.pad_shape_zyx} at {SPEC.spacing_zyx[0]:g} mm), "

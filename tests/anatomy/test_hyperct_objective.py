@@ -8,7 +8,15 @@ from hyperct.anatomy.losses import SegLossConfig
 from hyperct.anatomy.totalseg import IGNORE_INDEX
 from hyperct.models.hyperct import HyperCT, HyperCTConfig
 
-TINY = dict(backbone="dinov3-tiny", task_dim=16, module_dim=8, latent_dim=16, hyper_output_dim=16, rank=2, alpha=2)
+TINY = dict(
+    backbone="dinov3-tiny",
+    task_dim=16,
+    module_dim=8,
+    latent_dim=16,
+    hyper_output_dim=16,
+    rank=2,
+    alpha=2,
+)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +85,9 @@ def test_build_from_config(model: HyperCT) -> None:
 
     objective = build_anatomy_objective(
         AnatomyConfig(enabled=True, label_set="chest_coarse", loss="dice_ce"),
-        range(25), torch.Generator().manual_seed(0), hidden_size=model.backbone.hidden_size,
+        range(25),
+        torch.Generator().manual_seed(0),
+        hidden_size=model.backbone.hidden_size,
     )
     assert objective.seg_head.proj.out_channels == 7 and objective.lut is not None
     assert objective.seg.kind == "dice_ce"

@@ -37,7 +37,12 @@ def test_real_output_with_abdominal_set(real_ct) -> None:
 def test_per_structure_folder_equals_multilabel_file(real_ct, tmp_path) -> None:
     img = nib.load(real_ct / SEG)
     data = np.asarray(img.dataobj)
-    for name in ("lung_upper_lobe_left", "lung_lower_lobe_left", "lung_lower_lobe_right", "lung_middle_lobe_right"):
+    for name in (
+        "lung_upper_lobe_left",
+        "lung_lower_lobe_left",
+        "lung_lower_lobe_right",
+        "lung_middle_lobe_right",
+    ):
         binary = (data == TOTALSEG_V2_IDS[name]).astype(np.uint8)
         nib.save(nib.Nifti1Image(binary, img.affine), tmp_path / f"{name}.nii.gz")
     from_folder = read_totalseg(tmp_path)
@@ -65,7 +70,10 @@ def test_structure_folder_to_multilabel_file(real_ct, tmp_path) -> None:
     data = np.asarray(img.dataobj)
     for ts_id in (5, 10, 11, 14):
         name = [n for n, i in TOTALSEG_V2_IDS.items() if i == ts_id][0]
-        nib.save(nib.Nifti1Image((data == ts_id).astype(np.uint8), img.affine), tmp_path / f"{name}.nii.gz")
+        nib.save(
+            nib.Nifti1Image((data == ts_id).astype(np.uint8), img.affine),
+            tmp_path / f"{name}.nii.gz",
+        )
     out = structures_to_multilabel(tmp_path, tmp_path / "out" / "ml.nii.gz")
     combined = np.asarray(nib.load(out).dataobj)
     expected = np.where(np.isin(data, [5, 10, 11, 14]), data, 0)

@@ -18,9 +18,15 @@ from hyperct.tasks import TASK_NAMES
 @pytest.fixture()
 def manifest(real_ct, tmp_path):
     rows = [
-        {"scan_id": f"s{i}", "patient_id": f"p{i}", "path": str(real_ct / "ts_example_ct_sm.nii.gz"),
-         "cohort": "internal", "split": "train",
-         "anatomy_path": str(real_ct / "ts_example_ct_sm_totalseg.nii.gz"), **{t: i % 2 for t in TASK_NAMES}}
+        {
+            "scan_id": f"s{i}",
+            "patient_id": f"p{i}",
+            "path": str(real_ct / "ts_example_ct_sm.nii.gz"),
+            "cohort": "internal",
+            "split": "train",
+            "anatomy_path": str(real_ct / "ts_example_ct_sm_totalseg.nii.gz"),
+            **{t: i % 2 for t in TASK_NAMES},
+        }
         for i in range(2)
     ]
     path = tmp_path / "manifest.csv"
@@ -36,7 +42,9 @@ def _batch(manifest, tmp_path, spec) -> dict:
 
 
 def test_3d_pipeline_maps_cached_totalseg_ids(manifest, tmp_path) -> None:
-    spec = SpacingCropSpec(spacing_zyx=(6.0, 6.0, 6.0), pad_shape_zyx=(16, 48, 48), crop_shape_zyx=(16, 32, 32))
+    spec = SpacingCropSpec(
+        spacing_zyx=(6.0, 6.0, 6.0), pad_shape_zyx=(16, 48, 48), crop_shape_zyx=(16, 32, 32)
+    )
     batch = _batch(manifest, tmp_path, spec)
     assert batch["anatomy"].shape == (2, 16, 32, 32)
     objective = Classifier3DObjective(range(25), Train3DConfig(totalseg_targets=CHEST_LOBES_HEART))
@@ -51,10 +59,22 @@ def test_25d_pipeline_trains_hyperct_seg_head(manifest, tmp_path) -> None:
     batch = _batch(manifest, tmp_path, SliceStackSpec(slices=6, size=32))
     assert batch["anatomy"].shape == (2, 2, 32, 32)
     torch.manual_seed(0)
-    model = HyperCT(HyperCTConfig(backbone="dinov3-tiny", task_dim=16, module_dim=8, latent_dim=16,
-                                  hyper_output_dim=16, rank=2, alpha=2))
+    model = HyperCT(
+        HyperCTConfig(
+            backbone="dinov3-tiny",
+            task_dim=16,
+            module_dim=8,
+            latent_dim=16,
+            hyper_output_dim=16,
+            rank=2,
+            alpha=2,
+        )
+    )
     objective = build_anatomy_objective(
-        AnatomyConfig(enabled=True), range(25), torch.Generator().manual_seed(0), model.backbone.hidden_size
+        AnatomyConfig(enabled=True),
+        range(25),
+        torch.Generator().manual_seed(0),
+        model.backbone.hidden_size,
     )
     logs = objective.backward(model, batch, 1.0)
     assert logs["seg_loss"] > 0

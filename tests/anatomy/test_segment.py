@@ -12,7 +12,13 @@ from hyperct.cli.main import app
 
 
 def _manifest(tmp_path: Path, anatomy: list) -> Path:
-    table = pd.DataFrame({"scan_id": ["a", "b", "c"], "path": ["a.nii.gz", "b.nii.gz", "c.nii.gz"], "anatomy_path": anatomy})
+    table = pd.DataFrame(
+        {
+            "scan_id": ["a", "b", "c"],
+            "path": ["a.nii.gz", "b.nii.gz", "c.nii.gz"],
+            "anatomy_path": anatomy,
+        }
+    )
     path = tmp_path / "manifest.csv"
     table.to_csv(path, index=False)
     return path
@@ -37,7 +43,10 @@ def test_skips_existing_masks_records_new_ones_and_reports_failures(tmp_path) ->
     assert report.skipped == ["a"] and report.segmented == ["b"] and list(report.failed) == ["c"]
     assert calls == [("b.nii.gz", True), ("c.nii.gz", True)]
     table = pd.read_csv(manifest)
-    assert table["anatomy_path"].tolist()[:2] == ["masks/a.nii.gz", f"anatomy/{mask_file_name('b')}"]
+    assert table["anatomy_path"].tolist()[:2] == [
+        "masks/a.nii.gz",
+        f"anatomy/{mask_file_name('b')}",
+    ]
     assert pd.isna(table["anatomy_path"][2])
     assert not (tmp_path / "anatomy" / mask_file_name("c")).exists()
     assert not any(".tmp-" in p.name for p in tmp_path.rglob("*"))
@@ -51,7 +60,9 @@ def test_mask_left_by_interrupted_run_is_recorded_without_segmenting(tmp_path) -
         (out / mask_file_name(s)).write_bytes(b"mask")
     report = segment_manifest(manifest, out_dir=out, segmenter=_fake_segmenter(calls := []))
     assert calls == [] and report.skipped == ["a", "b", "c"]
-    assert pd.read_csv(manifest)["anatomy_path"].tolist() == [f"out/{mask_file_name(s)}" for s in "abc"]
+    assert pd.read_csv(manifest)["anatomy_path"].tolist() == [
+        f"out/{mask_file_name(s)}" for s in "abc"
+    ]
 
 
 def test_missing_totalsegmentator_is_a_clear_error(tmp_path, monkeypatch) -> None:
@@ -89,7 +100,10 @@ def test_per_structure_folder_is_combined_and_recorded(tmp_path, real_ct, monkey
     img = nib.load(real_ct / "ts_example_ct_sm_totalseg.nii.gz")
     folder = tmp_path / "ts_a"
     folder.mkdir()
-    nib.save(nib.Nifti1Image((np.asarray(img.dataobj) == 14).astype(np.uint8), img.affine), folder / "lung_lower_lobe_right.nii.gz")
+    nib.save(
+        nib.Nifti1Image((np.asarray(img.dataobj) == 14).astype(np.uint8), img.affine),
+        folder / "lung_lower_lobe_right.nii.gz",
+    )
     for s in "bc":
         (tmp_path / f"{s}.nii.gz").write_bytes(b"mask")
     manifest = _manifest(tmp_path, ["ts_a", "b.nii.gz", "c.nii.gz"])

@@ -5,7 +5,12 @@ import torch
 
 from hyperct.anatomy.losses import SegLossConfig
 from hyperct.anatomy.totalseg import CHEST_LOBES_HEART, IGNORE_INDEX
-from hyperct.anatomy.train3d import Classifier3DObjective, Train3DConfig, masked_bce, train_classifier3d
+from hyperct.anatomy.train3d import (
+    Classifier3DObjective,
+    Train3DConfig,
+    masked_bce,
+    train_classifier3d,
+)
 from hyperct.models.classifier3d import Classifier3D, Classifier3DConfig
 
 
@@ -22,7 +27,9 @@ def _batch(with_anatomy: bool = True) -> dict:
 
 def _model(seg: bool) -> Classifier3D:
     torch.manual_seed(0)
-    return Classifier3D(Classifier3DConfig(backbone_kwargs={"width": 4}, num_seg_classes=7 if seg else None))
+    return Classifier3D(
+        Classifier3DConfig(backbone_kwargs={"width": 4}, num_seg_classes=7 if seg else None)
+    )
 
 
 def test_masked_bce_ignores_missing_labels() -> None:

@@ -12,7 +12,12 @@ from hyperct.models.classifier3d import Classifier3D, Classifier3DConfig
 
 TINY = {
     "resnet18_3d": {"width": 4},
-    "swin_3d": {"embed_dim": 6, "depths": (1, 1, 1, 1), "num_heads": (1, 1, 2, 2), "window_size": 2},
+    "swin_3d": {
+        "embed_dim": 6,
+        "depths": (1, 1, 1, 1),
+        "num_heads": (1, 1, 2, 2),
+        "window_size": 2,
+    },
 }
 
 
@@ -32,12 +37,18 @@ def test_resnet_stem_takes_one_channel() -> None:
 
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_classifier_shapes_with_and_without_seg_head(name: str) -> None:
-    model = Classifier3D(Classifier3DConfig(backbone=name, backbone_kwargs=TINY[name], num_tasks=18, num_seg_classes=7))
+    model = Classifier3D(
+        Classifier3DConfig(
+            backbone=name, backbone_kwargs=TINY[name], num_tasks=18, num_seg_classes=7
+        )
+    )
     image = torch.randn(2, 1, 32, 32, 32)
     logits, seg = model.forward_with_seg(image)
     assert logits.shape == (2, 18)
     assert seg.shape == (2, 7, 32, 32, 32)
-    assert Classifier3D(Classifier3DConfig(backbone=name, backbone_kwargs=TINY[name])).seg_head is None
+    assert (
+        Classifier3D(Classifier3DConfig(backbone=name, backbone_kwargs=TINY[name])).seg_head is None
+    )
 
 
 def test_export_drops_seg_head_and_keeps_logits() -> None:

@@ -52,7 +52,9 @@ class AnatomyConfig:
 
     def __post_init__(self) -> None:
         if self.label_set not in LABEL_SETS:
-            raise ValueError(f"anatomy.label_set must be one of {sorted(LABEL_SETS)}, got {self.label_set!r}")
+            raise ValueError(
+                f"anatomy.label_set must be one of {sorted(LABEL_SETS)}, got {self.label_set!r}"
+            )
         if self.targets not in ("totalseg", "small"):
             raise ValueError(f"anatomy.targets must be totalseg or small, got {self.targets!r}")
         self.seg_loss()
@@ -116,7 +118,9 @@ class AnatomyHyperCTObjective(HyperCTObjective):
         self.seg = seg
         self.label_set = label_set
         self.seg_head = AuxSegHead(hidden_size, label_set.num_classes, spatial_dims=2).to(device)
-        self.lut = torch.tensor(label_set.lookup_table(), dtype=torch.long) if totalseg_targets else None
+        self.lut = (
+            torch.tensor(label_set.lookup_table(), dtype=torch.long) if totalseg_targets else None
+        )
 
     def backward(self, model: nn.Module, batch: dict[str, Any], scale: float) -> dict[str, float]:
         labels = self.run_labels(batch["labels"]).cpu()
@@ -125,20 +129,31 @@ class AnatomyHyperCTObjective(HyperCTObjective):
             return {"loss": float("nan"), "samples": 0.0}
         device = batch["image"].device
         idx = keep.nonzero().squeeze(1).to(device)
-        images, image_mask = batch["image"].index_select(0, idx), batch["image_mask"].index_select(0, idx)
+        images, image_mask = (
+            batch["image"].index_select(0, idx),
+            batch["image_mask"].index_select(0, idx),
+        )
         task_sel = tasks[keep].to(device)
         use_seg = "anatomy" in batch
         with self.autocast():
-            features = model.forward_features(images, image_mask, task_sel, return_patch_tokens=use_seg)
+            features = model.forward_features(
+                images, image_mask, task_sel, return_patch_tokens=use_seg
+            )
             logits = model.forward_head(features.cls, image_mask, task_sel)
-        loss = F.binary_cross_entropy_with_logits(logits.float(), labels[keep, tasks[keep]].to(device))
+        loss = F.binary_cross_entropy_with_logits(
+            logits.float(), labels[keep, tasks[keep]].to(device)
+        )
         logs = {"loss": float(loss.detach()), "samples": float(keep.sum())}
         total = loss
         if use_seg:
             target = self._targets(batch["anatomy"].index_select(0, idx), image_mask)
             with self.autocast():
-                seg_logits = token_seg_logits(self.seg_head, features.patch_tokens, tuple(target.shape[-2:]))
-            seg_loss = segmentation_loss(seg_logits.float().flatten(0, 1), target.flatten(0, 1), self.seg)
+                seg_logits = token_seg_logits(
+                    self.seg_head, features.patch_tokens, tuple(target.shape[-2:])
+                )
+            seg_loss = segmentation_loss(
+                seg_logits.float().flatten(0, 1), target.flatten(0, 1), self.seg
+            )
             total = total + self.seg.weight * seg_loss
             logs["seg_loss"] = float(seg_loss.detach())
         aux = self._aux(model, batch)

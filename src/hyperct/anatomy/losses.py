@@ -63,7 +63,9 @@ def segmentation_loss(
     return loss
 
 
-def _masked_soft_dice(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+def _masked_soft_dice(
+    logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor
+) -> torch.Tensor:
     """1 - mean soft Dice over foreground classes, counting only valid voxels."""
     num_classes = logits.shape[1]
     probs = logits.float().softmax(dim=1)

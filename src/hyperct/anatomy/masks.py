@@ -58,7 +58,13 @@ def read_totalseg(
         small = map_to_label_set(mask.array, label_set)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
-    return Volume(small, mask.spacing, mask.affine, source=str(path), meta={**mask.meta, "label_set": label_set.name})
+    return Volume(
+        small,
+        mask.spacing,
+        mask.affine,
+        source=str(path),
+        meta={**mask.meta, "label_set": label_set.name},
+    )
 
 
 def _read_structure_folder(folder: Path, label_set: LabelSet, like: Volume | None) -> Volume:
@@ -85,8 +91,16 @@ def _read_structure_folder(folder: Path, label_set: LabelSet, like: Volume | Non
             f"(looked for {', '.join(s for _, ss in label_set.classes for s in ss)} as .nii.gz/.nii)"
         )
     if missing:
-        logger.warning("%s: no file for %s; those voxels are background", folder, ", ".join(missing))
-    return Volume(out, grid.spacing, grid.affine, source=str(folder), meta={"label_set": label_set.name, "structures": found})
+        logger.warning(
+            "%s: no file for %s; those voxels are background", folder, ", ".join(missing)
+        )
+    return Volume(
+        out,
+        grid.spacing,
+        grid.affine,
+        source=str(folder),
+        meta={"label_set": label_set.name, "structures": found},
+    )
 
 
 def _structure_file(folder: Path, structure: str) -> Path | None:
@@ -116,10 +130,14 @@ def structures_to_multilabel(folder: str | Path, out_path: str | Path) -> Path:
 
     folder = Path(folder)
     files = sorted(
-        (TOTALSEG_V2_IDS[s], f) for s in TOTALSEG_V2_IDS if (f := _structure_file(folder, s)) is not None
+        (TOTALSEG_V2_IDS[s], f)
+        for s in TOTALSEG_V2_IDS
+        if (f := _structure_file(folder, s)) is not None
     )
     if not files:
-        raise FileNotFoundError(f"{folder}: no per-structure TotalSegmentator files (<structure>.nii.gz)")
+        raise FileNotFoundError(
+            f"{folder}: no per-structure TotalSegmentator files (<structure>.nii.gz)"
+        )
     first = nib.load(files[0][1])
     out = np.zeros(first.shape, dtype=np.uint8)
     for ts_id, file in files:

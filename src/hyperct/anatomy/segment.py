@@ -72,8 +72,9 @@ def segment_manifest(
 
     A scan is skipped when its recorded ``anatomy_path`` is a file, or when ``out_dir`` already
     holds its mask (an interrupted run; then recorded). A recorded folder of per-structure
-    TotalSegmentator files is combined into one multi-label file in ``out_dir`` and recorded. The manifest is rewritten atomically,
-    also when the run is interrupted, with every mask written so far.
+    TotalSegmentator files is combined into one multi-label file in ``out_dir`` and recorded.
+    The manifest is rewritten atomically, also when the run is interrupted, with every mask
+    written so far.
 
     Args:
         manifest_path: CSV or Parquet manifest (``scan_id`` and ``path`` columns at least).
@@ -89,12 +90,19 @@ def segment_manifest(
     table = _read_table(manifest_path)
     root = manifest_path.parent
     out_dir = Path(out_dir) if out_dir is not None else root / "anatomy"
-    recorded = table["anatomy_path"] if "anatomy_path" in table.columns else pd.Series(None, index=table.index)
+    recorded = (
+        table["anatomy_path"]
+        if "anatomy_path" in table.columns
+        else pd.Series(None, index=table.index)
+    )
     table["anatomy_path"] = recorded.astype(object).where(recorded.notna(), None)
     todo = [i for i in table.index if not _has_recorded_mask(root, table.at[i, "anatomy_path"])]
-    report = SegmentReport(skipped=[str(table.at[i, "scan_id"]) for i in table.index if i not in set(todo)])
+    report = SegmentReport(
+        skipped=[str(table.at[i, "scan_id"]) for i in table.index if i not in set(todo)]
+    )
     needs_model = [
-        i for i in todo
+        i
+        for i in todo
         if _recorded_folder(root, table.at[i, "anatomy_path"]) is None
         and not (out_dir / mask_file_name(str(table.at[i, "scan_id"]))).exists()
     ]
@@ -112,7 +120,9 @@ def segment_manifest(
             write_manifest(table, manifest_path)
     logger.info(
         "anatomy: %d segmented, %d already had masks, %d failed",
-        len(report.segmented), len(report.skipped), len(report.failed),
+        len(report.segmented),
+        len(report.skipped),
+        len(report.failed),
     )
     return report
 
@@ -129,7 +139,12 @@ def _recorded_folder(root: Path, recorded: object) -> Path | None:
 
 
 def _segment_scan(
-    row: pd.Series, root: Path, out_dir: Path, fast: bool, segmenter: Segmenter | None, report: SegmentReport
+    row: pd.Series,
+    root: Path,
+    out_dir: Path,
+    fast: bool,
+    segmenter: Segmenter | None,
+    report: SegmentReport,
 ) -> Path | None:
     """The scan's mask path once it exists, or None if segmenting it failed."""
     scan_id = str(row["scan_id"])

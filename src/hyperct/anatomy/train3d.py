@@ -59,17 +59,23 @@ class Train3DConfig:
 def masked_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean BCE over the (sample, task) pairs whose label is not -1; 0 if there are none."""
     known = labels != LABEL_MISSING
-    per = F.binary_cross_entropy_with_logits(logits.float(), labels.clamp(min=0).float(), reduction="none")
+    per = F.binary_cross_entropy_with_logits(
+        logits.float(), labels.clamp(min=0).float(), reduction="none"
+    )
     return (per * known).sum() / known.sum().clamp(min=1)
 
 
 class Classifier3DObjective(Objective):
     """Multi-label BCE on the run's tasks + weighted segmentation loss, one forward pass."""
 
-    def __init__(self, task_ids: Sequence[int], config: Train3DConfig = Train3DConfig(), **kwargs: Any) -> None:
+    def __init__(
+        self, task_ids: Sequence[int], config: Train3DConfig = Train3DConfig(), **kwargs: Any
+    ) -> None:
         super().__init__(task_ids, **kwargs)
         self.config = config
-        lut = config.totalseg_targets.lookup_table() if config.totalseg_targets is not None else None
+        lut = (
+            config.totalseg_targets.lookup_table() if config.totalseg_targets is not None else None
+        )
         self.lut = torch.tensor(lut, dtype=torch.long) if lut is not None else None
 
     def backward(self, model: nn.Module, batch: dict[str, Any], scale: float) -> dict[str, float]:
@@ -83,7 +89,9 @@ class Classifier3DObjective(Objective):
         loss = masked_bce(logits, labels)
         logs = {"loss": float(loss.detach()), "samples": float(len(logits))}
         if use_seg:
-            seg = segmentation_loss(seg_logits.float(), self._targets(batch["anatomy"]), self.config.seg)
+            seg = segmentation_loss(
+                seg_logits.float(), self._targets(batch["anatomy"]), self.config.seg
+            )
             loss = loss + self.config.seg.weight * seg
             logs["aux_loss"] = float(seg.detach())
         (loss * scale).backward()

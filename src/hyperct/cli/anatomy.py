@@ -9,7 +9,9 @@ import typer
 
 def anatomy(
     manifest: Path = typer.Argument(..., help="Manifest (CSV or Parquet) with scan_id and path."),
-    out_dir: Path = typer.Option(None, "--out-dir", help="Where masks go [default: <manifest folder>/anatomy]."),
+    out_dir: Path = typer.Option(
+        None, "--out-dir", help="Where masks go [default: <manifest folder>/anatomy]."
+    ),
     fast: bool = typer.Option(False, "--fast", help="TotalSegmentator's 3 mm model (for CPU)."),
 ) -> None:
     """Segment scans without a mask with TotalSegmentator and record anatomy_path in the manifest."""

