@@ -98,3 +98,15 @@ def test_cli_writes_a_cohort(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(tmp_path / "manifest.csv")) == 3
+
+
+def test_echo_curation_reproduces_the_expected_echo_labels(cohort):
+    from hyperct.labels.echo.curate import curate_echo_labels
+    from hyperct.tasks import OPPORTUNISTIC
+
+    _, paths = cohort
+    result = curate_echo_labels(pd.read_csv(paths.manifest), pd.read_csv(paths.echo))
+    got = result.labels.set_index("scan_id")
+    truth = pd.read_csv(paths.ground_truth).set_index("scan_id")
+    for t in OPPORTUNISTIC:
+        assert (got.loc[truth.index, t.name] == truth[f"echo_{t.short_name}"]).all(), t.name
