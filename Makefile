@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?=
 DEMO_OUT ?= demo_output
+REAL_CT ?= ../shared/data/real_ct/ts_chest_crop.nii.gz
+DEMO_ARGS ?=
 
 .PHONY: demo test venv lint clean
 
@@ -21,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 demo: $(STAMP)
-	$(BIN)/hyperct demo --out $(DEMO_OUT) $(if $(CONFIG),--config $(CONFIG),)
+	$(BIN)/hyperct demo --out $(DEMO_OUT) --force --real-ct $(REAL_CT) $(if $(CONFIG),--config $(CONFIG),) $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

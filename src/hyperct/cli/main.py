@@ -58,6 +58,9 @@ def _register() -> None:
     app.command("train")(train.train)
     app.command("predict")(predict.predict)
     app.command("compare")(compare.compare)
+    from hyperct.cli import demo
+
+    app.command("demo")(demo.demo)
     from hyperct.cli import evaluate, explain
 
     app.command("evaluate")(evaluate.evaluate)
