@@ -75,16 +75,7 @@ def speed(repeats: int = 3) -> list[dict]:
         start = time.process_time()
         draw()
         cpu.append(time.process_time() - start)
-    scan = holder["scan"]
-    with tempfile.TemporaryDirectory() as tmp:
-
-        def write() -> None:
-            v = scan.volume
-            write_nifti(v, Path(tmp) / "ct.nii.gz")
-            write_nifti(Volume(scan.anatomy, v.spacing, v.affine), Path(tmp) / "a.nii.gz")
-            write_nifti(Volume(scan.findings_mask, v.spacing, v.affine), Path(tmp) / "f.nii.gz")
-
-        t_write, _ = median_time(write, repeats=repeats, warmup=0)
+    t_write = _write_time(holder["scan"], repeats)
     t_cpu = float(np.median(cpu))
     return [
         {
@@ -115,6 +106,19 @@ def speed(repeats: int = 3) -> list[dict]:
             "met": None,
         },
     ]
+
+
+def _write_time(scan, repeats: int) -> float:
+    """Median time to write the CT and both masks as gzipped NIfTI."""
+    with tempfile.TemporaryDirectory() as tmp:
+
+        def write() -> None:
+            v = scan.volume
+            write_nifti(v, Path(tmp) / "ct.nii.gz")
+            write_nifti(Volume(scan.anatomy, v.spacing, v.affine), Path(tmp) / "a.nii.gz")
+            write_nifti(Volume(scan.findings_mask, v.spacing, v.affine), Path(tmp) / "f.nii.gz")
+
+        return median_time(write, repeats=repeats, warmup=0)[0]
 
 
 def scan_features(spec: ScanSpec) -> np.ndarray:

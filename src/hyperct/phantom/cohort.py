@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,8 +166,6 @@ def _write_ct(volume: Volume, out: Path, s: PlannedScan) -> str:
     if s.as_dicom:
         folder = out / "dicom" / scan_id
         if folder.exists():
-            import shutil
-
             shutil.rmtree(folder)
         write_dicom_series(volume, folder, patient_id=s.patient_id, study_date=s.study_date)
         return f"dicom/{scan_id}"

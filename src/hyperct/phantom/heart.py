@@ -45,34 +45,7 @@ def plan_mediastinum(
     v = frame[1]
     hs = heart_scale * min(1.0, s.a_cav / 125.0) ** 0.5
     hc = np.array([s.dome_l + 46 * hs, s.y_cav - 0.2 * s.b_cav, s.x0 + 0.12 * s.a_cav])
-    rlv = cs.lv_radius_mm * hs
-    rv_r = 23.0 * cs.rv_scale * hs
-    chambers = (
-        Chamber(
-            "la",
-            hc - u * 36 * hs + np.array([8, 0.55 * cs.la_radius_mm, 6]),
-            np.full(3, cs.la_radius_mm * hs),
-            2.0,
-        ),
-        Chamber(
-            "ra",
-            hc - u * 22 * hs + v * 30 * hs + np.array([0, 0, -14]),
-            np.array([30, 27, 27]) * hs * cs.rv_scale**0.5,
-            2.0,
-        ),
-        Chamber(
-            "rv",
-            hc + u * 6 * hs + v * (rlv + 0.4 * rv_r),
-            np.array([52 * hs, 0.85 * rv_r, 1.4 * rv_r]),
-            4.0,
-        ),
-        Chamber(
-            "lv",
-            hc + u * 10 * hs - v * 6 * hs,
-            np.array([58 * hs, rlv + cs.lv_wall_mm, 1.1 * (rlv + cs.lv_wall_mm)]),
-            cs.lv_wall_mm,
-        ),
-    )
+    chambers = _chambers(hc, frame, hs, cs)
     r_asc = float(np.clip(13.5 + 0.06 * (age - 50) + rng.normal(0, 1.2), 11, 22))
     y_es = s.y_spine - s.r_vert - 9
     trachea_y = y_es - 19
@@ -101,6 +74,42 @@ def plan_mediastinum(
         ]
     )
     return Mediastinum(chambers, frame, hs, aorta, radius, bif, hila, trachea_y, esophagus)
+
+
+def _chambers(
+    hc: np.ndarray, frame: np.ndarray, hs: float, cs: CardiacState
+) -> tuple[Chamber, ...]:
+    """Atria and ventricles around the heart centre ``hc``, sized by the cardiac state."""
+    u, v = frame[0], frame[1]
+    rlv = cs.lv_radius_mm * hs
+    rv_r = 23.0 * cs.rv_scale * hs
+    wall_lv = rlv + cs.lv_wall_mm
+    return (
+        Chamber(
+            "la",
+            hc - u * 36 * hs + np.array([8, 0.55 * cs.la_radius_mm, 6]),
+            np.full(3, cs.la_radius_mm * hs),
+            2.0,
+        ),
+        Chamber(
+            "ra",
+            hc - u * 22 * hs + v * 30 * hs + np.array([0, 0, -14]),
+            np.array([30, 27, 27]) * hs * cs.rv_scale**0.5,
+            2.0,
+        ),
+        Chamber(
+            "rv",
+            hc + u * 6 * hs + v * (rlv + 0.4 * rv_r),
+            np.array([52 * hs, 0.85 * rv_r, 1.4 * rv_r]),
+            4.0,
+        ),
+        Chamber(
+            "lv",
+            hc + u * 10 * hs - v * 6 * hs,
+            np.array([58 * hs, wall_lv, 1.1 * wall_lv]),
+            cs.lv_wall_mm,
+        ),
+    )
 
 
 def chamber_radius(c: Canvas, m: Mediastinum, ch: Chamber, pad: float, shift=None):

@@ -304,6 +304,12 @@ ORDER_LUNG = (
     "Pleural effusion",
 )
 
+OPENINGS = (
+    "Trachea, both main bronchi are open.",
+    "Trachea and both main bronchi were in the midline and no obstructive pathology was observed"
+    " in the lumen.",
+)
+
 INCIDENTAL = (
     (
         "{a} {n} mm hypodense lesion is observed in the liver (cyst?).",
@@ -345,16 +351,7 @@ def write_report(
                 stated[name] = 0
         return out
 
-    parts = [
-        str(
-            rng.choice(
-                [
-                    "Trachea, both main bronchi are open.",
-                    "Trachea and both main bronchi were in the midline and no obstructive pathology was observed in the lumen.",
-                ]
-            )
-        )
-    ]
+    parts = [str(rng.choice(OPENINGS))]
     parts += say(ORDER_MEDIASTINUM)
     parts.append(
         "Thoracic esophagus calibration was normal." if "Hiatal hernia" not in present else ""
@@ -369,19 +366,7 @@ def write_report(
         )
     parts += lung
     impressions = [sentence.split(";")[0].split(". ")[0].rstrip(".") for sentence in mentioned[:5]]
-    incidental = [
-        INCIDENTAL[k]
-        for k in rng.choice(len(INCIDENTAL), size=int(rng.integers(0, 3)), replace=False)
-    ]
-    for text, short in incidental:
-        size = int(rng.integers(4, 20))
-        parts.append(text.format(n=size, a=_a(size)))
-        impressions.append(short.rstrip("."))
-    parts.append(
-        "Upper abdominal organs included in the sections are otherwise normal."
-        if incidental
-        else "Upper abdominal organs included in the sections are normal."
-    )
+    parts += _incidental(rng, impressions)
     body = " ".join(p for p in parts if p)
     impression = (
         " ".join(f"• {x}." for x in impressions)
@@ -389,3 +374,20 @@ def write_report(
         else "Thoracic CT examination within normal limits"
     )
     return f"{body} {impression}", stated
+
+
+def _incidental(rng: Rng, impressions: list[str]) -> list[str]:
+    """0-2 findings outside the 18 tasks (also added to the impression) and the abdomen line."""
+    chosen = rng.choice(len(INCIDENTAL), size=int(rng.integers(0, 3)), replace=False)
+    out = []
+    for k in chosen:
+        text, short = INCIDENTAL[k]
+        size = int(rng.integers(4, 20))
+        out.append(text.format(n=size, a=_a(size)))
+        impressions.append(short.rstrip("."))
+    out.append(
+        "Upper abdominal organs included in the sections are otherwise normal."
+        if len(chosen)
+        else "Upper abdominal organs included in the sections are normal."
+    )
+    return out
