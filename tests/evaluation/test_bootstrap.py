@@ -69,3 +69,26 @@ def test_reference_values_are_reproducible(simulate: Callable[..., pd.DataFrame]
     assert (
         0.0 < ci.loc["overall", "ci_low"] < ci.loc["overall", "auc"] < ci.loc["overall", "ci_high"]
     )
+
+
+def test_reference_output_twelve_scans() -> None:
+    """Pinned output on a committed hand-made input: AUC 30/35 and its seed-0 percentile CI."""
+    labels = [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0]
+    probs = [0.9, 0.8, 0.35, 0.6, 0.1, 0.4, 0.3, 0.7, 0.2, 0.05, 0.55, 0.5]
+    df = pd.DataFrame(
+        {
+            "scan_id": [f"s{i}" for i in range(12)],
+            "cohort": "internal",
+            "split": "test",
+            "task": "Emphysema",
+            "label": labels,
+            "prob": probs,
+            "method": "m",
+            "run": "r",
+        }
+    )
+    row = auc_confidence_table(df, BootstrapConfig(n_resamples=200, seed=0)).iloc[0]
+    assert row["auc"] == pytest.approx(30 / 35)
+    assert row["ci_low"] == pytest.approx(0.542857, abs=1e-6)
+    assert row["ci_high"] == pytest.approx(1.0)
+    assert row["n_resamples_valid"] == 199  # one resample drew a single class
