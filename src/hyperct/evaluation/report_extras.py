@@ -32,7 +32,7 @@ def lora_section(sources: list[Source], plot_dir: Path) -> html.Section | None:
     except TypeError as error:
         logger.info("no LoRA analysis: %s", error)
         return None
-    except ValueError as error:
+    except (ValueError, OSError) as error:  # zero LoRA, weights not found here, ...
         logger.warning("LoRA analysis of %s skipped: %s", source.checkpoint, error)
         body = f"<p class=note>Not analysed: {html.escape(str(error))}</p>"
         return html.Section("LoRA analysis", body, "lora")
