@@ -9,6 +9,7 @@ from hyperct.evaluation.lora import (
     analyse_lora,
     analysis_table,
     classical_mds,
+    module_similarity_table,
     module_gram_matrices,
 )
 from hyperct.evaluation.lora_plots import lora_figures
@@ -68,6 +69,7 @@ def test_analysis_of_model_pca_matches_sklearn(model: HyperCT) -> None:
     np.testing.assert_allclose(np.abs(analysis.pca), np.abs(reference.transform(flat)), atol=1e-8)
     assert 2 <= analysis.k <= 8 and len(analysis.silhouette) == 7
     assert len(analysis_table(analysis)) == 25
+    assert len(module_similarity_table(analysis)) == len(model.module_names) * 25 * 24 // 2
     assert set(lora_figures(analysis)) == {
         "lora_maps",
         "lora_dendrogram",

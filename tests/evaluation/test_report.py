@@ -82,3 +82,15 @@ def test_sources_errors(tmp_path: Path, runs: tuple[Path, Path, Path]) -> None:
         load_sources([tmp_path / "empty"])
     with pytest.raises(ValueError, match="appears in both"):
         load_sources([runs[0], runs[0] / "predictions.csv"])
+
+
+def test_one_class_task_is_explained_in_the_table(simulate: Callable[..., pd.DataFrame]) -> None:
+    from hyperct.evaluation.bootstrap import auc_confidence_table
+    from hyperct.evaluation.html import auc_table
+
+    df = simulate(50, seed=3)
+    df = df[df["task"].isin(FEW_TASKS)]
+    df.loc[df["task"] == FEW_TASKS[0], "label"] = 0
+    ci = auc_confidence_table(df, BootstrapConfig(n_resamples=20)).assign(model="m")
+    counts = pd.DataFrame({"n": [50], "n_pos": [0]}, index=[FEW_TASKS[0]])
+    assert "one class only" in auc_table(ci, counts, ["m"])

@@ -97,3 +97,4 @@ def test_explain_then_evaluate(run: Path, real_ct: Path) -> None:
     page = (run / "evaluation" / "report.html").read_text()
     assert "LoRA analysis" in page and "Saliency examples" in page
     assert (run / "evaluation" / "lora_tasks.csv").is_file()
+    assert (run / "evaluation" / "lora_module_similarity.csv").is_file()

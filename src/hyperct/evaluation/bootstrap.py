@@ -203,6 +203,7 @@ def _interval_row(
         "ci_low": low,
         "ci_high": high,
         "n_resamples_valid": len(valid),
+        "note": "one class only (or < 2 labelled scans)" if np.isnan(point) else "",
     }
 
 

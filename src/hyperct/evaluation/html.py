@@ -183,7 +183,8 @@ def _auc_row(
     for model, value in zip(models, values):
         if math.isnan(value):
             note = cells.loc[(name, model)].get("note", "") if (name, model) in cells.index else ""
-            row.append(f"<td class=na title='{escape(str(note))}'>\u2013</td>")
+            text = f"\u2013 <span class=ci>{escape(str(note))}</span>" if note else "\u2013"
+            row.append(f"<td class=na>{text}</td>")
             continue
         r = cells.loc[(name, model)]
         text = f"<b class=best>{fmt(value)}</b>" if value == best else fmt(value)

@@ -230,3 +230,21 @@ def analysis_table(analysis: LoRAAnalysis) -> pd.DataFrame:
             "mds_2": analysis.mds[:, 1],
         }
     )
+
+
+def module_similarity_table(analysis: LoRAAnalysis) -> pd.DataFrame:
+    """Long table of the per-module cosine similarity: module, task_a, task_b, cosine (a < b)."""
+    upper = np.triu_indices(len(analysis.task_names), k=1)
+    names = np.asarray(analysis.task_names)
+    frames = [
+        pd.DataFrame(
+            {
+                "module": module,
+                "task_a": names[upper[0]],
+                "task_b": names[upper[1]],
+                "cosine": sim[upper],
+            }
+        )
+        for module, sim in zip(analysis.module_names, analysis.module_similarity)
+    ]
+    return pd.concat(frames, ignore_index=True)
