@@ -153,13 +153,13 @@ def _paint_lung(sc: Scene, f: dict[str, float]) -> None:
 def _airway_disease(f: dict[str, float], rng: np.random.Generator) -> AirwayDisease:
     d = AirwayDisease()
     if "Peribronchial thickening" in f:
-        d.wall_factor = 1.8 + 2.2 * f["Peribronchial thickening"]
+        d.wall_factor = 1.8 + 3.2 * f["Peribronchial thickening"]
         d.task_wall = _tid("Peribronchial thickening")
     if "Bronchiectasis" in f:
         lower = [LOBES["right lower lobe"], LOBES["left lower lobe"]]
         others = [LOBES["right middle lobe"], LOBES["left upper lobe"], LOBES["right upper lobe"]]
         extra = list(rng.choice(others, size=int(rng.integers(0, 3)), replace=False))
         d.dilated_lobes = tuple(int(v) for v in lower[: int(rng.integers(1, 3))] + extra)
-        d.dilation = 1.8 + 2.2 * f["Bronchiectasis"]
+        d.dilation = 1.8 + 3.0 * f["Bronchiectasis"]
         d.task_dilation = _tid("Bronchiectasis")
     return d
