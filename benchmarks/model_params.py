@@ -26,7 +26,11 @@ MODULE_SETS = ("attention", "mlp", "all")
 def count(rank: int, modules: str, adapt_last_k: int | None = None) -> dict[str, int]:
     """Hypernetwork parameters by part for one configuration."""
     with torch.device("meta"):
-        model = HyperCT(HyperCTConfig(rank=rank, alpha=float(rank), lora_modules=modules, adapt_last_k=adapt_last_k))
+        model = HyperCT(
+            HyperCTConfig(
+                rank=rank, alpha=float(rank), lora_modules=modules, adapt_last_k=adapt_last_k
+            )
+        )
     counts = parameter_count(model.hypernetwork)
     counts["modules"] = len(model.module_names)
     counts["head"] = sum(p.numel() for p in model.head.parameters())
@@ -55,8 +59,10 @@ def main() -> None:
     logging.getLogger("hyperct.models.backbones.dinov3").setLevel(logging.ERROR)
     rows = [_row(rank, modules, None) for rank in RANKS for modules in MODULE_SETS]
     rows += [_row(16, "all", k) for k in (4, 6, 8)]
-    notes = ("task embedding 512, module embedding 64, latent 128, output 512, one head per module type "
-             "(q, k, v, o, up, down) emitting r*(d_in+d_out); embeddings count the 25 task rows")
+    notes = (
+        "task embedding 512, module embedding 64, latent 128, output 512, one head per module type "
+        "(q, k, v, o, up, down) emitting r*(d_in+d_out); embeddings count the 25 task rows"
+    )
     save_result("model_params", rows, notes)
 
 

@@ -35,7 +35,9 @@ def randomise_lora(model: HyperCT, scale: float = 0.2) -> None:
             head.bias.normal_(0.0, scale * 0.1)
 
 
-def scan_batch(batch: int = 3, images: int = 4, size: int = 32, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+def scan_batch(
+    batch: int = 3, images: int = 4, size: int = 32, seed: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Random packed images (B, N, 3, H, W) and a mask with some padded images."""
     generator = torch.Generator().manual_seed(seed)
     pixels = torch.randn(batch, images, 3, size, size, generator=generator)

@@ -44,12 +44,18 @@ def _to_meta(state: dict[str, torch.Tensor], hidden: int) -> dict[str, torch.Ten
         p = f"model.layer.{i}."
         att = p + "attention."
         meta[f"blocks.{i}.attn.qkv.weight"] = torch.cat(
-            [state[att + "q_proj.weight"], state[att + "k_proj.weight"], state[att + "v_proj.weight"]]
+            [
+                state[att + "q_proj.weight"],
+                state[att + "k_proj.weight"],
+                state[att + "v_proj.weight"],
+            ]
         )
         meta[f"blocks.{i}.attn.qkv.bias"] = torch.cat(
             [state[att + "q_proj.bias"], torch.full((hidden,), 5.0), state[att + "v_proj.bias"]]
         )
-        meta[f"blocks.{i}.attn.qkv.bias_mask"] = torch.cat([torch.ones(hidden), torch.zeros(hidden), torch.ones(hidden)])
+        meta[f"blocks.{i}.attn.qkv.bias_mask"] = torch.cat(
+            [torch.ones(hidden), torch.zeros(hidden), torch.ones(hidden)]
+        )
         for kind in ("weight", "bias"):
             meta[f"blocks.{i}.attn.proj.{kind}"] = state[att + f"o_proj.{kind}"]
             meta[f"blocks.{i}.mlp.fc1.{kind}"] = state[p + f"mlp.up_proj.{kind}"]
@@ -66,7 +72,11 @@ def test_presets_are_registered_with_the_papers_vitb16() -> None:
     from hyperct.models.backbones.dinov3 import PRESETS
 
     vitb = PRESETS["dinov3-vitb16"]
-    assert (vitb["hidden_size"], vitb["num_hidden_layers"], vitb["num_attention_heads"]) == (768, 12, 12)
+    assert (vitb["hidden_size"], vitb["num_hidden_layers"], vitb["num_attention_heads"]) == (
+        768,
+        12,
+        12,
+    )
     assert (vitb["num_register_tokens"], vitb["patch_size"]) == (4, 16)
 
 
@@ -99,7 +109,9 @@ def test_hf_folder_round_trip(tmp_path: Path) -> None:
     images = _images()
     with torch.no_grad():
         torch.testing.assert_close(loaded(images), source(images))
-    assert loaded.identity() == source.identity().__class__("dinov3-tiny", source.identity().sha256, True)
+    assert loaded.identity() == source.identity().__class__(
+        "dinov3-tiny", source.identity().sha256, True
+    )
 
 
 @pytest.mark.parametrize("hub_spelling", [False, True])

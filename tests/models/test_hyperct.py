@@ -14,8 +14,13 @@ from hyperct.models.hyperct import HyperCT, HyperCTConfig
 from hyperct.models.trunk import masked_mean
 
 
-def _frozen_logits(model: HyperCT, backbone: torch.nn.Module, images: torch.Tensor, mask: torch.Tensor,
-                   task_ids: torch.Tensor) -> torch.Tensor:
+def _frozen_logits(
+    model: HyperCT,
+    backbone: torch.nn.Module,
+    images: torch.Tensor,
+    mask: torch.Tensor,
+    task_ids: torch.Tensor,
+) -> torch.Tensor:
     """Logits computed with a plain backbone (no generated LoRA bound) and the model's head."""
     cls = backbone(images.flatten(0, 1)).unflatten(0, images.shape[:2])
     return model.head(masked_mean(cls, mask), task_ids)
@@ -62,7 +67,9 @@ def test_batched_per_sample_lora_equals_each_tasks_merged_weights() -> None:
             for name, (lora_a, lora_b) in model.generate_lora([task]).items():
                 layer = merged.blocks.get_submodule(name)
                 layer.weight.add_(model.lora_scaling * lora_b[0] @ lora_a[0])
-            alone = _frozen_logits(model, merged, images[b : b + 1], mask[b : b + 1], task_ids[b : b + 1])
+            alone = _frozen_logits(
+                model, merged, images[b : b + 1], mask[b : b + 1], task_ids[b : b + 1]
+            )
             torch.testing.assert_close(batched[b : b + 1], alone, rtol=1e-5, atol=1e-5)
 
 
@@ -84,7 +91,9 @@ def test_predict_all_in_chunks_equals_one_pass() -> None:
     chunked = copy.deepcopy(model)
     chunked.config = dataclasses.replace(model.config, predict_tasks_per_pass=2)
     with torch.no_grad():
-        torch.testing.assert_close(chunked.predict_all(images, mask), model.predict_all(images, mask))
+        torch.testing.assert_close(
+            chunked.predict_all(images, mask), model.predict_all(images, mask)
+        )
 
 
 @pytest.mark.parametrize("last_k", [1, 2])
@@ -231,7 +240,10 @@ def test_bf16_backbone_probabilities_agree_with_fp32() -> None:
     model = tiny_hyperct()
     randomise_lora(model, scale=0.5)
     torch.manual_seed(0)
-    bf16_model = HyperCT(dataclasses.replace(model.config, backbone_dtype="bfloat16"), backbone=create_backbone("dinov3-tiny"))
+    bf16_model = HyperCT(
+        dataclasses.replace(model.config, backbone_dtype="bfloat16"),
+        backbone=create_backbone("dinov3-tiny"),
+    )
     bf16_model.load_trainable_state_dict(model.trainable_state_dict())
     bf16_model.eval()
     images, mask = scan_batch()

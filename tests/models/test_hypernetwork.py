@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hyperct.models.hypernetwork import HyperNetwork, HyperNetworkConfig, ModuleSpec, parameter_count
+from hyperct.models.hypernetwork import (
+    HyperNetwork,
+    HyperNetworkConfig,
+    ModuleSpec,
+    parameter_count,
+)
 
 SPECS = [
     ModuleSpec("0.attention.q_proj", "q_proj", 8, 8),
@@ -13,7 +18,9 @@ SPECS = [
     ModuleSpec("0.mlp.down_proj", "down_proj", 16, 8),
     ModuleSpec("1.attention.q_proj", "q_proj", 8, 8),
 ]
-CONFIG = HyperNetworkConfig(num_tasks=4, task_dim=12, module_dim=4, latent_dim=6, output_dim=10, rank=2)
+CONFIG = HyperNetworkConfig(
+    num_tasks=4, task_dim=12, module_dim=4, latent_dim=6, output_dim=10, rank=2
+)
 
 
 def _net(seed: int = 0) -> HyperNetwork:

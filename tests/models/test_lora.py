@@ -7,7 +7,14 @@ import torch
 from torch import nn
 
 from hyperct.models.backbones import create_backbone
-from hyperct.models.lora import GeneratedLoRA, LoRALinear, LoRATargets, StaticLoRA, find_targets, inject_lora
+from hyperct.models.lora import (
+    GeneratedLoRA,
+    LoRALinear,
+    LoRATargets,
+    StaticLoRA,
+    find_targets,
+    inject_lora,
+)
 
 
 def _linear(seed: int = 0) -> nn.Linear:
@@ -95,7 +102,11 @@ def test_injection_wraps_in_place_and_keeps_weight_names() -> None:
     backbone = create_backbone("dinov3-tiny")
     keys = set(backbone.vit.state_dict())
     wrapped = inject_lora(
-        backbone.blocks, LoRATargets(), lambda n, lin: StaticLoRA(lin.in_features, lin.out_features, 2), 2.0, 0.0
+        backbone.blocks,
+        LoRATargets(),
+        lambda n, lin: StaticLoRA(lin.in_features, lin.out_features, 2),
+        2.0,
+        0.0,
     )
     assert len(wrapped) == 18
     assert isinstance(backbone.blocks[1].attention.q_proj, LoRALinear)

@@ -59,7 +59,9 @@ def test_shared_parameters_are_the_lora_and_norm_and_get_gradients() -> None:
     assert representation.shape == (3, 64)
     model.forward_heads(representation).sum().backward()
     assert all(p.grad is not None for p in shared)
-    frozen = [p for n, p in model.backbone.vit.named_parameters() if n in model.backbone.frozen_keys]
+    frozen = [
+        p for n, p in model.backbone.vit.named_parameters() if n in model.backbone.frozen_keys
+    ]
     assert frozen and all(p.grad is None and not p.requires_grad for p in frozen)
     assert not model.backbone.vit.training
 

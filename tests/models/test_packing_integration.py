@@ -34,8 +34,12 @@ def test_model_sees_each_triplet_as_one_image() -> None:
         for b in range(2):
             for j in range(3):
                 manual = volume[b, 3 * j : 3 * j + 3][None, None]
-                alone = model.forward_features(manual, torch.ones(1, 1, dtype=torch.bool), task_ids[b : b + 1])
-                torch.testing.assert_close(features.cls[b, j], alone.cls[0, 0], rtol=1e-5, atol=1e-5)
+                alone = model.forward_features(
+                    manual, torch.ones(1, 1, dtype=torch.bool), task_ids[b : b + 1]
+                )
+                torch.testing.assert_close(
+                    features.cls[b, j], alone.cls[0, 0], rtol=1e-5, atol=1e-5
+                )
 
 
 def test_padded_last_image_is_left_out_of_the_scan_feature() -> None:

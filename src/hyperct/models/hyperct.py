@@ -78,7 +78,9 @@ class HyperCTConfig:
 
     def __post_init__(self) -> None:
         if self.backbone_dtype not in BACKBONE_DTYPES:
-            raise ValueError(f"HyperCTConfig.backbone_dtype: {self.backbone_dtype!r} is not one of {list(BACKBONE_DTYPES)}")
+            raise ValueError(
+                f"HyperCTConfig.backbone_dtype: {self.backbone_dtype!r} is not one of {list(BACKBONE_DTYPES)}"
+            )
         if self.head not in HEADS:
             raise ValueError(f"HyperCTConfig.head: {self.head!r} is not one of {list(HEADS)}")
         if not 0.0 <= self.dropout < 1.0:
@@ -86,13 +88,17 @@ class HyperCTConfig:
         if self.alpha <= 0:
             raise ValueError(f"HyperCTConfig.alpha must be > 0, got {self.alpha}")
         if self.predict_tasks_per_pass is not None and self.predict_tasks_per_pass < 1:
-            raise ValueError(f"HyperCTConfig.predict_tasks_per_pass must be >= 1, got {self.predict_tasks_per_pass}")
+            raise ValueError(
+                f"HyperCTConfig.predict_tasks_per_pass must be >= 1, got {self.predict_tasks_per_pass}"
+            )
         object.__setattr__(self, "extra_tasks", tuple(self.extra_tasks))
         self.targets()
         self.hypernetwork_config()
 
     def targets(self) -> LoRATargets:
-        modules = self.lora_modules if isinstance(self.lora_modules, str) else tuple(self.lora_modules)
+        modules = (
+            self.lora_modules if isinstance(self.lora_modules, str) else tuple(self.lora_modules)
+        )
         blocks = None if self.lora_blocks is None else tuple(self.lora_blocks)
         return LoRATargets(modules=modules, blocks=blocks, last_k=self.adapt_last_k)
 
@@ -135,21 +141,31 @@ class HyperCT(nn.Module):
     def __init__(self, config: HyperCTConfig, backbone: Backbone | None = None):
         super().__init__()
         self.config = config
-        self.backbone = backbone or create_backbone(config.backbone, config.weights, **config.backbone_overrides)
+        self.backbone = backbone or create_backbone(
+            config.backbone, config.weights, **config.backbone_overrides
+        )
         self.backbone.cast(BACKBONE_DTYPES[config.backbone_dtype])
         layers = inject_lora(
-            self.backbone.blocks, config.targets(), self._new_source, alpha=config.alpha, dropout=config.dropout
+            self.backbone.blocks,
+            config.targets(),
+            self._new_source,
+            alpha=config.alpha,
+            dropout=config.dropout,
         )
         self.module_names = tuple(layers)
         self._sources = {name: layer.source for name, layer in layers.items()}
         self.lora_scaling = config.alpha / config.rank
         self.adapted_blocks = tuple(sorted({block_of(n) for n in self.module_names}))
-        specs = [ModuleSpec(n, module_type(n), l.in_features, l.out_features) for n, l in layers.items()]
+        specs = [
+            ModuleSpec(n, module_type(n), m.in_features, m.out_features) for n, m in layers.items()
+        ]
         self.hypernetwork = HyperNetwork(config.hypernetwork_config(), specs)
         self.head = create_head(config.head, self.backbone.hidden_size, config.num_tasks)
-        self.task_names = list(TASK_NAMES) if config.num_tasks == len(TASK_NAMES) else [
-            f"task_{i}" for i in range(config.num_tasks)
-        ]
+        self.task_names = (
+            list(TASK_NAMES)
+            if config.num_tasks == len(TASK_NAMES)
+            else [f"task_{i}" for i in range(config.num_tasks)]
+        )
         for name in config.extra_tasks:
             self._append_task(name)
 
@@ -161,7 +177,9 @@ class HyperCT(nn.Module):
         return self.hypernetwork.task_embedding.num_tasks
 
     # ----------------------------------------------------------------- forward passes
-    def forward(self, images: torch.Tensor, image_mask: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, images: torch.Tensor, image_mask: torch.Tensor, task_ids: torch.Tensor
+    ) -> torch.Tensor:
         """Logits (B,) of each sample's own task: images (B, N, 3, H, W), mask (B, N), ids (B,)."""
         features = self.forward_features(images, image_mask, task_ids)
         return self.forward_head(features.cls, image_mask, task_ids)
@@ -183,13 +201,19 @@ class HyperCT(nn.Module):
         if return_patch_tokens:
             patch = self.backbone.patch_size
             spec.capture = self._capture_block(block)
-            spec.capture_grid = (*images.shape[:2], images.shape[-2] // patch, images.shape[-1] // patch)
+            spec.capture_grid = (
+                *images.shape[:2],
+                images.shape[-2] // patch,
+                images.shape[-1] // patch,
+            )
         hidden, rope = self.backbone.embed(images.flatten(0, 1))
         hidden, tokens = run_blocks(self.backbone, hidden, rope, spec)
         cls = self.backbone.final_norm(hidden)[:, 0].unflatten(0, images.shape[:2])
         return ScanFeatures(cls=cls, patch_tokens=tokens)
 
-    def forward_head(self, cls: torch.Tensor, image_mask: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
+    def forward_head(
+        self, cls: torch.Tensor, image_mask: torch.Tensor, task_ids: torch.Tensor
+    ) -> torch.Tensor:
         """Masked mean of per-image CLS (..., N, C) over real images, then the head -> (...)."""
         return self.head(masked_mean(cls, image_mask), task_ids)
 
@@ -205,10 +229,15 @@ class HyperCT(nn.Module):
         task_list = list(range(self.num_tasks)) if tasks is None else list(tasks)
         trunk_stop = self.adapted_blocks[0]
         hidden, rope = self.backbone.embed(images.flatten(0, 1))
-        hidden, _ = run_blocks(self.backbone, hidden, rope, RunSpec(0, trunk_stop, grad_from=self.backbone.num_blocks))
+        hidden, _ = run_blocks(
+            self.backbone, hidden, rope, RunSpec(0, trunk_stop, grad_from=self.backbone.num_blocks)
+        )
         per_pass = self.config.predict_tasks_per_pass or len(task_list)
         chunks = [task_list[i : i + per_pass] for i in range(0, len(task_list), per_pass)]
-        logits = [self._predict_chunk(hidden, rope, images.shape[:2], image_mask, chunk) for chunk in chunks]
+        logits = [
+            self._predict_chunk(hidden, rope, images.shape[:2], image_mask, chunk)
+            for chunk in chunks
+        ]
         return torch.cat(logits, dim=1)
 
     def _predict_chunk(
@@ -221,11 +250,15 @@ class HyperCT(nn.Module):
     ) -> torch.Tensor:
         batch, count = shape[0], len(tasks)
         task_ids = torch.tensor(tasks, device=trunk.device)
-        pairs = self.hypernetwork(task_ids, gather=torch.arange(count, device=trunk.device).repeat(batch))
+        pairs = self.hypernetwork(
+            task_ids, gather=torch.arange(count, device=trunk.device).repeat(batch)
+        )
         length, width = trunk.shape[1:]
         hidden = trunk.unflatten(0, shape)[:, None].expand(batch, count, shape[1], length, width)
         hidden = hidden.reshape(-1, length, width)
-        hidden, _ = run_blocks(self.backbone, hidden, rope, self._run_spec(self.adapted_blocks[0], pairs))
+        hidden, _ = run_blocks(
+            self.backbone, hidden, rope, self._run_spec(self.adapted_blocks[0], pairs)
+        )
         cls = self.backbone.final_norm(hidden)[:, 0].unflatten(0, (batch, count, shape[1]))
         mask = image_mask[:, None].expand(batch, count, shape[1])
         return self.head(masked_mean(cls, mask), task_ids[None].expand(batch, count))
@@ -247,7 +280,9 @@ class HyperCT(nn.Module):
 
     def _capture_block(self, block: int | None) -> int:
         last = self.backbone.num_blocks - 1
-        index = last if block is None else (block + self.backbone.num_blocks if block < 0 else block)
+        index = (
+            last if block is None else (block + self.backbone.num_blocks if block < 0 else block)
+        )
         if not 0 <= index <= last:
             raise IndexError(f"block {block} out of range for a backbone of {last + 1} blocks")
         return index
@@ -257,8 +292,10 @@ class HyperCT(nn.Module):
         if images.ndim != 5 or images.shape[2] != 3:
             raise ValueError(f"images must be (B, N, 3, H, W), got {tuple(images.shape)}")
         if image_mask.shape != images.shape[:2] or image_mask.dtype != torch.bool:
-            raise ValueError(f"image_mask must be bool (B, N) = {tuple(images.shape[:2])}, got "
-                             f"{image_mask.dtype} {tuple(image_mask.shape)}")
+            raise ValueError(
+                f"image_mask must be bool (B, N) = {tuple(images.shape[:2])}, got "
+                f"{image_mask.dtype} {tuple(image_mask.shape)}"
+            )
 
     # ----------------------------------------------------------------- analysis and state
     @torch.no_grad()
@@ -268,7 +305,9 @@ class HyperCT(nn.Module):
         Unscaled; the update of task u is ``lora_scaling * B[u] @ A[u]``. Names are relative to
         the backbone's block list (``"3.attention.q_proj"``).
         """
-        ids = torch.as_tensor(task_ids, dtype=torch.long, device=self.hypernetwork.module_embedding.device)
+        ids = torch.as_tensor(
+            task_ids, dtype=torch.long, device=self.hypernetwork.module_embedding.device
+        )
         return dict(zip(self.module_names, self.hypernetwork(ids)))
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
@@ -281,7 +320,9 @@ class HyperCT(nn.Module):
     def add_task(self, name: str) -> int:
         """Add a task (a new task embedding); returns its id. Then :meth:`train_only_added_tasks`."""
         if self.config.head != "shared":
-            raise ValueError("adding a task needs the task-agnostic head (HyperCTConfig.head='shared')")
+            raise ValueError(
+                "adding a task needs the task-agnostic head (HyperCTConfig.head='shared')"
+            )
         task_id = self._append_task(name)
         self.config = dataclasses.replace(self.config, extra_tasks=(*self.config.extra_tasks, name))
         return task_id

@@ -40,9 +40,13 @@ class HyperNetworkConfig:
     def __post_init__(self) -> None:
         for field in ("num_tasks", "task_dim", "module_dim", "latent_dim", "output_dim", "rank"):
             if getattr(self, field) < 1:
-                raise ValueError(f"HyperNetworkConfig.{field} must be >= 1, got {getattr(self, field)}")
+                raise ValueError(
+                    f"HyperNetworkConfig.{field} must be >= 1, got {getattr(self, field)}"
+                )
         if self.num_residual_blocks < 0:
-            raise ValueError(f"HyperNetworkConfig.num_residual_blocks must be >= 0, got {self.num_residual_blocks}")
+            raise ValueError(
+                f"HyperNetworkConfig.num_residual_blocks must be >= 0, got {self.num_residual_blocks}"
+            )
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,9 @@ class TaskEmbedding(nn.Module):
 
     def add(self) -> int:
         """Append a new task embedding; returns its task id."""
-        self.added.append(nn.Parameter(torch.randn(1, self.table.shape[1], device=self.table.device)))
+        self.added.append(
+            nn.Parameter(torch.randn(1, self.table.shape[1], device=self.table.device))
+        )
         return self.num_tasks - 1
 
     def weight(self) -> torch.Tensor:
@@ -110,7 +116,9 @@ class HyperNetwork(nn.Module):
         self.task_embedding = TaskEmbedding(config.num_tasks, config.task_dim)
         self.module_embedding = nn.Parameter(torch.randn(len(modules), config.module_dim))
         self.mixer = _mlp(config.task_dim + config.module_dim, config.latent_dim, norm=False)
-        self.residual = nn.Sequential(*(ResidualBlock(config.latent_dim) for _ in range(config.num_residual_blocks)))
+        self.residual = nn.Sequential(
+            *(ResidualBlock(config.latent_dim) for _ in range(config.num_residual_blocks))
+        )
         self.output = _mlp(config.latent_dim, config.output_dim, norm=True)
         self.heads = nn.ModuleDict()
         self._positions: dict[str, list[int]] = {}
@@ -123,7 +131,9 @@ class HyperNetwork(nn.Module):
         head = self.heads[spec.kind] if spec.kind in self.heads else None
         if head is not None:
             if head.out_features != size:
-                raise ValueError(f"module {spec.name}: shape differs from other {spec.kind!r} modules")
+                raise ValueError(
+                    f"module {spec.name}: shape differs from other {spec.kind!r} modules"
+                )
             return
         head = nn.Linear(self.config.output_dim, size)
         with torch.no_grad():
@@ -136,7 +146,10 @@ class HyperNetwork(nn.Module):
         tasks = self.task_embedding(task_ids)
         count, modules = tasks.shape[0], self.module_embedding.shape[0]
         joint = torch.cat(
-            [tasks[:, None].expand(count, modules, -1), self.module_embedding[None].expand(count, -1, -1)],
+            [
+                tasks[:, None].expand(count, modules, -1),
+                self.module_embedding[None].expand(count, -1, -1),
+            ],
             dim=-1,
         )
         return self.output(self.residual(self.mixer(joint)))
@@ -159,7 +172,9 @@ class HyperNetwork(nn.Module):
                 spec = self.specs[position]
                 values = flat[:, column]
                 lora_a = values[:, : rank * spec.in_features].unflatten(1, (rank, spec.in_features))
-                lora_b = values[:, rank * spec.in_features :].unflatten(1, (spec.out_features, rank))
+                lora_b = values[:, rank * spec.in_features :].unflatten(
+                    1, (spec.out_features, rank)
+                )
                 pairs[position] = (lora_a, lora_b)
         return pairs  # type: ignore[return-value]
 
@@ -171,7 +186,12 @@ def parameter_count(module: nn.Module) -> dict[str, int]:
     embeddings = module.task_embedding.table.numel() + module.module_embedding.numel()
     trunk = _numel(module.mixer) + _numel(module.residual) + _numel(module.output)
     heads = _numel(module.heads)
-    return {"embeddings": embeddings, "trunk": trunk, "heads": heads, "total": embeddings + trunk + heads}
+    return {
+        "embeddings": embeddings,
+        "trunk": trunk,
+        "heads": heads,
+        "total": embeddings + trunk + heads,
+    }
 
 
 def _numel(module: nn.Module) -> int:

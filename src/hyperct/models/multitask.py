@@ -45,9 +45,13 @@ class MultiTaskConfig:
 
     def __post_init__(self) -> None:
         if self.backbone_dtype not in BACKBONE_DTYPES:
-            raise ValueError(f"MultiTaskConfig.backbone_dtype: {self.backbone_dtype!r} is not one of {list(BACKBONE_DTYPES)}")
+            raise ValueError(
+                f"MultiTaskConfig.backbone_dtype: {self.backbone_dtype!r} is not one of {list(BACKBONE_DTYPES)}"
+            )
         if self.rank < 1 or self.num_tasks < 1:
-            raise ValueError(f"MultiTaskConfig: rank ({self.rank}) and num_tasks ({self.num_tasks}) must be >= 1")
+            raise ValueError(
+                f"MultiTaskConfig: rank ({self.rank}) and num_tasks ({self.num_tasks}) must be >= 1"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"MultiTaskConfig.dropout must be in [0, 1), got {self.dropout}")
         if self.alpha <= 0:
@@ -55,7 +59,9 @@ class MultiTaskConfig:
         self.targets()
 
     def targets(self) -> LoRATargets:
-        modules = self.lora_modules if isinstance(self.lora_modules, str) else tuple(self.lora_modules)
+        modules = (
+            self.lora_modules if isinstance(self.lora_modules, str) else tuple(self.lora_modules)
+        )
         blocks = None if self.lora_blocks is None else tuple(self.lora_blocks)
         return LoRATargets(modules=modules, blocks=blocks, last_k=self.adapt_last_k)
 
@@ -69,7 +75,9 @@ class SharedLoRAMultiTask(nn.Module):
     def __init__(self, config: MultiTaskConfig, backbone: Backbone | None = None):
         super().__init__()
         self.config = config
-        self.backbone = backbone or create_backbone(config.backbone, config.weights, **config.backbone_overrides)
+        self.backbone = backbone or create_backbone(
+            config.backbone, config.weights, **config.backbone_overrides
+        )
         self.backbone.cast(BACKBONE_DTYPES[config.backbone_dtype])
         layers = inject_lora(
             self.backbone.blocks,

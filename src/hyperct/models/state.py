@@ -31,4 +31,6 @@ def load_trainable_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) 
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if k not in frozen]
     if missing or unexpected:
-        raise KeyError(f"trainable state does not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise KeyError(
+            f"trainable state does not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )

@@ -70,11 +70,17 @@ def _capture(
 
 
 def _run_one(
-    backbone: Backbone, index: int, hidden: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], spec: RunSpec
+    backbone: Backbone,
+    index: int,
+    hidden: torch.Tensor,
+    rope: tuple[torch.Tensor, torch.Tensor],
+    spec: RunSpec,
 ) -> torch.Tensor:
     sources, tensors = spec.lora.get(index, ((), ()))
     if spec.checkpointing and torch.is_grad_enabled():
-        return checkpoint(_bound_block, backbone, index, hidden, rope, sources, *tensors, use_reentrant=False)
+        return checkpoint(
+            _bound_block, backbone, index, hidden, rope, sources, *tensors, use_reentrant=False
+        )
     return _bound_block(backbone, index, hidden, rope, sources, *tensors)
 
 

@@ -41,4 +41,9 @@ def create_backbone(name: str, weights: str | Path | None = None, **overrides: A
 
 __all__ = [
     "BACKBONE_DTYPES",
-    "Backbone", "BackboneIdentity", "DINOv3Backbone", "available_backbones", "create_backbone"]
+    "Backbone",
+    "BackboneIdentity",
+    "DINOv3Backbone",
+    "available_backbones",
+    "create_backbone",
+]

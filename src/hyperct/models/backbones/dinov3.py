@@ -189,7 +189,9 @@ def build_dinov3(name: str, weights: str | Path | None = None, **overrides: Any)
             name,
         )
     else:
-        logger.info("backbone %s loaded from %s (sha256 %s)", name, weights, backbone.identity().sha256[:12])
+        logger.info(
+            "backbone %s loaded from %s (sha256 %s)", name, weights, backbone.identity().sha256[:12]
+        )
     return backbone
 
 

@@ -104,12 +104,16 @@ def _read_torch_file(path: Path) -> StateDict:
 
 def _unwrap(obj: object, path: Path) -> StateDict:
     if not isinstance(obj, dict):
-        raise ValueError(f"backbone weights {path}: expected a state dict, got {type(obj).__name__}")
+        raise ValueError(
+            f"backbone weights {path}: expected a state dict, got {type(obj).__name__}"
+        )
     if not any(isinstance(v, torch.Tensor) for v in obj.values()):
         for wrapper in ("model", "state_dict", "teacher"):
             if isinstance(obj.get(wrapper), dict):
                 return _unwrap(obj[wrapper], path)
-        raise ValueError(f"backbone weights {path}: no tensors and no model/state_dict/teacher entry")
+        raise ValueError(
+            f"backbone weights {path}: no tensors and no model/state_dict/teacher entry"
+        )
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 

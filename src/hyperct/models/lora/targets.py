@@ -41,7 +41,9 @@ class LoRATargets:
     def __post_init__(self) -> None:
         if isinstance(self.modules, str):
             if self.modules not in MODULE_GROUPS:
-                raise ValueError(f"LoRATargets.modules: unknown group {self.modules!r}; use {list(MODULE_GROUPS)}")
+                raise ValueError(
+                    f"LoRATargets.modules: unknown group {self.modules!r}; use {list(MODULE_GROUPS)}"
+                )
             object.__setattr__(self, "modules", MODULE_GROUPS[self.modules])
         object.__setattr__(self, "modules", tuple(self.modules))
         bad = [m for m in self.modules if m not in ALL_MODULES]
@@ -58,7 +60,9 @@ class LoRATargets:
         """The adapted blocks of a backbone with ``num_blocks`` blocks."""
         if self.last_k is not None:
             if self.last_k > num_blocks:
-                raise ValueError(f"LoRATargets.last_k={self.last_k} exceeds the {num_blocks} blocks")
+                raise ValueError(
+                    f"LoRATargets.last_k={self.last_k} exceeds the {num_blocks} blocks"
+                )
             return tuple(range(num_blocks - self.last_k, num_blocks))
         if self.blocks is None:
             return tuple(range(num_blocks))
@@ -91,7 +95,9 @@ def inject_lora(
     name, in block/module order (the order the hypernetwork's module embeddings follow).
     """
     if any(isinstance(m, LoRALinear) for m in blocks.modules()):
-        raise ValueError("the backbone already carries LoRA layers; build each model on its own backbone")
+        raise ValueError(
+            "the backbone already carries LoRA layers; build each model on its own backbone"
+        )
     wrapped: dict[str, LoRALinear] = {}
     for name, linear in find_targets(blocks, targets).items():
         layer = LoRALinear(linear, make_source(name, linear), alpha=alpha, dropout=dropout)
