@@ -54,3 +54,22 @@ def test_weighted_objective_hands_losses_to_the_method(tiny_batch, tiny_model) -
     assert objective.parameters() == []
     uw = WeightedMultiTaskObjective(range(25), weighting=create_weighting("uw", 25))
     assert len(uw.parameters()) == 1
+
+
+def test_aux_losses_are_added_and_logged(tiny_batch, tiny_model) -> None:
+    torch.manual_seed(0)
+    model = HyperCT(HyperCTConfig(**tiny_model))
+    head_weight = model.head.parameters().__next__()
+
+    def penalty(m: torch.nn.Module, batch: dict) -> torch.Tensor:
+        return 10.0 * sum(p.pow(2).sum() for p in m.head.parameters())
+
+    objective = HyperCTObjective(range(25), generator=torch.Generator().manual_seed(0),
+                                 aux_losses=[penalty])
+    logs = objective.backward(model, tiny_batch, scale=1.0)
+    assert logs["aux_loss"] > 0
+    with_aux = head_weight.grad.clone()
+    model.zero_grad()
+    HyperCTObjective(range(25), generator=torch.Generator().manual_seed(0)).backward(
+        model, tiny_batch, scale=1.0)
+    assert not torch.allclose(with_aux, head_weight.grad)

@@ -37,17 +37,15 @@ def test_hyperct_run_writes_a_complete_run_folder(tiny_overrides: list[str]) -> 
 @pytest.mark.parametrize("method", ["hyperct", "uw", "dwa"])
 def test_resume_matches_an_unbroken_run(tiny_overrides: list[str], tmp_path: Path, method: str) -> None:
     # dropout > 0 and a stateful weighting make the RNG and objective states matter
-    tiny_overrides = [*tiny_overrides, f"method={method}", "model.dropout=0.2"]
-    straight = load_config(None, [*tiny_overrides, "optim.epochs=3",
-                                  f"output_dir={tmp_path / 'straight'}"])
+    tiny_overrides = [*tiny_overrides, f"method={method}", "model.dropout=0.2", "optim.step_size=1"]
+    straight = load_config(None, [*tiny_overrides, f"output_dir={tmp_path / 'straight'}"])
     train(straight)
-    broken = load_config(None, [*tiny_overrides, "optim.epochs=2",
+    broken = load_config(None, [*tiny_overrides, "optim.epochs=1",
                                 f"output_dir={tmp_path / 'broken'}"])
     train(broken)
-    train(load_config(None, [*tiny_overrides, "optim.epochs=3",
-                             f"output_dir={tmp_path / 'broken'}"]), resume=True)
+    train(load_config(None, [*tiny_overrides, f"output_dir={tmp_path / 'broken'}"]), resume=True)
     a, b = load_checkpoint(tmp_path / "straight" / "last.pt"), load_checkpoint(tmp_path / "broken" / "last.pt")
-    assert a.epoch == b.epoch == 3 and a.step == b.step
+    assert a.epoch == b.epoch == 2 and a.step == b.step
     assert a.model.keys() == b.model.keys()
     assert all(torch.equal(a.model[k], b.model[k]) for k in a.model)
     ha = pd.read_csv(tmp_path / "straight" / "history.csv")
