@@ -66,7 +66,16 @@ class MultiTaskConfig:
         return LoRATargets(modules=modules, blocks=blocks, last_k=self.adapt_last_k)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; :meth:`from_dict` rebuilds the config."""
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> MultiTaskConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"MultiTaskConfig: unknown fields {unknown}")
+        return cls(**values)
 
 
 class SharedLoRAMultiTask(nn.Module):
