@@ -53,11 +53,13 @@ def test_train_then_predict_a_real_ct_and_a_manifest(small_cohort, real_ct: Path
     assert "best epoch 1 of 1" in " ".join(result.output.split()) and (run / "best.pt").is_file()
 
     out = tmp_path / "probs.json"
-    scan = real_ct / "ts_chest_crop.nii.gz"
-    result = runner.invoke(app, ["predict", str(scan), "--checkpoint", str(run), "--out", str(out),
-                                 "--device", "cpu"])
+    scan, series = real_ct / "ts_chest_crop.nii.gz", real_ct / "dicom_series"
+    result = runner.invoke(app, ["predict", str(scan), str(series), "--checkpoint", str(run),
+                                 "--out", str(out), "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    probs = json.loads(out.read_text())[str(scan)]
+    written = json.loads(out.read_text())
+    assert list(written) == [str(scan), str(series)]
+    probs = written[str(scan)]
     assert list(probs) == list(TASK_NAMES)
     assert all(0.0 <= p <= 1.0 for p in probs.values())
     assert "Emphysema" in result.output
