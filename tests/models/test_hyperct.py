@@ -252,3 +252,15 @@ def test_bf16_backbone_probabilities_agree_with_fp32() -> None:
         bf16 = torch.sigmoid(bf16_model.predict_all(images, mask))
     assert bf16_model.backbone.identity() == model.backbone.identity()
     assert (bf16 - fp32).abs().max() < 0.01
+
+
+def test_checkpointing_recomputes_the_same_dropout_masks() -> None:
+    images, mask = scan_batch()
+    task_ids = torch.tensor([1, 3, 1])
+    grads = []
+    for checkpointing in (False, True):
+        model = tiny_hyperct(activation_checkpointing=checkpointing, dropout=0.3).train()
+        torch.manual_seed(7)
+        model(images, mask, task_ids).sum().backward()
+        grads.append(model.hypernetwork.task_embedding.table.grad.clone())
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
