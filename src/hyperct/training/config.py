@@ -182,10 +182,7 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
             if dataclasses.is_dataclass(hint)
             else _coerce(value, hint, f"{prefix}{name}")
         )
-    try:
-        return cls(**kwargs)
-    except ConfigError as err:
-        raise ConfigError(f"{prefix}{err}" if prefix and not str(err).startswith(prefix) else str(err)) from None
+    return cls(**kwargs)  # __post_init__ messages name their full dotted key
 
 
 def _coerce(value: Any, hint: Any, key: str) -> Any:
