@@ -21,6 +21,15 @@ _TINY_MODEL: dict[str, Any] = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny models gain nothing from threads; one avoids spinning on a shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def tiny_model() -> dict[str, Any]:
     """Model config fields of a random-init tiny HyperCT (baselines take the shared ones)."""
