@@ -44,6 +44,12 @@ class DemoConfig:
     real_ct: Path | None = field(
         default=None, metadata={"help": "Real CT to predict and explain (NIfTI or DICOM folder)."}
     )
+    pretrain_scans: int = field(
+        default=300,
+        metadata={"help": "Scans of a separate synthetic cohort on which a stand-in backbone is "
+                          "pretrained when the config names no weights (0: random backbone)."},
+    )
+    pretrain_epochs: int = 30
     explain_task: str = "Cardiomegaly"
     workers: int = 2
     bootstrap: int = 1000
@@ -57,6 +63,8 @@ class DemoConfig:
             raise ValueError(f"n_scans must be at least 40 so every split has scans, got {self.n_scans}")
         if not self.methods:
             raise ValueError("methods: give at least one method to train")
+        if self.pretrain_scans and self.pretrain_scans < 40:
+            raise ValueError(f"pretrain_scans must be 0 or at least 40, got {self.pretrain_scans}")
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
 
@@ -95,7 +103,11 @@ def run_demo(config: DemoConfig) -> DemoResult:
     cohort = steps.run("synthetic cohort", _make_cohort, config, out / "phantom")
     steps.run("label reports and echo exams", _label, cohort, out / "labels")
     steps.run("prepare scan cache", _prepare, cohort.manifest, config, out / "cache")
-    compared = steps.run("train and compare methods", _train, config, cohort.manifest, out)
+    cfg = _train_config(config, cohort.manifest, out)
+    if config.pretrain_scans and not cfg.model.get("weights"):
+        weights = steps.run("pretrain a stand-in backbone", _pretrain, config, cfg, out / "pretrain")
+        cfg = dataclasses.replace(cfg, model={**cfg.model, "weights": str(weights)})
+    compared = steps.run("train and compare methods", _train, config, cfg, out)
     evaluation = steps.run("evaluate", _evaluate, config, out)
     predictions, png = None, None
     if config.real_ct is not None:
@@ -116,11 +128,11 @@ def _fresh_output(out: Path, force: bool) -> Path:
     return out
 
 
-def _make_cohort(config: DemoConfig, out: Path):  # type: ignore[no-untyped-def]
+def _make_cohort(config: DemoConfig, out: Path, preview: int = 2):  # type: ignore[no-untyped-def]
     from hyperct.phantom import PhantomConfig, generate_cohort
 
     phantom = PhantomConfig(n=config.n_scans, seed=config.seed, preset=config.preset,
-                            workers=config.workers, preview=2)
+                            workers=config.workers, preview=preview)
     cohort = generate_cohort(phantom, out, progress=True)
     if cohort.failures:
         raise RuntimeError(f"phantom: {len(cohort.failures)} scan(s) failed: {cohort.failures[:3]}")
@@ -156,10 +168,25 @@ def _train_config(config: DemoConfig, manifest: Path, out: Path):  # type: ignor
     return dataclasses.replace(cfg, data=data, seed=config.seed)
 
 
-def _train(config: DemoConfig, manifest: Path, out: Path):  # type: ignore[no-untyped-def]
+def _pretrain(config: DemoConfig, cfg, out: Path) -> Path:  # type: ignore[no-untyped-def]
+    """A separate cohort (other seed, so other patients), labelled and prepared the same way."""
+    from hyperct.training.pretrain_backbone import PretrainConfig, pretrain_backbone
+
+    cohort_config = dataclasses.replace(config, n_scans=config.pretrain_scans, seed=config.seed + 1)
+    cohort = _make_cohort(cohort_config, out / "phantom", preview=0)
+    _label(cohort, out / "labels")
+    _prepare(cohort.manifest, config, out / "cache")
+    return pretrain_backbone(PretrainConfig(
+        manifest=str(cohort.manifest), cache=str(out / "cache"), out=str(out / "backbone"),
+        backbone=cfg.model.get("backbone", "dinov3-tiny"),
+        backbone_overrides=dict(cfg.model.get("backbone_overrides") or {}),
+        epochs=config.pretrain_epochs, seed=config.seed,
+    ))
+
+
+def _train(config: DemoConfig, cfg, out: Path):  # type: ignore[no-untyped-def]
     from hyperct.training.compare import compare_methods
 
-    cfg = _train_config(config, manifest, out)
     return compare_methods(cfg=cfg, methods=list(config.methods), out=out / "runs")
 
 

@@ -1,5 +1,6 @@
 """Objectives: HyperCT's per-sample task BCE and the baselines' masked per-task losses."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -73,3 +74,14 @@ def test_aux_losses_are_added_and_logged(tiny_batch, tiny_model) -> None:
     HyperCTObjective(range(25), generator=torch.Generator().manual_seed(0)).backward(
         model, tiny_batch, scale=1.0)
     assert not torch.allclose(with_aux, head_weight.grad)
+
+
+def test_weighting_options_take_plain_keys_and_the_method_section() -> None:
+    from hyperct.training.objective_setup import weighting_options
+
+    mtl = {"mgda": {"mode": "representation"}, "dwa": {"temperature": 3.0}, "seed": 7}
+    assert weighting_options(mtl, "mgda") == {"seed": 7, "mode": "representation"}
+    assert weighting_options(mtl, "dwa") == {"seed": 7, "temperature": 3.0}
+    assert weighting_options({"mgda": {"mode": "representation"}}, "ew") == {}
+    with pytest.raises(ValueError, match="mtl.mgda"):
+        weighting_options({"mgda": "representation"}, "mgda")

@@ -15,6 +15,11 @@ def demo(
     preset: str = typer.Option("small", help="Phantom grid preset: small or default."),
     methods: str = typer.Option("hyperct,ew,mgda", help="Comma-separated methods to train."),
     real_ct: Path = typer.Option(None, help="Real CT to predict all 25 tasks on and explain."),
+    pretrain_scans: int = typer.Option(
+        300, help="Scans of a separate synthetic cohort to pretrain a stand-in backbone on when "
+        "the config names no weights (0: keep the random backbone)."
+    ),
+    pretrain_epochs: int = typer.Option(30, help="Epochs of that pretraining."),
     explain_task: str = typer.Option("Cardiomegaly", help="Task of the saliency map."),
     workers: int = typer.Option(2, help="Processes for cohort generation and preprocessing."),
     bootstrap: int = typer.Option(1000, help="Bootstrap resamples for the CIs."),
@@ -31,6 +36,7 @@ def demo(
     names = tuple(m.strip() for m in methods.split(",") if m.strip())
     cfg = DemoConfig(out=out, train_config=config, spec=spec, n_scans=n_scans, preset=preset,
                      seed=seed, methods=names, real_ct=real_ct, explain_task=explain_task,
+                     pretrain_scans=pretrain_scans, pretrain_epochs=pretrain_epochs,
                      workers=workers, bootstrap=bootstrap, overrides=tuple(overrides), force=force)
     result = run_demo(cfg)
     console = Console()

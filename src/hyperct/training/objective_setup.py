@@ -54,8 +54,24 @@ def build_objective(
     from hyperct.mtl import create_weighting
 
     method = {"stl": "ew", "nashmtl": "nash_mtl"}.get(cfg.method, cfg.method)
-    weighting = create_weighting(method, len(task_ids), **cfg.mtl).to(device)
-    return WeightedMultiTaskObjective(task_ids, weighting=weighting, **common)
+    weighting = create_weighting(method, len(task_ids), **weighting_options(cfg.mtl, cfg.method))
+    return WeightedMultiTaskObjective(task_ids, weighting=weighting.to(device), **common)
+
+
+def weighting_options(mtl: dict[str, Any], method: str) -> dict[str, Any]:
+    """The options of ``method`` in the ``mtl`` config section.
+
+    Plain keys apply to the method being trained; a sub-section named after a method applies to
+    that method only, so one config can drive several methods in ``hyperct compare``
+    (e.g. ``mtl: {mgda: {mode: representation}, dwa: {temperature: 2.0}}``).
+    """
+    from hyperct.training.config import METHODS
+
+    plain = {k: v for k, v in mtl.items() if k not in METHODS}
+    section = mtl.get(method) or {}
+    if not isinstance(section, dict):
+        raise ValueError(f"mtl.{method}: expected a mapping of options, got {section!r}")
+    return {**plain, **section}
 
 
 def _anatomy_objective(
