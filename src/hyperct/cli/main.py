@@ -41,33 +41,36 @@ def _root(
 
 
 def _register() -> None:
-    from hyperct.cli import anatomy, tasks_cmd
+    """Commands in the order of the flow: data, labels, models, evaluation, the whole job."""
+    from hyperct.cli import (
+        adapt_cmd,
+        anatomy,
+        compare,
+        demo,
+        evaluate,
+        explain,
+        label,
+        manifest_cmd,
+        phantom_cmd,
+        predict,
+        prepare,
+        tasks_cmd,
+        train,
+    )
 
     app.command("tasks")(tasks_cmd.tasks)
-    app.command("anatomy")(anatomy.anatomy)
-    from hyperct.cli import adapt_cmd, manifest_cmd, prepare
-
-    app.command("prepare")(prepare.prepare)
-    app.add_typer(manifest_cmd.app, name="manifest")
+    app.command("phantom")(phantom_cmd.phantom)
     app.add_typer(adapt_cmd.app, name="adapt")
-    from hyperct.cli import label as label_cmd
-
-    app.add_typer(label_cmd.app, name="label")
-    from hyperct.cli import compare, predict, train
-
+    app.add_typer(manifest_cmd.app, name="manifest")
+    app.add_typer(label.app, name="label")
+    app.command("anatomy")(anatomy.anatomy)
+    app.command("prepare")(prepare.prepare)
     app.command("train")(train.train)
-    app.command("predict")(predict.predict)
     app.command("compare")(compare.compare)
-    from hyperct.cli import demo
-
-    app.command("demo")(demo.demo)
-    from hyperct.cli import evaluate, explain
-
+    app.command("predict")(predict.predict)
     app.command("evaluate")(evaluate.evaluate)
     app.command("explain")(explain.explain)
-    from hyperct.cli import phantom_cmd
-
-    app.command("phantom")(phantom_cmd.phantom)
+    app.command("demo")(demo.demo)
 
 
 _register()
@@ -75,3 +78,7 @@ _register()
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
