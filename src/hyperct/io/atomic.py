@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,7 +31,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write a text file atomically."""
+def write_atomic(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` on a temporary sibling of ``path``, then rename it onto ``path``."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        write(tmp)
+    return Path(path)
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write a text file atomically."""
+    return write_atomic(path, lambda tmp: tmp.write_text(text))

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from hyperct.training.atomic import atomic_write
+from hyperct.io.atomic import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
     payload = {"format": FORMAT, **ckpt.__dict__}
     if ckpt.rng is not None:
         payload["rng"] = _rng_to_plain(ckpt.rng)
-    return atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
+    return write_atomic(Path(path), lambda tmp: torch.save(payload, tmp))
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

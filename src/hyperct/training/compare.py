@@ -19,7 +19,7 @@ import pandas as pd
 from hyperct.evaluation.metrics import group_means, task_metrics
 from hyperct.evaluation.predictions import read_predictions, write_predictions
 from hyperct.tasks import TASK_NAMES
-from hyperct.training.atomic import atomic_write, atomic_write_text
+from hyperct.io.atomic import write_atomic, write_text_atomic
 from hyperct.training.checkpoint import LAST
 from hyperct.training.config import METHODS, ConfigError, TrainConfig
 from hyperct.training.run_log import RECORD
@@ -59,10 +59,10 @@ def compare_methods(
     predictions_path = write_predictions(table, out / "predictions.csv")
     summary = summary_table(table, split)
     summary = summary[["cohort", "row", *[m for m in methods if m in summary.columns]]]
-    summary_path = atomic_write(out / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False,
+    summary_path = write_atomic(out / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False,
                                                                                 float_format="%.4f"))
     markdown = summary_markdown(summary, list(methods))
-    atomic_write_text(out / "summary.md", markdown)
+    write_text_atomic(out / "summary.md", markdown)
     return CompareResult(predictions_path, summary_path, summary, markdown)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from hyperct.training.atomic import atomic_write_text
+from hyperct.io.atomic import write_text_atomic
 from hyperct.training.config import ConfigError, TrainConfig, config_from_dict, config_to_dict
 
 logger = logging.getLogger(__name__)
@@ -62,4 +62,4 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
 def save_config(cfg: TrainConfig, path: str | Path) -> Path:
     """Write the resolved config as YAML, atomically."""
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
-    return atomic_write_text(Path(path), text)
+    return write_text_atomic(Path(path), text)

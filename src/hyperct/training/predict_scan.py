@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from hyperct.tasks import TASK_NAMES
-from hyperct.training.atomic import atomic_write, atomic_write_text
+from hyperct.io.atomic import write_atomic, write_text_atomic
 from hyperct.training.batch import predict_logits
 from hyperct.training.device import autocast
 
@@ -57,10 +57,10 @@ def write_scan_probabilities(probs: pd.DataFrame, out: str | Path) -> Path:
     out = Path(out)
     if out.suffix.lower() == ".json":
         data: dict[str, Any] = {scan: row.to_dict() for scan, row in probs.iterrows()}
-        return atomic_write_text(out, json.dumps(data, indent=2))
+        return write_text_atomic(out, json.dumps(data, indent=2))
     if out.suffix.lower() != ".csv":
         raise ValueError(f"{out}: output must end in .csv or .json")
-    return atomic_write(out, lambda tmp: probs.rename_axis("scan").to_csv(tmp, float_format="%.6g"))
+    return write_atomic(out, lambda tmp: probs.rename_axis("scan").to_csv(tmp, float_format="%.6g"))
 
 
 def probabilities_table(probs: pd.DataFrame) -> Any:

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from hyperct.training.atomic import atomic_write_text
+from hyperct.io.atomic import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class RunLogger:
         rows = read_history(path) if path.is_file() else []
         rows = [r for r in rows if int(r["epoch"]) < int(row["epoch"])] + [row]
         header = list(dict.fromkeys(k for r in rows for k in r))
-        atomic_write_text(path, _csv_text(rows, header))
+        write_text_atomic(path, _csv_text(rows, header))
 
     def close(self) -> None:
         if self._tb is not None:
@@ -111,7 +111,7 @@ def write_run_record(run_dir: Path, record: dict[str, Any]) -> Path:
         "torch_threads": torch.get_num_threads(),
         **record,
     }
-    return atomic_write_text(run_dir / RECORD, json.dumps(full, indent=2, default=str))
+    return write_text_atomic(run_dir / RECORD, json.dumps(full, indent=2, default=str))
 
 
 class Timer:
