@@ -21,10 +21,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from hyperct.models.backbones import BACKBONE_DTYPES, Backbone, create_backbone
+from hyperct.models.adapted import build_adapted_backbone
+from hyperct.models.backbones import BACKBONE_DTYPES, Backbone
 from hyperct.models.heads import HEADS, create_head
 from hyperct.models.hypernetwork import HyperNetwork, HyperNetworkConfig, LoRAPair, ModuleSpec
-from hyperct.models.lora import GeneratedLoRA, LoRATargets, block_of, inject_lora, module_type
+from hyperct.models.lora import GeneratedLoRA, LoRATargets, block_of, module_type
 from hyperct.models.state import load_trainable_state_dict, trainable_state_dict
 from hyperct.models.trunk import RunSpec, masked_mean, run_blocks
 from hyperct.tasks import TASK_NAMES
@@ -141,17 +142,7 @@ class HyperCT(nn.Module):
     def __init__(self, config: HyperCTConfig, backbone: Backbone | None = None):
         super().__init__()
         self.config = config
-        self.backbone = backbone or create_backbone(
-            config.backbone, config.weights, **config.backbone_overrides
-        )
-        self.backbone.cast(BACKBONE_DTYPES[config.backbone_dtype])
-        layers = inject_lora(
-            self.backbone.blocks,
-            config.targets(),
-            self._new_source,
-            alpha=config.alpha,
-            dropout=config.dropout,
-        )
+        self.backbone, layers = build_adapted_backbone(config, backbone, self._new_source)
         self.module_names = tuple(layers)
         self._sources = {name: layer.source for name, layer in layers.items()}
         self.lora_scaling = config.alpha / config.rank

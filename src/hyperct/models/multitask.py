@@ -18,8 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from hyperct.models.backbones import BACKBONE_DTYPES, Backbone, create_backbone
-from hyperct.models.lora import LoRALinear, LoRATargets, StaticLoRA, inject_lora
+from hyperct.models.adapted import build_adapted_backbone
+from hyperct.models.backbones import BACKBONE_DTYPES, Backbone
+from hyperct.models.lora import LoRALinear, LoRATargets, StaticLoRA
 from hyperct.models.state import load_trainable_state_dict, trainable_state_dict
 from hyperct.models.trunk import RunSpec, masked_mean, run_blocks
 
@@ -84,16 +85,10 @@ class SharedLoRAMultiTask(nn.Module):
     def __init__(self, config: MultiTaskConfig, backbone: Backbone | None = None):
         super().__init__()
         self.config = config
-        self.backbone = backbone or create_backbone(
-            config.backbone, config.weights, **config.backbone_overrides
-        )
-        self.backbone.cast(BACKBONE_DTYPES[config.backbone_dtype])
-        layers = inject_lora(
-            self.backbone.blocks,
-            config.targets(),
+        self.backbone, layers = build_adapted_backbone(
+            config,
+            backbone,
             lambda name, linear: StaticLoRA(linear.in_features, linear.out_features, config.rank),
-            alpha=config.alpha,
-            dropout=config.dropout,
         )
         self._lora_layers: dict[str, LoRALinear] = layers
         self.first_adapted = min(int(name.split(".", 1)[0]) for name in layers)
