@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from hyperct.models.adapted import build_adapted_backbone
+from hyperct.models.config_dict import DictConfig
 from hyperct.models.backbones import BACKBONE_DTYPES, Backbone
 from hyperct.models.heads import HEADS, create_head
 from hyperct.models.hypernetwork import HyperNetwork, HyperNetworkConfig, LoRAPair, ModuleSpec
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class HyperCTConfig:
+class HyperCTConfig(DictConfig):
     """Everything that defines a HyperCT model (saved with every checkpoint).
 
     Attributes:
@@ -113,18 +114,6 @@ class HyperCTConfig:
             num_residual_blocks=self.num_residual_blocks,
             rank=self.rank,
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict; :meth:`from_dict` rebuilds the config."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> HyperCTConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"HyperCTConfig: unknown fields {unknown}")
-        return cls(**values)
 
 
 @dataclass

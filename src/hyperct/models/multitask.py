@@ -9,7 +9,6 @@ returned by :meth:`forward_features`.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import torch
 from torch import nn
 
 from hyperct.models.adapted import build_adapted_backbone
+from hyperct.models.config_dict import DictConfig
 from hyperct.models.backbones import BACKBONE_DTYPES, Backbone
 from hyperct.models.lora import LoRALinear, LoRATargets, StaticLoRA
 from hyperct.models.state import load_trainable_state_dict, trainable_state_dict
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class MultiTaskConfig:
+class MultiTaskConfig(DictConfig):
     """The shared-LoRA baseline; field meanings as in :class:`hyperct.models.hyperct.HyperCTConfig`."""
 
     backbone: str = "dinov3-vitb16"
@@ -65,18 +65,6 @@ class MultiTaskConfig:
         )
         blocks = None if self.lora_blocks is None else tuple(self.lora_blocks)
         return LoRATargets(modules=modules, blocks=blocks, last_k=self.adapt_last_k)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict; :meth:`from_dict` rebuilds the config."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> MultiTaskConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"MultiTaskConfig: unknown fields {unknown}")
-        return cls(**values)
 
 
 class SharedLoRAMultiTask(nn.Module):
