@@ -4,15 +4,14 @@ import pandas as pd
 import pytest
 import torch
 
-from hyperct.anatomy.hyperct_objective import AnatomyConfig, build_anatomy_objective
-from hyperct.anatomy.totalseg import CHEST_LOBES_HEART
-from hyperct.anatomy.train3d import Classifier3DObjective, Train3DConfig
+from hyperct.anatomy.supervision import AnatomyConfig, build_supervision
 from hyperct.data.dataset import CachedScanDataset, collate_scans
 from hyperct.data.prepare import prepare_cache
 from hyperct.models.classifier3d import Classifier3D, Classifier3DConfig
 from hyperct.models.hyperct import HyperCT, HyperCTConfig
 from hyperct.preprocess.spec import SliceStackSpec, SpacingCropSpec
 from hyperct.tasks import TASK_NAMES
+from hyperct.training.objectives import HyperCTObjective, MultiLabelObjective
 
 
 @pytest.fixture()
@@ -47,12 +46,13 @@ def test_3d_pipeline_maps_cached_totalseg_ids(manifest, tmp_path) -> None:
     )
     batch = _batch(manifest, tmp_path, spec)
     assert batch["anatomy"].shape == (2, 16, 32, 32)
-    objective = Classifier3DObjective(range(25), Train3DConfig(totalseg_targets=CHEST_LOBES_HEART))
-    targets = objective._targets(batch["anatomy"])
-    assert set(targets.unique().tolist()) <= set(range(7)) and (targets == 5).any()
     torch.manual_seed(0)
-    model = Classifier3D(Classifier3DConfig(backbone_kwargs={"width": 4}, num_seg_classes=7))
-    assert objective.backward(model, batch, 1.0)["aux_loss"] > 0
+    model = Classifier3D(Classifier3DConfig(backbone_kwargs={"width": 4}))
+    anatomy = build_supervision(AnatomyConfig(enabled=True), model.backbone.out_channels, 3)
+    targets = anatomy._small_ids(batch["anatomy"])
+    assert set(targets.unique().tolist()) <= set(range(7)) and (targets == 5).any()
+    logs = MultiLabelObjective(range(25), anatomy=anatomy).backward(model, batch, 1.0)
+    assert logs["seg_loss"] > 0 and anatomy.head.proj.weight.grad is not None
 
 
 def test_25d_pipeline_trains_hyperct_seg_head(manifest, tmp_path) -> None:
@@ -70,12 +70,8 @@ def test_25d_pipeline_trains_hyperct_seg_head(manifest, tmp_path) -> None:
             alpha=2,
         )
     )
-    objective = build_anatomy_objective(
-        AnatomyConfig(enabled=True),
-        range(25),
-        torch.Generator().manual_seed(0),
-        model.backbone.hidden_size,
-    )
+    anatomy = build_supervision(AnatomyConfig(enabled=True), model.backbone.hidden_size, 2)
+    objective = HyperCTObjective(range(25), torch.Generator().manual_seed(0), anatomy=anatomy)
     logs = objective.backward(model, batch, 1.0)
     assert logs["seg_loss"] > 0
-    assert objective.seg_head.proj.weight.grad is not None
+    assert anatomy.head.proj.weight.grad is not None

@@ -6,7 +6,6 @@ import sys
 import pytest
 import torch
 
-from hyperct.anatomy.export import export_inference_model
 from hyperct.models.backbones3d import create_backbone3d
 from hyperct.models.classifier3d import Classifier3D, Classifier3DConfig
 
@@ -36,48 +35,28 @@ def test_resnet_stem_takes_one_channel() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(TINY))
-def test_classifier_shapes_with_and_without_seg_head(name: str) -> None:
+def test_classifier_logits_and_feature_map_shapes(name: str) -> None:
     model = Classifier3D(
-        Classifier3DConfig(
-            backbone=name, backbone_kwargs=TINY[name], num_tasks=18, num_seg_classes=7
-        )
+        Classifier3DConfig(backbone=name, backbone_kwargs=TINY[name], num_tasks=18)
     )
     image = torch.randn(2, 1, 32, 32, 32)
-    logits, seg = model.forward_with_seg(image)
-    assert logits.shape == (2, 18)
-    assert seg.shape == (2, 7, 32, 32, 32)
-    assert (
-        Classifier3D(Classifier3DConfig(backbone=name, backbone_kwargs=TINY[name])).seg_head is None
-    )
-
-
-def test_export_drops_seg_head_and_keeps_logits() -> None:
-    torch.manual_seed(0)
-    model = Classifier3D(Classifier3DConfig(backbone_kwargs={"width": 4}, num_seg_classes=7)).eval()
-    image = torch.randn(1, 1, 32, 32, 32)
-    with torch.no_grad():
-        before = model(image)
-    exported = export_inference_model(model)
-    assert model.seg_head is not None, "the input model must not be modified"
-    assert not any("seg_head" in k for k in exported.state_dict())
-    with torch.no_grad():
-        assert torch.equal(exported(image), before)
-    with pytest.raises(RuntimeError, match="no segmentation head"):
-        exported.forward_with_seg(image)
+    features = model.forward_features(image)
+    assert features.shape[:2] == (2, model.backbone.out_channels) and features.ndim == 5
+    assert max(features.shape[2:]) < 32, "the lowest-resolution map is coarser than the input"
+    assert torch.allclose(model.forward_head(features), model(image))
+    assert model(image).shape == (2, 18)
 
 
 def test_config_validation_names_the_field() -> None:
     with pytest.raises(ValueError, match="backbone"):
         Classifier3DConfig(backbone="resnet7_3d")
-    with pytest.raises(ValueError, match="num_seg_classes"):
-        Classifier3DConfig(num_seg_classes=1)
     with pytest.raises(ValueError, match="unknown 3D backbone"):
         create_backbone3d("vit_3d")
 
 
 def test_no_torchvision_or_timm_imported() -> None:
     code = (
-        "import sys, hyperct.models.classifier3d, hyperct.anatomy.export, hyperct.anatomy.train3d,"
+        "import sys, hyperct.models.classifier3d, hyperct.anatomy.supervision, hyperct.training.objectives,"
         " hyperct.anatomy.segment, hyperct.anatomy.masks;"
         "assert 'torchvision' not in sys.modules and 'timm' not in sys.modules"
     )

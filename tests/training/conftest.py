@@ -102,6 +102,19 @@ def cohort(tmp_path_factory) -> dict:
     return {"manifest": str(manifest), "cache": str(root / "cache"), "root": root}
 
 
+@pytest.fixture(scope="session")
+def cache3d(cohort) -> str:
+    """The cohort cached for the 3D methods: 2 mm voxels, 8 x 16 x 16 crops of 8 x 20 x 20."""
+    from hyperct.data.prepare import prepare_cache
+    from hyperct.preprocess.spec import SpacingCropSpec
+
+    spec = SpacingCropSpec(spacing_zyx=(3.0, 2.0, 2.0), pad_shape_zyx=(8, 20, 20),
+                           crop_shape_zyx=(8, 16, 16))
+    report = prepare_cache(cohort["manifest"], spec, cohort["root"] / "cache3d", progress=False)
+    assert report.ok, report.failed
+    return str(cohort["root"] / "cache3d")
+
+
 @pytest.fixture
 def tiny_overrides(cohort, tiny_model, tmp_path) -> list[str]:
     """Dotted overrides for a seconds-long CPU HyperCT run on the synthetic cohort."""

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from hyperct.evaluation.predictions import read_predictions
 from hyperct.training import load_config, train
+from hyperct.training.checkpoint import load_checkpoint
 from hyperct.training.compare import compare_methods
 
 
@@ -33,3 +34,29 @@ def test_compare_writes_one_table_and_a_summary(tiny_overrides: list[str], tmp_p
     assert {"Emphysema", "Cardiomegaly", "mean AUC: overall", "mean AUC: conventional"} <= rows
     assert "| Emphysema |" in result.markdown
     assert (tmp_path / "cmp" / "summary.md").read_text() == result.markdown
+
+
+def test_compare_runs_each_method_with_and_without_anatomy(
+    tiny_overrides: list[str], cache3d: str, tmp_path: Path
+) -> None:
+    cfg = load_config(None, [*tiny_overrides, "optim.epochs=1", f"data.cache3d={cache3d}",
+                             "model3d.resnet18_3d.width=4", "anatomy.targets=small",
+                             "tasks=[Emphysema, Cardiomegaly]"])
+    result = compare_methods(cfg=cfg, methods=["hyperct", "resnet18_3d"], out=tmp_path / "cmp",
+                             anatomy="both", bootstrap=50)
+    variants = ["hyperct", "hyperct+anatomy", "resnet18_3d", "resnet18_3d+anatomy"]
+    assert set(read_predictions(result.predictions_path)["method"]) == set(variants)
+    assert set(variants) <= set(result.summary.columns)
+    timing = result.timing.set_index("variant")
+    assert (timing["seconds_per_step"] > 0).all()
+    assert timing["ratio_to_without_anatomy"].notna().tolist() == [False, True, False, True]
+    pairs = result.anatomy_pairs
+    assert set(pairs["method"]) == {"hyperct", "resnet18_3d"}
+    overall = pairs[pairs["level"] == "overall"]
+    assert (overall["ci_low"] <= overall["difference"]).all()
+    assert (overall["difference"] <= overall["ci_high"]).all()
+    assert (tmp_path / "cmp" / "anatomy_pairs.csv").is_file()
+    assert "### anatomy: AUC with - without" in result.markdown
+    for variant in variants:
+        objective = load_checkpoint(tmp_path / "cmp" / variant / "last.pt").extra["objective"]
+        assert ("anatomy" in objective) == variant.endswith("+anatomy")

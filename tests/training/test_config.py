@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from hyperct.training import ConfigError, load_config, save_config
-from hyperct.training.model_setup import model_config
+from hyperct.training.model_setup import model3d_config, model_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -38,6 +38,9 @@ def test_overrides_parse_values_and_create_sections() -> None:
         ("sampling.strategy=random", "sampling.strategy"),
         ("tasks=[Nonsense]", "Nonsense"),
         ("bogus=1", "bogus"),
+        ("optim.scheduler=linear", "optim.scheduler"),
+        ("anatomy.label_set=lungs", "anatomy.label_set"),
+        ("anatomy.colour=red", "anatomy"),
     ],
 )
 def test_bad_values_and_unknown_keys_are_named(override: str, named: str) -> None:
@@ -57,3 +60,20 @@ def test_resolved_config_round_trips(tmp_path: Path) -> None:
     path = save_config(cfg, tmp_path / "config.yaml")
     assert load_config(path) == cfg
     assert model_config(cfg.method, cfg.model).backbone == "dinov3-vitb16"
+
+
+def test_3d_methods_read_model3d_and_their_own_cache() -> None:
+    from hyperct.models.backbones3d import available_backbones3d
+    from hyperct.training.config import METHODS_3D
+
+    assert sorted(METHODS_3D) == available_backbones3d()
+    cfg = load_config(None, ["method=resnet18_3d", "data.cache=c25", "data.cache3d=c3d",
+                             "model3d.dropout=0.1", "model3d.resnet18_3d.width=8",
+                             "model3d.swin_3d.embed_dim=12", "anatomy.enabled=true"])
+    assert cfg.is_3d and cfg.run_cache == "c3d"
+    config = model3d_config(cfg.method, cfg.model3d)
+    assert config.backbone == "resnet18_3d" and config.dropout == 0.1
+    assert config.backbone_kwargs == {"width": 8}  # the swin section applies to swin_3d only
+    assert load_config(None, ["method=ew", "data.cache=c25", "data.cache3d=c3d"]).run_cache == "c25"
+    with pytest.raises(ConfigError, match="model3d.widht"):
+        model3d_config("resnet18_3d", {"widht": 8})

@@ -7,11 +7,29 @@ import torch.nn.functional as F
 from hyperct.models.hyperct import HyperCT, HyperCTConfig
 from hyperct.models.multitask import MultiTaskConfig, SharedLoRAMultiTask
 from hyperct.mtl import create_weighting
+from hyperct.anatomy.losses import SegLossConfig
+from hyperct.anatomy.supervision import AnatomySupervision
+from hyperct.models.classifier3d import Classifier3D, Classifier3DConfig
 from hyperct.training.objectives import (
     HyperCTObjective,
+    MultiLabelObjective,
     WeightedMultiTaskObjective,
     masked_task_losses,
 )
+
+
+def _with_anatomy(batch: dict, shape: tuple[int, ...]) -> dict:
+    anatomy = torch.randint(0, 7, shape, generator=torch.Generator().manual_seed(3))
+    return {**batch, "anatomy": anatomy}
+
+
+def _supervision(channels: int, dims: int, weight: float = 1.0) -> AnatomySupervision:
+    torch.manual_seed(5)
+    return AnatomySupervision(channels, dims, seg=SegLossConfig(weight=weight))
+
+
+def _grads(params) -> list[torch.Tensor]:
+    return [p.grad.clone() for p in params if p.grad is not None]
 
 
 def test_masked_losses_ignore_missing_labels() -> None:
@@ -85,3 +103,61 @@ def test_weighting_options_take_plain_keys_and_the_method_section() -> None:
     assert weighting_options({"mgda": {"mode": "representation"}}, "ew") == {}
     with pytest.raises(ValueError, match="mtl.mgda"):
         weighting_options({"mgda": "representation"}, "mgda")
+
+
+@pytest.mark.parametrize("family", ["hyperct", "ew", "mgda"])
+def test_anatomy_loss_reaches_the_adapters_and_weight_zero_changes_nothing(
+    tiny_batch, tiny_model, family: str
+) -> None:
+    """Every 2.5D family trains the head from the same pass; at weight 0 the model's gradients
+    are those of training without anatomy."""
+    torch.manual_seed(0)
+    if family == "hyperct":
+        model = HyperCT(HyperCTConfig(**tiny_model))
+        params = list(model.hypernetwork.parameters())
+
+        def objective(anatomy):
+            return HyperCTObjective(range(25), torch.Generator().manual_seed(0), anatomy=anatomy)
+    else:
+        fields = {k: v for k, v in tiny_model.items() if k in ("backbone", "rank", "alpha", "dropout")}
+        model = SharedLoRAMultiTask(MultiTaskConfig(**fields))
+        params = list(model.shared_parameters())
+
+        def objective(anatomy):
+            weighting = create_weighting(family, 25, **({"mode": "representation"}
+                                                        if family == "mgda" else {}))
+            return WeightedMultiTaskObjective(range(25), weighting=weighting, anatomy=anatomy)
+    batch = _with_anatomy(tiny_batch, (2, 3, 32, 32))
+    hidden = model.backbone.hidden_size
+    runs = {}
+    for name, anatomy, data in (("plain", None, tiny_batch),
+                                ("zero", _supervision(hidden, 2, 0.0), batch),
+                                ("seg", _supervision(hidden, 2), batch)):
+        model.zero_grad()
+        logs = objective(anatomy).backward(model, data, scale=1.0)
+        runs[name] = (_grads(params), logs)
+        if anatomy is not None:
+            assert logs["seg_loss"] > 0 and anatomy.head.proj.weight.grad is not None
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(runs["plain"][0], runs["zero"][0]))
+    assert any(not torch.allclose(a, b, atol=1e-6) for a, b in zip(runs["plain"][0], runs["seg"][0]))
+    assert "seg_loss" not in runs["plain"][1]
+
+
+def test_multilabel_objective_masks_missing_labels_and_adds_the_seg_loss() -> None:
+    torch.manual_seed(0)
+    model = Classifier3D(Classifier3DConfig(backbone_kwargs={"width": 4}))
+    g = torch.Generator().manual_seed(0)
+    labels = torch.full((2, 25), -1.0)
+    labels[0, 3], labels[1, 20] = 1.0, 0.0
+    batch = {"image": torch.randn(2, 1, 16, 32, 32, generator=g), "labels": labels}
+    logits = model(batch["image"]).detach()
+    expected = (F.binary_cross_entropy_with_logits(logits[0, 3], torch.tensor(1.0))
+                + F.binary_cross_entropy_with_logits(logits[1, 20], torch.tensor(0.0))) / 2
+    logs = MultiLabelObjective(range(25)).backward(model, batch, scale=1.0)
+    assert logs["loss"] == pytest.approx(expected.item(), rel=1e-5)
+    assert MultiLabelObjective([0]).backward(model, batch, 1.0)["samples"] == 0  # no label of task 0
+    anatomy = _supervision(model.backbone.out_channels, 3)
+    objective = MultiLabelObjective(range(25), anatomy=anatomy)
+    logs = objective.backward(model, _with_anatomy(batch, (2, 16, 32, 32)), scale=1.0)
+    assert logs["seg_loss"] > 0 and objective.parameters() == anatomy.parameters()
+    assert set(objective.state_dict()) == {"anatomy"}

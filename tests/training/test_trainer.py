@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -60,13 +61,52 @@ def test_resume_refuses_a_changed_recipe(tiny_overrides: list[str]) -> None:
         train(load_config(None, [*tiny_overrides, "optim.lr=1e-2"]), resume=True)
 
 
-def test_anatomy_supervision_trains_its_head_and_checkpoints_it(tiny_overrides: list[str]) -> None:
-    cfg = load_config(None, [*tiny_overrides, "optim.epochs=1", "anatomy.enabled=true",
-                             "anatomy.targets=small"])
+@pytest.mark.parametrize("method", ["hyperct", "ew"])
+def test_anatomy_supervision_trains_its_head_and_checkpoints_it(
+    tiny_overrides: list[str], method: str
+) -> None:
+    cfg = load_config(None, [*tiny_overrides, f"method={method}", "optim.epochs=1",
+                             "anatomy.enabled=true", "anatomy.targets=small"])
     train(cfg)
     ckpt = load_checkpoint(Path(cfg.output_dir) / "last.pt")
-    assert ckpt.extra["objective"]["seg_head"]  # the head is the objective's, saved for resume
+    assert ckpt.extra["objective"]["anatomy"]  # the head is the objective's, saved for resume
     assert not any("seg" in k for k in ckpt.model)  # and never part of the model
+
+
+def test_3d_run_with_anatomy_saves_an_inference_model_that_reproduces_its_predictions(
+    tiny_overrides: list[str], cache3d: str, cohort: dict
+) -> None:
+    """The paper's 3D recipe through `train`; the saved model has no segmentation parameters
+    and, reloaded for inference, gives exactly the predictions the run wrote."""
+    from hyperct.training.predict import load_trained_model, predict_manifest
+
+    cfg = load_config(None, [*tiny_overrides, "method=resnet18_3d", f"data.cache3d={cache3d}",
+                             "model3d.resnet18_3d.width=4", "optim.scheduler=cosine",
+                             "optim.weight_decay=1e-4", "optim.max_grad_norm=5.0",
+                             "anatomy.enabled=true", "anatomy.targets=small"])
+    train(cfg)
+    run = Path(cfg.output_dir)
+    history = read_history(run / "history.csv")
+    assert float(history[1]["lr"]) < float(history[0]["lr"])  # cosine decays every epoch
+    ckpt = load_checkpoint(run / "best.pt")
+    assert ckpt.spec["kind"] == "spacing_crop" and ckpt.extra["objective"]["anatomy"]
+    model, _ = load_trained_model(run, device="cpu")
+    assert not any("seg" in name for name, _ in model.named_modules())
+    assert set(ckpt.model) == set(model.state_dict())  # batch-norm statistics included
+    written = read_predictions(run / "predictions.csv")
+    again = predict_manifest(checkpoint=run, manifest=cohort["manifest"], cache=cache3d,
+                             splits=["val", "test"], device="cpu")
+    merged = written.merge(again, on=["scan_id", "task"], suffixes=("", "_again"))
+    assert len(merged) == len(written) == 12 * 25
+    # the table stores 6 significant digits
+    assert np.allclose(merged["prob"], merged["prob_again"], rtol=2e-6, atol=0)
+
+
+def test_methods_refuse_a_cache_of_the_other_kind(tiny_overrides: list[str], cache3d: str) -> None:
+    with pytest.raises(ValueError, match="needs a cache prepared with a spacing_crop spec"):
+        train(load_config(None, [*tiny_overrides, "method=resnet18_3d"]))
+    with pytest.raises(ValueError, match="needs a cache prepared with a slice_stack spec"):
+        train(load_config(None, [*tiny_overrides, f"data.cache={cache3d}"]))
 
 
 def test_recipe_options_run_together(tiny_overrides: list[str]) -> None:

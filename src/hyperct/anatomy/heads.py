@@ -3,7 +3,7 @@
 "Scaling Supervision for Free" (MIDL 2025) adds a single 1x1x1 convolution on the last feature
 map of a classification backbone, upsamples its logits to the label grid and trains it with
 cross-entropy on TotalSegmentator masks. The head is used only in training: it shapes the
-backbone's features and is dropped from the inference model (:mod:`hyperct.anatomy.export`).
+backbone's features and is never part of the inference model (:mod:`hyperct.anatomy.supervision`).
 """
 
 from __future__ import annotations

@@ -15,8 +15,21 @@ def compare(
     out: Path = typer.Option(Path("compare"), help="Folder: one run per method + the tables."),
     overrides: list[str] = typer.Option([], "--set", help="Dotted config override (repeatable)."),
     split: str = typer.Option("test", help="Split the summary table is computed on."),
+    anatomy: str = typer.Option(
+        "config",
+        help="Anatomy supervision: config (as the config says), off, on, or both (each method "
+             "without and with it, as OUT/<method> and OUT/<method>+anatomy, plus a paired test).",
+    ),
+    bootstrap: int = typer.Option(
+        1000, help="Resamples of the paired with/without-anatomy bootstrap test (0: skip)."
+    ),
 ) -> None:
-    """Train each method into OUT/<method>/ (finished runs are kept, stopped ones resumed)."""
+    """Train each method into OUT/<method>/ (finished runs are kept, stopped ones resumed).
+
+    Methods: hyperct, the shared-LoRA baselines by weighting method (ew, uw, rlw, dwa, gls, mgda,
+    pcgrad, cagrad, nashmtl, famo), stl, and the 3D classifiers (resnet18_3d, swin_3d, ...),
+    which read data.cache3d when the config sets it.
+    """
     from rich.console import Console
 
     from hyperct.training import load_config
@@ -24,7 +37,12 @@ def compare(
 
     cfg = load_config(config, overrides)
     names = [m.strip() for m in methods.split(",") if m.strip()]
-    result = compare_methods(cfg=cfg, methods=names, out=out, split=split)
+    result = compare_methods(
+        cfg=cfg, methods=names, out=out, split=split, anatomy=anatomy,  # type: ignore[arg-type]
+        bootstrap=bootstrap,
+    )
     console = Console()
     console.print(result.markdown)
     console.print(f"predictions: {result.predictions_path}\nsummary: {result.summary_path}")
+    if result.anatomy_pairs is not None:
+        console.print(f"anatomy pairs: {result.summary_path.with_name('anatomy_pairs.csv')}")

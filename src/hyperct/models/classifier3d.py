@@ -1,9 +1,8 @@
-"""A 3D multi-label CT classifier with an optional auxiliary anatomy segmentation head.
+"""A 3D multi-label CT classifier: the 3D baseline of "Scaling Supervision for Free" (MIDL 2025).
 
-Backbone -> global average pool -> linear to one logit per task (18 or 25), the 3D baseline of
-"Scaling Supervision for Free" (MIDL 2025). With ``num_seg_classes`` set, a 1x1x1 convolution on
-the backbone's lowest-resolution map predicts the anatomy mask during training;
-:func:`hyperct.anatomy.export.export_inference_model` removes it for inference.
+Backbone -> global average pool -> linear to one logit per task (18 or 25). The anatomy head of
+that paper reads :meth:`Classifier3D.forward_features` during training and belongs to the
+training objective (:mod:`hyperct.anatomy.supervision`), so this model is the inference model.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from hyperct.anatomy.heads import AuxSegHead
 from hyperct.models.backbones3d import available_backbones3d, create_backbone3d
 
 
@@ -25,15 +23,12 @@ class Classifier3DConfig:
         backbone: a name from :func:`hyperct.models.backbones3d.available_backbones3d`.
         backbone_kwargs: fields of the backbone's config (e.g. ``{"width": 8}``).
         num_tasks: output logits (18 conventional findings or all 25 tasks).
-        num_seg_classes: classes of the auxiliary anatomy head, background included
-            (``LabelSet.num_classes``); None builds no head.
         dropout: dropout before the linear classifier.
     """
 
     backbone: str = "resnet18_3d"
     backbone_kwargs: dict[str, object] = field(default_factory=dict)
     num_tasks: int = 25
-    num_seg_classes: int | None = None
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
@@ -44,10 +39,6 @@ class Classifier3DConfig:
             )
         if self.num_tasks < 1:
             raise ValueError(f"Classifier3DConfig.num_tasks must be >= 1, got {self.num_tasks}")
-        if self.num_seg_classes is not None and self.num_seg_classes < 2:
-            raise ValueError(
-                f"Classifier3DConfig.num_seg_classes must be >= 2 or None, got {self.num_seg_classes}"
-            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"Classifier3DConfig.dropout must be in [0, 1), got {self.dropout}")
 
@@ -61,11 +52,6 @@ class Classifier3D(nn.Module):
         self.backbone = create_backbone3d(config.backbone, **config.backbone_kwargs)
         width = self.backbone.out_channels
         self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(width, config.num_tasks))
-        self.seg_head: AuxSegHead | None = (
-            AuxSegHead(width, config.num_seg_classes, spatial_dims=3)
-            if config.num_seg_classes is not None
-            else None
-        )
 
     def forward_features(self, image: torch.Tensor) -> torch.Tensor:
         """The backbone's lowest-resolution map ``(B, C, d, h, w)``."""
@@ -81,13 +67,3 @@ class Classifier3D(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(image))
-
-    def forward_with_seg(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and segmentation logits ``(B, K, D, H, W)`` on the image grid, in one pass."""
-        if self.seg_head is None:
-            raise RuntimeError(
-                "this Classifier3D has no segmentation head (num_seg_classes=None, or it was "
-                "exported for inference)"
-            )
-        features = self.forward_features(image)
-        return self.forward_head(features), self.seg_head(features, tuple(image.shape[2:]))

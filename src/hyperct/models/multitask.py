@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -89,16 +89,33 @@ class SharedLoRAMultiTask(nn.Module):
 
     def forward_features(self, images: torch.Tensor, image_mask: torch.Tensor) -> torch.Tensor:
         """The shared representation (B, C): LayerNorm of the masked mean of per-image CLS."""
+        return self._run(images, image_mask, capture=False)[0]
+
+    def forward_features_and_tokens(
+        self, images: torch.Tensor, image_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The shared representation (B, C) and the last block's patch tokens (B, N, h, w, C),
+        the feature map of anatomy supervision, from one pass."""
+        representation, tokens = self._run(images, image_mask, capture=True)
+        return representation, cast(torch.Tensor, tokens)
+
+    def _run(
+        self, images: torch.Tensor, image_mask: torch.Tensor, capture: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         hidden, rope = self.backbone.embed(images.flatten(0, 1))
+        last = self.backbone.num_blocks - 1
+        patch = self.backbone.patch_size
         spec = RunSpec(
             start=0,
             stop=self.backbone.num_blocks,
             checkpointing=self.config.activation_checkpointing,
             grad_from=self.first_adapted,
+            capture=last if capture else None,
+            capture_grid=(*images.shape[:2], images.shape[-2] // patch, images.shape[-1] // patch),
         )
-        hidden, _ = run_blocks(self.backbone, hidden, rope, spec)
+        hidden, tokens = run_blocks(self.backbone, hidden, rope, spec)
         cls = self.backbone.final_norm(hidden)[:, 0].unflatten(0, images.shape[:2])
-        return self.norm(masked_mean(cls, image_mask))
+        return self.norm(masked_mean(cls, image_mask)), tokens
 
     def forward_heads(self, representation: torch.Tensor) -> torch.Tensor:
         """Per-task linear heads: (B, C) -> (B, T)."""

@@ -49,12 +49,16 @@ class Checkpoint:
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The parameters that train (``requires_grad``), detached and on CPU; never the backbone."""
+    """The state that training changes, detached and on CPU; never the frozen backbone.
+
+    Without a model-defined ``trainable_state_dict``: the whole state dict except frozen
+    parameters, so buffers that training updates (batch-norm running statistics) are kept.
+    """
     if hasattr(model, "trainable_state_dict"):
         state = model.trainable_state_dict()
     else:
-        names = {n for n, p in model.named_parameters() if p.requires_grad}
-        state = {k: v for k, v in model.state_dict().items() if k in names}
+        frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+        state = {k: v for k, v in model.state_dict().items() if k not in frozen}
     return {k: v.detach().cpu().clone() for k, v in state.items()}
 
 

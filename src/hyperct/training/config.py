@@ -20,12 +20,17 @@ from typing import Any, Literal
 
 from hyperct.tasks import TASK_NAMES, task_by_name
 
-#: HyperCT, the shared-LoRA baselines by weighting method, and single-task learning.
+#: HyperCT, the shared-LoRA baselines by weighting method, single-task learning, and the 3D
+#: classifiers trained end to end (named by their backbone in ``hyperct.models.backbones3d``).
 WEIGHTING_METHODS: tuple[str, ...] = (
     "ew", "uw", "rlw", "dwa", "gls", "mgda", "pcgrad", "cagrad", "nashmtl", "famo",
 )
-METHODS: tuple[str, ...] = ("hyperct", *WEIGHTING_METHODS, "stl")
+METHODS_3D: tuple[str, ...] = (
+    "resnet10_3d", "resnet18_3d", "resnet34_3d", "resnet50_3d", "swin_3d", "i3resnet152_merlin",
+)
+METHODS: tuple[str, ...] = ("hyperct", *WEIGHTING_METHODS, "stl", *METHODS_3D)
 SAMPLING: tuple[str, ...] = ("uniform", "inverse_prevalence")
+SCHEDULERS: tuple[str, ...] = ("step", "cosine")
 
 
 class ConfigError(ValueError):
@@ -38,6 +43,11 @@ class DataConfig:
 
     manifest: str = field(default="", metadata={"help": "Manifest CSV/Parquet (one row per scan)."})
     cache: str = field(default="", metadata={"help": "Scan cache folder written by `prepare`."})
+    cache3d: str | None = field(
+        default=None,
+        metadata={"help": "Cache with a 3D spec (spacing_crop) for the 3D methods "
+                          "(default: data.cache), so one config drives 2.5D and 3D methods."},
+    )
     num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
     train_cohort: str | None = field(
         default=None, metadata={"help": "Train/validate only on this cohort (default: all)."}
@@ -50,12 +60,16 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    """AdamW + StepLR; the defaults are the HyperCT paper's recipe."""
+    """AdamW + StepLR or cosine schedule; the defaults are the HyperCT paper's recipe (the 3D
+    recipe of "Scaling Supervision for Free": weight decay 1e-4, cosine, clipping at 5)."""
 
     lr: float = field(default=1e-5, metadata={"help": "AdamW learning rate."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
     batch_size: int = field(default=8, metadata={"help": "Scans per optimizer step and rank."})
     epochs: int = field(default=20, metadata={"help": "Training epochs."})
+    scheduler: Literal["step", "cosine"] = field(
+        default="step", metadata={"help": "step (StepLR) or cosine (to 0 over the epochs)."}
+    )
     step_size: int = field(default=15, metadata={"help": "StepLR: epochs between lr decays."})
     gamma: float = field(default=0.1, metadata={"help": "StepLR: lr multiplier per decay."})
     grad_accum: int = field(default=1, metadata={"help": "Batches accumulated per step."})
@@ -71,6 +85,8 @@ class OptimConfig:
             raise ConfigError(f"optim.weight_decay must be >= 0, got {self.weight_decay}")
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:
             raise ConfigError(f"optim.max_grad_norm must be > 0 or null, got {self.max_grad_norm}")
+        if self.scheduler not in SCHEDULERS:
+            raise ConfigError(f"optim.scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
 
 
 @dataclass
@@ -120,13 +136,18 @@ class TrainConfig:
     model: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "Fields of HyperCTConfig / MultiTaskConfig."}
     )
+    model3d: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "3D methods: Classifier3DConfig fields (dropout); a section per "
+                          "backbone holds its config fields, e.g. {resnet18_3d: {width: 32}}."},
+    )
     mtl: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "Keyword arguments of the weighting method."}
     )
     anatomy: dict[str, Any] = field(
         default_factory=dict,
         metadata={"help": "AnatomyConfig fields; {enabled: true} adds the auxiliary "
-                          "segmentation loss (HyperCT only; needs a cache with masks)."},
+                          "segmentation loss (any method; needs a cache with masks)."},
     )
     optim: OptimConfig = field(default_factory=OptimConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
@@ -142,9 +163,26 @@ class TrainConfig:
                 raise ConfigError(f"tasks: {err.args[0]}") from None
             if not self.tasks:
                 raise ConfigError("tasks must name at least one task, or be null for all 25")
-        if self.anatomy.get("enabled") and self.method != "hyperct":
-            raise ConfigError(f"anatomy.enabled: the auxiliary loss is wired for hyperct only, "
-                              f"not {self.method!r}")
+        self.anatomy_config()
+
+    @property
+    def is_3d(self) -> bool:
+        """Whether the method is a 3D classifier (served from a spacing_crop cache)."""
+        return self.method in METHODS_3D
+
+    @property
+    def run_cache(self) -> str:
+        """The cache this method reads: ``data.cache3d`` for 3D methods when given."""
+        return self.data.cache3d if self.is_3d and self.data.cache3d else self.data.cache
+
+    def anatomy_config(self) -> Any:
+        """The ``anatomy`` section as a validated :class:`~hyperct.anatomy.supervision.AnatomyConfig`."""
+        from hyperct.anatomy.supervision import AnatomyConfig
+
+        try:
+            return AnatomyConfig(**self.anatomy)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"anatomy: {err}") from None
 
     @property
     def task_names(self) -> tuple[str, ...]:

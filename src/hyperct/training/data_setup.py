@@ -41,13 +41,34 @@ def load_run_data(cfg: TrainConfig) -> RunData:
     from hyperct.data.manifest import load_manifest
 
     manifest = load_manifest(cfg.data.manifest, check_files=False)
+    cache = cfg.run_cache
+    spec = cache_spec(cache)
+    check_spec_kind(spec, cfg, cache)
     common = {"cohort": cfg.data.train_cohort, "seed": cfg.seed}
-    train = CachedScanDataset(manifest, cfg.data.cache, split="train", train=True, **common)
-    val = CachedScanDataset(manifest, cfg.data.cache, split="val", train=False, **common)
+    train = CachedScanDataset(manifest, cache, split="train", train=True, **common)
+    val = CachedScanDataset(manifest, cache, split="val", train=False, **common)
     for name, ds in (("train", train), ("val", val)):
         if len(ds) == 0:
             raise ValueError(f"{cfg.data.manifest}: no scans in split {name!r}")
-    return RunData(manifest, train, val, collate_scans, cache_spec(cfg.data.cache))
+    if cfg.anatomy_config().enabled and not getattr(train, "has_anatomy", False):
+        raise ValueError(
+            f"{cache}: anatomy.enabled but the cache holds no anatomy masks; record anatomy_path "
+            f"in the manifest (`hyperct anatomy`) and run `hyperct prepare` again"
+        )
+    return RunData(manifest, train, val, collate_scans, spec)
+
+
+def check_spec_kind(spec: dict[str, Any], cfg: TrainConfig, cache: str | Path) -> None:
+    """3D methods read volumes (a ``spacing_crop`` cache), the others slice stacks."""
+    from hyperct.preprocess.spec import SliceStackSpec, SpacingCropSpec
+
+    want = SpacingCropSpec.kind if cfg.is_3d else SliceStackSpec.kind
+    if spec.get("kind") != want:
+        where = "data.cache3d (or data.cache)" if cfg.is_3d else "data.cache"
+        raise ValueError(
+            f"{cache}: method {cfg.method!r} needs a cache prepared with a {want} spec, but this "
+            f"one holds {spec.get('kind')!r}; point {where} at a {want} cache"
+        )
 
 
 def cache_spec(cache_dir: str | Path) -> dict[str, Any]:

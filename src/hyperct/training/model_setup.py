@@ -1,7 +1,9 @@
-"""Building the model a method trains: HyperCT, or the shared-LoRA multi-task baseline.
+"""Building the model a method trains: HyperCT, the shared-LoRA multi-task baseline, or a 3D
+classifier.
 
-The ``model`` section of the config is handed to the model's own config dataclass; an unknown
-key is reported as ``model.<key>``.
+The ``model`` section of the config is handed to the 2.5D model's own config dataclass, the
+``model3d`` section to :class:`~hyperct.models.classifier3d.Classifier3DConfig`; an unknown key
+is reported with its dotted name.
 """
 
 from __future__ import annotations
@@ -41,8 +43,43 @@ def model_config(method: str, fields: dict[str, Any]) -> Any:
         raise ConfigError(f"model: {err}") from None
 
 
+def model3d_config(method: str, fields: dict[str, Any]) -> Any:
+    """The :class:`Classifier3DConfig` of 3D method ``method`` from the ``model3d`` section.
+
+    Plain keys are Classifier3DConfig fields; a sub-section named after a 3D method holds that
+    backbone's config fields and applies to that method only.
+    """
+    from hyperct.models.classifier3d import Classifier3DConfig
+    from hyperct.training.config import METHODS_3D
+
+    plain = {k: v for k, v in fields.items() if k not in METHODS_3D}
+    known = {f.name for f in dataclasses.fields(Classifier3DConfig)} - {"backbone", "num_tasks",
+                                                                        "backbone_kwargs"}
+    unknown = sorted(set(plain) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown config key 'model3d.{unknown[0]}'; known: {sorted(known)} or a section "
+            f"per 3D method {list(METHODS_3D)}"
+        )
+    section = fields.get(method) or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"model3d.{method}: expected a mapping of backbone fields, got {section!r}")
+    try:
+        return Classifier3DConfig(backbone=method, backbone_kwargs=dict(section), **plain)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"model3d: {err}") from None
+
+
 def build_model(cfg: TrainConfig) -> nn.Module:
-    """A fresh model for ``cfg.method`` (backbone frozen, adapters initialised)."""
+    """A fresh model for ``cfg.method`` (2.5D: backbone frozen, adapters initialised)."""
+    if cfg.is_3d:
+        from hyperct.models.classifier3d import Classifier3D
+
+        config = model3d_config(cfg.method, cfg.model3d)
+        try:
+            return Classifier3D(config)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"model3d.{cfg.method}: {err}") from None
     fields = dict(cfg.model)
     if cfg.runtime.activation_checkpointing:
         fields["activation_checkpointing"] = True

@@ -1,4 +1,5 @@
-"""The objective a method trains with: HyperCT's task sampling, or a weighting method."""
+"""The objective a method trains with: HyperCT's task sampling, a weighting method, or the 3D
+classifiers' multi-label BCE; each with the anatomy supervision of the ``anatomy`` section."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import torch
 from torch import nn
 
 from hyperct.tasks import TASK_NAMES
-from hyperct.training.config import ConfigError, TrainConfig
+from hyperct.training.config import TrainConfig
 from hyperct.training.device import autocast
 from hyperct.training.objectives import (
     AuxLoss,
     HyperCTObjective,
+    MultiLabelObjective,
     Objective,
     WeightedMultiTaskObjective,
 )
@@ -33,14 +35,17 @@ def build_objective(
 ) -> Objective:
     """``cfg.method``'s objective over the run's tasks (``cfg.task_names``).
 
-    With ``anatomy.enabled`` HyperCT trains with the auxiliary segmentation head of
-    :mod:`hyperct.anatomy.hyperct_objective` (the head belongs to the objective).
+    With ``anatomy.enabled`` the objective owns an auxiliary segmentation head on the model's
+    feature map (:mod:`hyperct.anatomy.supervision`).
     """
     task_ids = [TASK_NAMES.index(t) for t in cfg.task_names]
     common = {
         "aux_losses": aux_losses,
         "autocast": functools.partial(autocast, device, cfg.runtime.bf16),
+        "anatomy": _anatomy(cfg, model, device),
     }
+    if cfg.is_3d:
+        return MultiLabelObjective(task_ids, **common)
     if cfg.method == "hyperct":
         weights = (
             inverse_prevalence_weights(train_labels)
@@ -48,8 +53,6 @@ def build_objective(
             else None
         )
         generator = torch.Generator().manual_seed(cfg.seed + _SAMPLER_SEED_OFFSET)
-        if cfg.anatomy.get("enabled"):
-            return _anatomy_objective(cfg, model, device, task_ids, generator, weights, common)
         return HyperCTObjective(task_ids, generator=generator, task_weights=weights, **common)
     from hyperct.mtl import create_weighting
 
@@ -74,22 +77,13 @@ def weighting_options(mtl: dict[str, Any], method: str) -> dict[str, Any]:
     return {**plain, **section}
 
 
-def _anatomy_objective(
-    cfg: TrainConfig,
-    model: nn.Module,
-    device: torch.device,
-    task_ids: list[int],
-    generator: torch.Generator,
-    weights: torch.Tensor | None,
-    common: dict[str, Any],
-) -> Objective:
-    from hyperct.anatomy.hyperct_objective import AnatomyConfig, build_anatomy_objective
+def _anatomy(cfg: TrainConfig, model: nn.Module, device: torch.device) -> Any:
+    """The anatomy supervision of the run, on the model's feature map; None when disabled."""
+    config = cfg.anatomy_config()
+    if not config.enabled:
+        return None
+    from hyperct.anatomy.supervision import build_supervision
 
-    try:
-        config = AnatomyConfig(**cfg.anatomy)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"anatomy: {err}") from None
-    return build_anatomy_objective(
-        config, task_ids, generator, hidden_size=model.backbone.hidden_size, device=device,
-        task_weights=weights, **common,
-    )
+    if cfg.is_3d:
+        return build_supervision(config, model.backbone.out_channels, 3, device)
+    return build_supervision(config, model.backbone.hidden_size, 2, device)

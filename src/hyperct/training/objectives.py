@@ -2,8 +2,9 @@
 
 The training loop knows nothing about methods: it hands each batch to an :class:`Objective`,
 which runs the forward pass, computes the loss and calls backward (a gradient-weighting method
-runs its own backward). Extra terms (e.g. the anatomy auxiliary segmentation loss) plug in as
-``aux_losses``: callables ``(model, batch) -> scalar`` whose sum is added to the loss.
+runs its own backward). Anatomy supervision (:mod:`hyperct.anatomy.supervision`) is an optional
+part of every objective: its head reads the feature map of the same forward pass. Other extra
+terms plug in as ``aux_losses``: callables ``(model, batch) -> scalar`` added to the loss.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -20,39 +21,68 @@ from torch import nn
 from hyperct.tasks import LABEL_MISSING
 from hyperct.training.sampling import sample_tasks
 
+if TYPE_CHECKING:
+    from hyperct.anatomy.supervision import AnatomySupervision
+
 AuxLoss = Callable[[nn.Module, dict[str, Any]], torch.Tensor]
 
 
 class Objective(abc.ABC):
-    """Computes one batch's loss and its gradients; subclasses write :meth:`backward`."""
+    """Computes one batch's loss and its gradients; subclasses write :meth:`backward`.
+
+    ``anatomy``: the auxiliary segmentation head and loss, used on batches that carry masks.
+    """
 
     def __init__(
         self,
         task_ids: Sequence[int],
         aux_losses: Sequence[AuxLoss] = (),
         autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+        anatomy: AnatomySupervision | None = None,
     ) -> None:
         self.task_ids = torch.as_tensor(list(task_ids), dtype=torch.long)
         self.aux_losses = list(aux_losses)
         self.autocast = autocast
+        self.anatomy = anatomy
 
     @abc.abstractmethod
     def backward(self, model: nn.Module, batch: dict[str, Any], scale: float) -> dict[str, float]:
         """Forward, loss x ``scale``, backward; return scalars to log (``loss`` at least)."""
 
     def parameters(self) -> list[nn.Parameter]:
-        """Trainable parameters the objective owns (e.g. UW's log-variances)."""
-        return []
+        """Trainable parameters the objective owns (anatomy head, UW's log-variances...)."""
+        return self.anatomy.parameters() if self.anatomy is not None else []
 
     def epoch_end(self) -> None:
         """Called once after each training epoch (e.g. DWA's loss history)."""
 
     def state_dict(self) -> dict[str, Any]:
-        """State to checkpoint (generators, weighting buffers)."""
-        return {}
+        """State to checkpoint (anatomy head, generators, weighting buffers)."""
+        return {"anatomy": self.anatomy.state_dict()} if self.anatomy is not None else {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Inverse of :meth:`state_dict`."""
+        if self.anatomy is not None:
+            self.anatomy.load_state_dict(state["anatomy"])
+
+    def uses_anatomy(self, batch: dict[str, Any]) -> bool:
+        """Whether this batch trains the anatomy head (supervision on, masks in the batch)."""
+        return self.anatomy is not None and "anatomy" in batch
+
+    def _extra_losses(
+        self, model: nn.Module, batch: dict[str, Any], seg: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, dict[str, float]]:
+        """The weighted segmentation loss plus the ``aux_losses``, and their log entries."""
+        total: torch.Tensor | None = None
+        logs: dict[str, float] = {}
+        if seg is not None and self.anatomy is not None:
+            total = self.anatomy.weight * seg
+            logs["seg_loss"] = float(seg.detach())
+        aux = self._aux(model, batch)
+        if aux is not None:
+            total = aux if total is None else total + aux
+            logs["aux_loss"] = float(aux.detach())
+        return total, logs
 
     def _aux(self, model: nn.Module, batch: dict[str, Any]) -> torch.Tensor | None:
         if not self.aux_losses:
@@ -92,25 +122,31 @@ class HyperCTObjective(Objective):
         device = batch["image"].device
         idx = keep.nonzero().squeeze(1).to(device)
         target = labels[keep, tasks[keep]].to(device)
+        images = batch["image"].index_select(0, idx)
+        image_mask = batch["image_mask"].index_select(0, idx)
+        task_sel = tasks[keep].to(device)
+        use_seg = self.uses_anatomy(batch)
+        seg = None
         with self.autocast():
-            logits = model(
-                batch["image"].index_select(0, idx),
-                batch["image_mask"].index_select(0, idx),
-                tasks[keep].to(device),
+            features = model.forward_features(
+                images, image_mask, task_sel, return_patch_tokens=use_seg
             )
+            logits = model.forward_head(features.cls, image_mask, task_sel)
+            if use_seg:
+                seg = self.anatomy.token_loss(  # type: ignore[union-attr]
+                    features.patch_tokens, batch["anatomy"].index_select(0, idx), image_mask
+                )
         loss = F.binary_cross_entropy_with_logits(logits.float(), target)
-        aux = self._aux(model, batch)
-        total = loss if aux is None else loss + aux
+        extra, logs = self._extra_losses(model, batch, seg)
+        total = loss if extra is None else loss + extra
         (total * scale).backward()
-        logs = {"loss": float(loss.detach()), "samples": float(keep.sum())}
-        if aux is not None:
-            logs["aux_loss"] = float(aux.detach())
-        return logs
+        return {"loss": float(loss.detach()), "samples": float(keep.sum()), **logs}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"generator": self.generator.get_state()}
+        return {**super().state_dict(), "generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
         self.generator.set_state(state["generator"])
 
 
@@ -143,27 +179,35 @@ class WeightedMultiTaskObjective(Objective):
         self._loss_count = torch.zeros(len(self.task_ids), dtype=torch.float64)
 
     def backward(self, model: nn.Module, batch: dict[str, Any], scale: float) -> dict[str, float]:
+        seg = None
         with self.autocast():
-            representation, logits = _features_and_logits(model, batch)
+            if self.uses_anatomy(batch):
+                representation, tokens = model.forward_features_and_tokens(
+                    batch["image"], batch["image_mask"]
+                )
+                logits = model.forward_heads(representation)
+                seg = self.anatomy.token_loss(  # type: ignore[union-attr]
+                    tokens, batch["anatomy"], batch["image_mask"]
+                )
+            else:
+                representation, logits = _features_and_logits(model, batch)
         ids = self.task_ids.to(logits.device)
         losses, present = masked_task_losses(logits[:, ids], batch["labels"][:, ids])
         if not present.any():
             return {"loss": float("nan"), "samples": 0.0}
-        aux = self._aux(model, batch)
-        if aux is not None:
-            (aux * scale).backward(retain_graph=True)
+        extra, logs = self._extra_losses(model, batch, seg)
+        if extra is not None:  # not a task: outside the weighting, added to the gradients first
+            (extra * scale).backward(retain_graph=True)
         self.weighting.backward(
             losses * scale, present, list(model.shared_parameters()), representation
         )
         self._loss_sum += torch.where(present, losses.detach(), 0.0).double().cpu()
         self._loss_count += present.double().cpu()
-        logs = {"loss": float(losses[present].mean().detach()), "samples": float(len(logits))}
-        if aux is not None:
-            logs["aux_loss"] = float(aux.detach())
-        return logs
+        return {"loss": float(losses[present].mean().detach()), "samples": float(len(logits)),
+                **logs}
 
     def parameters(self) -> list[nn.Parameter]:
-        return [p for p in self.weighting.parameters() if p.requires_grad]
+        return super().parameters() + [p for p in self.weighting.parameters() if p.requires_grad]
 
     def epoch_end(self) -> None:
         """Hand the epoch's mean loss per task (over batches where it was present) on."""
@@ -173,10 +217,37 @@ class WeightedMultiTaskObjective(Objective):
         self._loss_count.zero_()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"weighting": self.weighting.state_dict()}
+        return {**super().state_dict(), "weighting": self.weighting.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
         self.weighting.load_state_dict(state["weighting"])
+
+
+class MultiLabelObjective(Objective):
+    """Plain multi-label BCE over every (sample, task) label of the run's tasks, -1 masked out:
+    the 3D classifiers' recipe ("Scaling Supervision for Free", MIDL 2025), one forward pass for
+    the logits and the anatomy feature map."""
+
+    def backward(self, model: nn.Module, batch: dict[str, Any], scale: float) -> dict[str, float]:
+        labels = self.run_labels(batch["labels"])
+        known = labels != LABEL_MISSING
+        if not known.any():
+            return {"loss": float("nan"), "samples": 0.0}
+        seg = None
+        with self.autocast():
+            features = model.forward_features(batch["image"])
+            logits = model.forward_head(features)
+            if self.uses_anatomy(batch):
+                seg = self.anatomy.volume_loss(features, batch["anatomy"])  # type: ignore[union-attr]
+        per = F.binary_cross_entropy_with_logits(
+            logits.float(), labels.clamp(min=0).float(), reduction="none"
+        )
+        loss = (per * known).sum() / known.sum()
+        extra, logs = self._extra_losses(model, batch, seg)
+        total = loss if extra is None else loss + extra
+        (total * scale).backward()
+        return {"loss": float(loss.detach()), "samples": float(len(logits)), **logs}
 
 
 def _features_and_logits(

@@ -101,7 +101,7 @@ def write_split_predictions(
     """Predict each split with ``predict(dataset)`` and write one table to ``out``."""
     tables = []
     for split in splits:
-        dataset = split_dataset(data.manifest, cfg.data.cache, split)
+        dataset = split_dataset(data.manifest, cfg.run_cache, split)
         if len(dataset):
             preds = predict(dataset)
             tables.append(predictions_table(preds, data.manifest, cfg.method,

@@ -120,11 +120,20 @@ def _build_state(
     objective = build_objective(cfg, model, session.device, labels, aux_losses)
     params = [p for p in model.parameters() if p.requires_grad] + objective.parameters()
     optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
-    scheduler = torch.optim.lr_scheduler.StepLR(
-        optimizer, step_size=cfg.optim.step_size, gamma=cfg.optim.gamma
-    )
+    scheduler = _scheduler(cfg, optimizer)
     logger.info("%d trainable parameters", sum(p.numel() for p in params))
     return TrainState(cfg, model, objective, optimizer, scheduler, data.spec)
+
+
+def _scheduler(
+    cfg: TrainConfig, optimizer: torch.optim.Optimizer
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """The per-epoch learning-rate schedule ``optim.scheduler`` names."""
+    if cfg.optim.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.optim.epochs)
+    return torch.optim.lr_scheduler.StepLR(
+        optimizer, step_size=cfg.optim.step_size, gamma=cfg.optim.gamma
+    )
 
 
 def _run_epochs(state: TrainState, session: Session, data: RunData) -> None:
@@ -141,6 +150,7 @@ def _run_epochs(state: TrainState, session: Session, data: RunData) -> None:
             state.model, train_loader(data, cfg, session.dist, state.epoch), state.objective,
             state.optimizer, ctx, start_step=state.step,
         )
+        train_seconds = timer.seconds
         state.objective.epoch_end()
         state.scheduler.step()
         state.epoch, state.step = state.epoch + 1, state.step + stats.steps
@@ -150,7 +160,8 @@ def _run_epochs(state: TrainState, session: Session, data: RunData) -> None:
         if improved:
             state.best_metric, state.best_epoch = metric, state.epoch
         row = {"epoch": state.epoch, "lr": lr, "train_loss": stats.loss, "val_mean_auc": metric,
-               "steps": stats.steps, "samples": stats.samples, "seconds": round(timer.seconds, 2)}
+               "steps": stats.steps, "samples": stats.samples,
+               "train_seconds": round(train_seconds, 3), "seconds": round(timer.seconds, 2)}
         _save(state, session, row | {f"val_auc/{k}": v for k, v in aucs.items()}, improved)
         logger.info("epoch %d: train loss %.4f, val mean AUC %.4f%s", state.epoch, stats.loss,
                     metric, " (best)" if improved else "")
