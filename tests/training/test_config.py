@@ -77,3 +77,14 @@ def test_3d_methods_read_model3d_and_their_own_cache() -> None:
     assert load_config(None, ["method=ew", "data.cache=c25", "data.cache3d=c3d"]).run_cache == "c25"
     with pytest.raises(ConfigError, match="model3d.widht"):
         model3d_config("resnet18_3d", {"widht": 8})
+
+
+def test_anatomy3d_config_is_the_paper_recipe_and_builds_both_3d_models() -> None:
+    from hyperct.preprocess.spec import load_spec
+
+    cfg = load_config(CONFIGS / "anatomy3d.yaml")
+    assert (cfg.optim.weight_decay, cfg.optim.scheduler, cfg.optim.max_grad_norm) == (
+        1e-4, "cosine", 5.0)
+    assert cfg.anatomy_config().label_set == "chest_lobes_heart" and cfg.anatomy_config().weight == 1
+    assert model3d_config("swin_3d", cfg.model3d).backbone_kwargs["window_size"] == 4
+    assert load_spec(CONFIGS / "anatomy3d_spec.json").kind == "spacing_crop"
