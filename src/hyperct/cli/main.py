@@ -1,12 +1,15 @@
 """The `hyperct` command. Each sub-command lives in its own module and is registered here.
 
 Command modules import only typer at module level; heavy imports happen inside the command, so
-`hyperct --help` stays instant.
+`hyperct --help` stays instant. Bad input raises ``ValueError`` / ``KeyError`` / ``OSError`` with
+a message naming the file, row or field; the command prints that message and exits with 2
+(``--verbose`` shows the traceback too).
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 
 import typer
 
@@ -34,10 +37,9 @@ def _root(
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)  # also when a host application configured logging first
 
 
 def _register() -> None:
@@ -76,8 +78,19 @@ def _register() -> None:
 _register()
 
 
+#: Errors that report bad input (files, configs, manifests) rather than a bug in hyperct.
+USER_ERRORS = (ValueError, KeyError, OSError)
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except USER_ERRORS as err:
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            raise
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        typer.echo(f"error: {message}\n(run with --verbose for the traceback)", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
