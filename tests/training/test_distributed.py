@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = """
 import sys
 from hyperct.training import load_config, train
@@ -13,12 +15,19 @@ train(load_config(None, sys.argv[1:]))
 """
 
 
-def test_two_ranks_agree_on_the_weights(tiny_overrides: list[str], tmp_path: Path) -> None:
+@pytest.mark.parametrize("family", ["hyperct", "3d+anatomy"])
+def test_two_ranks_agree_on_the_weights(
+    tiny_overrides: list[str], cache3d: str, tmp_path: Path, family: str
+) -> None:
+    """Also a 3D model: its batch-norm statistics, updated on each rank's own data, end equal."""
     script = tmp_path / "run_train.py"
     script.write_text(SCRIPT)
     run = tmp_path / "ddp"
+    extra = [] if family == "hyperct" else [
+        "method=resnet18_3d", f"data.cache3d={cache3d}", "model3d.resnet18_3d.width=4",
+        "anatomy.enabled=true", "anatomy.targets=small"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(script), *tiny_overrides, "optim.epochs=1", f"output_dir={run}"]
+           str(script), *tiny_overrides, *extra, "optim.epochs=1", f"output_dir={run}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -61,6 +61,20 @@ def average_gradients(params: list[nn.Parameter], info: DistInfo) -> None:
         p.grad.div_(info.world_size)
 
 
+def average_buffers(model: nn.Module, info: DistInfo) -> None:
+    """Average the model's floating-point buffers (batch-norm running statistics) across ranks.
+
+    Each rank updates them from its own batches; averaging once per epoch keeps the ranks'
+    models identical, as DDP's buffer broadcast would, with statistics from every rank's data.
+    """
+    if not info.enabled:
+        return
+    for buffer in model.buffers():
+        if buffer.is_floating_point():
+            dist.all_reduce(buffer, op=dist.ReduceOp.SUM)
+            buffer.div_(info.world_size)
+
+
 def all_gather_objects(obj: object, info: DistInfo) -> list[object]:
     """Every rank's ``obj``, in rank order (a one-element list without distribution)."""
     if not info.enabled:

@@ -23,7 +23,14 @@ from hyperct.training.config import TrainConfig, config_to_dict
 from hyperct.training.config_io import save_config
 from hyperct.training.data_setup import RunData, eval_loader, load_run_data, train_labels, train_loader
 from hyperct.training.device import resolve_device
-from hyperct.training.distributed import DistInfo, all_gather_objects, barrier, cleanup, init_distributed
+from hyperct.training.distributed import (
+    DistInfo,
+    all_gather_objects,
+    average_buffers,
+    barrier,
+    cleanup,
+    init_distributed,
+)
 from hyperct.training.evaluate import ScanPredictions, mean_auc, predict_batches, task_aucs
 from hyperct.training.loop import LoopContext, train_one_epoch
 from hyperct.training.model_setup import build_model
@@ -150,6 +157,7 @@ def _run_epochs(state: TrainState, session: Session, data: RunData) -> None:
             state.model, train_loader(data, cfg, session.dist, state.epoch), state.objective,
             state.optimizer, ctx, start_step=state.step,
         )
+        average_buffers(state.model, session.dist)
         train_seconds = timer.seconds
         state.objective.epoch_end()
         state.scheduler.step()
