@@ -3,7 +3,8 @@
 Gradients are averaged with one all-reduce per trainable tensor after the objective's backward
 instead of wrapping the model in ``DistributedDataParallel``: gradient-weighting methods (MGDA,
 PCGrad, ...) run their own backward passes, which DDP's hooks cannot follow, and the trainable
-part (LoRA, hypernetwork, heads) is small. gloo on CPU, NCCL on CUDA.
+part (LoRA, hypernetwork, heads) is small. The 3D classifiers train all their weights the same
+way; their batch-norm statistics are averaged once per epoch. gloo on CPU, NCCL on CUDA.
 """
 
 from __future__ import annotations
