@@ -10,7 +10,8 @@ with bootstrap CIs per variant, the paired bootstrap difference (with - without)
 cohort, and the training seconds per step with the head and without.
 
 Labels are the phantom's true labels (this measures the aux loss, not the labelers).
-Run: ``.venv/bin/python -m benchmarks.anatomy [--n 240] [--work DIR]`` (about 30 min on 2 cores).
+Run: ``.venv/bin/python -m benchmarks.anatomy [--n 240] [--work DIR]`` (about 30 min on 2 cores;
+with ``--work`` an interrupted run goes on where it stopped).
 """
 
 from __future__ import annotations
@@ -33,14 +34,17 @@ from hyperct.preprocess.spec import load_spec
 from hyperct.tasks import TASK_NAMES
 from hyperct.training import load_config
 from hyperct.training.compare import CompareResult, compare_methods
-from hyperct.training.pretrain_backbone import PretrainConfig, pretrain_backbone
+from hyperct.training.pretrain_backbone import PROVENANCE_FILE, PretrainConfig, pretrain_backbone
 
 logger = logging.getLogger("benchmarks.anatomy")
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def cohort_with_truth(folder: Path, n: int, seed: int, work: Path) -> Path:
-    """A phantom cohort whose manifest carries the true labels and the anatomy masks."""
+    """A phantom cohort whose manifest carries the true labels and the anatomy masks (kept from
+    an earlier run in the same ``--work`` folder)."""
+    if (work / "manifest.csv").is_file():
+        return work / "manifest.csv"
     phantom = PhantomConfig(n=n, seed=seed, preset="small", workers=2)
     cohort = generate_cohort(phantom, folder, progress=False)
     table = read_table(cohort.manifest)
@@ -64,7 +68,10 @@ def cache(manifest: Path, spec_file: str, out: Path) -> Path:
 
 
 def stand_in_backbone(work: Path, n: int, epochs: int) -> Path:
-    """The demo's stand-in for pretrained DINOv3 weights, trained on another phantom cohort."""
+    """The demo's stand-in for pretrained DINOv3 weights, trained on another phantom cohort
+    (kept from an earlier run in the same ``--work`` folder)."""
+    if (work / "backbone" / PROVENANCE_FILE).is_file():
+        return work / "backbone"
     manifest = cohort_with_truth(work / "phantom", n, seed=1, work=work)
     return pretrain_backbone(PretrainConfig(
         manifest=str(manifest), cache=str(cache(manifest, "demo_spec.json", work / "cache")),
