@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hyperct.anatomy.totalseg import TOTALSEG_V2_IDS as TS
+from hyperct.phantom.anatomy import lung_mask
 from hyperct.phantom.canvas import HU
 from hyperct.phantom.grid import capsule, ellipsoid
 from hyperct.phantom.scene import Scene
@@ -44,12 +45,45 @@ def node_stations(sc: Scene) -> dict[str, np.ndarray]:
     }
 
 
+#: Where a node may sit around its station, in semi-axes: the station itself first.
+NODE_SHIFTS = np.array(
+    [[0, 0, 0], [0.6, 0, 0], [-0.6, 0, 0], [0, 0.6, 0], [0, -0.6, 0], [0, 0, 0.6], [0, 0, -0.6]]
+)
+
+
+def _node(sc: Scene, station: np.ndarray, semi: np.ndarray, task: int | None) -> None:
+    """One lymph node of soft-tissue density, beside its station where it fits best.
+
+    It fills mediastinal fat and lung only (a node displaces the organs, airways and vessels
+    around it rather than overlapping them), so it sits at the shift of :data:`NODE_SHIFTS`
+    where most of it fits. It takes label 0, as TotalSegmentator has no node class, so a hilar
+    node is not counted as lung nor painted over by later lung findings.
+    """
+    best: tuple | None = None
+    for shift in NODE_SHIFTS:
+        drawn = ellipsoid(sc.canvas.grid, station + shift * semi, semi)
+        if drawn is None:
+            continue
+        box, r = drawn
+        hu = sc.canvas.hu[box]
+        fat = (sc.canvas.labels[box] == 0) & (hu > -200) & (hu < -30)
+        inside = (r < 1) & (fat | lung_mask(sc.canvas, box))
+        if best is None or inside.sum() > best[1].sum():
+            best = (box, inside)
+    if best is None:
+        return
+    box, inside = best
+    sc.canvas.paint(box, inside, HU["node"], 0)
+    if task is not None:
+        sc.canvas.mark(box, inside, task)
+
+
 def paint_normal_nodes(sc: Scene) -> None:
     """A few small (< 1 cm short axis) nodes every patient has, so a node alone is not a finding."""
     stations = list(node_stations(sc).values())
     for k in sc.rng.choice(len(stations), size=3, replace=False):
         semi = np.array([6, 3.5, 4.5]) * sc.rng.uniform(0.6, 1.0)
-        _blob(sc, stations[k] + sc.rng.normal(0, 3, 3), semi, HU["node"], None)
+        _node(sc, stations[k] + sc.rng.normal(0, 3, 3), semi, None)
 
 
 def paint_lymphadenopathy(sc: Scene, task: int, sev: float) -> None:
@@ -62,7 +96,7 @@ def paint_lymphadenopathy(sc: Scene, task: int, sev: float) -> None:
     for k in chosen:
         short = 11 + 19 * sev * sc.rng.uniform(0.6, 1.0)
         semi = np.array([short * 0.65, short / 2, short / 2 * 1.1])
-        _blob(sc, stations[names[k]] + sc.rng.normal(0, 2, 3), semi, HU["node"], task)
+        _node(sc, stations[names[k]] + sc.rng.normal(0, 2, 3), semi, task)
         sizes.append(round(float(short)))
     sc.details["Lymphadenopathy"] = {"stations": [names[k] for k in chosen], "short_axis_mm": sizes}
 

@@ -111,16 +111,14 @@ def render_scan(spec: ScanSpec) -> RenderedScan:
     if peri:
         sc.details["Pericardial effusion"] = {"thickness_mm": round(peri_mm)}
     draw_vessels_and_oesophagus(c, body, med, spec.cardiac)
-    fc.paint_normal_nodes(sc)
-    for name, painter in (
-        ("Lymphadenopathy", fc.paint_lymphadenopathy),
-        ("Hiatal hernia", fc.paint_hiatal_hernia),
-    ):
-        if name in f:
-            painter(sc, _tid(name), f[name])
+    if "Hiatal hernia" in f:
+        fc.paint_hiatal_hernia(sc, _tid("Hiatal hernia"), f["Hiatal hernia"])
     draw_airways_and_vessels(
         c, body, med, _airway_disease(f, rng), rng, max_depth=5 if spec.grid.spacing[1] < 2 else 4
     )
+    fc.paint_normal_nodes(sc)
+    if "Lymphadenopathy" in f:
+        fc.paint_lymphadenopathy(sc, _tid("Lymphadenopathy"), f["Lymphadenopathy"])
     _paint_lung(sc, f)
     for name, painter in CHEST_PAINTERS:
         if name in f:
