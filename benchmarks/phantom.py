@@ -122,13 +122,17 @@ def _write_time(scan, repeats: int) -> float:
 
 
 def scan_features(spec: ScanSpec) -> np.ndarray:
+    """:func:`image_features` of the scan drawn from ``spec``."""
+    scan = render_scan(spec)
+    return image_features(scan.volume.array, scan.anatomy, scan.volume.spacing)
+
+
+def image_features(ct: np.ndarray, lab: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
     """Simple image statistics; lungs, heart and trachea come from the anatomy mask (what
     TotalSegmentator gives on real scans), nothing from the findings mask."""
     from scipy.ndimage import binary_dilation
 
-    scan = render_scan(spec)
-    ct, lab = scan.volume.array, scan.anatomy
-    vox_ml = float(np.prod(scan.volume.spacing)) / 1000
+    vox_ml = float(np.prod(spacing)) / 1000
     lungs = np.isin(lab, LUNGS)
     body = ct > -400
     hist = np.histogram(ct[lungs], HIST_EDGES)[0] / max(lungs.sum(), 1)
@@ -156,7 +160,10 @@ def scan_features(spec: ScanSpec) -> np.ndarray:
         np.mean(ct[inner] < -150),
         (lab == TS["aorta"]).sum() * vox_ml,
         (lab == TS["stomach"]).sum() * vox_ml,
-        *_focal_features(ct, lab, lungs, scan.volume.spacing),
+        *_focal_features(ct, lab, lungs, spacing),
+        _nodule_blobness(ct, lungs, spacing),
+        _central_soft_tissue(ct, lab, lungs, spacing) * vox_ml,
+        np.log1p(_walled_air(ct, lungs) * vox_ml),
     ]
     return np.asarray(feats, dtype=np.float64)
 
@@ -210,6 +217,77 @@ def _mediastinal_soft_tissue(ct: np.ndarray, lab: np.ndarray, lungs: np.ndarray)
     region[max(tz.min() - 4, 0) :, :, lx.min() + len(lx) // 4 : lx.max() - len(lx) // 4] = True
     comp, n = ndi.label(region & (lab == 0) & (ct > 10) & (ct < 90))
     return float(ndi.sum_labels(region, comp, index=np.arange(1, n + 1)).max()) if n else 0.0
+
+
+def _ball(radius_mm: float, spacing: tuple[float, ...]) -> np.ndarray:
+    """Structuring element: the voxels within ``radius_mm`` of the centre."""
+    half = [int(radius_mm // s) for s in spacing]
+    z, y, x = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
+    return (z * spacing[0]) ** 2 + (y * spacing[1]) ** 2 + (x * spacing[2]) ** 2 <= radius_mm**2
+
+
+def _nodule_blobness(
+    ct: np.ndarray, lungs: np.ndarray, spacing: tuple[float, ...], scale_mm: float = 4.0
+) -> float:
+    """Strongest bright-blob response in the lungs (Hessian dot filter, Li et al. 2003, a
+    classic nodule CAD feature): a nodule curves down in all three directions, a vessel in two,
+    a fissure, band or consolidation edge in one, so only the nodule scores high."""
+    from scipy import ndimage as ndi
+
+    core = ndi.binary_erosion(lungs, _ball(4.0, spacing))
+    if not core.any():
+        return 0.0
+    img = np.clip(ct, -900, 100).astype(np.float32)
+    sigma = [scale_mm / s for s in spacing]
+    hess = np.empty((int(core.sum()), 3, 3), np.float32)
+    for a in range(3):
+        for b in range(a, 3):
+            order = [0, 0, 0]
+            order[a] += 1
+            order[b] += 1
+            d2 = ndi.gaussian_filter(img, sigma, order=order)[core]
+            hess[:, a, b] = hess[:, b, a] = d2 * scale_mm**2 / (spacing[a] * spacing[b])
+    ev = np.linalg.eigvalsh(hess)
+    most, least = ev[:, 0], ev[:, 2]
+    dot = np.where(least < 0, least**2 / np.maximum(-most, 1e-6), 0.0)
+    return float(dot.max())
+
+
+def _central_soft_tissue(
+    ct: np.ndarray, lab: np.ndarray, lungs: np.ndarray, spacing: tuple[float, ...]
+) -> float:
+    """Unlabelled soft-tissue voxels lying between the two lungs (mediastinum and hila) within
+    45 mm of the carina, opened to drop thin walls: where mediastinal and hilar nodes are (the
+    pulmonary arteries, which every scan has, are the baseline)."""
+    from scipy import ndimage as ndi
+
+    tz = np.nonzero((lab == TS["trachea"]).any(axis=(1, 2)))[0]
+    if len(tz) == 0:
+        return 0.0
+    between = (
+        np.maximum.accumulate(lungs, axis=2)
+        & np.maximum.accumulate(lungs[..., ::-1], axis=2)[..., ::-1]
+    )
+    near = np.abs(np.arange(ct.shape[0]) - tz.min()) * spacing[0] < 45
+    soft = between & near[:, None, None] & (lab == 0) & (ct > 10) & (ct < 100)
+    return float(ndi.binary_opening(soft, _ball(3.5, spacing)).sum())
+
+
+def _walled_air(ct: np.ndarray, lungs: np.ndarray) -> float:
+    """Voxels of the air pockets in the lungs whose rim is mostly dense: airway lumens inside
+    their walls (wide in bronchiectasis), unlike emphysema holes, rimmed by lung."""
+    from scipy import ndimage as ndi
+
+    air = lungs & (ct < -960)
+    comp, n = ndi.label(air)
+    if n == 0:
+        return 0.0
+    rim = ndi.grey_dilation(comp, size=3) * (ndi.binary_dilation(air) & ~air & lungs)
+    index = np.arange(1, n + 1)
+    rim_n = ndi.sum_labels(rim > 0, rim, index)
+    rim_hu = ndi.sum_labels(ct, rim, index) / np.maximum(rim_n, 1) - 1000.0 * (rim_n == 0)
+    sizes = ndi.sum_labels(air, comp, index)
+    return float(sizes[rim_hu > -700].sum())
 
 
 def learnability(n: int, workers: int, seed: int = 1) -> tuple[list[dict], str]:
