@@ -9,7 +9,7 @@ import torch
 
 from hyperct.mtl import WEIGHTING_METHODS, Weighting, create_weighting
 
-from mtl_helpers import TinyMultiTask, batch, grads, step
+from mtl_helpers import TinyMultiTask, batch, grads, masked_losses, step
 
 METHODS = [(name, {}) for name in WEIGHTING_METHODS] + [("mgda", {"mode": "representation"})]
 IDS = [name + ("-ub" if kwargs else "") for name, kwargs in METHODS]
@@ -137,3 +137,27 @@ def test_backward_frees_the_graph(name: str, kwargs: dict, use_representation: b
     )
     with pytest.raises(RuntimeError, match="second time"):
         losses.sum().backward()
+
+
+@pytest.mark.parametrize("name, kwargs", METHODS, ids=IDS)
+def test_extra_term_adds_its_plain_gradient(name: str, kwargs: dict) -> None:
+    """An extra loss (e.g. the anatomy loss) adds exactly its own gradient, unweighted, and
+    leaves the weights unchanged, whether fused with the task losses or backpropagated alone."""
+    x, labels = batch()
+    model = TinyMultiTask()
+    weights = step(create_weighting(name, 3, **kwargs), model, x, labels)
+    without = grads(model)
+    model.zero_grad(set_to_none=True)
+    model.trunk(x).square().mean().backward()
+    alone = grads(model)
+    model.zero_grad(set_to_none=True)
+    z, logits = model(x)
+    losses, present = masked_losses(logits, labels)
+    extra = model.trunk(x).square().mean()
+    fused = create_weighting(name, 3, **kwargs).backward(
+        losses, present, list(model.trunk.parameters()), z, extra=extra
+    )
+    torch.testing.assert_close(fused, weights)
+    for key, grad in grads(model).items():
+        expected = without[key] if alone[key] is None else without[key] + alone[key]
+        torch.testing.assert_close(grad, expected)

@@ -49,6 +49,7 @@ class Weighting(nn.Module, ABC):
         present: Tensor,
         shared_params: Sequence[Tensor],
         representation: Tensor | None = None,
+        extra: Tensor | None = None,
     ) -> Tensor:
         """Backpropagate the task losses of one batch and return the task weights applied.
 
@@ -60,6 +61,9 @@ class Weighting(nn.Module, ABC):
             representation: the last shared tensor (features fed to the heads); MGDA's
                 ``mode="representation"`` needs it, the other gradient methods use it to keep the
                 heads out of the Jacobian.
+            extra: a scalar outside the weighting (e.g. an auxiliary segmentation loss) whose
+                gradient is added unweighted; a loss-weighting method backpropagates it in the
+                same pass as the task losses.
 
         Returns:
             ``(T,)`` detached weights, 0 for absent tasks.
@@ -67,9 +71,11 @@ class Weighting(nn.Module, ABC):
         self._check_inputs(losses, present)
         present = present.to(device=losses.device, dtype=torch.bool)
         if not bool(present.any()):
-            logger.debug("no task has a label in this batch: nothing to backpropagate")
+            logger.debug("no task has a label in this batch: only the extra term backpropagates")
+            if extra is not None:
+                extra.backward()
             return losses.detach().new_zeros(self.num_tasks)
-        weights = self._backward(losses, present, list(shared_params), representation)
+        weights = self._backward(losses, present, list(shared_params), representation, extra)
         return weights.detach()
 
     @abstractmethod
@@ -79,8 +85,10 @@ class Weighting(nn.Module, ABC):
         present: Tensor,
         shared_params: list[Tensor],
         representation: Tensor | None,
+        extra: Tensor | None,
     ) -> Tensor:
-        """Do the backward pass for a batch with at least one present task; return (T,) weights."""
+        """Do the backward pass (``extra`` included) for a batch with at least one present task;
+        return (T,) weights."""
 
     def epoch_end(self, mean_task_losses: Tensor) -> None:
         """Receive the mean training loss of each task over the epoch; no-op by default."""
@@ -93,6 +101,12 @@ class Weighting(nn.Module, ABC):
             raise ValueError(f"present must have shape {expected}, got {tuple(present.shape)}")
         if present.dtype != torch.bool:
             raise TypeError(f"present must be a bool tensor, got {present.dtype}")
+
+
+def backward_extra(extra: Tensor | None) -> None:
+    """Backpropagate a term outside the weighting on its own, keeping the graph for the tasks."""
+    if extra is not None:
+        extra.backward(retain_graph=True)
 
 
 class LossWeighting(Weighting):
@@ -108,9 +122,10 @@ class LossWeighting(Weighting):
         present: Tensor,
         shared_params: list[Tensor],
         representation: Tensor | None,
+        extra: Tensor | None,
     ) -> Tensor:
         total, weights = self.combine(losses, present)
-        total.backward()
+        (total if extra is None else total + extra).backward()
         return weights
 
     @abstractmethod
@@ -139,7 +154,9 @@ class GradientWeighting(Weighting):
         present: Tensor,
         shared_params: list[Tensor],
         representation: Tensor | None,
+        extra: Tensor | None,
     ) -> Tensor:
+        backward_extra(extra)
         task_losses = present_losses(losses, present)
         jacobians = self._shared_jacobians(task_losses, shared_params, representation)
         gramian = sum(j @ j.T for j in jacobians)

@@ -68,9 +68,10 @@ class FAMO(LossWeighting):
         present: Tensor,
         shared_params: list[Tensor],
         representation: Tensor | None,
+        extra: Tensor | None,
     ) -> Tensor:
         self.observe(losses, present)
-        weights = super()._backward(losses, present, shared_params, representation)
+        weights = super()._backward(losses, present, shared_params, representation, extra)
         self.last_log_losses[present] = self._log(losses.detach())[present]
         self.last_present.copy_(present)
         return weights

@@ -10,7 +10,7 @@ from torch import Tensor
 from torchjd.aggregation import MGDAWeighting
 from torchjd.autojac import jac
 
-from hyperct.mtl.base import GradientWeighting, present_losses, scatter_weights
+from hyperct.mtl.base import GradientWeighting, backward_extra, present_losses, scatter_weights
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,13 @@ class MGDA(GradientWeighting):
         present: Tensor,
         shared_params: list[Tensor],
         representation: Tensor | None,
+        extra: Tensor | None,
     ) -> Tensor:
         if self.config.mode == "params":
-            return super()._backward(losses, present, shared_params, representation)
+            return super()._backward(losses, present, shared_params, representation, extra)
         if representation is None:
             raise ValueError("MGDA with mode='representation' needs the shared representation")
+        backward_extra(extra)
         task_losses = present_losses(losses, present)
         (rep_jacobian,) = jac(
             task_losses,

@@ -196,10 +196,9 @@ class WeightedMultiTaskObjective(Objective):
         if not present.any():
             return {"loss": float("nan"), "samples": 0.0}
         extra, logs = self._extra_losses(model, batch, seg)
-        if extra is not None:  # not a task: outside the weighting, added to the gradients first
-            (extra * scale).backward(retain_graph=True)
-        self.weighting.backward(
-            losses * scale, present, list(model.shared_parameters()), representation
+        self.weighting.backward(  # ``extra`` is not a task: its gradient is added unweighted
+            losses * scale, present, list(model.shared_parameters()), representation,
+            extra=None if extra is None else extra * scale,
         )
         self._loss_sum += torch.where(present, losses.detach(), 0.0).double().cpu()
         self._loss_count += present.double().cpu()
