@@ -23,15 +23,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmarks.cohorts import true_label_manifest
 from benchmarks.record import save_result
-from hyperct.anatomy.segment import segment_manifest
-from hyperct.data.manifest import read_table, write_manifest
+from hyperct.data.manifest import read_table
 from hyperct.data.prepare import prepare_cache
 from hyperct.evaluation.bootstrap import BootstrapConfig, auc_confidence_table
-from hyperct.phantom.cohort import generate_cohort
 from hyperct.phantom.config import PhantomConfig
 from hyperct.preprocess.spec import load_spec
-from hyperct.tasks import TASK_NAMES
 from hyperct.training import load_config
 from hyperct.training.compare import CompareResult, compare_methods
 from hyperct.training.pretrain_backbone import PROVENANCE_FILE, PretrainConfig, pretrain_backbone
@@ -40,23 +38,10 @@ logger = logging.getLogger("benchmarks.anatomy")
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-def cohort_with_truth(folder: Path, n: int, seed: int, work: Path) -> Path:
-    """A phantom cohort whose manifest carries the true labels and the anatomy masks (kept from
-    an earlier run in the same ``--work`` folder)."""
-    if (work / "manifest.csv").is_file():
-        return work / "manifest.csv"
-    phantom = PhantomConfig(n=n, seed=seed, preset="small", workers=2)
-    cohort = generate_cohort(phantom, folder, progress=False)
-    table = read_table(cohort.manifest)
-    table["path"] = [str((folder / p).resolve()) for p in table["path"]]
-    table = table.drop(columns=["anatomy_path"], errors="ignore")
-    truth = read_table(folder / "ground_truth.csv").set_index("scan_id")
-    for task in TASK_NAMES:
-        table[task] = table["scan_id"].map(truth[task])
-    manifest = work / "manifest.csv"
-    write_manifest(table, manifest)
-    segment_manifest(manifest, out_dir=folder / "masks")  # records the phantom's masks
-    return manifest
+def cohort_with_truth(folder: Path, n: int, seed: int) -> Path:
+    """A phantom cohort (with its anatomy masks as ``anatomy_path``) labelled with the true
+    labels; kept from an earlier run in the same ``--work`` folder."""
+    return true_label_manifest(PhantomConfig(n=n, seed=seed, preset="small", workers=2), folder)
 
 
 def cache(manifest: Path, spec_file: str, out: Path) -> Path:
@@ -72,7 +57,7 @@ def stand_in_backbone(work: Path, n: int, epochs: int) -> Path:
     (kept from an earlier run in the same ``--work`` folder)."""
     if (work / "backbone" / PROVENANCE_FILE).is_file():
         return work / "backbone"
-    manifest = cohort_with_truth(work / "phantom", n, seed=1, work=work)
+    manifest = cohort_with_truth(work / "phantom", n, seed=1)
     return pretrain_backbone(PretrainConfig(
         manifest=str(manifest), cache=str(cache(manifest, "demo_spec.json", work / "cache")),
         out=str(work / "backbone"), backbone_overrides={"patch_size": 8}, epochs=epochs,
@@ -120,8 +105,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
-        manifest = cohort_with_truth(work / "cohort" / "phantom", args.n, seed=0,
-                                     work=work / "cohort")
+        manifest = cohort_with_truth(work / "cohort" / "phantom", args.n, seed=0)
         cache25 = cache(manifest, "demo_spec.json", work / "cohort" / "cache")
         cache3d = cache(manifest, "anatomy3d_spec.json", work / "cohort" / "cache3d")
         weights = stand_in_backbone(work / "pretrain", args.pretrain_n, args.pretrain_epochs)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from benchmarks.cohorts import true_label_manifest
 from benchmarks.record import save_result
 from hyperct.explain.api import explain_volume
 from hyperct.explain.overlap import saliency_overlap
@@ -44,20 +45,13 @@ MODEL = {
 
 def _cohort(root: Path) -> Path:
     from hyperct.data.prepare import prepare_cache
-    from hyperct.phantom.cohort import generate_cohort
     from hyperct.phantom.config import PhantomConfig
 
-    paths = generate_cohort(
+    labelled = true_label_manifest(
         PhantomConfig(n=N_SCANS, seed=SEED, preset="small", dicom_fraction=0.0, workers=1),
         root / "cohort",
+        [task.name for task in CONVENTIONAL],
     )
-    # Phantom manifests leave labels to curation (all -1); use the true conventional labels.
-    manifest = pd.read_csv(paths.manifest)
-    truth = pd.read_csv(paths.ground_truth).set_index("scan_id")
-    for task in CONVENTIONAL:
-        manifest[task.name] = manifest["scan_id"].map(truth[task.name]).astype(int)
-    labelled = paths.manifest.with_name("manifest_true_labels.csv")
-    manifest.to_csv(labelled, index=False)
     prepare_cache(labelled, SPEC, root / "cache", progress=False)
     return labelled
 

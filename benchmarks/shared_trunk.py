@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-from benchmarks.record import save_result
+from benchmarks.record import median_time, save_result
 
 
 def _train(demo: Path, k: int | None, out: Path):  # type: ignore[no-untyped-def]
@@ -51,13 +50,9 @@ def _predict_seconds(run: Path, demo: Path, repeats: int = 3) -> float:
     model, _ = load_trained_model(run, "cpu")
     data = CachedScanDataset(demo / "phantom" / "manifest.csv", demo / "cache", split="test")
     batch = next(iter(DataLoader(data, batch_size=8, collate_fn=collate_scans)))
-    times = []
     with torch.no_grad():
-        for _ in range(repeats + 1):
-            start = time.perf_counter()
-            model.predict_all(batch["image"], batch["image_mask"])
-            times.append(time.perf_counter() - start)
-    return sorted(times[1:])[len(times[1:]) // 2]
+        return median_time(lambda: model.predict_all(batch["image"], batch["image_mask"]),
+                           repeats=repeats, warmup=1)[0]
 
 
 def main() -> None:

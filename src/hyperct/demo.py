@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from hyperct.io.atomic import write_text_atomic
+
 logger = logging.getLogger(__name__)
 
 #: Written into the output folder so that ``--force`` only ever removes an earlier demo's output.
@@ -222,7 +224,7 @@ def _write_record(out: Path, config: DemoConfig, seconds: dict[str, float]) -> N
         "seconds": seconds,
         "total_seconds": round(sum(seconds.values()), 1),
     }
-    (out / "demo.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    write_text_atomic(out / "demo.json", json.dumps(record, indent=2, default=str) + "\n")
 
 
 def overall_auc_table(summary: pd.DataFrame, methods: Sequence[str]) -> pd.DataFrame:

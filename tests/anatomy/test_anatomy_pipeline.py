@@ -55,21 +55,11 @@ def test_3d_pipeline_maps_cached_totalseg_ids(manifest, tmp_path) -> None:
     assert logs["seg_loss"] > 0 and anatomy.head.proj.weight.grad is not None
 
 
-def test_25d_pipeline_trains_hyperct_seg_head(manifest, tmp_path) -> None:
+def test_25d_pipeline_trains_hyperct_seg_head(manifest, tmp_path, tiny_model) -> None:
     batch = _batch(manifest, tmp_path, SliceStackSpec(slices=6, size=32))
     assert batch["anatomy"].shape == (2, 2, 32, 32)
     torch.manual_seed(0)
-    model = HyperCT(
-        HyperCTConfig(
-            backbone="dinov3-tiny",
-            task_dim=16,
-            module_dim=8,
-            latent_dim=16,
-            hyper_output_dim=16,
-            rank=2,
-            alpha=2,
-        )
-    )
+    model = HyperCT(HyperCTConfig(**tiny_model))
     anatomy = build_supervision(AnatomyConfig(enabled=True), model.backbone.hidden_size, 2)
     objective = HyperCTObjective(range(25), torch.Generator().manual_seed(0), anatomy=anatomy)
     logs = objective.backward(model, batch, 1.0)

@@ -1,24 +1,10 @@
 """Tiny real models and configs for the training tests (random init, CPU, seconds)."""
 
-from typing import Any
-
 import numpy as np
 import pytest
 import torch
 
 from hyperct.io.volume import Volume
-
-_TINY_MODEL: dict[str, Any] = {
-    "backbone": "dinov3-tiny",
-    "rank": 2,
-    "alpha": 2.0,
-    "dropout": 0.0,
-    "task_dim": 8,
-    "module_dim": 4,
-    "latent_dim": 8,
-    "hyper_output_dim": 8,
-    "num_residual_blocks": 1,
-}
 
 
 @pytest.fixture(autouse=True)
@@ -28,12 +14,6 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture
-def tiny_model() -> dict[str, Any]:
-    """Model config fields of a random-init tiny HyperCT (baselines take the shared ones)."""
-    return dict(_TINY_MODEL)
 
 
 @pytest.fixture

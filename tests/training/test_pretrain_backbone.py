@@ -4,9 +4,8 @@ import pytest
 import torch
 
 from hyperct.models.backbones import create_backbone
-from hyperct.training.pretrain_backbone import (
-    PROVENANCE_FILE, PretrainConfig, masked_bce, pretrain_backbone,
-)
+from hyperct.training.objectives import masked_bce
+from hyperct.training.pretrain_backbone import PROVENANCE_FILE, PretrainConfig, pretrain_backbone
 
 
 def test_masked_bce_ignores_missing_labels():

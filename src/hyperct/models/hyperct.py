@@ -28,7 +28,7 @@ from hyperct.models.heads import HEADS, create_head
 from hyperct.models.hypernetwork import HyperNetwork, HyperNetworkConfig, LoRAPair, ModuleSpec
 from hyperct.models.lora import GeneratedLoRA, LoRATargets, block_of, module_type
 from hyperct.models.state import load_trainable_state_dict, trainable_state_dict
-from hyperct.models.trunk import RunSpec, masked_mean, run_blocks
+from hyperct.models.trunk import RunSpec, masked_mean, patch_grid, run_blocks
 from hyperct.tasks import TASK_NAMES
 
 logger = logging.getLogger(__name__)
@@ -179,13 +179,8 @@ class HyperCT(nn.Module):
         pairs = self.hypernetwork(unique, gather=inverse)
         spec = self._run_spec(0, pairs)
         if return_patch_tokens:
-            patch = self.backbone.patch_size
             spec.capture = self._capture_block(block)
-            spec.capture_grid = (
-                *images.shape[:2],
-                images.shape[-2] // patch,
-                images.shape[-1] // patch,
-            )
+            spec.capture_grid = patch_grid(images, self.backbone.patch_size)
         hidden, rope = self.backbone.embed(images.flatten(0, 1))
         hidden, tokens = run_blocks(self.backbone, hidden, rope, spec)
         cls = self.backbone.final_norm(hidden)[:, 0].unflatten(0, images.shape[:2])

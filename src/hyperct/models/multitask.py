@@ -22,7 +22,7 @@ from hyperct.models.config_dict import DictConfig
 from hyperct.models.backbones import BACKBONE_DTYPES, Backbone
 from hyperct.models.lora import LoRALinear, LoRATargets, StaticLoRA
 from hyperct.models.state import load_trainable_state_dict, trainable_state_dict
-from hyperct.models.trunk import RunSpec, masked_mean, run_blocks
+from hyperct.models.trunk import RunSpec, masked_mean, patch_grid, run_blocks
 
 logger = logging.getLogger(__name__)
 
@@ -104,14 +104,13 @@ class SharedLoRAMultiTask(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         hidden, rope = self.backbone.embed(images.flatten(0, 1))
         last = self.backbone.num_blocks - 1
-        patch = self.backbone.patch_size
         spec = RunSpec(
             start=0,
             stop=self.backbone.num_blocks,
             checkpointing=self.config.activation_checkpointing,
             grad_from=self.first_adapted,
             capture=last if capture else None,
-            capture_grid=(*images.shape[:2], images.shape[-2] // patch, images.shape[-1] // patch),
+            capture_grid=patch_grid(images, self.backbone.patch_size),
         )
         hidden, tokens = run_blocks(self.backbone, hidden, rope, spec)
         cls = self.backbone.final_norm(hidden)[:, 0].unflatten(0, images.shape[:2])

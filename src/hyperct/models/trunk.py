@@ -57,6 +57,11 @@ def run_blocks(
     return hidden, captured
 
 
+def patch_grid(images: torch.Tensor, patch_size: int) -> tuple[int, int, int, int]:
+    """(B, N, h, w): the patch-token grid of images (B, N, 3, H, W), for :attr:`RunSpec.capture_grid`."""
+    return (*images.shape[:2], images.shape[-2] // patch_size, images.shape[-1] // patch_size)
+
+
 def _capture(
     hidden: torch.Tensor, grid: tuple[int, int, int, int], grad_enabled: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -190,6 +191,18 @@ class TrainConfig:
         if self.tasks is None:
             return TASK_NAMES
         return tuple(t for t in TASK_NAMES if t in self.tasks)
+
+
+def method_section(
+    section: dict[str, Any], method: str, key: str, methods: Sequence[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The plain keys of a config section (for every method) and its sub-section named after
+    ``method`` (for that method only), so one config can drive several methods."""
+    plain = {k: v for k, v in section.items() if k not in methods}
+    own = section.get(method) or {}
+    if not isinstance(own, dict):
+        raise ConfigError(f"{key}.{method}: expected a mapping, got {own!r}")
+    return plain, own
 
 
 def config_from_dict(raw: dict[str, Any]) -> TrainConfig:

@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from hyperct.training.config import ConfigError, TrainConfig
+from hyperct.training.config import METHODS_3D, ConfigError, TrainConfig, method_section
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +50,8 @@ def model3d_config(method: str, fields: dict[str, Any]) -> Any:
     backbone's config fields and applies to that method only.
     """
     from hyperct.models.classifier3d import Classifier3DConfig
-    from hyperct.training.config import METHODS_3D
 
-    plain = {k: v for k, v in fields.items() if k not in METHODS_3D}
+    plain, section = method_section(fields, method, "model3d", METHODS_3D)
     known = {f.name for f in dataclasses.fields(Classifier3DConfig)} - {"backbone", "num_tasks",
                                                                         "backbone_kwargs"}
     unknown = sorted(set(plain) - known)
@@ -61,9 +60,6 @@ def model3d_config(method: str, fields: dict[str, Any]) -> Any:
             f"unknown config key 'model3d.{unknown[0]}'; known: {sorted(known)} or a section "
             f"per 3D method {list(METHODS_3D)}"
         )
-    section = fields.get(method) or {}
-    if not isinstance(section, dict):
-        raise ConfigError(f"model3d.{method}: expected a mapping of backbone fields, got {section!r}")
     try:
         return Classifier3DConfig(backbone=method, backbone_kwargs=dict(section), **plain)
     except (TypeError, ValueError) as err:
@@ -88,11 +84,8 @@ def build_model(cfg: TrainConfig) -> nn.Module:
 
 
 def _model_classes(method: str) -> tuple[type, type]:
-    """(model class, config class) of a method; imported lazily (they pull in transformers)."""
-    if method == "hyperct":
-        from hyperct.models.hyperct import HyperCT, HyperCTConfig
+    """(model class, config class) of a 2.5D method: HyperCT, or the shared-LoRA model of the
+    baselines; imported lazily (they pull in transformers)."""
+    from hyperct.models.registry import MODELS
 
-        return HyperCT, HyperCTConfig
-    from hyperct.models.multitask import MultiTaskConfig, SharedLoRAMultiTask
-
-    return SharedLoRAMultiTask, MultiTaskConfig
+    return MODELS["hyperct" if method == "hyperct" else "shared-lora"]

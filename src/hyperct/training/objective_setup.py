@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from hyperct.tasks import TASK_NAMES
-from hyperct.training.config import TrainConfig
+from hyperct.training.config import METHODS, TrainConfig, method_section
 from hyperct.training.device import autocast
 from hyperct.training.objectives import (
     AuxLoss,
@@ -68,13 +68,8 @@ def weighting_options(mtl: dict[str, Any], method: str) -> dict[str, Any]:
     that method only, so one config can drive several methods in ``hyperct compare``
     (e.g. ``mtl: {mgda: {mode: representation}, dwa: {temperature: 2.0}}``).
     """
-    from hyperct.training.config import METHODS
-
-    plain = {k: v for k, v in mtl.items() if k not in METHODS}
-    section = mtl.get(method) or {}
-    if not isinstance(section, dict):
-        raise ValueError(f"mtl.{method}: expected a mapping of options, got {section!r}")
-    return {**plain, **section}
+    plain, own = method_section(mtl, method, "mtl", METHODS)
+    return {**plain, **own}
 
 
 def _anatomy(cfg: TrainConfig, model: nn.Module, device: torch.device) -> Any:

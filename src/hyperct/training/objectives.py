@@ -150,6 +150,14 @@ class HyperCTObjective(Objective):
         self.generator.set_state(state["generator"])
 
 
+def masked_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean BCE over the (sample, task) pairs whose label is known (not -1); 0 if there are none."""
+    known = labels != LABEL_MISSING
+    if not known.any():
+        return logits.sum() * 0.0
+    return F.binary_cross_entropy_with_logits(logits[known].float(), labels[known].float())
+
+
 def masked_task_losses(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-task mean BCE over the samples labelled for that task; -1 never contributes.
 
@@ -230,8 +238,7 @@ class MultiLabelObjective(Objective):
 
     def backward(self, model: nn.Module, batch: dict[str, Any], scale: float) -> dict[str, float]:
         labels = self.run_labels(batch["labels"])
-        known = labels != LABEL_MISSING
-        if not known.any():
+        if not (labels != LABEL_MISSING).any():
             return {"loss": float("nan"), "samples": 0.0}
         seg = None
         with self.autocast():
@@ -239,10 +246,7 @@ class MultiLabelObjective(Objective):
             logits = model.forward_head(features)
             if self.uses_anatomy(batch):
                 seg = self.anatomy.volume_loss(features, batch["anatomy"])  # type: ignore[union-attr]
-        per = F.binary_cross_entropy_with_logits(
-            logits.float(), labels.clamp(min=0).float(), reduction="none"
-        )
-        loss = (per * known).sum() / known.sum()
+        loss = masked_bce(logits, labels)
         extra, logs = self._extra_losses(model, batch, seg)
         total = loss if extra is None else loss + extra
         (total * scale).backward()

@@ -21,6 +21,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from hyperct.io.atomic import write_text_atomic
+from hyperct.models.trunk import masked_mean
+from hyperct.training.objectives import masked_bce
+
 logger = logging.getLogger(__name__)
 
 PROVENANCE_FILE = "hyperct_pretraining.json"
@@ -59,19 +63,8 @@ class _ScanClassifier(nn.Module):
         self.head = nn.Linear(backbone.hidden_size, num_tasks)
 
     def forward(self, images: torch.Tensor, image_mask: torch.Tensor) -> torch.Tensor:
-        b, n = image_mask.shape
-        cls = self.backbone(images.flatten(0, 1)).view(b, n, -1)
-        weights = image_mask.to(cls.dtype).unsqueeze(-1)
-        pooled = (cls * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-        return self.head(pooled)
-
-
-def masked_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean BCE over the (scan, task) pairs whose label is available (label != -1)."""
-    available = labels >= 0
-    if not available.any():
-        return logits.sum() * 0.0
-    return nn.functional.binary_cross_entropy_with_logits(logits[available], labels[available])
+        cls = self.backbone(images.flatten(0, 1)).unflatten(0, image_mask.shape)
+        return self.head(masked_mean(cls, image_mask))
 
 
 def pretrain_backbone(config: PretrainConfig) -> Path:
@@ -126,6 +119,6 @@ def _save(backbone: nn.Module, config: PretrainConfig, history: list[float], n_s
         "scans": n_scans,
         "loss_per_epoch": history,
     }
-    (out / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
+    write_text_atomic(out / PROVENANCE_FILE, json.dumps(provenance, indent=2) + "\n")
     logger.info("pretrained backbone %s saved to %s", config.backbone, out)
     return out

@@ -1,0 +1,35 @@
+"""Phantom cohorts for benchmarks, labelled with the generator's true labels.
+
+A phantom manifest leaves labels to curation (all -1); benchmarks that measure a model rather
+than the labelers train on the truth instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from hyperct.phantom.cohort import generate_cohort
+from hyperct.phantom.config import PhantomConfig
+from hyperct.tasks import TASK_NAMES
+
+TRUE_LABELS_MANIFEST = "manifest_true_labels.csv"
+
+
+def true_label_manifest(
+    config: PhantomConfig, folder: Path, tasks: Sequence[str] = TASK_NAMES
+) -> Path:
+    """Generate the cohort into ``folder`` (unless an earlier call did) and write a manifest
+    beside the phantom's whose ``tasks`` columns hold the true labels."""
+    labelled = folder / TRUE_LABELS_MANIFEST
+    if labelled.is_file():
+        return labelled
+    paths = generate_cohort(config, folder)
+    manifest = pd.read_csv(paths.manifest)
+    truth = pd.read_csv(paths.ground_truth).set_index("scan_id")
+    for task in tasks:
+        manifest[task] = manifest["scan_id"].map(truth[task]).astype(int)
+    manifest.to_csv(labelled, index=False)
+    return labelled
