@@ -13,7 +13,9 @@ def train(
         [], "--set", help="Dotted override, e.g. --set optim.lr=1e-4 (repeatable)."
     ),
     method: str = typer.Option(
-        None, help="Method: hyperct, ew, uw, rlw, dwa, gls, mgda, pcgrad, cagrad, nashmtl, famo, stl."
+        None,
+        help="Method: hyperct, ew, uw, rlw, dwa, gls, mgda, pcgrad, cagrad, nashmtl, famo, stl, or "
+             "a 3D classifier (resnet18_3d, swin_3d, ...; reads data.cache3d when set).",
     ),
     tasks: str = typer.Option(None, help="Comma-separated task names (STL: one model each)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in output_dir from last.pt."),
