@@ -42,7 +42,7 @@ def compare(
         bootstrap=bootstrap,
     )
     console = Console()
-    console.print(result.markdown)
+    console.print(result.markdown, soft_wrap=True)  # tables stay copyable
     console.print(f"predictions: {result.predictions_path}\nsummary: {result.summary_path}")
     if result.anatomy_pairs is not None:
         console.print(f"anatomy pairs: {result.summary_path.with_name('anatomy_pairs.csv')}")
