@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from hyperct.io.volume import Volume
 from hyperct.phantom import anatomy, findings_chest as fc, findings_lung as fl
@@ -80,6 +81,9 @@ def _tid(name: str) -> int:
     return task_by_name(name).id
 
 
+# BLAS here multiplies only small matrices, where extra threads spin rather than help; one
+# thread also keeps a pool of one-scan-per-process workers from oversubscribing the cores.
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def render_scan(spec: ScanSpec) -> RenderedScan:
     """Draw the scan described by ``spec``."""
     rng = np.random.default_rng(list(spec.seed))
