@@ -163,7 +163,7 @@ def image_features(ct: np.ndarray, lab: np.ndarray, spacing: tuple[float, ...]) 
         *_focal_features(ct, lab, lungs, spacing),
         _nodule_blobness(ct, lungs, spacing),
         _central_soft_tissue(ct, lab, lungs, spacing) * vox_ml,
-        np.log1p(_walled_air(ct, lungs) * vox_ml),
+        *_airway_features(ct, lungs, vox_ml),
     ]
     return np.asarray(feats, dtype=np.float64)
 
@@ -273,21 +273,27 @@ def _central_soft_tissue(
     return float(ndi.binary_opening(soft, _ball(3.5, spacing)).sum())
 
 
-def _walled_air(ct: np.ndarray, lungs: np.ndarray) -> float:
-    """Voxels of the air pockets in the lungs whose rim is mostly dense: airway lumens inside
-    their walls (wide in bronchiectasis), unlike emphysema holes, rimmed by lung."""
+def _airway_features(ct: np.ndarray, lungs: np.ndarray, vox_ml: float) -> list[float]:
+    """Airway lumens are the air pockets in the lungs whose rim is mostly dense (unlike
+    emphysema holes, rimmed by lung). Returns the log of their volume (wide in bronchiectasis)
+    and the mean HU of the 1-3 voxel sleeve around them (dense when walls are thick or cuffed,
+    as in peribronchial thickening)."""
     from scipy import ndimage as ndi
 
     air = lungs & (ct < -960)
     comp, n = ndi.label(air)
     if n == 0:
-        return 0.0
+        return [0.0, -800.0]
     rim = ndi.grey_dilation(comp, size=3) * (ndi.binary_dilation(air) & ~air & lungs)
     index = np.arange(1, n + 1)
     rim_n = ndi.sum_labels(rim > 0, rim, index)
     rim_hu = ndi.sum_labels(ct, rim, index) / np.maximum(rim_n, 1) - 1000.0 * (rim_n == 0)
-    sizes = ndi.sum_labels(air, comp, index)
-    return float(sizes[rim_hu > -700].sum())
+    lumens = np.isin(comp, index[rim_hu > -700])
+    sleeve = ndi.binary_dilation(lumens, iterations=3) & ~ndi.binary_dilation(lumens) & lungs
+    return [
+        float(np.log1p(lumens.sum() * vox_ml)),
+        float(ct[sleeve].mean()) if sleeve.any() else -800.0,
+    ]
 
 
 def learnability(n: int, workers: int, seed: int = 1) -> tuple[list[dict], str]:

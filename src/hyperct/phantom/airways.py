@@ -4,7 +4,9 @@ Each lobe's tree is grown towards points sampled inside the lobe: a branch heads
 of its points, then the points are split in two along their main axis for the two children, so
 the tree fills the lobe. Arteries run beside the bronchi (bronchovascular bundles); veins follow
 a second tree towards the left atrium. Thin tubes are anti-aliased (partial volume), so distal
-branches stay visible as faint lines at coarse spacing.
+branches stay visible as faint lines at coarse spacing. Peribronchial thickening thickens the
+walls and cuffs the central bundles in ground glass, so it shows even where a wall is thinner
+than a voxel.
 """
 
 from __future__ import annotations
@@ -21,6 +23,12 @@ from hyperct.phantom.grid import capsule
 from hyperct.phantom.heart import Mediastinum, draw_tube
 
 
+#: Peribronchovascular interstitial thickening ("cuffing"): a ground-glass sleeve around the
+#: bronchovascular bundles of the first generations, central and perihilar.
+CUFF_HU = -480.0
+CUFFED_GENERATIONS = 3
+
+
 @dataclass(frozen=True)
 class Branch:
     """One tube: segment p0-p1 (mm), lumen radius, generation and lobe label."""
@@ -34,9 +42,11 @@ class Branch:
 
 @dataclass
 class AirwayDisease:
-    """How the airways are altered: wall thickness factor, dilated lobes and factor."""
+    """How the airways are altered: wall thickness factor, peribronchovascular cuff (mm of
+    interstitial thickening around the central bundles), dilated lobes and factor."""
 
     wall_factor: float = 1.0
+    cuff_mm: float = 0.0
     dilated_lobes: tuple[int, ...] = ()
     dilation: float = 1.0
     task_wall: int | None = None
@@ -132,6 +142,10 @@ def _draw_bundle(c: Canvas, b: Branch, d: AirwayDisease, rng: np.random.Generato
     wall = max(0.5, 0.22 * b.radius) * d.wall_factor
     artery = b.radius * 0.62
     off = side * (lumen + wall + artery + 0.5)
+    if d.cuff_mm > 0 and b.generation <= CUFFED_GENERATIONS:
+        cuff = _tube(c, b.p0, b.p1, lumen + wall + d.cuff_mm, CUFF_HU, raise_only=True)
+        if cuff is not None and d.task_wall is not None:
+            c.mark(cuff[0], cuff[1] > 0.5, d.task_wall)
     _tube(c, b.p0 + off, b.p1 + off, artery, HU["blood"])
     if b.generation > 3 and not dilated and d.wall_factor < 1.3:
         return
@@ -146,13 +160,25 @@ def _draw_bundle(c: Canvas, b: Branch, d: AirwayDisease, rng: np.random.Generato
         c.mark(box, w > 0.5, d.task_dilation)
 
 
-def _tube(c: Canvas, p0: np.ndarray, p1: np.ndarray, radius: float, value: float):
-    """Anti-aliased tube painted into lung voxels only; returns (box, weight)."""
+def _tube(
+    c: Canvas,
+    p0: np.ndarray,
+    p1: np.ndarray,
+    radius: float,
+    value: float,
+    raise_only: bool = False,
+):
+    """Anti-aliased tube painted into lung voxels only; returns (box, weight). With
+    ``raise_only`` it only makes voxels denser (a haze that leaves vessels inside it alone)."""
     vox = 0.5 * (c.grid.spacing[1] + c.grid.spacing[2])
     drawn = capsule(c.grid, p0, p1, radius + vox)
     if drawn is None:
         return None
     box, d = drawn
     w = np.clip((radius - d) / vox + 0.5, 0.0, 1.0) * lung_mask(c, box)
-    c.blend(box, w, value)
+    if raise_only:
+        hu = c.hu[box]
+        np.maximum(hu, hu + w * (value - hu), out=hu)
+    else:
+        c.blend(box, w, value)
     return box, w

@@ -156,6 +156,7 @@ def _airway_disease(f: dict[str, float], rng: np.random.Generator) -> AirwayDise
     d = AirwayDisease()
     if "Peribronchial thickening" in f:
         d.wall_factor = 1.8 + 3.2 * f["Peribronchial thickening"]
+        d.cuff_mm = 1.5 + 4.0 * f["Peribronchial thickening"]
         d.task_wall = _tid("Peribronchial thickening")
     if "Bronchiectasis" in f:
         lower = [LOBES["right lower lobe"], LOBES["left lower lobe"]]
