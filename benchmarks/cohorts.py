@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from hyperct.io.atomic import write_csv_atomic
 from hyperct.phantom.cohort import generate_cohort
 from hyperct.phantom.config import PhantomConfig
 from hyperct.tasks import TASK_NAMES
@@ -31,5 +32,4 @@ def true_label_manifest(
     truth = pd.read_csv(paths.ground_truth).set_index("scan_id")
     for task in tasks:
         manifest[task] = manifest["scan_id"].map(truth[task]).astype(int)
-    manifest.to_csv(labelled, index=False)
-    return labelled
+    return write_csv_atomic(manifest, labelled)

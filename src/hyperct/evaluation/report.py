@@ -34,7 +34,7 @@ from hyperct.evaluation.predictions import COHORT, SPLIT
 from hyperct.evaluation.report_extras import lora_section, saliency_section
 from hyperct.evaluation.sources import Source, load_sources, model_order
 from hyperct.evaluation.tables import EvaluationConfig, EvaluationTables, compute_tables
-from hyperct.io.atomic import atomic_path, write_text_atomic
+from hyperct.io.atomic import write_csv_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -91,13 +91,10 @@ def _subsets(tables: EvaluationTables) -> list[tuple[str, str]]:
 
 
 def _write_tables(tables: EvaluationTables, out_dir: Path) -> list[Path]:
-    paths = []
-    for name, table in tables.as_files().items():
-        path = out_dir / name
-        with atomic_path(path) as tmp:
-            table.to_csv(tmp, index=False, float_format="%.6g")
-        paths.append(path)
-    return paths
+    return [
+        write_csv_atomic(table, out_dir / name, float_format="%.6g")
+        for name, table in tables.as_files().items()
+    ]
 
 
 def _write_plots(

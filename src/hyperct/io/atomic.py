@@ -7,6 +7,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Marker in temporary names, so leftovers of a killed run can be recognised and removed.
 TMP_MARKER = ".tmp-"
@@ -41,3 +45,8 @@ def write_atomic(path: str | Path, write: Callable[[Path], object]) -> Path:
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write a text file atomically."""
     return write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def write_csv_atomic(df: pd.DataFrame, path: str | Path, float_format: str | None = None) -> Path:
+    """Write ``df`` as CSV (without its index) atomically."""
+    return write_atomic(path, lambda tmp: df.to_csv(tmp, index=False, float_format=float_format))

@@ -118,7 +118,8 @@ def evaluate_files(
     out_dir: str | Path | None = None,
 ) -> Evaluation:
     """File version of :func:`evaluate_labels`; evidence defaults to ``<pred>.evidence.csv``."""
-    from hyperct.labels.io import read_csv_text, write_csv_atomic
+    from hyperct.io.atomic import write_csv_atomic
+    from hyperct.labels.io import read_csv_text
 
     pred_path = Path(pred_path)
     evidence_file = Path(evidence_path) if evidence_path else pred_path.with_suffix(".evidence.csv")

@@ -1,30 +1,13 @@
-"""Small table helpers shared by the labelers: atomic CSV writes and manifest updates."""
+"""Small table helpers shared by the labelers: reading CSV as text and manifest updates."""
 
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 logger = logging.getLogger(__name__)
-
-
-def write_csv_atomic(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``df`` as CSV through a temporary file in the same folder, then rename it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            df.to_csv(handle, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def read_csv_text(path: str | Path) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hyperct.io.atomic import atomic_path
+from hyperct.io.atomic import write_csv_atomic
 from hyperct.io.volume import Volume
 from hyperct.io.write import write_dicom_series, write_nifti
 from hyperct.phantom.cardiac import ECHO_COLUMNS, expected_echo_labels, true_labels
@@ -93,16 +93,16 @@ def generate_cohort(
         out / "ground_truth.csv",
         failures,
     )
-    _write_csv(pd.DataFrame([ok[s.spec.scan_id].row for s in scans]), paths.manifest)
+    write_csv_atomic(pd.DataFrame([ok[s.spec.scan_id].row for s in scans]), paths.manifest)
     reports = [
         {"AccessionNo": s.spec.scan_id, "report_text": ok[s.spec.scan_id].report}
         for s in scans
         if s.cohort != "prospective"
     ]
-    _write_csv(pd.DataFrame(reports, columns=["AccessionNo", "report_text"]), paths.reports)
-    _write_csv(pd.DataFrame(list(plan.echo_exams), columns=list(ECHO_COLUMNS)), paths.echo)
+    write_csv_atomic(pd.DataFrame(reports, columns=["AccessionNo", "report_text"]), paths.reports)
+    write_csv_atomic(pd.DataFrame(list(plan.echo_exams), columns=list(ECHO_COLUMNS)), paths.echo)
     truth = [_truth_row(s, ok[s.spec.scan_id].stated, plan.echo_exams) for s in scans]
-    _write_csv(pd.DataFrame(truth), paths.ground_truth)
+    write_csv_atomic(pd.DataFrame(truth), paths.ground_truth)
     logger.info("phantom cohort: %d scans written to %s, %d failed", len(scans), out, len(failures))
     return paths
 
@@ -207,8 +207,3 @@ def _truth_row(s: PlannedScan, stated: dict[str, int], exams) -> dict:
     expected = expected_echo_labels(mine, s.study_date, p.sex)
     row.update({f"echo_{t.short_name}": expected[t.name] for t in OPPORTUNISTIC})
     return row
-
-
-def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False)

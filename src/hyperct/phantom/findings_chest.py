@@ -68,11 +68,12 @@ def _node(sc: Scene, station: np.ndarray, semi: np.ndarray, task: int | None) ->
         hu = sc.canvas.hu[box]
         fat = (sc.canvas.labels[box] == 0) & (hu > -200) & (hu < -30)
         inside = (r < 1) & (fat | lung_mask(sc.canvas, box))
-        if best is None or inside.sum() > best[1].sum():
-            best = (box, inside)
+        fits = int(inside.sum())
+        if best is None or fits > best[0]:
+            best = (fits, box, inside)
     if best is None:
         return
-    box, inside = best
+    _, box, inside = best
     sc.canvas.paint(box, inside, HU["node"], 0)
     if task is not None:
         sc.canvas.mark(box, inside, task)

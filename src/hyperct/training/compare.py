@@ -25,7 +25,7 @@ import pandas as pd
 from hyperct.evaluation.metrics import group_means, task_metrics
 from hyperct.evaluation.predictions import read_predictions, write_predictions
 from hyperct.tasks import TASK_NAMES
-from hyperct.io.atomic import write_atomic, write_text_atomic
+from hyperct.io.atomic import write_csv_atomic, write_text_atomic
 from hyperct.training.checkpoint import LAST
 from hyperct.training.config import METHODS, ConfigError, TrainConfig
 from hyperct.training.run_log import HISTORY, RECORD, read_history
@@ -112,15 +112,12 @@ def compare_methods(
     names = [v.name for v in runs]
     summary = summary_table(table, split)
     summary = summary[["cohort", "row", *[n for n in names if n in summary.columns]]]
-    summary_path = write_atomic(out / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False,
-                                                                                float_format="%.4f"))
+    summary_path = write_csv_atomic(summary, out / "summary.csv", float_format="%.4f")
     timing = timing_table(out, runs)
-    write_atomic(out / "timing.csv", lambda tmp: timing.to_csv(tmp, index=False,
-                                                               float_format="%.4f"))
+    write_csv_atomic(timing, out / "timing.csv", float_format="%.4f")
     pairs = anatomy_pairs(table, runs, split, bootstrap) if bootstrap else None
     if pairs is not None:
-        write_atomic(out / "anatomy_pairs.csv", lambda tmp: pairs.to_csv(tmp, index=False,
-                                                                         float_format="%.4f"))
+        write_csv_atomic(pairs, out / "anatomy_pairs.csv", float_format="%.4f")
     markdown = "\n".join([summary_markdown(summary, names), timing_markdown(timing),
                           pairs_markdown(pairs) if pairs is not None else ""]).rstrip() + "\n"
     write_text_atomic(out / "summary.md", markdown)
@@ -158,12 +155,12 @@ def anatomy_pairs(
     from hyperct.evaluation.bootstrap import BootstrapConfig, paired_difference_table
 
     names = {v.name for v in runs}
+    rows = table[table["split"] == split]
     frames = []
     for variant in runs:
         with_name = variant.name + ANATOMY_SUFFIX
         if variant.anatomy or with_name not in names:
             continue
-        rows = table[table["split"] == split]
         diff = paired_difference_table(
             rows, (variant.name, variant.name), (with_name, with_name),
             BootstrapConfig(n_resamples=n_resamples),

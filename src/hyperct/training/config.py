@@ -21,6 +21,9 @@ from typing import Any, Literal
 
 from hyperct.tasks import TASK_NAMES, task_by_name
 
+if typing.TYPE_CHECKING:
+    from hyperct.anatomy.supervision import AnatomyConfig
+
 #: HyperCT, the shared-LoRA baselines by weighting method, single-task learning, and the 3D
 #: classifiers trained end to end (named by their backbone in ``hyperct.models.backbones3d``).
 WEIGHTING_METHODS: tuple[str, ...] = (
@@ -176,7 +179,7 @@ class TrainConfig:
         """The cache this method reads: ``data.cache3d`` for 3D methods when given."""
         return self.data.cache3d if self.is_3d and self.data.cache3d else self.data.cache
 
-    def anatomy_config(self) -> Any:
+    def anatomy_config(self) -> AnatomyConfig:
         """The ``anatomy`` section as a validated :class:`~hyperct.anatomy.supervision.AnatomyConfig`."""
         from hyperct.anatomy.supervision import AnatomyConfig
 

@@ -50,7 +50,7 @@ def load_run_data(cfg: TrainConfig) -> RunData:
     for name, ds in (("train", train), ("val", val)):
         if len(ds) == 0:
             raise ValueError(f"{cfg.data.manifest}: no scans in split {name!r}")
-    if cfg.anatomy_config().enabled and not getattr(train, "has_anatomy", False):
+    if cfg.anatomy_config().enabled and not train.has_anatomy:
         raise ValueError(
             f"{cache}: anatomy.enabled but the cache holds no anatomy masks; record anatomy_path "
             f"in the manifest (`hyperct anatomy`) and run `hyperct prepare` again"

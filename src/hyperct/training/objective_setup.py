@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -21,6 +21,9 @@ from hyperct.training.objectives import (
     WeightedMultiTaskObjective,
 )
 from hyperct.training.sampling import inverse_prevalence_weights
+
+if TYPE_CHECKING:
+    from hyperct.anatomy.supervision import AnatomySupervision
 
 #: Offset of the task-sampling generator's seed from the run seed (keeps streams apart).
 _SAMPLER_SEED_OFFSET = 7919
@@ -72,7 +75,9 @@ def weighting_options(mtl: dict[str, Any], method: str) -> dict[str, Any]:
     return {**plain, **own}
 
 
-def _anatomy(cfg: TrainConfig, model: nn.Module, device: torch.device) -> Any:
+def _anatomy(
+    cfg: TrainConfig, model: nn.Module, device: torch.device
+) -> AnatomySupervision | None:
     """The anatomy supervision of the run, on the model's feature map; None when disabled."""
     config = cfg.anatomy_config()
     if not config.enabled:

@@ -84,6 +84,19 @@ class Objective(abc.ABC):
             logs["aux_loss"] = float(aux.detach())
         return total, logs
 
+    def _backward_with_extras(
+        self,
+        model: nn.Module,
+        batch: dict[str, Any],
+        loss: torch.Tensor,
+        seg: torch.Tensor | None,
+        scale: float,
+    ) -> dict[str, float]:
+        """Backpropagate (``loss`` + the extra terms) x ``scale``; return the extras' log entries."""
+        extra, logs = self._extra_losses(model, batch, seg)
+        ((loss if extra is None else loss + extra) * scale).backward()
+        return logs
+
     def _aux(self, model: nn.Module, batch: dict[str, Any]) -> torch.Tensor | None:
         if not self.aux_losses:
             return None
@@ -137,9 +150,7 @@ class HyperCTObjective(Objective):
                     features.patch_tokens, batch["anatomy"].index_select(0, idx), image_mask
                 )
         loss = F.binary_cross_entropy_with_logits(logits.float(), target)
-        extra, logs = self._extra_losses(model, batch, seg)
-        total = loss if extra is None else loss + extra
-        (total * scale).backward()
+        logs = self._backward_with_extras(model, batch, loss, seg, scale)
         return {"loss": float(loss.detach()), "samples": float(keep.sum()), **logs}
 
     def state_dict(self) -> dict[str, Any]:
@@ -189,16 +200,11 @@ class WeightedMultiTaskObjective(Objective):
     def backward(self, model: nn.Module, batch: dict[str, Any], scale: float) -> dict[str, float]:
         seg = None
         with self.autocast():
-            if self.uses_anatomy(batch):
-                representation, tokens = model.forward_features_and_tokens(
-                    batch["image"], batch["image_mask"]
-                )
-                logits = model.forward_heads(representation)
+            representation, logits, tokens = _forward(model, batch, self.uses_anatomy(batch))
+            if tokens is not None:
                 seg = self.anatomy.token_loss(  # type: ignore[union-attr]
                     tokens, batch["anatomy"], batch["image_mask"]
                 )
-            else:
-                representation, logits = _features_and_logits(model, batch)
         ids = self.task_ids.to(logits.device)
         losses, present = masked_task_losses(logits[:, ids], batch["labels"][:, ids])
         if not present.any():
@@ -247,19 +253,23 @@ class MultiLabelObjective(Objective):
             if self.uses_anatomy(batch):
                 seg = self.anatomy.volume_loss(features, batch["anatomy"])  # type: ignore[union-attr]
         loss = masked_bce(logits, labels)
-        extra, logs = self._extra_losses(model, batch, seg)
-        total = loss if extra is None else loss + extra
-        (total * scale).backward()
+        logs = self._backward_with_extras(model, batch, loss, seg, scale)
         return {"loss": float(loss.detach()), "samples": float(len(logits)), **logs}
 
 
-def _features_and_logits(
-    model: nn.Module, batch: dict[str, Any]
-) -> tuple[torch.Tensor | None, torch.Tensor]:
-    """The shared representation (when the model exposes it) and the all-task logits."""
+def _forward(
+    model: nn.Module, batch: dict[str, Any], with_tokens: bool
+) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
+    """The shared representation (when the model exposes it), the all-task logits, and with
+    ``with_tokens`` the patch tokens anatomy supervision reads, all from one pass."""
     from hyperct.training.batch import predict_logits
 
+    if with_tokens:
+        representation, tokens = model.forward_features_and_tokens(
+            batch["image"], batch["image_mask"]
+        )
+        return representation, model.forward_heads(representation), tokens
     if hasattr(model, "forward_features") and hasattr(model, "forward_heads"):
         representation = model.forward_features(batch["image"], batch["image_mask"])
-        return representation, model.forward_heads(representation)
-    return None, predict_logits(model, batch)
+        return representation, model.forward_heads(representation), None
+    return None, predict_logits(model, batch), None

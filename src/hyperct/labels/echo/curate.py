@@ -215,7 +215,8 @@ def curate_echo_files(
     into: str | Path | None = None,
 ) -> EchoResult:
     """File version of :func:`curate_echo_labels`: writes labels, audit, optionally a manifest."""
-    from hyperct.labels.io import read_csv_text, update_manifest, write_csv_atomic
+    from hyperct.io.atomic import write_csv_atomic
+    from hyperct.labels.io import read_csv_text, update_manifest
 
     config = config or EchoConfig()
     try:

@@ -123,7 +123,8 @@ def label_reports_file(
     **options: Any,
 ) -> LabelRun:
     """Read, label, write labels, evidence (default ``<out>.evidence.csv``) and the manifest."""
-    from hyperct.labels.io import update_manifest, write_csv_atomic
+    from hyperct.io.atomic import write_csv_atomic
+    from hyperct.labels.io import update_manifest
 
     columns = columns or ReportColumns()
     run = label_reports(read_reports(reports_path, columns), method, columns, unmentioned,
