@@ -19,8 +19,10 @@ def phantom(
         0.05, "--dicom-fraction", help="Share written as DICOM series."
     ),
 ) -> None:
-    """Generate a synthetic cohort with all 25 tasks: DIR/ct, DIR/masks, manifest.csv,
-    reports.csv, echo.csv and ground_truth.csv."""
+    """Generate a synthetic cohort with all 25 tasks.
+
+    Writes DIR/ct, DIR/masks, manifest.csv, reports.csv, echo.csv and ground_truth.csv.
+    """
     from rich.console import Console
 
     from hyperct.phantom import PhantomConfig, generate_cohort
