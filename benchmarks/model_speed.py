@@ -9,6 +9,12 @@ different tasks, forward + backward + AdamW step), ``predict`` (all 25 tasks of 
 ``predict_all``, with and without the shared trunk), ``memory`` (peak RSS of a training step vs
 batch size). Each group is saved as ``benchmarks/results/model_speed_<group>.json``.
 
+Every speed row carries ``vs_floor`` (measured / the bf16 matmul floor of its FLOP count, the
+floor measured at the start of the same run by ``benchmarks.floor``) and ``vs_authors``
+(measured / the authors' code): re-measured in the same run when ``--authors-python`` and
+``HYPERCT_REF_SRC`` point at the harness of ``../shared/bench`` (see its README), else against
+the recorded anchor, with ``authors_source`` saying which.
+
     .venv/bin/python -m benchmarks.model_speed --groups train predict --repeats 2
 """
 
@@ -22,8 +28,11 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from benchmarks.floor import floor_seconds, measure_floor
 from benchmarks.record import save_result
 
 logger = logging.getLogger(__name__)
@@ -47,6 +56,55 @@ PREDICT_CASES: list[dict[str, Any]] = [
     {"label": "bf16 weights, shared trunk K=4", "precision": "bf16-weights", "adapt_last_k": 4},
 ]
 MEMORY_BATCHES = (1, 4)
+AUTHORS_HARNESS = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "authors_ref.py"
+TRAIN_FLOOR_CASE = "train step, batch 2 x 55 images"
+PREDICT_FLOOR_CASE = "predict_all 25 tasks, 55 images"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What a speed row is divided by: the bf16 floor (GFLOP/s) and the authors' seconds."""
+
+    floor_gflops: float
+    authors_train_s: float
+    authors_predict_s: float
+    authors_source: str
+
+    def ratios(self, seconds: float, floor_case: str, authors_s: float) -> dict[str, Any]:
+        floor = floor_seconds(floor_case, self.floor_gflops)
+        return {
+            "floor_s": round(floor, 3),
+            "vs_floor": round(seconds / floor, 2),
+            "vs_authors": round(seconds / authors_s, 3),
+            "authors_s": authors_s,
+            "authors_source": self.authors_source,
+        }
+
+
+def measure_reference(authors_python: str | None, timeout_s: float) -> Reference:
+    """The floor of this machine now, and the authors' times from the same run if possible."""
+    import torch
+
+    torch.set_num_threads(2)
+    floor = measure_floor("bf16")
+    logger.info("bf16 matmul floor: %.0f GFLOP/s", floor)
+    if not authors_python or not os.environ.get("HYPERCT_REF_SRC"):
+        return Reference(floor, TRAIN_ANCHOR_S, PREDICT_ANCHOR_S, "recorded anchor (DESIGN.md)")
+    train = _authors(authors_python, ["--mode", "train", "--batch", "2", "--warmup", "1"], timeout_s)
+    predict = _authors(authors_python, ["--mode", "infer", "--warmup", "0"], timeout_s)
+    return Reference(floor, train, predict, "authors' code, same run")
+
+
+def _authors(python: str, args: list[str], timeout_s: float) -> float:
+    command = [python, str(AUTHORS_HARNESS), *args, "--n-images", "55", "--repeats", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"authors' harness failed ({' '.join(args)}):\n{done.stderr[-2000:]}")
+    result = json.loads(lines[-1].removeprefix("RESULT "))
+    seconds = result["median_s"]
+    logger.info("authors' code %s: %.1f s", args[1], seconds)
+    return float(seconds)
 
 
 def _build(case: dict[str, Any]) -> Any:
@@ -155,7 +213,7 @@ def _row(
     }
 
 
-def bench_train(repeats: int, timeout_s: float) -> list[dict[str, Any]]:
+def bench_train(repeats: int, timeout_s: float, ref: Reference) -> list[dict[str, Any]]:
     rows = []
     for case in TRAIN_CASES:
         result = _spawn({**case, "kind": "train", "warmup": 1, "repeats": repeats}, timeout_s)
@@ -171,6 +229,7 @@ def bench_train(repeats: int, timeout_s: float) -> list[dict[str, Any]]:
                 median <= TRAIN_GOAL_S,
                 times_s=result["times_s"],
                 load=result["load"],
+                **ref.ratios(median, TRAIN_FLOOR_CASE, ref.authors_train_s),
             )
         )
         goal = f"<= {TRAIN_RSS_GOAL_GB} GB" if case["checkpointing"] else None
@@ -188,7 +247,7 @@ def bench_train(repeats: int, timeout_s: float) -> list[dict[str, Any]]:
     return rows
 
 
-def bench_predict(repeats: int, timeout_s: float) -> list[dict[str, Any]]:
+def bench_predict(repeats: int, timeout_s: float, ref: Reference) -> list[dict[str, Any]]:
     rows = []
     for case in PREDICT_CASES:
         result = _spawn({**case, "kind": "predict", "warmup": 1, "repeats": repeats}, timeout_s)
@@ -206,6 +265,7 @@ def bench_predict(repeats: int, timeout_s: float) -> list[dict[str, Any]]:
                 times_s=result["times_s"],
                 load=result["load"],
                 peak_rss_gb=result["peak_rss_gb"],
+                **ref.ratios(median, PREDICT_FLOOR_CASE, ref.authors_predict_s),
             )
         )
     return rows
@@ -244,6 +304,10 @@ def main() -> None:
     parser.add_argument("--groups", nargs="+", default=["train", "predict", "memory"])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument(
+        "--authors-python",
+        help="python of a venv with the authors' code's requirements (HYPERCT_REF_SRC set too)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -255,11 +319,12 @@ def main() -> None:
         f"random ViT-B/16, 144x144, 55 images/scan, 2 threads; load average at start "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine: see per-row 'load')"
     )
+    ref = measure_reference(args.authors_python, args.timeout)
     for group in args.groups:
         if group == "train":
-            save_result("model_speed_train", bench_train(args.repeats, args.timeout), notes)
+            save_result("model_speed_train", bench_train(args.repeats, args.timeout, ref), notes)
         elif group == "predict":
-            save_result("model_speed_predict", bench_predict(args.repeats, args.timeout), notes)
+            save_result("model_speed_predict", bench_predict(args.repeats, args.timeout, ref), notes)
         elif group == "memory":
             save_result("model_speed_memory", bench_memory(args.timeout), notes)
         else:
