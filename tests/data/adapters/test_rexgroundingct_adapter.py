@@ -278,3 +278,11 @@ def test_category_catalogue() -> None:
     assert category_by_code(" 2D ").name == "Nodules / masses"
     with pytest.raises(KeyError, match="unknown ReXGroundingCT category code"):
         category_by_code("3a")
+
+
+def test_threads_give_the_same_tables(rex_tree) -> None:
+    root = rex_tree()
+    one = _adapt(root)
+    two = adapt_rexgroundingct(root, root.parent / "out2" / "manifest.csv", workers=2)
+    pd.testing.assert_frame_equal(one.findings, two.findings)
+    pd.testing.assert_frame_equal(one.manifest, two.manifest)
