@@ -1,4 +1,4 @@
-"""`hyperct adapt ctrate|radchestct`: write a standard manifest for a public dataset."""
+"""`hyperct adapt <dataset>`: write a standard manifest for a public chest-CT dataset."""
 
 from __future__ import annotations
 
@@ -51,3 +51,82 @@ def radchestct(
 
     df = adapt_radchestct(root=root, labels_csv=labels, out=out, cohort=cohort, id_column=id_column)
     typer.echo(f"wrote {len(df)} scans to {out}")
+
+
+@app.command("rexgroundingct")
+def rexgroundingct(
+    root: Path = typer.Argument(
+        ..., help="ReXGroundingCT folder (dataset.json, segmentations/ with one mask per scan)."
+    ),
+    out: Path = typer.Option(..., "--out", help="Manifest to write (.csv or .parquet)."),
+    volumes: Path = typer.Option(
+        None, "--volumes", help="Folder of the CT-RATE volumes (default: ROOT)."
+    ),
+    volume_layout: str = typer.Option(
+        "ctrate",
+        "--volume-layout",
+        help="ctrate: VOLUMES/train/train_1/train_1_a/train_1_a_1.nii.gz; flat: VOLUMES/<name>.",
+    ),
+    masks: Path = typer.Option(
+        None,
+        "--masks",
+        help="Folder of the finding masks, named like the volumes "
+        "(default: ROOT/segmentations).",
+    ),
+    channel_axis: str = typer.Option(
+        "first",
+        "--channel-axis",
+        help="Mask axis holding the findings: first (findings, X, Y, Z), as released; "
+        "or last (X, Y, Z, findings).",
+    ),
+    dataset_json: Path = typer.Option(
+        None, "--dataset-json", help="The findings file (default: ROOT/dataset.json)."
+    ),
+    labels: list[Path] = typer.Option(
+        None,
+        "--labels",
+        metavar="CSV",
+        help="CT-RATE *predicted_labels*.csv (repeatable); else the 18 are -1.",
+    ),
+    reports: list[Path] = typer.Option(
+        None,
+        "--reports",
+        metavar="CSV",
+        help="CT-RATE *reports*.csv (repeatable); else report_text is the finding sentences.",
+    ),
+    cohort: str = typer.Option("rexgroundingct", help="Cohort name in the manifest."),
+    affine_tolerance: float = typer.Option(
+        0.01, "--affine-tolerance", help="Largest mask-vs-CT affine difference accepted (mm)."
+    ),
+    workers: int = typer.Option(1, "--workers", min=1, help="Threads reading the masks."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """ReXGroundingCT -> manifest (rex_* category columns) + findings table; bad scans: exit 1."""
+    from hyperct.data.adapters.rexgroundingct import RexLayout, adapt_rexgroundingct
+
+    result = adapt_rexgroundingct(
+        root=root,
+        out=out,
+        layout=RexLayout(
+            dataset_json=dataset_json,
+            volumes=volumes,
+            volume_layout=volume_layout,  # type: ignore[arg-type]
+            masks=masks,
+            channel_axis=channel_axis,  # type: ignore[arg-type]
+            affine_atol_mm=affine_tolerance,
+        ),
+        labels_csvs=labels or None,
+        reports_csvs=reports or None,
+        cohort=cohort,
+        workers=workers,
+        progress=progress,
+    )
+    typer.echo(
+        f"wrote {len(result.manifest)} scans to {out}, {len(result.findings)} findings to "
+        f"{result.findings_path}"
+    )
+    for row in result.errors.itertuples():
+        typer.echo(f"failed {row.scan_id or '-'}: {row.file}: {row.error}", err=True)
+    if not result.ok:
+        typer.echo(f"{len(result.errors)} problem(s), listed in {result.errors_path}", err=True)
+        raise typer.Exit(1)

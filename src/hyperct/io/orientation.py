@@ -26,6 +26,22 @@ def to_canonical(
     return out, new_affine, original
 
 
+def canonical_grid(
+    affine: np.ndarray, shape: tuple[int, ...]
+) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """The affine and shape :func:`to_canonical` would give an array of ``shape``, without the data.
+
+    Lets a header alone be compared with a CT's grid (mask files too large to read twice).
+    """
+    transform = ornt.ornt_transform(ornt.io_orientation(affine), _CANONICAL_ORNT)
+    order = transform[:, 0].astype(int)
+    canonical_shape = [0, 0, 0]
+    for source_axis, target_axis in enumerate(order):
+        canonical_shape[target_axis] = int(shape[source_axis])
+    new_affine = np.asarray(affine, dtype=np.float64) @ ornt.inv_ornt_aff(transform, shape[:3])
+    return new_affine, tuple(canonical_shape)  # type: ignore[return-value]
+
+
 def spacing_from_affine(affine: np.ndarray) -> tuple[float, float, float]:
     """Voxel size in mm along each array axis: the length of each affine column."""
     norms = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))

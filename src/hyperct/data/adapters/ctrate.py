@@ -62,7 +62,7 @@ def adapt_ctrate(
     if labels is not None:
         df = merge_labels(
             df,
-            labels.assign(VolumeName=labels["VolumeName"].map(_volume_id)),
+            labels.assign(VolumeName=labels["VolumeName"].map(volume_id)),
             id_column="VolumeName",
         )
     else:
@@ -88,8 +88,31 @@ def _find_volumes(root: Path) -> list[Path]:
     return volumes
 
 
-def _volume_id(name: str) -> str:
+def volume_id(name: str) -> str:
+    """CT-RATE's VolumeName (``train_1_a_1.nii.gz``) -> its scan id (``train_1_a_1``)."""
     return str(name).strip().removesuffix(".gz").removesuffix(".nii")
+
+
+def patient_id_of(scan_id: str, source: str) -> str:
+    """The patient of a CT-RATE scan (``train_123_a_1`` -> ``train_123``); errors name ``source``."""
+    match = _parse(scan_id, source)
+    return f"{match['split']}_{match['patient']}"
+
+
+def volume_relpath(scan_id: str, source: str) -> Path:
+    """Where CT-RATE keeps a scan: ``train/train_1/train_1_a/train_1_a_1.nii.gz``."""
+    match = _parse(scan_id, source)
+    patient = f"{match['split']}_{match['patient']}"
+    return Path(match["split"], patient, f"{patient}_{match['study']}", f"{scan_id}.nii.gz")
+
+
+def _parse(scan_id: str, source: str) -> re.Match[str]:
+    match = _VOLUME.match(scan_id)
+    if match is None:
+        raise ValueError(
+            f"{source}: file name does not follow CT-RATE's <split>_<patient>_<study>_<recon>.nii.gz"
+        )
+    return match
 
 
 def _volume_table(
@@ -97,17 +120,13 @@ def _volume_table(
 ) -> pd.DataFrame:
     rows = []
     for path in volumes:
-        scan_id = _volume_id(path.name)
-        match = _VOLUME.match(scan_id)
-        if match is None:
-            raise ValueError(
-                f"{path}: file name does not follow CT-RATE's <split>_<patient>_<study>_<recon>.nii.gz"
-            )
-        split = "train" if match["split"] == "train" else valid_split
+        scan_id = volume_id(path.name)
+        patient = patient_id_of(scan_id, source=str(path))
+        split = "train" if patient.startswith("train_") else valid_split
         rows.append(
             {
                 "scan_id": scan_id,
-                "patient_id": f"{match['split']}_{match['patient']}",
+                "patient_id": patient,
                 "cohort": cohort,
                 "split": split,
             }
@@ -118,7 +137,11 @@ def _volume_table(
 
 
 def _read_csvs(root: Path, pattern: str) -> pd.DataFrame | None:
-    files = sorted(root.rglob(pattern))
+    return read_volume_tables(sorted(root.rglob(pattern)))
+
+
+def read_volume_tables(files: list[Path]) -> pd.DataFrame | None:
+    """Concatenate CT-RATE CSVs keyed by VolumeName (None for no files); others are refused."""
     if not files:
         return None
     frames = []
@@ -137,7 +160,7 @@ def _add_metadata(df: pd.DataFrame, meta: pd.DataFrame | None) -> pd.DataFrame:
         )
         return df
     meta = (
-        meta.assign(scan_id=meta["VolumeName"].map(_volume_id))
+        meta.assign(scan_id=meta["VolumeName"].map(volume_id))
         .drop_duplicates("scan_id")
         .set_index("scan_id")
     )
@@ -171,13 +194,20 @@ def _age_years(value: object) -> float | None:
 def _add_reports(df: pd.DataFrame, reports: pd.DataFrame | None) -> pd.DataFrame:
     if reports is None:
         return df
+    out = df.copy()
+    out["report_text"] = out["scan_id"].map(report_texts(reports)).fillna("")
+    return out
+
+
+def report_texts(reports: pd.DataFrame) -> pd.Series:
+    """One report text per scan id, from CT-RATE's Findings_EN and Impressions_EN columns."""
     reports = (
-        reports.assign(scan_id=reports["VolumeName"].map(_volume_id))
+        reports.assign(scan_id=reports["VolumeName"].map(volume_id))
         .drop_duplicates("scan_id")
         .set_index("scan_id")
     )
     parts = [c for c in ("Findings_EN", "Impressions_EN") if c in reports.columns]
-    text = (
+    return (
         reports[parts]
         .fillna("")
         .astype(str)
@@ -186,9 +216,6 @@ def _add_reports(df: pd.DataFrame, reports: pd.DataFrame | None) -> pd.DataFrame
             axis=1,
         )
     )
-    out = df.copy()
-    out["report_text"] = out["scan_id"].map(text).fillna("")
-    return out
 
 
 def _check_sample_volumes(
@@ -200,7 +227,7 @@ def _check_sample_volumes(
     from hyperct.io.hu import apply_metadata_rescale
     from hyperct.io.read import read_ct
 
-    meta = meta.assign(scan_id=meta["VolumeName"].map(_volume_id)).set_index("scan_id")
+    meta = meta.assign(scan_id=meta["VolumeName"].map(volume_id)).set_index("scan_id")
     for row in df[df["scan_id"].isin(meta.index)].head(n).itertuples():
         volume = read_ct(manifest_dir / row.path)
         if str(row.rescale_slope) not in ("", "nan") and str(row.rescale_intercept) not in (
