@@ -92,3 +92,65 @@ def test_reference_output_twelve_scans() -> None:
     assert row["ci_low"] == pytest.approx(0.542857, abs=1e-6)
     assert row["ci_high"] == pytest.approx(1.0)
     assert row["n_resamples_valid"] == 199  # one resample drew a single class
+
+
+def _with_rare_task(df: pd.DataFrame, task: str, positives: int) -> pd.DataFrame:
+    """``df`` with ``task`` relabelled: its first ``positives`` labelled scans positive, the
+    rest negative."""
+    df = df.copy()
+    rows = df.index[(df["task"] == task) & (df["label"] != -1)]
+    df.loc[rows, "label"] = 0
+    df.loc[rows[:positives], "label"] = 1
+    return df
+
+
+FOUR_TASKS = [TASKS[i].name for i in (0, 1, 18, 19)]
+
+
+def test_task_with_few_positives_is_flagged(simulate: Callable[..., pd.DataFrame]) -> None:
+    df = simulate(80, seed=5)
+    df = _with_rare_task(df[df["task"].isin(FOUR_TASKS)], FOUR_TASKS[1], positives=3)
+    ci = auc_confidence_table(df, CONFIG).set_index("name")
+    rare = ci.loc[FOUR_TASKS[1]]
+    assert rare["n_pos"] == 3
+    assert rare["n_pos"] + rare["n_neg"] == (df[df["task"] == FOUR_TASKS[1]]["label"] != -1).sum()
+    assert bool(rare["ci_unreliable"])
+    assert "3 positives (< 5)" in rare["ci_warning"]
+    others = ci.drop(index=FOUR_TASKS[1])
+    assert not others["ci_unreliable"].any()
+    assert (others["ci_warning"] == "").all()
+    assert not np.isnan(rare["ci_low"])  # flagged, still reported
+
+
+def test_few_valid_resamples_are_flagged_for_the_task_and_its_means(
+    simulate: Callable[..., pd.DataFrame],
+) -> None:
+    # one positive in 12 scans: a resample misses it with probability (11/12)^12 = 35 %
+    df = simulate(12, seed=6)
+    df = _with_rare_task(df[df["task"].isin(FOUR_TASKS)], FOUR_TASKS[1], positives=1)
+    config = BootstrapConfig(n_resamples=200, seed=0, min_class_count=0)
+    ci = auc_confidence_table(df, config).set_index("name")
+    rare = ci.loc[FOUR_TASKS[1]]
+    fraction = rare["n_resamples_valid"] / 200
+    assert fraction < 0.8
+    assert rare["ci_warning"] == f"{fraction:.0%} valid resamples (< 80%)"
+    group = TASKS[1].group
+    assert bool(ci.loc[group, "ci_unreliable"]) and bool(ci.loc["overall", "ci_unreliable"])
+    assert "valid resamples" in ci.loc["overall", "ci_warning"]
+
+
+def test_paired_difference_is_flagged_like_the_intervals(
+    simulate: Callable[..., pd.DataFrame],
+) -> None:
+    frames = [
+        _with_rare_task(
+            simulate(80, seed=5, signal=signal, method=name).query("task in @FOUR_TASKS"),
+            FOUR_TASKS[1],
+            positives=2,
+        )
+        for name, signal in (("a", 0.5), ("b", 1.0))
+    ]
+    diff = paired_difference_table(pd.concat(frames), ("a", "r"), ("b", "r"), CONFIG)
+    flagged = diff[diff["ci_unreliable"]]
+    assert list(flagged["name"]) == [FOUR_TASKS[1]]
+    assert "2 positives (< 5)" in flagged["ci_warning"].iloc[0]

@@ -94,3 +94,34 @@ def test_one_class_task_is_explained_in_the_table(simulate: Callable[..., pd.Dat
     ci = auc_confidence_table(df, BootstrapConfig(n_resamples=20)).assign(model="m")
     counts = pd.DataFrame({"n": [50], "n_pos": [0]}, index=[FEW_TASKS[0]])
     assert "one class only" in auc_table(ci, counts, ["m"])
+
+
+def test_unreliable_interval_is_marked_with_a_footnote(
+    tmp_path: Path, simulate: Callable[..., pd.DataFrame]
+) -> None:
+    df = simulate(60, seed=1, method="m", run="r")
+    df = df[df["task"].isin(FEW_TASKS)].copy()
+    rare = (df["task"] == FEW_TASKS[2]) & (df["label"] != -1)
+    df.loc[rare, "label"] = 0
+    df.loc[df.index[rare][:3], "label"] = 1
+    write_predictions(df, tmp_path / "run" / "predictions.csv")
+    result = evaluate(runs=[tmp_path / "run"], out=tmp_path / "out", config=CONFIG, lora=False)
+    ci = pd.read_csv(tmp_path / "out" / "auc_ci.csv", keep_default_na=False)
+    flagged = ci[ci["ci_unreliable"].astype(str) == "True"]
+    assert list(flagged["name"]) == [FEW_TASKS[2]]
+    text = result.report.read_text()
+    row = text[text.index(f"<td class=name>{FEW_TASKS[2]}</td>") :]
+    row = row[: row.index("</tr>")]
+    assert "<sup class=warn title='3 positives (&lt; 5)'>\u2020</sup>" in row
+    assert text.count("<sup class=warn") == 2  # the marked cell and its footnote
+    assert "Unreliable bootstrap interval" in text
+    assert f"m ({FEW_TASKS[2]}): 3 positives (&lt; 5)" in text
+
+
+def test_reliable_intervals_carry_no_marker(
+    runs: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    result = evaluate(runs=[runs[0]], out=tmp_path / "out", config=CONFIG, lora=False)
+    ci = pd.read_csv(tmp_path / "out" / "auc_ci.csv")
+    assert not ci["ci_unreliable"].any()
+    assert "<sup class=warn" not in result.report.read_text()

@@ -81,11 +81,47 @@ def test_pcgrad_projects_only_the_conflicting_pairs_of_three() -> None:
 
 def test_cagrad_orthogonal_gradients_scale_the_mean() -> None:
     # g_w = g0 by symmetry: d = g0 + c ||g0|| g0 / ||g0|| = (1 + c) g0
-    weights, grad = linear_step(CAGrad(2, CAGradConfig(c=0.4)), [[1.0, 0.0], [0.0, 1.0]])
+    config = CAGradConfig(c=0.4, rescale=False)
+    weights, grad = linear_step(CAGrad(2, config), [[1.0, 0.0], [0.0, 1.0]])
     assert torch.allclose(weights, torch.tensor([0.7, 0.7]), atol=1e-4)
     assert torch.allclose(grad, torch.tensor([0.7, 0.7]), atol=1e-4)
     weights, _ = linear_step(CAGrad(2, CAGradConfig(c=0.0)), [[1.0, 0.0], [0.0, 1.0]])
     assert torch.allclose(weights, torch.tensor([0.5, 0.5]), atol=1e-4)
+
+
+def _official_cagrad(gradients: Tensor, c: float) -> Tensor:
+    """The official rule by brute force: ``w`` minimising ``g_w . g0 + c ||g0|| ||g_w||`` on a
+    fine grid of the 2-simplex, then ``(g0 + c ||g0|| g_w / ||g_w||) / (1 + c**2)``."""
+    g0 = gradients.mean(0)
+    a = torch.linspace(0, 1, 200_001, dtype=torch.float64)[:, None]
+    g_w = a * gradients[0] + (1 - a) * gradients[1]
+    best = g_w[torch.argmin(g_w @ g0 + c * g0.norm() * g_w.norm(dim=1))]
+    return (g0 + c * g0.norm() * best / best.norm()) / (1 + c**2)
+
+
+def test_cagrad_default_matches_the_official_rescaled_update() -> None:
+    gradients = [[1.0, 0.2, 0.0], [-0.6, 1.0, 0.3]]
+    _, grad = linear_step(CAGrad(2, CAGradConfig(c=0.4)), gradients)
+    expected = _official_cagrad(torch.tensor(gradients, dtype=torch.float64), 0.4)
+    assert torch.allclose(grad.double(), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1e-6])
+def test_cagrad_direction_does_not_depend_on_the_gradients_scale(scale: float) -> None:
+    # summed squared norm 1e-6 * 3.5 (resp. 1e-12 * 3.5) is below torchjd's 1e-4 floor
+    gradients = [[1.0, 0.2, 0.0], [-0.6, 1.0, 0.3], [0.1, -0.4, 1.0]]
+    weights, grad = linear_step(CAGrad(3), gradients)
+    tiny = [[scale * v for v in g] for g in gradients]
+    tiny_weights, tiny_grad = linear_step(CAGrad(3), tiny)
+    assert tiny_grad.norm() > 0
+    assert torch.allclose(tiny_weights, weights, rtol=1e-4, atol=1e-6)
+    assert torch.allclose(tiny_grad / scale, grad, rtol=1e-4, atol=1e-5)
+
+
+def test_cagrad_zero_gradients_give_zero_weights() -> None:
+    weights, grad = linear_step(CAGrad(2), [[0.0, 0.0], [0.0, 0.0]])
+    assert torch.equal(weights, torch.zeros(2))
+    assert torch.equal(grad, torch.zeros(2))
 
 
 def test_nash_mtl_bargaining_solution() -> None:

@@ -34,6 +34,21 @@ def test_uw_loss_value_and_log_variance_gradient() -> None:
     assert torch.allclose(uw.log_vars.grad, torch.tensor([0.5, 0.0]), atol=1e-6)
 
 
+def test_uw_regulariser_counts_once_over_accumulated_batches() -> None:
+    """grad_accum = 4 on four micro-batches of equal size gives one batch's log-variance gradient
+    ``1 - exp(-s_t) L_t``, not the regulariser's gradient four times."""
+    torch.manual_seed(0)
+    s = torch.tensor([0.3, -0.2])
+    micro = torch.rand(4, 2) + 0.1  # per-micro-batch task losses, each the mean of 8 samples
+    uw = UW(2)
+    with torch.no_grad():
+        uw.log_vars.copy_(s)
+    for losses in micro:
+        uw.backward(losses, torch.tensor([True, True]), [], scale=0.25)
+    expected = 1 - torch.exp(-s) * micro.mean(0)
+    assert torch.allclose(uw.log_vars.grad, expected, atol=1e-6)
+
+
 def test_uw_absent_task_has_no_term_and_no_gradient() -> None:
     uw = UW(3)
     total, weights = uw.combine(torch.tensor([1.0, 0.0, 3.0]), PRESENT_3)

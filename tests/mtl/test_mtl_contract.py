@@ -119,6 +119,30 @@ def test_wrong_shapes_are_rejected() -> None:
         ew.backward(torch.zeros(3), torch.ones(3), [])
 
 
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [m for m in METHODS if m[0] != "rlw"],  # RLW draws new weights on every pass
+    ids=[i for i in IDS if i != "rlw"],
+)
+def test_accumulated_batches_give_the_update_of_one(name: str, kwargs: dict) -> None:
+    """A batch backpropagated ``k`` times with ``scale = 1/k`` (gradient accumulation over ``k``
+    equal micro-batches) gives exactly the gradient of one pass with ``scale = 1``: every term of
+    the method's objective is scaled, and its weights do not depend on ``scale``."""
+    x, labels = batch()
+    results = []
+    for k in (1, 4):
+        model = TinyMultiTask()
+        weighting = create_weighting(name, 3, **kwargs)
+        for _ in range(k):
+            z, logits = model(x)
+            losses, present = masked_losses(logits, labels)
+            weighting.backward(losses, present, list(model.trunk.parameters()), z, scale=1 / k)
+        results.append(grads(model) | {"weighting": [p.grad for p in weighting.parameters()]})
+    one, accumulated = results
+    for key in one:
+        torch.testing.assert_close(accumulated[key], one[key], rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("use_representation", [True, False])
 @pytest.mark.parametrize("name, kwargs", METHODS, ids=IDS)
 def test_backward_frees_the_graph(name: str, kwargs: dict, use_representation: bool) -> None:

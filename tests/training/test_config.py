@@ -17,6 +17,7 @@ def test_defaults_are_the_paper_recipe() -> None:
         1e-5, 0.0, 8, 20, 15, 0.1
     )
     assert cfg.method == "hyperct" and cfg.sampling.strategy == "uniform"
+    assert cfg.sampling.tasks_per_sample == 1
     assert len(cfg.task_names) == 25
 
 
@@ -36,6 +37,8 @@ def test_overrides_parse_values_and_create_sections() -> None:
         ("optim.batch_size=many", "optim.batch_size"),
         ("method=adam", "method"),
         ("sampling.strategy=random", "sampling.strategy"),
+        ("sampling.tasks_per_sample=0", "sampling.tasks_per_sample"),
+        ("sampling.tasks_per_sample=two", "sampling.tasks_per_sample"),
         ("tasks=[Nonsense]", "Nonsense"),
         ("bogus=1", "bogus"),
         ("optim.scheduler=linear", "optim.scheduler"),

@@ -9,6 +9,12 @@ evaluated on the same scans see the same resamples; the paired test uses exactly
 Two-sided p-value of a paired difference: ``min(1, 2 (k + 1) / (B + 1))`` with ``k`` the number
 of resampled differences on the far side of zero (``<= 0`` when the observed difference is
 positive); the ``+1`` keeps it from ever being reported as exactly 0.
+
+An interval is flagged (``ci_unreliable``, with the reason in ``ci_warning``) when a task's smaller
+class (positives, or negatives) has fewer than ``min_class_count`` scans, or when fewer than
+``min_valid_fraction`` of the resamples are valid: for a task, resamples with both classes; for a
+mean, resamples in which every task it averages is defined (otherwise the mean silently averages
+fewer tasks in some resamples). Such an interval is printed, marked, not hidden.
 """
 
 from __future__ import annotations
@@ -29,17 +35,25 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BootstrapConfig:
-    """Number of resamples, seed and confidence level of percentile bootstrap intervals."""
+    """Percentile bootstrap intervals: number of resamples, seed, confidence level, and when an
+    interval is flagged as unreliable (smaller class below ``min_class_count`` scans, or valid
+    resamples below ``min_valid_fraction``)."""
 
     n_resamples: int = 1000
     seed: int = 0
     level: float = 0.95
+    min_class_count: int = 5
+    min_valid_fraction: float = 0.8
 
     def __post_init__(self) -> None:
         if self.n_resamples < 10:
             raise ValueError(f"n_resamples must be >= 10, got {self.n_resamples}")
         if not 0.0 < self.level < 1.0:
             raise ValueError(f"level must be in (0, 1), got {self.level}")
+        if self.min_class_count < 0:
+            raise ValueError(f"min_class_count must be >= 0, got {self.min_class_count}")
+        if not 0.0 <= self.min_valid_fraction <= 1.0:
+            raise ValueError(f"min_valid_fraction must be in [0, 1], got {self.min_valid_fraction}")
 
     @property
     def percentiles(self) -> tuple[float, float]:
@@ -93,14 +107,19 @@ def auc_confidence_table(
 ) -> pd.DataFrame:
     """AUC with bootstrap CI per task, per group mean and overall mean, for every
     (method, run, cohort, split) in ``df``. Columns: method, run, cohort, split, level
-    (task/group/overall), name, auc, ci_low, ci_high, n_scans, n_resamples_valid."""
+    (task/group/overall), name, auc, ci_low, ci_high, n_resamples_valid, note, n_pos, n_neg
+    (task rows), ci_unreliable, ci_warning, n_scans."""
     frames = []
     for (method, run, cohort, split), sub in df.groupby([METHOD, RUN, COHORT, SPLIT], sort=False):
         table = to_wide(sub)
         counts = _counts_with_point(len(table.scan_ids), config)
         per_task = resampled_task_aucs(table, counts)
         stats = _summaries(per_task, table.tasks)
-        rows = [_interval_row(name, level, values, config) for level, name, values in stats]
+        classes = _class_counts(table.labels, table.tasks)
+        rows = [
+            _interval_row(name, level, values, complete, classes.get(name), config)
+            for level, name, values, complete in stats
+        ]
         frame = pd.DataFrame(rows)
         frame.insert(0, SPLIT, split)
         frame.insert(0, COHORT, cohort)
@@ -119,7 +138,7 @@ def paired_difference_table(
 ) -> pd.DataFrame:
     """AUC difference ``other - reference`` (each a (method, run) pair) with paired bootstrap CI
     and two-sided p-value, per task, group and overall, per (cohort, split), on the scans both
-    models predicted."""
+    models predicted; flagged like :func:`auc_confidence_table` (ci_unreliable, ci_warning)."""
     frames = []
     ref_rows = _model_rows(df, reference)
     oth_rows = _model_rows(df, other)
@@ -145,11 +164,13 @@ def paired_difference_table(
         a.labels = b.labels
         counts = _counts_with_point(len(common), config)
         aucs_a, aucs_b = resampled_task_aucs(a, counts), resampled_task_aucs(b, counts)
+        classes = _class_counts(a.labels, tasks)
         rows = []
-        for (level, name, va), (_, _, vb) in zip(
+        for (level, name, va, complete_a), (_, _, vb, complete_b) in zip(
             _summaries(aucs_a, tasks), _summaries(aucs_b, tasks)
         ):
-            rows.append(_difference_row(level, name, va, vb, config))
+            warning = _ci_warning(complete_a & complete_b, classes.get(name), config)
+            rows.append(_difference_row(level, name, va, vb, warning, config))
         frame = pd.DataFrame(rows)
         frame.insert(0, SPLIT, split)
         frame.insert(0, COHORT, cohort)
@@ -168,12 +189,15 @@ def _counts_with_point(n: int, config: BootstrapConfig) -> np.ndarray:
     return np.vstack([np.ones((1, n), dtype=counts.dtype), counts])
 
 
-def _summaries(per_task: np.ndarray, tasks: tuple[str, ...]) -> list[tuple[str, str, np.ndarray]]:
-    """(level, name, values over [point, resamples...]) for each task, group mean and overall.
+def _summaries(
+    per_task: np.ndarray, tasks: tuple[str, ...]
+) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
+    """(level, name, values, complete) over [point, resamples...] for each task, group mean and
+    overall; ``complete`` is True where every task of the row is defined.
 
     A mean averages the tasks whose point AUC is defined; in a resample where one of them has
-    one class only, the mean is over the remaining ones."""
-    out = [("task", t, per_task[:, j]) for j, t in enumerate(tasks)]
+    one class only, the mean is over the remaining ones (and that resample is not complete)."""
+    out = [("task", t, per_task[:, j], ~np.isnan(per_task[:, j])) for j, t in enumerate(tasks)]
     defined = ~np.isnan(per_task[0])
     groups = np.array([task_by_name(t).group for t in tasks])
     for name in (*GROUPS, "overall"):
@@ -182,12 +206,44 @@ def _summaries(per_task: np.ndarray, tasks: tuple[str, ...]) -> list[tuple[str, 
             with warnings.catch_warnings():  # a resample where every task has one class
                 warnings.simplefilter("ignore", RuntimeWarning)
                 values = np.nanmean(np.where(cols, per_task, np.nan), axis=1)
-            out.append(("overall" if name == "overall" else "group", name, values))
+            complete = ~np.isnan(per_task[:, cols]).any(axis=1)
+            out.append(("overall" if name == "overall" else "group", name, values, complete))
     return out
 
 
+def _class_counts(labels: np.ndarray, tasks: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    """Task -> (positives, negatives) among its labelled scans."""
+    return {
+        t: (int(np.sum(labels[:, j] == 1)), int(np.sum(labels[:, j] == 0)))
+        for j, t in enumerate(tasks)
+    }
+
+
+def _ci_warning(
+    complete: np.ndarray, classes: tuple[int, int] | None, config: BootstrapConfig
+) -> str:
+    """Why the interval of a row (values over [point, resamples...]) is unreliable; "" if it is
+    not, or if there is no interval (undefined point estimate)."""
+    if not complete[0]:
+        return ""
+    reasons = []
+    if classes is not None and min(classes) < config.min_class_count:
+        positives, negatives = classes
+        smaller = f"{positives} positives" if positives <= negatives else f"{negatives} negatives"
+        reasons.append(f"{smaller} (< {config.min_class_count})")
+    fraction = float(complete[1:].mean())
+    if fraction < config.min_valid_fraction:
+        reasons.append(f"{fraction:.0%} valid resamples (< {config.min_valid_fraction:.0%})")
+    return "; ".join(reasons)
+
+
 def _interval_row(
-    name: str, level: str, values: np.ndarray, config: BootstrapConfig
+    name: str,
+    level: str,
+    values: np.ndarray,
+    complete: np.ndarray,
+    classes: tuple[int, int] | None,
+    config: BootstrapConfig,
 ) -> dict[str, object]:
     point, boot = values[0], values[1:]
     valid = boot[~np.isnan(boot)]
@@ -204,11 +260,18 @@ def _interval_row(
         "ci_high": high,
         "n_resamples_valid": len(valid),
         "note": "one class only (or < 2 labelled scans)" if np.isnan(point) else "",
+        "n_pos": np.nan if classes is None else classes[0],
+        "n_neg": np.nan if classes is None else classes[1],
+        **_flag(_ci_warning(complete, classes, config)),
     }
 
 
+def _flag(warning: str) -> dict[str, object]:
+    return {"ci_unreliable": bool(warning), "ci_warning": warning}
+
+
 def _difference_row(
-    level: str, name: str, va: np.ndarray, vb: np.ndarray, config: BootstrapConfig
+    level: str, name: str, va: np.ndarray, vb: np.ndarray, warning: str, config: BootstrapConfig
 ) -> dict[str, object]:
     diff = vb - va
     boot = diff[1:][~np.isnan(diff[1:])]
@@ -229,6 +292,7 @@ def _difference_row(
         "ci_high": high,
         "p_value": p,
         "n_resamples_valid": len(boot),
+        **_flag(warning),
     }
 
 

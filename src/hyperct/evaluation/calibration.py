@@ -19,6 +19,7 @@ from hyperct.evaluation.predictions import LABEL, PROB, TASK
 logger = logging.getLogger(__name__)
 
 _EPS = 1e-6
+_MAX_HALVINGS = 30
 
 
 def reliability_bins(labels: np.ndarray, probs: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
@@ -43,24 +44,37 @@ def reliability_bins(labels: np.ndarray, probs: np.ndarray, n_bins: int = 10) ->
 
 
 def calibration_slope_intercept(
-    labels: np.ndarray, probs: np.ndarray, max_iter: int = 50
+    labels: np.ndarray, probs: np.ndarray, max_iter: int = 100
 ) -> tuple[float, float]:
-    """(slope, intercept) of the logistic recalibration by Newton-Raphson; NaNs with one class,
-    a constant prediction, or perfect separation (no finite maximum)."""
+    """(slope, intercept) of the logistic recalibration; NaNs with one class, a constant
+    prediction, or perfect separation (no finite maximum).
+
+    Newton-Raphson damped by step halving: a full step is taken only when it raises the
+    log-likelihood. An undamped step overshoots when one probability sits at the clip (0 or 1,
+    logit +-13.8), and the fit diverged although the maximum is finite.
+    """
     y = np.asarray(labels, dtype=float)
     x = _logit(np.asarray(probs, dtype=float))
     if y.min() == y.max() or np.ptp(x) == 0:
         return float("nan"), float("nan")
     design = np.column_stack([np.ones_like(x), x])
     beta = np.array([0.0, 1.0])
+    current = _log_likelihood(design @ beta, y)
     for _ in range(max_iter):
-        p = 1 / (1 + np.exp(-(design @ beta)))
+        p = _sigmoid(design @ beta)
         w = np.maximum(p * (1 - p), 1e-12)
         step = np.linalg.solve(design.T @ (design * w[:, None]), design.T @ (y - p))
-        beta = beta + step
+        scale = 1.0
+        for _ in range(_MAX_HALVINGS):
+            proposal = _log_likelihood(design @ (beta + scale * step), y)
+            if proposal >= current:
+                break
+            scale /= 2
+        beta = beta + scale * step
+        current = proposal
         if not np.all(np.isfinite(beta)) or np.abs(beta).max() > 1e3:
             break
-        if np.abs(step).max() < 1e-10:
+        if np.abs(scale * step).max() < 1e-10:
             return float(beta[1]), float(beta[0])
     logger.warning("calibration fit did not converge (separable data?); slope/intercept NaN")
     return float("nan"), float("nan")
@@ -85,3 +99,12 @@ def calibration_table(df: pd.DataFrame) -> pd.DataFrame:
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, _EPS, 1 - _EPS)
     return np.log(p) - np.log1p(-p)
+
+
+def _sigmoid(eta: np.ndarray) -> np.ndarray:
+    return np.exp(-np.logaddexp(0.0, -eta))
+
+
+def _log_likelihood(eta: np.ndarray, y: np.ndarray) -> float:
+    """Bernoulli log-likelihood of labels ``y`` under logits ``eta``, without overflow."""
+    return float(np.sum(y * eta - np.logaddexp(0.0, eta)))

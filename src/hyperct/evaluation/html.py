@@ -31,7 +31,10 @@ td.na{color:#aaa}span.opp{color:#8a3b00}.note{color:#666;font-size:12px}
 img{max-width:100%;border:1px solid #eee;margin:6px 0}
 figure{margin:12px 0}figcaption{font-size:12px;color:#555}
 details{margin:8px 0}summary{cursor:pointer;color:#0b5394}
+sup.warn{color:#b00020;font-weight:600;cursor:help}
 """
+
+_WARN = "\u2020"  # dagger: marks an unreliable bootstrap interval, explained in a footnote
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,9 @@ def auc_table(ci: pd.DataFrame, counts: pd.DataFrame, models: Sequence[str]) -> 
     """Table-1 style: tasks as rows (by group, then group means and the overall mean), one
     column per model with AUC and its CI; the best AUC of a row in bold when several models.
 
-    ``ci`` holds one cohort/split (columns model, level, name, auc, ci_low, ci_high); ``counts``
-    is indexed by task with n and n_pos.
+    ``ci`` holds one cohort/split (columns model, level, name, auc, ci_low, ci_high and
+    optionally ci_warning); ``counts`` is indexed by task with n and n_pos. Flagged intervals
+    are marked and listed in a footnote.
     """
     cells = ci.set_index(["name", "model"])
     head = "".join(f"<th>{escape(m)}</th>" for m in models)
@@ -75,7 +79,7 @@ def auc_table(ci: pd.DataFrame, counts: pd.DataFrame, models: Sequence[str]) -> 
             label = f"mean, {name}" if name != "overall" else "mean, all tasks"
             css = "mean overall" if name == "overall" else "mean"
             rows.append(_auc_row(label, "", cells, name, models, css))
-    return "<table>" + "".join(rows) + "</table>"
+    return "<table>" + "".join(rows) + "</table>" + ci_footnote(ci, with_subset=False)
 
 
 def summary_table(means: pd.DataFrame, models: Sequence[str]) -> str:
@@ -92,7 +96,7 @@ def summary_table(means: pd.DataFrame, models: Sequence[str]) -> str:
             label = f"{escape(cohort)}</td><td class=name>{escape(split)}</td><td class=name>{escape(_row_label(name))}"
             css = "mean overall" if name == "overall" else ""
             rows.append(_auc_row(label, None, cells, name, models, css))
-    return "<table>" + "".join(rows) + "</table>"
+    return "<table>" + "".join(rows) + "</table>" + ci_footnote(means, with_subset=True)
 
 
 def difference_table(diff: pd.DataFrame, others: Sequence[str], reference: str) -> str:
@@ -118,10 +122,34 @@ def difference_table(diff: pd.DataFrame, others: Sequence[str], reference: str) 
             sign = "+" if r["difference"] > 0 else ""
             row.append(
                 f"<td>{sign}{fmt(r['difference'])} <span class=ci>({fmt(r['ci_low'])}, "
-                f"{fmt(r['ci_high'])}) p={_fmt_p(r['p_value'])}</span></td>"
+                f"{fmt(r['ci_high'])}) p={_fmt_p(r['p_value'])}</span>{_warn_mark(r)}</td>"
             )
         rows.append("".join(row) + "</tr>")
-    return "<table>" + "".join(rows) + "</table>"
+    return "<table>" + "".join(rows) + "</table>" + ci_footnote(diff, with_subset=False)
+
+
+def ci_footnote(table: pd.DataFrame, with_subset: bool) -> str:
+    """The footnote under a table listing its flagged intervals and why (nothing if none).
+
+    ``table`` has columns model, name and ci_warning (and cohort, split with ``with_subset``)."""
+    if "ci_warning" not in table.columns:
+        return ""
+    flagged = table[table["ci_warning"].fillna("").astype(str) != ""]
+    if flagged.empty:
+        return ""
+    items = []
+    for _, r in flagged.iterrows():
+        where = f"{r['cohort']}, {r['split']}, " if with_subset else ""
+        items.append(
+            f"{escape(str(r['model']))} ({escape(where + _row_label(r['name']))}): "
+            f"{escape(r['ci_warning'])}"
+        )
+    return (
+        f"<p class=note><sup class=warn>{_WARN}</sup> Unreliable bootstrap interval, read with "
+        "care: too few scans in the smaller class, or too few valid resamples. "
+        + "; ".join(items)
+        + ".</p>"
+    )
 
 
 def operating_table(metrics: pd.DataFrame) -> str:
@@ -189,9 +217,18 @@ def _auc_row(
         r = cells.loc[(name, model)]
         text = f"<b class=best>{fmt(value)}</b>" if value == best else fmt(value)
         row.append(
-            f"<td>{text} <span class=ci>({fmt(r['ci_low'])}\u2013{fmt(r['ci_high'])})</span></td>"
+            f"<td>{text} <span class=ci>({fmt(r['ci_low'])}\u2013{fmt(r['ci_high'])})</span>"
+            f"{_warn_mark(r)}</td>"
         )
     return "".join(row) + "</tr>"
+
+
+def _warn_mark(row: pd.Series) -> str:
+    """The marker after a flagged interval, with its reason as a tooltip."""
+    warning = row.get("ci_warning", "")
+    if not isinstance(warning, str) or not warning:
+        return ""
+    return f"<sup class=warn title='{escape(warning)}'>{_WARN}</sup>"
 
 
 def _row_label(name: str) -> str:

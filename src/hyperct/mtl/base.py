@@ -50,6 +50,7 @@ class Weighting(nn.Module, ABC):
         shared_params: Sequence[Tensor],
         representation: Tensor | None = None,
         extra: Tensor | None = None,
+        scale: float = 1.0,
     ) -> Tensor:
         """Backpropagate the task losses of one batch and return the task weights applied.
 
@@ -64,18 +65,25 @@ class Weighting(nn.Module, ABC):
             extra: a scalar outside the weighting (e.g. an auxiliary segmentation loss) whose
                 gradient is added unweighted; a loss-weighting method backpropagates it in the
                 same pass as the task losses.
+            scale: this batch's share of the optimizer step (``1/grad_accum``). The method
+                computes its weights from the batch's own ``losses`` and backpropagates
+                ``scale`` times its whole objective, terms that are not task losses (UW's
+                regulariser) and ``extra`` included, so ``k`` accumulated batches give the
+                update of one; pass the losses unscaled.
 
         Returns:
             ``(T,)`` detached weights, 0 for absent tasks.
         """
         self._check_inputs(losses, present)
+        if not scale > 0:
+            raise ValueError(f"scale must be positive, got {scale}")
         present = present.to(device=losses.device, dtype=torch.bool)
         if not bool(present.any()):
             logger.debug("no task has a label in this batch: only the extra term backpropagates")
             if extra is not None:
-                extra.backward()
+                (extra * scale).backward()
             return losses.detach().new_zeros(self.num_tasks)
-        weights = self._backward(losses, present, list(shared_params), representation, extra)
+        weights = self._backward(losses, present, list(shared_params), representation, extra, scale)
         return weights.detach()
 
     @abstractmethod
@@ -86,9 +94,10 @@ class Weighting(nn.Module, ABC):
         shared_params: list[Tensor],
         representation: Tensor | None,
         extra: Tensor | None,
+        scale: float,
     ) -> Tensor:
-        """Do the backward pass (``extra`` included) for a batch with at least one present task;
-        return (T,) weights."""
+        """Do the backward pass of ``scale`` x (objective + ``extra``) for a batch with at least
+        one present task; return (T,) weights."""
 
     def epoch_end(self, mean_task_losses: Tensor) -> None:
         """Receive the mean training loss of each task over the epoch; no-op by default."""
@@ -103,10 +112,11 @@ class Weighting(nn.Module, ABC):
             raise TypeError(f"present must be a bool tensor, got {present.dtype}")
 
 
-def backward_extra(extra: Tensor | None) -> None:
-    """Backpropagate a term outside the weighting on its own, keeping the graph for the tasks."""
+def backward_extra(extra: Tensor | None, scale: float) -> None:
+    """Backpropagate ``scale`` x a term outside the weighting on its own, keeping the graph for
+    the tasks."""
     if extra is not None:
-        extra.backward(retain_graph=True)
+        (extra * scale).backward(retain_graph=True)
 
 
 class LossWeighting(Weighting):
@@ -123,9 +133,10 @@ class LossWeighting(Weighting):
         shared_params: list[Tensor],
         representation: Tensor | None,
         extra: Tensor | None,
+        scale: float,
     ) -> Tensor:
         total, weights = self.combine(losses, present)
-        (total if extra is None else total + extra).backward()
+        ((total if extra is None else total + extra) * scale).backward()
         return weights
 
     @abstractmethod
@@ -155,14 +166,15 @@ class GradientWeighting(Weighting):
         shared_params: list[Tensor],
         representation: Tensor | None,
         extra: Tensor | None,
+        scale: float,
     ) -> Tensor:
-        backward_extra(extra)
+        backward_extra(extra, scale)
         task_losses = present_losses(losses, present)
-        jacobians = self._shared_jacobians(task_losses, shared_params, representation)
+        jacobians = self._shared_jacobians(task_losses, shared_params, representation, scale)
         gramian = sum(j @ j.T for j in jacobians)
         weights = self.task_weights(gramian, present).to(device=gramian.device, dtype=gramian.dtype)
         for p, jacobian in zip(shared_params, jacobians, strict=True):
-            grad = (weights @ jacobian).reshape(p.shape).to(dtype=p.dtype)
+            grad = (scale * (weights @ jacobian)).reshape(p.shape).to(dtype=p.dtype)
             p.grad = grad if p.grad is None else p.grad + grad
         return scatter_weights(weights, present, self.num_tasks)
 
@@ -175,8 +187,10 @@ class GradientWeighting(Weighting):
         task_losses: list[Tensor],
         shared_params: list[Tensor],
         representation: Tensor | None,
+        scale: float,
     ) -> list[Tensor]:
-        """Per shared parameter, its ``(k, numel)`` Jacobian; heads get their ordinary gradient.
+        """Per shared parameter, its ``(k, numel)`` Jacobian (of the unscaled losses); heads get
+        ``scale`` x their ordinary gradient.
 
         With a representation, the task gradients w.r.t. it are taken first (through the heads
         only) and then carried through the trunk in one batched pass. The last pass frees the
@@ -189,7 +203,7 @@ class GradientWeighting(Weighting):
             heads = leaf_tensors(task_losses, exclude=shared_params)
             if heads:
                 torch.autograd.backward(
-                    torch.stack(task_losses).sum(), inputs=heads, retain_graph=True
+                    torch.stack(task_losses).sum() * scale, inputs=heads, retain_graph=True
                 )
             jac_backward(
                 task_losses, inputs=shared_params, parallel_chunk_size=self.parallel_chunk_size
@@ -206,7 +220,7 @@ class GradientWeighting(Weighting):
             heads = leaf_tensors(task_losses, exclude=shared_params, stop_at=representation)
             if heads:
                 torch.autograd.backward(
-                    torch.stack(task_losses).sum(), inputs=heads, retain_graph=True
+                    torch.stack(task_losses).sum() * scale, inputs=heads, retain_graph=True
                 )
             jac_backward(
                 [representation],

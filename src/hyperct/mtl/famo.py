@@ -69,9 +69,10 @@ class FAMO(LossWeighting):
         shared_params: list[Tensor],
         representation: Tensor | None,
         extra: Tensor | None,
+        scale: float,
     ) -> Tensor:
         self.observe(losses, present)
-        weights = super()._backward(losses, present, shared_params, representation, extra)
+        weights = super()._backward(losses, present, shared_params, representation, extra, scale)
         self.last_log_losses[present] = self._log(losses.detach())[present]
         self.last_present.copy_(present)
         return weights

@@ -65,12 +65,13 @@ class MGDA(GradientWeighting):
         shared_params: list[Tensor],
         representation: Tensor | None,
         extra: Tensor | None,
+        scale: float,
     ) -> Tensor:
         if self.config.mode == "params":
-            return super()._backward(losses, present, shared_params, representation, extra)
+            return super()._backward(losses, present, shared_params, representation, extra, scale)
         if representation is None:
             raise ValueError("MGDA with mode='representation' needs the shared representation")
-        backward_extra(extra)
+        backward_extra(extra, scale)
         task_losses = present_losses(losses, present)
         (rep_jacobian,) = jac(
             task_losses,
@@ -80,10 +81,10 @@ class MGDA(GradientWeighting):
         )
         rep_jacobian = rep_jacobian.reshape(len(task_losses), -1)
         weights = self.task_weights(rep_jacobian @ rep_jacobian.T, present)
-        combined = (weights @ rep_jacobian).reshape(representation.shape)
+        combined = (scale * (weights @ rep_jacobian)).reshape(representation.shape)
         handle = representation.register_hook(lambda _grad: combined)
         try:
-            torch.stack(task_losses).sum().backward()
+            (torch.stack(task_losses).sum() * scale).backward()
         finally:
             handle.remove()
         return scatter_weights(weights, present, self.num_tasks)

@@ -95,16 +95,25 @@ class OptimConfig:
 
 @dataclass
 class SamplingConfig:
-    """How HyperCT draws one task per sample among the sample's available labels."""
+    """How HyperCT draws its tasks per sample among the sample's available labels."""
 
     strategy: Literal["uniform", "inverse_prevalence"] = field(
         default="uniform",
         metadata={"help": "uniform, or inverse_prevalence (rare tasks drawn more often)."},
     )
+    tasks_per_sample: int = field(
+        default=1,
+        metadata={"help": "Distinct tasks drawn per sample and step (fewer if it has fewer "
+                  "labels); 1 is the paper's."},
+    )
 
     def __post_init__(self) -> None:
         if self.strategy not in SAMPLING:
             raise ConfigError(f"sampling.strategy must be one of {SAMPLING}, got {self.strategy!r}")
+        if isinstance(self.tasks_per_sample, bool) or self.tasks_per_sample < 1:
+            raise ConfigError(
+                f"sampling.tasks_per_sample must be an integer >= 1, got {self.tasks_per_sample!r}"
+            )
 
 
 @dataclass
