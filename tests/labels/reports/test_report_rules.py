@@ -102,3 +102,21 @@ def test_quality_on_real_reports(shared_data):
     gold = pd.read_csv(shared_data / "reports" / "ctrate_reports_train.csv").head(150)
     run = label_reports(gold[["AccessionNo", "report_text"]])
     assert evaluate_labels(run.labels, gold).macro_f1 > 0.9
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Kein Emphysem. Kein Hinweis auf Pleuraerguss.",
+        "Pas d'emphysème. Pas d'épanchement pleural.",
+        "Enfisema centrolobulillar. No hay derrame pleural.",
+        "Amfizem yok. Plevral efüzyon izlenmedi.",
+    ],
+)
+def test_non_english_report_gets_minus_one_everywhere_with_a_warning(text, caplog):
+    with caplog.at_level("WARNING", logger="hyperct.labels.reports.rules"):
+        out = label_report(text)
+    assert set(out.labels) == {t.name for t in CONVENTIONAL}
+    assert set(out.labels.values()) == {-1}
+    assert out.evidence == {} and "not in English" in out.not_labelled
+    assert "not in English" in caplog.text
