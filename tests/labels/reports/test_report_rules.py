@@ -54,6 +54,45 @@ def test_reference_sentences(text, task, label):
     assert label_report(text).labels[task] == label
 
 
+@pytest.mark.parametrize(
+    "text, task, label",
+    [
+        ("Peribronchial diffuse mild increase in thickness in both lungs.",
+         "Peribronchial thickening", 1),
+        ("Thickening and traction bronchiectasis are observed along the peribronchial sheath.",
+         "Peribronchial thickening", 1),
+        ("Ground-glass areas along the peribronchial area and interlobular septal thickenings.",
+         "Peribronchial thickening", -1),
+        ("Interlobular septal and interstitial thickening in the lower lobes.",
+         "Interlobular septal thickening", 1),
+        ("Prominent interlobular septa in both lower lobes.", "Interlobular septal thickening", 1),
+        ("Interstitial thickening in both lungs.", "Interlobular septal thickening", 1),
+        ("Thickening of the peribronchovascular interstitium.", "Interlobular septal thickening", 1),
+        ("Thickening of the interatrial septum.", "Interlobular septal thickening", -1),
+        ("Pericardial thickening is observed.", "Pericardial effusion", -1),
+        ("Pericardial thickening and effusion were observed.", "Pericardial effusion", 1),
+        ("Pericardial effusion - no thickening was detected.", "Pericardial effusion", 0),
+        ("No pleural effusion or pericardial fluid.", "Pericardial effusion", 0),
+        ("Fluid is observed in the pericardium.", "Pericardial effusion", 1),
+        ("Dependent density increases in the posterior lower lobes.", "Lung opacity", 1),
+        ("Subsegmental atelectasis and dependent density increases.", "Lung opacity", 1),
+        ("A nodule with an icy density in the right lower lobe.", "Lung opacity", 1),
+        ("The ground glass areas seen before have regressed.", "Lung opacity", 0),
+        ("The infiltration shows complete regression.", "Lung opacity", 0),
+        ("Mass, nodule and infiltration were not distinguished.", "Lung opacity", 0),
+        ("Consolidation cannot be distinguished from atelectasis.", "Consolidation", 1),
+        ("The tumour shows infiltration into the kidney parenchyma.", "Lung opacity", -1),
+        ("There are subpleural bands in both lower lobes.", "Pulmonary fibrotic sequela", 1),
+        ("Sequelae of a fracture in the right humerus.", "Pulmonary fibrotic sequela", -1),
+        ("Honeycombing in both lower lobes.", "Pulmonary fibrotic sequela", -1),
+        ("Conglomerate LAPs in the mediastinum.", "Lymphadenopathy", 1),
+        ("Intra-abdominal lymph nodes are observed.", "Lymphadenopathy", -1),
+    ],
+)
+def test_radiology_phrasings(text, task, label):
+    assert label_report(text).labels[task] == label
+
+
 def test_all_findings_and_evidence():
     out = label_report("No pleural effusion. Minimal atelectasis in the left lower lobe.")
     assert set(out.labels) == {t.name for t in CONVENTIONAL}

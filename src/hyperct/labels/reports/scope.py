@@ -31,10 +31,11 @@ class ScopeResult:
 
 _I = re.IGNORECASE
 # Hedges that contain a negation word but mean "possible": checked before any negation.
+# "X could not be distinguished" hedges; "X was not distinguished" (not seen) is a negation.
 _NEGATED_HEDGE = re.compile(
-    r"\b(?:can ?not|could not|couldn't|can't|not|unable to)\s+(?:be\s+)?"
+    r"\b(?:can ?not|could not|couldn't|can't|unable to)\s+(?:be\s+)?(?:clearly\s+)?"
     r"(?:excluded|ruled out|rule out|exclude|distinguished|differentiated|evaluated)\b|"
-    r"\bnot\s+(?:be\s+)?(?:clearly\s+)?(?:excluded|ruled out)\b",
+    r"\bnot\s+(?:be\s+)?(?:clearly\s+)?(?:excluded|ruled out|rule out|exclude)\b",
     _I,
 )
 _HEDGE = re.compile(
@@ -67,7 +68,11 @@ _POST_NEGATION = re.compile(
     r"\b(?:(?:is|are|was|were|has|have|had|been|be|did|does|do|could|can)\s+)*"
     r"(?:not|n't|no longer)\s+(?:\w+\s+){0,2}?" + _VERB + r"\b|"
     r"\b(?:absent|excluded|ruled out|resolved|disappeared|not present|removed|"
-    r"regressed completely|completely regressed|completely resolved|no longer)\b",
+    r"regressed completely|completely regressed|completely resolved|no longer)\b|"
+    r"\b(?:full|complete|total)\s+(?:regression|resolution)\b|"
+    r"\b(?:has|have)\s+regressed\W*$|"
+    # "Pericardial effusion - no thickening was detected": the dash joins the two findings.
+    r"^\W*-\s*no\s+(?:\w+\s+){0,2}?(?:was|were|is|are)\s+" + _VERB + r"\b",
     _I,
 )
 # "... not observed in the current examination": reaches back over the whole clause.
