@@ -87,6 +87,8 @@ def test_reference_sentences(text, task, label):
         ("Honeycombing in both lower lobes.", "Pulmonary fibrotic sequela", -1),
         ("Conglomerate LAPs in the mediastinum.", "Lymphadenopathy", 1),
         ("Intra-abdominal lymph nodes are observed.", "Lymphadenopathy", -1),
+        ("Septal lines at both lung bases.", "Interlobular septal thickening", 1),
+        ("Areas of increased attenuation in the left lung.", "Lung opacity", 1),
     ],
 )
 def test_radiology_phrasings(text, task, label):

@@ -339,6 +339,7 @@ RULES: tuple[FindingRule, ...] = (
             r"(?<!nodular )\binfiltrat\w*",
             r"\b(?:increased|increase\s+in|increases\s+in|increasing)\s+(?:\w+\s+){0,2}densit\w*",
             r"\bdensit(?:y|ies)\s+increase\w*",
+            r"\b(?:increased|increase\s+in)\s+(?:\w+\s+)?attenuation\b|\battenuation\s+increase\w*",
         ),
         # "metastasis has infiltration into the kidney": invasion of a structure, not an infiltrate.
         exclude=(_NOT_IN_LUNG, r"\bactive\s+infiltrat\w*", r"\binfiltrat\w*\s+into\b"),
@@ -402,7 +403,7 @@ RULES: tuple[FindingRule, ...] = (
             # Thickened lung interstitium: CT-RATE counts it as septal thickening.
             r"\binterstiti\w*\s+(?:\w+\s+)?thicken\w*|"
             r"\bthicken\w*\s+(?:of|in)\s+(?:the\s+)?(?:[\w-]+\s+)?interstitium\b",
-            r"\bkerley\b",
+            r"\bkerley\b|\bseptal\s+lines?\b",
         ),
         exclude=(r"\b(?:inter)?(?:atrial|ventricular)\s+sept\w*|\bnasal\s+sept\w*",),
     ),
