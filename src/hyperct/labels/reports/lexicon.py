@@ -147,18 +147,42 @@ _LYMPH_EXCLUDE = (
     r"\b(?:intrapulmonary|intraparenchymal|subpleural|perifissural|fissural|intramammary)"
     r"\s+lymph",
     r"\bbreast\b",
-    # Abdominal and pelvic nodes are outside a chest CT's lymphadenopathy.
+)
+# Abdominal and pelvic nodes are outside a chest CT's lymphadenopathy, unless the same sentence
+# also names a thoracic station.
+_ABDOMINAL_NODES = re.compile(
     r"\b(?:intra-?abdominal|abdominal|retroperitoneal|mesenter\w*|meso|para-?aortic|pelvic|"
     r"inguinal|iliac|perigastric|celiac|periportal|peripancreatic|splenic|spleen|"
     r"(?:peri)?colonic|colon|sigmoid)\b",
+    _I,
 )
+_THORACIC_NODES = re.compile(
+    r"\b(?:mediastin\w*|hil(?:ar|um|us)|paratracheal|pretracheal|subcarinal|axilla\w*|"
+    r"supraclavicular|infraclavicular|prevascular|aortopulmonary|paraesophageal|paracardiac|"
+    r"cardiophrenic|internal\s+mammary|thora\w*|retrocrural)\b",
+    _I,
+)
+
+
+_ORGAN_HILUM = re.compile(r"\b(?:spleen|splenic|renal|kidney|hepatic|liver)\s+hil\w*", _I)
+
+
+def _is_thoracic_node(sentence: str, start: int, end: int) -> bool:
+    if not _ABDOMINAL_NODES.search(sentence):
+        return True
+    return bool(_THORACIC_NODES.search(_ORGAN_HILUM.sub(" ", sentence)))
+
+
 # CT-RATE convention: any lymph node the report says is there counts, whatever its size.
-_LYMPH_ANY = FindingRule(task="Lymphadenopathy", terms=_LYMPH_TERMS, exclude=_LYMPH_EXCLUDE)
+_LYMPH_ANY = FindingRule(
+    task="Lymphadenopathy", terms=_LYMPH_TERMS, exclude=_LYMPH_EXCLUDE, context=_is_thoracic_node
+)
 # Radiological convention: nodes described below pathological size state the finding is absent.
 LYMPH_PATHOLOGICAL = FindingRule(
     task="Lymphadenopathy",
     terms=_LYMPH_TERMS,
     exclude=_LYMPH_EXCLUDE,
+    context=_is_thoracic_node,
     normal=(
         r"\blymph\s+nodes?\b[^.]{0,60}?\b(?:not?\s+(?:reach\w*|reaching)|non-?pathologic\w*|"
         r"below\s+(?:the\s+)?pathologic\w*|did\s+not\s+reach|not\s+in\s+pathologic\w*|"
@@ -352,9 +376,10 @@ RULES: tuple[FindingRule, ...] = (
             r"\bsequel\w*",
             r"\bscar\w*\b|\bcicatri\w*",
             r"\breticula\w*",
-            # Subpleural, linear and parenchymal bands are scars; honeycombing is an active
-            # interstitial disease, not the sequela of one (CT-RATE does not count it).
-            r"\bbands?\b|\bband-like\b",
+            # Subpleural, linear and parenchymal bands are scars (band atelectasis is a
+            # collapse); honeycombing is an active interstitial disease, not the sequela of one
+            # (CT-RATE does not count it).
+            r"\bbands?\b(?![\s-]+atelect)|\bband-like\b",
         ),
         exclude=(
             r"\bfibroadenom\w*|\bfibrous\s+dysplasia|\bfibroids?\b|\bfibroma\w*|\bfibromatos\w*",
