@@ -75,10 +75,31 @@ def test_lvidd_depends_on_sex():
         ("severely impaired", 1),
         ("", -1),
         ("not assessed", -1),
+        ("Normal RV function", 0),
+        ("within normal limits", 0),
+        ("WNL", 0),
+        ("normal (TAPSE 2.1 cm)", 0),
+        ("RV systolic function: preserved", 0),
+        ("hyperdynamic", 0),
+        ("low-normal", 0),
+        ("not reduced", 0),
+        ("moderately reduced", 1),
+        ("severely depressed (TAPSE 9 mm)", 1),
+        ("hypokinetic", 1),
+        ("impaired", 1),
+        ("mild-moderately decreased", 1),
+        ("RV dysfunction", 1),
+        ("TAPSE 1.4 cm", -1),
+        ("see report", -1),
     ],
 )
 def test_rv_function(text, label):
     assert rv_label(text)[0] == label
+
+
+def test_unknown_rv_wording_is_not_guessed():
+    label, reason = rv_label("see report")
+    assert label == -1 and "'see report'" in reason
 
 
 def test_threshold_validation():

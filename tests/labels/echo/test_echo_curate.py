@@ -126,3 +126,18 @@ def test_files_and_manifest(tmp_path):
     manifest = pd.read_csv(tmp_path / "m.csv").set_index("scan_id")
     assert manifest.loc["a", "Reduced LV systolic function"] == 1
     assert any("'b' is not in the manifest" in p for p in result.problems)
+
+
+def test_unknown_rv_wording_is_minus_one_with_a_warning_naming_row_and_value(caplog):
+    ct = _ct([("s1", "p", "2020-01-01", "F"), ("s2", "q", "2020-01-01", "F")])
+    echo = _echo(
+        [
+            ("p", "2020-01-02", "F", "60", "", "", "", "", "", "Normal RV function"),
+            ("q", "2020-01-02", "F", "60", "", "", "", "", "", "as before"),
+        ]
+    )
+    with caplog.at_level("WARNING", logger="hyperct.labels.echo.curate"):
+        result = curate_echo_labels(ct, echo)
+    assert result.labels["Reduced RV systolic function"].tolist() == [0, -1]
+    assert any("echo row 3" in p and "'as before'" in p for p in result.problems)
+    assert "echo row 3" in caplog.text and "'as before'" in caplog.text

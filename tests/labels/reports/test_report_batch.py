@@ -86,3 +86,19 @@ def test_unmentioned_absent_maps_only_unmentioned_findings_of_labelled_reports(t
     assert (labels.loc["b"] == -1).all()  # a failed report stays unavailable
     with pytest.raises(ValueError, match="unmentioned must be one of"):
         label_reports_file(reports_path=reports, out_path=tmp_path / "x.csv", unmentioned="zero")
+
+
+def test_non_english_report_is_marked_in_the_evidence(tmp_path):
+    reports = _write(
+        tmp_path / "r.csv",
+        [("de", "Kein Emphysem. Kein Hinweis auf Pleuraerguss."), ("en", "Emphysema.")],
+    )
+    run = label_reports_file(reports_path=reports, out_path=tmp_path / "labels.csv")
+    labels = pd.read_csv(tmp_path / "labels.csv").set_index("AccessionNo")
+    assert (labels.loc["de"] == -1).all() and labels.loc["en", "Emphysema"] == 1
+    assert run.failures == []
+    evidence = pd.read_csv(tmp_path / "labels.evidence.csv")
+    marked = evidence[evidence.AccessionNo == "de"]
+    assert sorted(marked.task) == sorted(FINDINGS)
+    assert (marked.status == "not labelled").all() and (marked.label == -1).all()
+    assert marked.cue.str.contains("not in English").all()

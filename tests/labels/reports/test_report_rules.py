@@ -54,6 +54,50 @@ def test_reference_sentences(text, task, label):
     assert label_report(text).labels[task] == label
 
 
+@pytest.mark.parametrize(
+    "text, task, label",
+    [
+        ("Peribronchial diffuse mild increase in thickness in both lungs.",
+         "Peribronchial thickening", 1),
+        ("Thickening and traction bronchiectasis are observed along the peribronchial sheath.",
+         "Peribronchial thickening", 1),
+        ("Ground-glass areas along the peribronchial area and interlobular septal thickenings.",
+         "Peribronchial thickening", -1),
+        ("Interlobular septal and interstitial thickening in the lower lobes.",
+         "Interlobular septal thickening", 1),
+        ("Prominent interlobular septa in both lower lobes.", "Interlobular septal thickening", 1),
+        ("Interstitial thickening in both lungs.", "Interlobular septal thickening", 1),
+        ("Thickening of the peribronchovascular interstitium.", "Interlobular septal thickening", 1),
+        ("Thickening of the interatrial septum.", "Interlobular septal thickening", -1),
+        ("Pericardial thickening is observed.", "Pericardial effusion", -1),
+        ("Pericardial thickening and effusion were observed.", "Pericardial effusion", 1),
+        ("Pericardial effusion - no thickening was detected.", "Pericardial effusion", 0),
+        ("No pleural effusion or pericardial fluid.", "Pericardial effusion", 0),
+        ("Fluid is observed in the pericardium.", "Pericardial effusion", 1),
+        ("Dependent density increases in the posterior lower lobes.", "Lung opacity", 1),
+        ("Subsegmental atelectasis and dependent density increases.", "Lung opacity", 1),
+        ("A nodule with an icy density in the right lower lobe.", "Lung opacity", 1),
+        ("The ground glass areas seen before have regressed.", "Lung opacity", 0),
+        ("The infiltration shows complete regression.", "Lung opacity", 0),
+        ("Mass, nodule and infiltration were not distinguished.", "Lung opacity", 0),
+        ("Consolidation cannot be distinguished from atelectasis.", "Consolidation", 1),
+        ("The tumour shows infiltration into the kidney parenchyma.", "Lung opacity", -1),
+        ("There are subpleural bands in both lower lobes.", "Pulmonary fibrotic sequela", 1),
+        ("Sequelae of a fracture in the right humerus.", "Pulmonary fibrotic sequela", -1),
+        ("Honeycombing in both lower lobes.", "Pulmonary fibrotic sequela", -1),
+        ("Conglomerate LAPs in the mediastinum.", "Lymphadenopathy", 1),
+        ("Intra-abdominal lymph nodes are observed.", "Lymphadenopathy", -1),
+        ("A lesion in the spleen hilum (lymph node?).", "Lymphadenopathy", -1),
+        ("Lymph nodes in the mediastinum and in the abdominal cavity.", "Lymphadenopathy", 1),
+        ("Band atelectasis in the lingula.", "Pulmonary fibrotic sequela", -1),
+        ("Septal lines at both lung bases.", "Interlobular septal thickening", 1),
+        ("Areas of increased attenuation in the left lung.", "Lung opacity", 1),
+    ],
+)
+def test_radiology_phrasings(text, task, label):
+    assert label_report(text).labels[task] == label
+
+
 def test_all_findings_and_evidence():
     out = label_report("No pleural effusion. Minimal atelectasis in the left lower lobe.")
     assert set(out.labels) == {t.name for t in CONVENTIONAL}
@@ -102,3 +146,21 @@ def test_quality_on_real_reports(shared_data):
     gold = pd.read_csv(shared_data / "reports" / "ctrate_reports_train.csv").head(150)
     run = label_reports(gold[["AccessionNo", "report_text"]])
     assert evaluate_labels(run.labels, gold).macro_f1 > 0.9
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Kein Emphysem. Kein Hinweis auf Pleuraerguss.",
+        "Pas d'emphysème. Pas d'épanchement pleural.",
+        "Enfisema centrolobulillar. No hay derrame pleural.",
+        "Amfizem yok. Plevral efüzyon izlenmedi.",
+    ],
+)
+def test_non_english_report_gets_minus_one_everywhere_with_a_warning(text, caplog):
+    with caplog.at_level("WARNING", logger="hyperct.labels.reports.rules"):
+        out = label_report(text)
+    assert set(out.labels) == {t.name for t in CONVENTIONAL}
+    assert set(out.labels.values()) == {-1}
+    assert out.evidence == {} and "not in English" in out.not_labelled
+    assert "not in English" in caplog.text

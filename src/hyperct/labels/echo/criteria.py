@@ -9,11 +9,34 @@ have been the one that was met (a negative from a partial exam would be a guess)
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from hyperct.labels.echo.config import EchoThresholds
 
-_NORMAL_RV = {"normal", "normal function", "preserved", "normal systolic function", "nl", "good"}
+# Qualitative RV wording. Measurements in parentheses or after a comma ("normal (TAPSE 2.1 cm)",
+# "reduced, TAPSE 14 mm") and the words naming the quantity ("RV systolic function") are
+# dropped first; what is left is matched against these vocabularies.
+UNKNOWN_RV_WORDING = "unknown RV function wording"
+_RV_QUANTITY = re.compile(
+    r"\([^)]*\)|[,;].*$|\b(?:tapse|fac)\b.*$|\bs'.*$|:|"
+    r"\b(?:the\s+)?(?:rv|right\s+ventric\w*|right\s+heart)\b|"
+    r"\b(?:global|overall|longitudinal|radial|systolic|function(?:s|ing)?|contractility|"
+    r"contraction|performance|wall\s+motion|is|was|appears?|seems?)\b"
+)
+_RV_NORMAL = re.compile(
+    r"^(?:(?:low|upper|high)[\s-]+)?(?:normal|nl|wnl|within\s+normal\s+limits|"
+    r"preserved|good|intact|adequate|satisfactory|unremarkable|hyperdynamic|hypercontractile|"
+    r"vigorous|normal\s+to\s+hyperdynamic|preserved\s+to\s+hyperdynamic|"
+    r"no\s+dysfunction|not\s+(?:reduced|impaired|depressed|decreased|diminished))$"
+)
+_RV_REDUCED = re.compile(
+    r"^(?:(?:very\s+)?(?:mild(?:ly)?|moderate(?:ly)?|sever(?:e|ely)|slight(?:ly)?|marked(?:ly)?|"
+    r"significant(?:ly)?|border(?:line)?|minimal(?:ly)?|globally|diffusely)"
+    r"(?:(?:\s+to\s+|\s*-\s*)(?:mild(?:ly)?|moderate(?:ly)?|sever(?:e|ely)))?\s+)?"
+    r"(?:reduced|reduction|depressed|decreased|impaired|impairment|hypokinetic|hypokinesis|"
+    r"diminished|abnormal|poor|low|dysfunction(?:al)?|akinetic|dyskinetic)$"
+)
 _UNKNOWN_RV = {
     "",
     "nan",
@@ -28,6 +51,12 @@ _UNKNOWN_RV = {
     "not seen",
     "-",
 }
+
+
+def _rv_wording(text: str) -> str:
+    """The qualitative words of an RV function entry, lower case, measurements removed."""
+    words = _RV_QUANTITY.sub(" ", " ".join(str(text).strip().lower().split()))
+    return " ".join(words.replace(".", " ").split())
 
 
 @dataclass(frozen=True)
@@ -56,13 +85,21 @@ def _compare(value: float, name: str, present: bool, rule: str) -> tuple[int, st
 
 
 def rv_label(text: str) -> tuple[int, str]:
-    """Qualitative RV systolic function: anything but normal is reduced; unknown text is -1."""
-    norm = " ".join(str(text).strip().lower().split())
-    if norm in _UNKNOWN_RV:
+    """Qualitative RV systolic function: normal wording 0, reduced wording 1, anything else -1.
+
+    Hyperdynamic function counts as not reduced. Wording in neither vocabulary is not guessed:
+    it gives -1 and a reason starting "unknown RV function wording", which curation records as a
+    problem naming the echo row.
+    """
+    raw = " ".join(str(text).strip().lower().split())
+    if raw in _UNKNOWN_RV:
         return -1, "RV function missing"
-    if norm in _NORMAL_RV:
-        return 0, f"RV function {text!r}"
-    return 1, f"RV function {text!r} (not normal)"
+    wording = _rv_wording(raw)
+    if _RV_NORMAL.match(wording):
+        return 0, f"RV function {text!r} (normal)"
+    if _RV_REDUCED.match(wording):
+        return 1, f"RV function {text!r} (reduced)"
+    return -1, f"{UNKNOWN_RV_WORDING} {text!r}"
 
 
 def la_pressure_label(m: Measurements, t: EchoThresholds) -> tuple[int, str]:

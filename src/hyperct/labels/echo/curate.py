@@ -20,7 +20,12 @@ import numpy as np
 import pandas as pd
 
 from hyperct.labels.echo.config import EchoColumns, EchoConfig
-from hyperct.labels.echo.criteria import Measurements, opportunistic_labels
+from hyperct.labels.echo.criteria import (
+    UNKNOWN_RV_WORDING,
+    Measurements,
+    opportunistic_labels,
+    rv_label,
+)
 from hyperct.labels.echo.match import match_exams
 from hyperct.labels.echo.units import resolve_unit, to_numbers
 from hyperct.tasks import OPPORTUNISTIC
@@ -81,6 +86,16 @@ def _dates(
     return parsed
 
 
+def _check_rv_wording(values: pd.Series, column: str, problems: list[str]) -> None:
+    """Record every RV function entry in neither vocabulary: its label will be -1."""
+    for idx, text in values.items():
+        reason = rv_label(text)[1]
+        if reason.startswith(UNKNOWN_RV_WORDING):
+            note = f"echo row {int(idx) + 2}, column {column!r}: {reason}; RV label -1"
+            logger.warning(note)
+            problems.append(note)
+
+
 def prepare_exams(echo: pd.DataFrame, config: EchoConfig, problems: list[str]) -> pd.DataFrame:
     """Echo table -> canonical columns (patient_id, date, sex, measurements in canonical units)."""
     cols: EchoColumns = config.echo_columns
@@ -93,6 +108,8 @@ def prepare_exams(echo: pd.DataFrame, config: EchoConfig, problems: list[str]) -
     out["rv_function"] = (
         echo[cols.rv_function].astype(str) if cols.rv_function in echo.columns else ""
     )
+    if cols.rv_function in echo.columns:
+        _check_rv_wording(out["rv_function"], cols.rv_function, problems)
     out["flags"] = ""
     for name, (attr, range_attr, unit) in _NUMERIC.items():
         column = getattr(cols, attr)

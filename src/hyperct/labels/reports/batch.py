@@ -1,5 +1,8 @@
 """Label a table of reports with one method and write labels, evidence and failures.
 
+A report the rules labeler cannot read (not English) keeps -1 for every finding; its evidence
+rows have status "not labelled" and say why.
+
 Failed reports (empty text, an LLM reply that never validated) get -1 for every finding and a
 line in ``failures``; the job goes on and the caller exits non-zero at the end.
 """
@@ -36,6 +39,13 @@ class LabelRun:
 def rules_outcome(text: str, config: RulesConfig | None = None) -> ReportOutcome:
     """Run the rules labeler on one report and turn its mentions into evidence rows."""
     result = label_report(text, config)
+    if result.not_labelled:
+        evidence = [
+            {"task": task, "label": -1, "status": "not labelled", "sentence": "", "phrase": "",
+             "cue": result.not_labelled, "method": "rules"}
+            for task in result.labels
+        ]
+        return ReportOutcome(labels=result.labels, evidence=evidence)
     evidence = [
         {
             "task": task,

@@ -49,6 +49,7 @@ _OTHER_ORGAN = (
     r"\b(?:thyroid|liver|hepatic|kidneys?|renal|adrenal|spleen|splenic|pancrea\w*|breasts?|"
     r"subcutaneous|cutaneous|skin|bones?|vertebra\w*|gallbladder|gall bladder|uterus|ovar\w*|"
     r"prostat\w*|bladder|intestin\w*|colon|gastric|muscles?|mediastinum|mediastinal|adipose|"
+    r"humer\w*|ribs?|clavic\w*|scapul\w*|sternum|fractur\w*|"
     r"fat|fatty|mesenter\w*|perirenal|omentum|omental|peritone\w*|soft tissue)\b"
 )
 _LUNG = (
@@ -110,8 +111,13 @@ _SCAR_DENSITY = re.compile(
 
 
 def _is_parenchymal_opacity(sentence: str, start: int, end: int) -> bool:
-    """A "density increase" is an opacity unless its segment calls it a scar, band or collapse."""
-    if not re.search(r"(?i)densit", sentence[start:end]):
+    """A "density increase" is an opacity unless its segment calls it a scar, band or collapse.
+
+    A dependent density stays an opacity whatever lies beside it ("atelectasis and dependent
+    density increases").
+    """
+    phrase = sentence[start:end]
+    if not re.search(r"(?i)densit", phrase) or re.match(r"(?i)dep[ae]nd", phrase):
         return True
     return not _SCAR_DENSITY.search(_segment_around(sentence, start))
 
@@ -129,7 +135,7 @@ _EFFUSION = r"(?:effusions?|fluid|effusion-thickening)"
 _NEAR = r"\b(?:effusions?|fluid)\b(?:\s+[\w,()-]+){0,10}?\s+"
 
 _LYMPH_TERMS = (
-    r"\blymphadenopath\w*|\badenopath\w*|\blymphadenomegal\w*",
+    r"\blymphadenopath\w*|\badenopath\w*|\blymphadenomegal\w*|\bLAPs?\b",
     r"\b(?:enlarged|pathological|pathologic|pathologically enlarged|conglomerat\w+|"
     r"bulky|enlarging)\s+(?:\w+\s+){0,3}?(?:lymph\s+)?nodes?\b",
     # "lymph nodes that did not reach pathological size were observed": nodes present.
@@ -142,13 +148,41 @@ _LYMPH_EXCLUDE = (
     r"\s+lymph",
     r"\bbreast\b",
 )
+# Abdominal and pelvic nodes are outside a chest CT's lymphadenopathy, unless the same sentence
+# also names a thoracic station.
+_ABDOMINAL_NODES = re.compile(
+    r"\b(?:intra-?abdominal|abdominal|retroperitoneal|mesenter\w*|meso|para-?aortic|pelvic|"
+    r"inguinal|iliac|perigastric|celiac|periportal|peripancreatic|splenic|spleen|"
+    r"(?:peri)?colonic|colon|sigmoid)\b",
+    _I,
+)
+_THORACIC_NODES = re.compile(
+    r"\b(?:mediastin\w*|hil(?:ar|um|us)|paratracheal|pretracheal|subcarinal|axilla\w*|"
+    r"supraclavicular|infraclavicular|prevascular|aortopulmonary|paraesophageal|paracardiac|"
+    r"cardiophrenic|internal\s+mammary|thora\w*|retrocrural)\b",
+    _I,
+)
+
+
+_ORGAN_HILUM = re.compile(r"\b(?:spleen|splenic|renal|kidney|hepatic|liver)\s+hil\w*", _I)
+
+
+def _is_thoracic_node(sentence: str, start: int, end: int) -> bool:
+    if not _ABDOMINAL_NODES.search(sentence):
+        return True
+    return bool(_THORACIC_NODES.search(_ORGAN_HILUM.sub(" ", sentence)))
+
+
 # CT-RATE convention: any lymph node the report says is there counts, whatever its size.
-_LYMPH_ANY = FindingRule(task="Lymphadenopathy", terms=_LYMPH_TERMS, exclude=_LYMPH_EXCLUDE)
+_LYMPH_ANY = FindingRule(
+    task="Lymphadenopathy", terms=_LYMPH_TERMS, exclude=_LYMPH_EXCLUDE, context=_is_thoracic_node
+)
 # Radiological convention: nodes described below pathological size state the finding is absent.
 LYMPH_PATHOLOGICAL = FindingRule(
     task="Lymphadenopathy",
     terms=_LYMPH_TERMS,
     exclude=_LYMPH_EXCLUDE,
+    context=_is_thoracic_node,
     normal=(
         r"\blymph\s+nodes?\b[^.]{0,60}?\b(?:not?\s+(?:reach\w*|reaching)|non-?pathologic\w*|"
         r"below\s+(?:the\s+)?pathologic\w*|did\s+not\s+reach|not\s+in\s+pathologic\w*|"
@@ -159,9 +193,15 @@ LYMPH_PATHOLOGICAL = FindingRule(
     ),
 )
 
+# A word that names another finding or structure: a thickening beyond it belongs to that one.
+_NOT_OTHER_FINDING = r"(?!\w*sept|pleur|glass|densit|nodul|opacit|consolid)"
 _PERIBRONCHIAL_TERMS = (
-    r"\bperibronch\w*(?:\s+[\w-]+){0,3}?\s+(?:thicken\w*|thickness\w*)",
-    r"\b(?:thicken\w*|thickness)\s+(?:[\w-]+\s+){0,5}?peribronch\w*",
+    # "peribronchial diffuse mild increase in thickness", "thickening ... along the
+    # peribronchial sheath": the thickening and the peribronchial site in one clause, with no
+    # other finding between them ("peribronchial area and interlobular septal thickenings").
+    r"\bperibronch\w*(?:\s+(?!and\b|or\b)" + _NOT_OTHER_FINDING + r"[\w-]+){0,5}?\s+"
+    r"(?:thicken\w*|thickness\w*)",
+    r"\b(?:thicken\w*|thickness)\s+(?:" + _NOT_OTHER_FINDING + r"[\w-]+\s+){0,8}?peribronch\w*",
     r"\bperibronchial\s+(?:cuffing|infiltrat\w*)",
 )
 # CT-RATE convention: only peribronchial wording counts ("bronchial wall thickening" alone is
@@ -251,6 +291,10 @@ RULES: tuple[FindingRule, ...] = (
             r"\bpleural\s*(?:,|and|or|/|-)\s*(?:and\s+|or\s+)?pericardial[\s-]+" + _EFFUSION,
             _NEAR + r"(?:\w+\s+){0,3}?pericardi\w*",
             r"\bpericardial\s+(?:space|recess\w*|sinus)\s+(?:\w+\s+){0,3}(?:fluid|effusion)",
+            # "pericardial thickening and effusion": effusion coordinated with another
+            # pericardial word; "pericardial thickening" alone is not an effusion.
+            r"\bpericardial\s+(?:thicken\w*|thickness)\s*(?:and|or|with|/|-)\s*(?:\w+\s+)?"
+            + _EFFUSION,
             r"\bhydropericardi\w*",
         ),
     ),
@@ -312,12 +356,17 @@ RULES: tuple[FindingRule, ...] = (
         task="Lung opacity",
         terms=(
             r"(?<!nodular )\bopacit\w*",
-            r"\bground[- ]glass\w*(?![\s-]+(?:\w+\s+)?nodul)|\bGGOs?\b|\bfrosted\s+glass",
+            r"\bground[- ]glass\w*(?![\s-]+(?:\w+\s+)?nodul)|\bGGOs?\b|\bfrosted\s+glass|"
+            r"\bicy\s+(?:glass\s+)?densit\w*",
+            # Gravity-dependent opacity of the posterior lung ("dependent density increases").
+            r"\bdep[ae]nd[ae]nt\s+(?:\w+\s+)?(?:densit\w*|opacit\w*)",
             r"(?<!nodular )\binfiltrat\w*",
             r"\b(?:increased|increase\s+in|increases\s+in|increasing)\s+(?:\w+\s+){0,2}densit\w*",
             r"\bdensit(?:y|ies)\s+increase\w*",
+            r"\b(?:increased|increase\s+in)\s+(?:\w+\s+)?attenuation\b|\battenuation\s+increase\w*",
         ),
-        exclude=(_NOT_IN_LUNG, r"\bactive\s+infiltrat\w*"),
+        # "metastasis has infiltration into the kidney": invasion of a structure, not an infiltrate.
+        exclude=(_NOT_IN_LUNG, r"\bactive\s+infiltrat\w*", r"\binfiltrat\w*\s+into\b"),
         context=_is_parenchymal_opacity,
     ),
     FindingRule(
@@ -327,8 +376,10 @@ RULES: tuple[FindingRule, ...] = (
             r"\bsequel\w*",
             r"\bscar\w*\b|\bcicatri\w*",
             r"\breticula\w*",
-            r"\bhoneycomb\w*",
-            r"\bparenchymal\s+bands?|\bfibrous\s+bands?",
+            # Subpleural, linear and parenchymal bands are scars (band atelectasis is a
+            # collapse); honeycombing is an active interstitial disease, not the sequela of one
+            # (CT-RATE does not count it).
+            r"\bbands?\b(?![\s-]+atelect)|\bband-like\b",
         ),
         exclude=(
             r"\bfibroadenom\w*|\bfibrous\s+dysplasia|\bfibroids?\b|\bfibroma\w*|\bfibromatos\w*",
@@ -368,9 +419,16 @@ RULES: tuple[FindingRule, ...] = (
     FindingRule(
         task="Interlobular septal thickening",
         terms=(
-            r"\b\w*sept\w*\s+(?:\w+\s+)?(?:thicken\w*|thickness\w*)",
+            # "septal and interstitial thickening", "septal thickenings"
+            r"\b\w*sept\w*\s+(?:[\w-]+\s+){0,3}?(?:thicken\w*|thickness\w*)",
             r"\bthicken\w*\s+(?:of\s+)?(?:the\s+)?(?:[\w-]+\s+){0,4}?(?:interlobular\s+)?septa\b",
-            r"\bkerley\b",
+            # "prominent interlobular septa", "interlobular septal clarification" (prominence)
+            r"\bprominen\w*\s+(?:(?:of|in)\s+)?(?:the\s+)?(?:\w+\s+){0,2}?interlobular\s+sept\w*|"
+            r"\binterlobular\s+sept\w*\s+(?:prominen\w*|clarification|accentuat\w*)",
+            # Thickened lung interstitium: CT-RATE counts it as septal thickening.
+            r"\binterstiti\w*\s+(?:\w+\s+)?thicken\w*|"
+            r"\bthicken\w*\s+(?:of|in)\s+(?:the\s+)?(?:[\w-]+\s+)?interstitium\b",
+            r"\bkerley\b|\bseptal\s+lines?\b",
         ),
         exclude=(r"\b(?:inter)?(?:atrial|ventricular)\s+sept\w*|\bnasal\s+sept\w*",),
     ),

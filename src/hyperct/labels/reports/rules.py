@@ -6,6 +6,9 @@ any present mention gives 1, otherwise an uncertain one gives ``RulesConfig.unce
 otherwise an absent one gives 0, and a finding never mentioned gives -1 (0 when the report calls
 the whole examination normal, e.g. "Thoracic CT examination within normal limits").
 
+The lexicon is English: a report in another language ("Kein Emphysem") gets -1 for every
+finding and a logged warning instead of labels read from words it does not understand.
+
 Hedged mentions ("possible X", "X?", "X cannot be excluded") are labelled 1 by default: a
 radiologist hedges about the cause or the significance of something seen on the images far more
 often than about whether it is there at all, and expert label sets (CT-RATE) mark such findings
@@ -23,6 +26,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from hyperct.labels.reports.language import check_language
 from hyperct.labels.reports.lexicon import FindingRule, rules_for
 from hyperct.labels.reports.scope import Status, classify_mention
 from hyperct.labels.reports.text import Clause, split_clauses, split_sentences
@@ -69,10 +73,15 @@ class Mention:
 
 @dataclass(frozen=True)
 class ReportLabels:
-    """Labels of one report and, per labelled finding, the mention that decided it."""
+    """Labels of one report and, per labelled finding, the mention that decided it.
+
+    ``not_labelled`` says why the report was not read (it is not English); then every label is
+    -1 and there is no evidence.
+    """
 
     labels: dict[str, int]
     evidence: dict[str, Mention] = field(default_factory=dict)
+    not_labelled: str = ""
 
 
 def _overlaps(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
@@ -138,6 +147,13 @@ def _label_of(mention: Mention, config: RulesConfig) -> int:
 def label_report(text: str, config: RulesConfig | None = None) -> ReportLabels:
     """Label one report for the 18 conventional findings (1 / 0 / -1) with evidence."""
     config = config or RulesConfig()
+    language = check_language(text)
+    if not language.english:
+        reason = f"report is not in English ({language.describe()})"
+        logger.warning("%s: every finding -1; report starts %r", reason, text[:60])
+        return ReportLabels(
+            labels={rule.task: -1 for rule in rules_for(config.convention)}, not_labelled=reason
+        )
     split = split_sentences(text)
     sentences = [(s, split_clauses(s)) for s in split]
     normal = _normal_study(split)

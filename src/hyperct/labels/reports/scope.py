@@ -1,7 +1,8 @@
 """Negation, uncertainty and history scope of a finding mention inside its clause.
 
 A mention is *absent* when a negation cue governs it ("no X", "X was not observed", "X has
-resolved", "previously seen X ... not detected in this examination"), *uncertain* when a hedge
+resolved", "previously seen X ... not detected in this examination") or when it is placed in the
+prior study only ("In the previous examination, there is X"), *uncertain* when a hedge
 governs it ("possible X", "X?", "X cannot be excluded"), and *present* otherwise. Cues reach only
 within the clause (see :mod:`hyperct.labels.reports.text`) and a few words around the mention.
 """
@@ -31,10 +32,11 @@ class ScopeResult:
 
 _I = re.IGNORECASE
 # Hedges that contain a negation word but mean "possible": checked before any negation.
+# "X could not be distinguished" hedges; "X was not distinguished" (not seen) is a negation.
 _NEGATED_HEDGE = re.compile(
-    r"\b(?:can ?not|could not|couldn't|can't|not|unable to)\s+(?:be\s+)?"
+    r"\b(?:can ?not|could not|couldn't|can't|unable to)\s+(?:be\s+)?(?:clearly\s+)?"
     r"(?:excluded|ruled out|rule out|exclude|distinguished|differentiated|evaluated)\b|"
-    r"\bnot\s+(?:be\s+)?(?:clearly\s+)?(?:excluded|ruled out)\b",
+    r"\bnot\s+(?:be\s+)?(?:clearly\s+)?(?:excluded|ruled out|rule out|exclude)\b",
     _I,
 )
 _HEDGE = re.compile(
@@ -67,7 +69,11 @@ _POST_NEGATION = re.compile(
     r"\b(?:(?:is|are|was|were|has|have|had|been|be|did|does|do|could|can)\s+)*"
     r"(?:not|n't|no longer)\s+(?:\w+\s+){0,2}?" + _VERB + r"\b|"
     r"\b(?:absent|excluded|ruled out|resolved|disappeared|not present|removed|"
-    r"regressed completely|completely regressed|completely resolved|no longer)\b",
+    r"regressed completely|completely regressed|completely resolved|no longer|unlikely)\b|"
+    r"\b(?:full|complete|total)\s+(?:regression|resolution)\b|"
+    r"\b(?:has|have)\s+regressed\W*$|"
+    # "Pericardial effusion - no thickening was detected": the dash joins the two findings.
+    r"^\W*-\s*no\s+(?:\w+\s+){0,2}?(?:was|were|is|are)\s+" + _VERB + r"\b",
     _I,
 )
 # "... not observed in the current examination": reaches back over the whole clause.
@@ -82,6 +88,14 @@ _NOT_NOW = re.compile(
 _PAST_EXAM = re.compile(
     r"^\W*(?:\w+\s+){0,2}?(?:in|on|at)\s+(?:the\s+)?(?:previous|prior|former|earlier|old|"
     r"last|preceding)\b",
+    _I,
+)
+# A mention placed in the prior study only: "In the previous examination, there is X",
+# "the appearances previously observed as X (are now ...)".
+_PRIOR_ONLY = re.compile(
+    r"\b(?:in|on)\s+(?:the\s+)?(?:previous|prior|former|earlier)\s+(?:examination|exam|ct|study|scan)"
+    r"(?:\s+of\s+the\s+patient)?\s*,?\s*there\s+(?:is|are|was|were)\s+(?:[\w-]+\s+){0,4}$|"
+    r"\bpreviously\s+(?:observed|seen|described|detected|noted|reported)\s+as\s+(?:an?\s+)?$",
     _I,
 )
 _WORD = re.compile(r"\S+")
@@ -106,6 +120,9 @@ def classify_mention(clause: str, start: int, end: int) -> ScopeResult:
     hedge = _NEGATED_HEDGE.search(before + " " + after)
     if hedge:
         return ScopeResult(Status.UNCERTAIN, hedge.group(0))
+    prior = _PRIOR_ONLY.search(clause[:start])
+    if prior:
+        return ScopeResult(Status.ABSENT, prior.group(0).strip())
     now = _NOT_NOW.search(clause[end:])
     if now:
         return ScopeResult(Status.ABSENT, now.group(0))
