@@ -44,9 +44,10 @@ def prepare(
     except (CacheSpecError, ManifestError, FileNotFoundError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
         raise typer.Exit(2) from exc
+    stale = f" ({report.stale} re-prepared: source changed)" if report.stale else ""
     console.print(
-        f"prepared {report.done}, already cached {report.skipped}, failed {len(report.failed)} "
-        f"of {report.total} scans in {report.seconds:.1f} s -> {report.out_dir}",
+        f"prepared {report.done}{stale}, already cached {report.skipped}, failed "
+        f"{len(report.failed)} of {report.total} scans in {report.seconds:.1f} s -> {report.out_dir}",
         highlight=False,
     )
     for scan_id, error in sorted(report.failed.items()):
