@@ -214,16 +214,18 @@ def test_symlink_loop_fails_its_row_and_the_others_go_on(
 def test_implausible_scan_fails_unless_allowed(
     manifest_frame: pd.DataFrame, real_ct: Path, tmp_path: Path
 ) -> None:
-    ct = read_ct(real_ct / "ts_example_ct_sm.nii.gz")
-    write_nifti(
-        Volume((ct.array + 1024).astype(np.int16), ct.spacing, ct.affine), tmp_path / "s.nii.gz"
-    )
     frame = manifest_frame.copy()
+    frame.to_csv(tmp_path / "m.csv", index=False)
+    assert prepare_cache(tmp_path / "m.csv", SMALL, tmp_path / "c", progress=False).ok
+    ct = read_ct(real_ct / "ts_example_ct_sm.nii.gz")
+    shifted = Volume((ct.array + 1024).astype(np.int16), ct.spacing, ct.affine)
+    write_nifti(shifted, tmp_path / "s.nii.gz")  # stored values, the rescale never applied
     frame.loc[0, "path"] = "s.nii.gz"
     frame.to_csv(tmp_path / "m.csv", index=False)
     report = prepare_cache(tmp_path / "m.csv", SMALL, tmp_path / "c", progress=False)
     assert list(report.failed) == ["sm"] and "no air near -1000 HU" in report.failed["sm"]
     assert "ImplausibleCTError" in _errors(tmp_path / "c")["sm"]["error"]
+    assert not ScanCache(tmp_path / "c").has("sm")  # the old file's image is not served for it
     allowed = prepare_cache(
         tmp_path / "m.csv", SMALL, tmp_path / "c", progress=False, allow_implausible=True
     )

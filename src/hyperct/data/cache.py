@@ -6,8 +6,10 @@ or .zip, a digest of every file's relative path, size and ``mtime_ns``), the ana
 the manifest's rescale values. ``prepare`` re-prepares an entry whose record differs from the
 manifest row, so a corrected path or a replaced file never leaves the old image cached. File
 metadata, not content, is compared: a copy with new times is re-prepared (safe), an edit that
-keeps both size and mtime is not seen. Entries written before these records existed have none
-and are re-prepared once; readers (training, prediction) still load them.
+keeps both size and mtime is not seen. An entry whose source changed and that then fails to
+prepare is removed, so the old image is never served for the new source. Entries written before
+these records existed have none and are re-prepared once; readers (training, prediction) still
+load them.
 """
 
 from __future__ import annotations
@@ -105,6 +107,15 @@ class ScanCache:
         _save_npy(self.image_path(scan_id), grid)
         if source is not None:
             write_text_atomic(self.source_path(scan_id), json.dumps(source, sort_keys=True) + "\n")
+
+    def remove(self, scan_id: str) -> None:
+        """Delete an entry (record first, image last, the reverse of :meth:`save`)."""
+        for path in (
+            self.source_path(scan_id),
+            self.anatomy_path(scan_id),
+            self.image_path(scan_id),
+        ):
+            path.unlink(missing_ok=True)
 
     def load(self, scan_id: str, mmap: bool = True) -> np.ndarray:
         return np.load(self.image_path(scan_id), mmap_mode="r" if mmap else None)

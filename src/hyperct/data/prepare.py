@@ -90,6 +90,11 @@ def prepare_cache(
         logger.info("%s: removed %d partial file(s) from an interrupted run", cache.root, removed)
     report = PrepareReport(out_dir=cache.root, total=len(df))
     jobs = _jobs(df, spec, cache, report, allow_implausible, spacing)
+    stale = {job.scan_id for job in jobs if cache.has(job.scan_id)}
+    report.stale = len(stale)
+    if stale:
+        shown = ", ".join(sorted(stale)[:10]) + (", ..." if len(stale) > 10 else "")
+        logger.info("%d scan(s) changed since cached, re-preparing: %s", len(stale), shown)
     logger.info(
         "prepare: %d scans, %d already cached, %d stale, %d to do with %d worker(s)",
         report.total,
@@ -105,6 +110,8 @@ def prepare_cache(
         else:
             report.failed[scan_id] = error
             logger.error("scan %s failed: %s", scan_id, error)
+            if scan_id in stale:  # its cached image is of the old source: never serve it
+                cache.remove(scan_id)
     _write_errors(cache.root / ERRORS_FILE, dict(zip(df["scan_id"], df["path"])), report.failed)
     report.seconds = time.perf_counter() - start
     return report
@@ -137,9 +144,6 @@ def _jobs(
         if cache.is_current(row.scan_id, source, anatomy=bool(anatomy)):
             report.skipped += 1
             continue
-        if cache.has(row.scan_id):
-            report.stale += 1
-            logger.info("scan %s: source changed since it was cached, re-preparing", row.scan_id)
         jobs.append(
             ScanJob(
                 row.scan_id,
