@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
@@ -249,3 +250,25 @@ def test_pool_worker_runs_one_torch_and_one_blas_thread() -> None:
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == ["1", "1"]
+
+
+def test_cli_prepare_spacing_for_a_file_without_voxel_sizes(
+    manifest_frame: pd.DataFrame, real_ct: Path, tmp_path: Path
+) -> None:
+    data = np.asarray(nib.load(real_ct / "ts_example_ct_sm.nii.gz").dataobj, dtype=np.int16)
+    img = nib.Nifti1Image(data, None)
+    img.header.set_qform(None, code=0)
+    img.header.set_sform(None, code=0)
+    raw = bytearray(img.to_bytes())
+    raw[80:92] = np.zeros(3, dtype="<f4").tobytes()  # pixdim[1:4] = 0
+    (tmp_path / "nosize.nii").write_bytes(bytes(raw))
+    frame = manifest_frame.copy()
+    frame.loc[1, "path"] = "nosize.nii"
+    frame.to_csv(tmp_path / "m.csv", index=False)
+    base = ["prepare", str(tmp_path / "m.csv"), "--out", str(tmp_path / "c"), "--no-progress"]
+    runner = CliRunner()
+    refused = runner.invoke(app, base)
+    assert refused.exit_code == 1 and "voxel spacing unknown" in refused.output
+    given = runner.invoke(app, [*base, "--spacing", "3,3,3"])
+    assert given.exit_code == 0, given.output
+    assert "prepared 1, already cached 3" in given.output
