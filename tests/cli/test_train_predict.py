@@ -8,8 +8,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from hyperct import read_ct
 from hyperct.cli.main import app
 from hyperct.evaluation.predictions import read_predictions
+from hyperct.io.volume import Volume
+from hyperct.io.write import write_nifti
 from hyperct.tasks import TASK_NAMES
 
 TINY = ["model.backbone=dinov3-tiny", "model.rank=2", "model.task_dim=8", "model.module_dim=4",
@@ -63,6 +66,14 @@ def test_train_then_predict_a_real_ct_and_a_manifest(small_cohort, real_ct: Path
     assert list(probs) == list(TASK_NAMES)
     assert all(0.0 <= p <= 1.0 for p in probs.values())
     assert "Emphysema" in result.output
+
+    shifted = tmp_path / "shifted.nii.gz"  # stored values: HU + 1024, the rescale never applied
+    ct = read_ct(scan)
+    write_nifti(Volume((ct.array + 1024).astype(np.int16), ct.spacing, ct.affine), shifted)
+    base = ["predict", str(shifted), "--checkpoint", str(run), "--device", "cpu"]
+    refused = runner.invoke(app, base)
+    assert refused.exit_code != 0 and "not plausible CT" in str(refused.exception)
+    assert runner.invoke(app, [*base, "--allow-implausible"]).exit_code == 0
 
     table = tmp_path / "predictions.csv"
     result = runner.invoke(app, ["predict", "--manifest", str(manifest), "--cache", str(cache),

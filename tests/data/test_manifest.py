@@ -121,3 +121,59 @@ def test_write_manifest_round_trip(real_manifest: Path, tmp_path: Path) -> None:
     df = load_manifest(real_manifest)
     out = write_manifest(df, tmp_path / "again.parquet")
     pd.testing.assert_frame_equal(load_manifest(out)[list(TASK_NAMES)], df[list(TASK_NAMES)])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("column", ["path", "scan_id", "cohort", "patient_id", "split"])
+@pytest.mark.parametrize("empty", [None, ""])
+def test_null_or_empty_required_value_names_row_and_column(
+    manifest_frame: pd.DataFrame, tmp_path: Path, fmt: str, column: str, empty: str | None
+) -> None:
+    frame = manifest_frame.astype({column: object})
+    frame.loc[2, column] = empty
+    with pytest.raises(ManifestError) as err:
+        load_manifest(_write(frame, tmp_path, f"m.{fmt}"), check_files=False)
+    where = "line 4" if fmt == "csv" else "row 3"
+    assert any(
+        p.startswith(where) and f"column {column!r}: blank value" in p for p in err.value.problems
+    ), err.value.problems
+
+
+def test_null_optional_path_stays_empty(manifest_frame: pd.DataFrame, tmp_path: Path) -> None:
+    frame = manifest_frame.astype({"anatomy_path": "string"})
+    frame.loc[1, "anatomy_path"] = pd.NA
+    df = load_manifest(_write(frame, tmp_path, "m.parquet"))
+    assert df.loc[1, "anatomy_path"] == ""
+
+
+def test_empty_manifest_names_the_file(tmp_path: Path) -> None:
+    for name in ("m.csv", "m.parquet"):
+        (tmp_path / name).write_bytes(b"")
+        with pytest.raises(ManifestError, match=rf"(?s){name}: .*empty \(0 bytes\)"):
+            load_manifest(tmp_path / name)
+
+
+def test_latin1_manifest_refused_with_byte_and_hint(
+    manifest_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    frame = manifest_frame.copy()
+    frame.loc[0, "cohort"] = "Universitätsklinik"
+    path = tmp_path / "m.csv"
+    text = frame.to_csv(index=False)
+    path.write_bytes(text.encode("latin-1"))
+    offset = text.encode("latin-1").index("ä".encode("latin-1"))
+    with pytest.raises(
+        ManifestError, match=rf"(?s)m.csv: .*not UTF-8 at byte {offset} \(line 2.*save it as UTF-8"
+    ):
+        load_manifest(path)
+
+
+def test_symlink_loop_in_path_is_a_problem_not_a_crash(
+    manifest_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    frame = manifest_frame.copy()
+    frame.loc[1, "path"] = "loop"
+    with pytest.raises(ManifestError) as err:
+        load_manifest(_write(frame, tmp_path))
+    assert any(p.startswith("line 3") and "column 'path'" in p for p in err.value.problems)

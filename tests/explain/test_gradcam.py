@@ -50,6 +50,7 @@ def test_grid_to_volume_keeps_a_same_size_map() -> None:
 def test_saliency_lands_on_the_bright_blob_in_the_original_grid() -> None:
     hu = np.full((30, 40, 40), -1000, dtype=np.int16)
     hu[17:23, 8:18, 22:34] = 400  # a blob off-centre in z, y and x
+    hu[:, 36:, :] = -150  # a band of fat, so the volume passes as plausible CT
     volume = Volume(hu, (2.0, 1.0, 1.0), np.eye(4), source="blob")
     result = explain_volume(
         BrightnessModel(), volume, SliceStackSpec(slices=15, size=32), TASK_NAMES[0]

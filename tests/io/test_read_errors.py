@@ -11,7 +11,7 @@ import pytest
 
 from hyperct import read_ct
 from hyperct.io.errors import CTReadError
-from hyperct.io.read import read_mask
+from hyperct.io.read import parse_spacing, read_mask
 from hyperct.io.volume import Volume
 from hyperct.io.write import write_dicom_series
 
@@ -154,3 +154,37 @@ def test_localizer_in_series_folder_is_skipped(tmp_path: Path) -> None:
     scout.SOPInstanceUID = "1.2.3.999"
     scout.save_as(folder / "scout.dcm")
     assert read_ct(folder).shape == (5, 8, 8)
+
+
+def _zero_pixdim_nifti(path: Path, shape: tuple[int, int, int]) -> Path:
+    """A NIfTI without sform/qform whose pixdim is 0 (nibabel would silently read 1 mm)."""
+    img = nib.Nifti1Image(np.full(shape, -1000, dtype=np.int16), None)
+    img.header.set_qform(None, code=0)
+    img.header.set_sform(None, code=0)
+    raw = bytearray(img.to_bytes())
+    raw[80:92] = np.zeros(3, dtype="<f4").tobytes()  # pixdim[1:4] of the NIfTI-1 header
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_two_slices_with_pixdim_zero_need_the_spacing(tmp_path: Path) -> None:
+    path = _zero_pixdim_nifti(tmp_path / "two.nii", (40, 30, 2))
+    with pytest.raises(
+        CTReadError, match=r"two.nii: voxel spacing unknown \(NIfTI pixdim.*--spacing"
+    ):
+        read_ct(path)
+    vol = read_ct(path, spacing=(5.0, 0.7, 0.8))
+    assert vol.shape == (2, 30, 40) and vol.spacing == pytest.approx((5.0, 0.7, 0.8))
+    assert vol.meta["spacing_source"] == "given"
+
+
+def test_given_spacing_does_not_override_a_header_that_has_one(real_ct: Path) -> None:
+    vol = read_ct(real_ct / "ts_example_ct_sm.nii.gz", spacing=(1.0, 1.0, 1.0))
+    assert vol.spacing == (3.0, 3.0, 3.0)
+
+
+@pytest.mark.parametrize("text", ["1,2", "a,b,c", "0,1,1", "1,1,1,1"])
+def test_bad_spacing_text_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="expected three numbers z,y,x in mm"):
+        parse_spacing(text)
+    assert parse_spacing(" 1.5, 0.8,0.8") == (1.5, 0.8, 0.8)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from hyperct import read_ct
+from hyperct.io.plausibility import ImplausibleCTError
 from hyperct.io.read import read_mask
 from hyperct.io.volume import Volume
 from hyperct.preprocess import (
@@ -124,3 +125,12 @@ def test_slice_stack_input_equals_window_pack_normalise() -> None:
     out = to_model_input(grid, spec)
     torch.testing.assert_close(out["image"], ref, atol=1e-6, rtol=0)
     assert out["image_mask"].tolist() == mask.tolist() == [True, True, False]
+
+
+def test_implausible_volume_refused_unless_allowed(ct_and_seg) -> None:
+    ct, _ = ct_and_seg
+    shifted = Volume((ct.array + 1024).astype(np.int16), ct.spacing, ct.affine, source="s.nii")
+    with pytest.raises(ImplausibleCTError, match="s.nii: values are not plausible CT"):
+        preprocess_volume(shifted, SMALL)
+    grid = preprocess_volume(shifted, SMALL, allow_implausible=True)
+    assert grid.shape == SMALL.grid_shape and grid.min() >= 0

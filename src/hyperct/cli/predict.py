@@ -15,6 +15,12 @@ def predict(
     out: Path = typer.Option(None, help="Output .csv or .json (manifest mode: the predictions table)."),
     split: list[str] = typer.Option([], help="Manifest mode: only these splits (repeatable)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    allow_implausible: bool = typer.Option(
+        False, "--allow-implausible", help="Score scans whose values do not look like CT HU."
+    ),
+    spacing: str = typer.Option(
+        None, "--spacing", help="Voxel spacing z,y,x (mm) for files that give none (pixdim 0)."
+    ),
 ) -> None:
     """Predict with a trained run; preprocessing always comes from the checkpoint's spec."""
     from rich.console import Console
@@ -34,7 +40,11 @@ def predict(
         raise typer.BadParameter("give SCAN files or --manifest with --cache")
     from hyperct.training.predict_scan import predict_scans, probabilities_table, write_scan_probabilities
 
-    probs = predict_scans(paths=scans, checkpoint=checkpoint, device=device)
+    from hyperct.io.read import parse_spacing
+
+    probs = predict_scans(paths=scans, checkpoint=checkpoint, device=device,
+                          allow_implausible=allow_implausible,
+                          spacing=parse_spacing(spacing) if spacing else None)
     console.print(probabilities_table(probs))
     if out is not None:
         write_scan_probabilities(probs, out)

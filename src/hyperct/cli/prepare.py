@@ -15,6 +15,12 @@ def prepare(
         1, "--workers", min=1, help="Worker processes (one torch thread each)."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    allow_implausible: bool = typer.Option(
+        False, "--allow-implausible", help="Prepare scans whose values do not look like CT HU."
+    ),
+    spacing: str = typer.Option(
+        None, "--spacing", help="Voxel spacing z,y,x (mm) for files that give none (pixdim 0)."
+    ),
 ) -> None:
     """Preprocess scans (and anatomy masks) into CACHE; failures go to OUT/errors.jsonl, exit 1."""
     from rich.console import Console
@@ -22,18 +28,26 @@ def prepare(
     from hyperct.data.cache import CacheSpecError
     from hyperct.data.manifest import ManifestError
     from hyperct.data.prepare import prepare_cache
+    from hyperct.io.read import parse_spacing
 
     console = Console(stderr=True, soft_wrap=True)
     try:
         report = prepare_cache(
-            manifest_path=manifest, spec=spec, out_dir=out, workers=workers, progress=progress
+            manifest_path=manifest,
+            spec=spec,
+            out_dir=out,
+            workers=workers,
+            progress=progress,
+            allow_implausible=allow_implausible,
+            spacing=parse_spacing(spacing) if spacing else None,
         )
     except (CacheSpecError, ManifestError, FileNotFoundError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
         raise typer.Exit(2) from exc
+    stale = f" ({report.stale} re-prepared: source changed)" if report.stale else ""
     console.print(
-        f"prepared {report.done}, already cached {report.skipped}, failed {len(report.failed)} "
-        f"of {report.total} scans in {report.seconds:.1f} s -> {report.out_dir}",
+        f"prepared {report.done}{stale}, already cached {report.skipped}, failed "
+        f"{len(report.failed)} of {report.total} scans in {report.seconds:.1f} s -> {report.out_dir}",
         highlight=False,
     )
     for scan_id, error in sorted(report.failed.items()):

@@ -1,4 +1,16 @@
-"""The scan cache: one .npy per scan keyed by scan_id, plus the spec it was built with."""
+"""The scan cache: one .npy per scan keyed by scan_id, plus the spec it was built with.
+
+Each entry also records what it was built from in ``<key>.source.json``: the scan's
+:func:`source_identity` (resolved path, size and ``mtime_ns`` of the file; for a DICOM folder
+or .zip, a digest of every file's relative path, size and ``mtime_ns``), the anatomy mask's, and
+the manifest's rescale values. ``prepare`` re-prepares an entry whose record differs from the
+manifest row, so a corrected path or a replaced file never leaves the old image cached. File
+metadata, not content, is compared: a copy with new times is re-prepared (safe), an edit that
+keeps both size and mtime is not seen. An entry whose source changed and that then fails to
+prepare is removed, so the old image is never served for the new source. Entries written before
+these records existed have none and are re-prepared once; readers (training, prediction) still
+load them.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +26,7 @@ from hyperct.preprocess.spec import PreprocessSpec, spec_from_dict
 
 SPEC_FILE = "spec.json"
 ERRORS_FILE = "errors.jsonl"
+SOURCE_SUFFIX = ".source.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -29,6 +42,23 @@ def cache_key(scan_id: str) -> str:
     return safe
 
 
+def source_identity(path: str | Path) -> dict[str, object]:
+    """What identifies a scan's source: resolved path plus size/mtime_ns of its file(s).
+
+    Raises OSError (or RuntimeError for a symlink loop) when the path cannot be examined.
+    """
+    resolved = Path(path).resolve(strict=True)
+    if not resolved.is_dir():
+        stat = resolved.stat()
+        return {"path": str(resolved), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    files = sorted(p for p in resolved.rglob("*") if p.is_file())
+    listing = [
+        (str(p.relative_to(resolved)), p.stat().st_size, p.stat().st_mtime_ns) for p in files
+    ]
+    digest = hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+    return {"path": str(resolved), "files": len(files), "digest": digest}
+
+
 class ScanCache:
     """A folder of preprocessed grids: ``<key>.npy`` (int16 HU) and ``<key>.anatomy.npy`` (labels)."""
 
@@ -41,16 +71,51 @@ class ScanCache:
     def anatomy_path(self, scan_id: str) -> Path:
         return self.root / f"{cache_key(scan_id)}.anatomy.npy"
 
+    def source_path(self, scan_id: str) -> Path:
+        return self.root / f"{cache_key(scan_id)}{SOURCE_SUFFIX}"
+
     def has(self, scan_id: str, anatomy: bool = False) -> bool:
         return self.image_path(scan_id).is_file() and (
             not anatomy or self.anatomy_path(scan_id).is_file()
         )
 
-    def save(self, scan_id: str, grid: np.ndarray, anatomy: np.ndarray | None = None) -> None:
-        """Write the anatomy first, then the image: a present image means the scan is complete."""
-        if anatomy is not None:
+    def is_current(self, scan_id: str, source: dict[str, object], anatomy: bool = False) -> bool:
+        """True when the entry is complete and was built from exactly ``source``."""
+        if not self.has(scan_id, anatomy=anatomy) or not self.source_path(scan_id).is_file():
+            return False
+        try:
+            return json.loads(self.source_path(scan_id).read_text()) == source
+        except ValueError:
+            return False
+
+    def save(
+        self,
+        scan_id: str,
+        grid: np.ndarray,
+        anatomy: np.ndarray | None = None,
+        source: dict[str, object] | None = None,
+    ) -> None:
+        """Write the anatomy, then the image, then the source record.
+
+        The old record goes first, so an interrupted rewrite is never taken as current.
+        """
+        self.source_path(scan_id).unlink(missing_ok=True)
+        if anatomy is None:
+            self.anatomy_path(scan_id).unlink(missing_ok=True)
+        else:
             _save_npy(self.anatomy_path(scan_id), anatomy)
         _save_npy(self.image_path(scan_id), grid)
+        if source is not None:
+            write_text_atomic(self.source_path(scan_id), json.dumps(source, sort_keys=True) + "\n")
+
+    def remove(self, scan_id: str) -> None:
+        """Delete an entry (record first, image last, the reverse of :meth:`save`)."""
+        for path in (
+            self.source_path(scan_id),
+            self.anatomy_path(scan_id),
+            self.image_path(scan_id),
+        ):
+            path.unlink(missing_ok=True)
 
     def load(self, scan_id: str, mmap: bool = True) -> np.ndarray:
         return np.load(self.image_path(scan_id), mmap_mode="r" if mmap else None)

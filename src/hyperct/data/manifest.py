@@ -8,7 +8,9 @@ paths are resolved against the manifest's folder and returned absolute.
 from __future__ import annotations
 
 import difflib
+import io
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,16 +61,47 @@ class ManifestCheck:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV (all cells as text, blanks kept as '') or a Parquet file."""
+    """Read a CSV/TSV (UTF-8, all cells as text, blanks kept as '') or a Parquet file.
+
+    An empty file, a text file that is not UTF-8 and an unreadable table raise
+    :class:`ManifestError` naming the file.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: manifest not found")
-    if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path)
-    if path.suffix.lower() in (".csv", ".tsv"):
-        sep = "\t" if path.suffix.lower() == ".tsv" else ","
-        return pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep)
-    raise ValueError(f"{path}: a manifest is a .csv, .tsv or .parquet file")
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv", ".tsv"):
+        raise ValueError(f"{path}: a manifest is a .csv, .tsv or .parquet file")
+    if path.stat().st_size == 0:
+        raise ManifestError(str(path), ["the file is empty (0 bytes)"])
+    if suffix == ".parquet":
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError) as exc:
+            raise ManifestError(str(path), [f"not a readable Parquet file ({exc})"]) from exc
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ManifestError(
+            str(path),
+            [
+                f"not UTF-8 at byte {exc.start} (line {line}, byte "
+                f"{data[exc.start:exc.start + 1]!r}); save it as UTF-8"
+            ],
+        ) from exc
+    try:
+        return pd.read_csv(
+            io.StringIO(text),
+            dtype=str,
+            keep_default_na=False,
+            sep="\t" if suffix == ".tsv" else ",",
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ManifestError(
+            str(path), [f"not a readable {suffix[1:].upper()} table ({exc})"]
+        ) from exc
 
 
 def load_manifest(
@@ -112,7 +145,7 @@ def check_manifest(
         return raw, check
     df = raw.copy()
     for col in REQUIRED_COLUMNS:
-        df[col] = df[col].astype(str).str.strip()
+        df[col] = _as_text(df[col])
     _check_required_values(df, locate, check)
     _check_ids(df, locate, check)
     _check_splits(df, locate, check)
@@ -125,9 +158,14 @@ def check_manifest(
     return df, check
 
 
+def _as_text(values: pd.Series) -> pd.Series:
+    """Cells as stripped text; nulls (None, NaN, pd.NA) become '' so they are caught as blanks."""
+    return values.astype(object).where(values.notna(), "").astype(str).str.strip()
+
+
 def _locator(df: pd.DataFrame, is_csv: bool) -> dict:
     ids = (
-        df["scan_id"].astype(str)
+        _as_text(df["scan_id"])
         if "scan_id" in df.columns
         else pd.Series([""] * len(df), index=df.index)
     )
@@ -183,13 +221,12 @@ def _check_splits(df: pd.DataFrame, locate: dict, check: ManifestCheck) -> None:
 
 def parse_labels(values: pd.Series, column: str, locate: dict, problems: list[str]) -> pd.Series:
     """Parse a task column into int8 {1, 0, -1}; blanks and other values are problems, never coerced."""
-    numeric = pd.to_numeric(
-        values.astype(str).str.strip().replace({"": None, "nan": None}), errors="coerce"
-    )
+    text = _as_text(values)
+    numeric = pd.to_numeric(text.replace({"": None, "nan": None}), errors="coerce")
     valid = numeric.isin(LABEL_VALUES)
     for idx in values.index[~valid]:
-        shown = values.at[idx]
-        blank = str(shown).strip() in ("", "nan", "None")
+        shown = text.at[idx]
+        blank = shown in ("", "nan", "None")
         what = (
             "blank label (use -1 for not available)"
             if blank
@@ -206,17 +243,21 @@ def _resolve_paths(
         if col not in df.columns:
             continue
         resolved = []
-        for idx, value in df[col].items():
-            text = (
-                ""
-                if value is None or (isinstance(value, float) and np.isnan(value))
-                else str(value).strip()
-            )
+        for idx, text in _as_text(df[col]).items():
             if not text:
                 resolved.append("")
                 continue
             p = Path(text) if Path(text).is_absolute() else (base / text)
-            p = p.resolve()
+            try:
+                p = p.resolve()
+            except (OSError, RuntimeError) as exc:  # a symlink loop: RuntimeError up to 3.12
+                p = Path(os.path.abspath(p))
+                if check_files:
+                    check.problems.append(
+                        f"{locate[idx]}, column {col!r}: cannot resolve {p} ({exc})"
+                    )
+                resolved.append(str(p))
+                continue
             if check_files and not p.exists():
                 check.problems.append(f"{locate[idx]}, column {col!r}: file not found: {p}")
             resolved.append(str(p))
@@ -224,7 +265,11 @@ def _resolve_paths(
 
 
 def _check_leakage(df: pd.DataFrame, check: ManifestCheck) -> None:
-    """A patient's scans must all sit in one split; patient ids are scoped by cohort."""
+    """A patient's scans must all sit in one split; patient ids are scoped by cohort.
+
+    Rows with a blank patient or cohort are already problems and are left out here.
+    """
+    df = df[(df["patient_id"] != "") & (df["cohort"] != "")]
     splits = df.groupby(["cohort", "patient_id"])["split"].agg(lambda s: sorted(set(s)))
     leaked = splits[splits.map(len) > 1]
     for (cohort, patient), names in leaked.items():

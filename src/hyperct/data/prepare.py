@@ -1,7 +1,8 @@
 """`prepare_cache`: preprocess every scan of a manifest into the cache with a process pool.
 
-Resumable (scans already cached are skipped; partial files are never left), each failing scan
-is recorded in ``errors.jsonl`` and the run goes on; the report says what failed.
+Resumable (scans cached from the same source file are skipped, see :mod:`hyperct.data.cache`;
+partial files are never left), each failing scan (unreadable, implausible, or a path that cannot
+even be examined) is recorded in ``errors.jsonl`` and the run goes on; the report says what failed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hyperct.data.cache import ERRORS_FILE, ScanCache
+from hyperct.data.cache import ERRORS_FILE, ScanCache, source_identity
 from hyperct.data.manifest import load_manifest
 from hyperct.io.atomic import write_text_atomic
 from hyperct.preprocess.spec import PreprocessSpec, load_spec, spec_from_dict
@@ -35,16 +36,23 @@ class ScanJob:
     rescale: tuple[str, str] | None
     spec: dict
     cache_dir: str
+    source: dict
+    allow_implausible: bool = False
+    spacing: tuple[float, float, float] | None = None
 
 
 @dataclass
 class PrepareReport:
-    """Outcome of a prepare run: counts, failures by scan_id, wall time."""
+    """Outcome of a prepare run: counts, failures by scan_id, wall time.
+
+    ``stale``: cached entries whose source changed (or was never recorded), re-prepared.
+    """
 
     out_dir: Path
     total: int = 0
     done: int = 0
     skipped: int = 0
+    stale: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -59,11 +67,15 @@ def prepare_cache(
     out_dir: str | Path,
     workers: int = 1,
     progress: bool = True,
+    allow_implausible: bool = False,
+    spacing: tuple[float, float, float] | None = None,
 ) -> PrepareReport:
     """Preprocess the manifest's scans (and ``anatomy_path`` masks) into ``out_dir``.
 
     ``spec`` is a spec object, a name (``paper``, ``anatomy3d``) or a JSON file. A cache built
-    with another spec is refused. ``workers`` > 1 uses that many processes (one torch thread each).
+    with another spec is refused. ``workers`` > 1 uses that many processes (one torch and one
+    BLAS thread each). Scans whose values are not plausible CT HU fail unless
+    ``allow_implausible``; ``spacing`` (z, y, x mm) is used for files that give none.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -76,12 +88,18 @@ def prepare_cache(
     removed = cache.remove_partials()
     if removed:
         logger.info("%s: removed %d partial file(s) from an interrupted run", cache.root, removed)
-    jobs = _jobs(df, spec, cache)
-    report = PrepareReport(out_dir=cache.root, total=len(df), skipped=len(df) - len(jobs))
+    report = PrepareReport(out_dir=cache.root, total=len(df))
+    jobs = _jobs(df, spec, cache, report, allow_implausible, spacing)
+    stale = {job.scan_id for job in jobs if cache.has(job.scan_id)}
+    report.stale = len(stale)
+    if stale:
+        shown = ", ".join(sorted(stale)[:10]) + (", ..." if len(stale) > 10 else "")
+        logger.info("%d scan(s) changed since cached, re-preparing: %s", len(stale), shown)
     logger.info(
-        "prepare: %d scans, %d already cached, %d to do with %d worker(s)",
+        "prepare: %d scans, %d already cached, %d stale, %d to do with %d worker(s)",
         report.total,
         report.skipped,
+        report.stale,
         len(jobs),
         workers,
     )
@@ -92,29 +110,63 @@ def prepare_cache(
         else:
             report.failed[scan_id] = error
             logger.error("scan %s failed: %s", scan_id, error)
-    _write_errors(cache.root / ERRORS_FILE, jobs, report.failed)
+            if scan_id in stale:  # its cached image is of the old source: never serve it
+                cache.remove(scan_id)
+    _write_errors(cache.root / ERRORS_FILE, dict(zip(df["scan_id"], df["path"])), report.failed)
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _jobs(df: pd.DataFrame, spec: PreprocessSpec, cache: ScanCache) -> list[ScanJob]:
+def _jobs(
+    df: pd.DataFrame,
+    spec: PreprocessSpec,
+    cache: ScanCache,
+    report: PrepareReport,
+    allow_implausible: bool,
+    spacing: tuple[float, float, float] | None,
+) -> list[ScanJob]:
+    """The scans to (re-)prepare; a row whose files cannot be examined is a failure of that row."""
     jobs = []
     has_anatomy = "anatomy_path" in df.columns
     for row in df.itertuples(index=False):
         anatomy = getattr(row, "anatomy_path", "") if has_anatomy else ""
-        if cache.has(row.scan_id, anatomy=bool(anatomy)):
+        rescale = _rescale(row)
+        try:
+            source = {
+                "image": source_identity(row.path),
+                "anatomy": source_identity(anatomy) if anatomy else None,
+                "rescale": list(rescale) if rescale else None,
+            }
+        except (OSError, RuntimeError) as exc:  # missing file, permissions, symlink loop
+            report.failed[row.scan_id] = _unreadable(exc)
+            logger.error("scan %s failed: %s", row.scan_id, report.failed[row.scan_id])
+            continue
+        if cache.is_current(row.scan_id, source, anatomy=bool(anatomy)):
+            report.skipped += 1
             continue
         jobs.append(
             ScanJob(
                 row.scan_id,
                 row.path,
                 anatomy or None,
-                _rescale(row),
+                rescale,
                 spec.to_dict(),
                 str(cache.root),
+                source,
+                allow_implausible,
+                spacing,
             )
         )
     return jobs
+
+
+def _unreadable(exc: OSError | RuntimeError) -> str:
+    """A one-line reason naming the path that could not be examined."""
+    if isinstance(exc, FileNotFoundError):
+        return f"{exc.filename}: no such file or folder"
+    if isinstance(exc, OSError):
+        return f"{exc.filename}: cannot be examined ({exc.strerror or exc})"
+    return f"{exc} (a symbolic link pointing back to itself)"
 
 
 def _rescale(row: object) -> tuple[str, str] | None:
@@ -139,14 +191,16 @@ def _run(jobs: list[ScanJob], workers: int, progress: bool) -> Iterator[tuple[st
 
 
 def _in_process(jobs: list[ScanJob]) -> Iterator[tuple[str, str | None]]:
-    """One worker: run here, on one torch thread like a pool worker, then restore the threads."""
+    """One worker: run here on one torch and one BLAS thread like a pool worker, then restore."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        for job in jobs:
-            yield prepare_one(job)
+        with threadpool_limits(limits=1):
+            for job in jobs:
+                yield prepare_one(job)
     finally:
         torch.set_num_threads(threads)
 
@@ -164,9 +218,12 @@ def _in_pool(jobs: list[ScanJob], workers: int) -> Iterator[tuple[str, str | Non
 
 
 def _init_worker() -> None:
+    """One torch and one BLAS/OpenMP thread per worker: N workers on N cores, not N x N threads."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
+    threadpool_limits(limits=1)
 
 
 def prepare_one(job: ScanJob) -> tuple[str, str | None]:
@@ -177,14 +234,14 @@ def prepare_one(job: ScanJob) -> tuple[str, str | None]:
 
     try:
         spec = spec_from_dict(job.spec)
-        volume = read_ct(job.path)
+        volume = read_ct(job.path, spacing=job.spacing)
         if job.rescale is not None:
             volume = apply_metadata_rescale(volume, *_parse_rescale(job))
-        grid = preprocess_volume(volume, spec)
+        grid = preprocess_volume(volume, spec, allow_implausible=job.allow_implausible)
         anatomy = None
         if job.anatomy_path:
             anatomy = preprocess_mask(read_mask(job.anatomy_path, like=volume), spec)
-        ScanCache(job.cache_dir).save(job.scan_id, grid, anatomy)
+        ScanCache(job.cache_dir).save(job.scan_id, grid, anatomy, source=job.source)
     except Exception as exc:  # one bad scan must not stop the batch: recorded, run goes on
         return job.scan_id, f"{exc.__class__.__name__}: {exc}"
     return job.scan_id, None
@@ -197,10 +254,9 @@ def _parse_rescale(job: ScanJob) -> tuple[float, float]:
         raise ValueError(f"rescale_slope/rescale_intercept {job.rescale} are not numbers") from exc
 
 
-def _write_errors(path: Path, jobs: list[ScanJob], failed: dict[str, str]) -> None:
-    by_id = {j.scan_id: j for j in jobs}
+def _write_errors(path: Path, paths: dict[str, str], failed: dict[str, str]) -> None:
     lines = [
-        json.dumps({"scan_id": sid, "path": by_id[sid].path, "error": err})
+        json.dumps({"scan_id": sid, "path": paths[sid], "error": err})
         for sid, err in sorted(failed.items())
     ]
     write_text_atomic(path, "".join(line + "\n" for line in lines))

@@ -221,6 +221,11 @@ def _hu_pixels(s: _Slice) -> np.ndarray:
             f"{s.name}: expected one 2-D frame, got pixel array of shape {stored.shape}"
         )
     slope, inter = float(ds.RescaleSlope), float(ds.RescaleIntercept)
+    if slope == 0 or not np.isfinite(slope) or not np.isfinite(inter):
+        raise CTReadError(
+            f"{s.name}: RescaleSlope {ds.RescaleSlope} / RescaleIntercept {ds.RescaleIntercept} "
+            "cannot give HU (a slope of 0 makes every voxel the intercept)"
+        )
     if slope.is_integer() and inter.is_integer():
         return stored.astype(np.int32) * int(slope) + int(inter)
     return stored.astype(np.float32) * np.float32(slope) + np.float32(inter)

@@ -37,7 +37,22 @@ def load_nifti(path: Path) -> tuple[np.ndarray, np.ndarray, dict]:
         "scl_slope": slope,
         "scl_inter": inter,
     }
+    unknown = _unknown_spacing(path, img)
+    if unknown:
+        meta["spacing_unknown"] = unknown
     return data, np.asarray(img.affine, dtype=np.float64), meta
+
+
+def _unknown_spacing(path: Path, img: nib.spatialimages.SpatialImage) -> str | None:
+    """Why the voxel size is unknown, or None: without an sform it comes from the raw pixdim."""
+    if int(img.header["sform_code"]) > 0:
+        return None
+    with nib.openers.ImageOpener(str(path)) as fh:
+        raw = type(img.header).from_fileobj(fh, check=False)
+    pixdim = tuple(float(v) for v in raw["pixdim"][1:4])
+    if all(np.isfinite(v) and v != 0 for v in pixdim):
+        return None
+    return f"NIfTI pixdim[1:4] is {pixdim} and there is no sform"
 
 
 def _open(path: Path) -> nib.spatialimages.SpatialImage:

@@ -48,6 +48,19 @@ def spacing_from_affine(affine: np.ndarray) -> tuple[float, float, float]:
     return (float(norms[0]), float(norms[1]), float(norms[2]))
 
 
+def with_spacing(affine: np.ndarray, spacing_zyx: tuple[float, float, float]) -> np.ndarray:
+    """``affine`` with its voxel sizes replaced by ``spacing_zyx`` (mm along canonical z, y, x).
+
+    Each array axis keeps its direction and takes the size of the canonical axis it becomes.
+    """
+    canonical_axis = {2: 0, 1: 1, 0: 2}  # world axis (R, A, S) -> canonical (z, y, x) index
+    out = np.array(affine, dtype=np.float64)
+    for axis, (world, _) in enumerate(ornt.io_orientation(affine)):
+        column = out[:3, axis]
+        out[:3, axis] = column / np.linalg.norm(column) * spacing_zyx[canonical_axis[int(world)]]
+    return out
+
+
 def lps_to_ras(affine: np.ndarray) -> np.ndarray:
     """Turn an index->LPS (DICOM) affine into an index->RAS (NIfTI) affine."""
     return np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine

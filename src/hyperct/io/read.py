@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperct.io.errors import CTReadError
-from hyperct.io.orientation import spacing_from_affine, to_canonical
+from hyperct.io.orientation import spacing_from_affine, to_canonical, with_spacing
 from hyperct.io.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -24,20 +24,50 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 NUMPY_SUFFIXES = (".npz", ".npy")
 
 
-def read_ct(path: str | Path, series_uid: str | None = None) -> Volume:
+def read_ct(
+    path: str | Path,
+    series_uid: str | None = None,
+    spacing: tuple[float, float, float] | None = None,
+) -> Volume:
     """Read a CT (NIfTI file, DICOM folder or .zip of one series, .npz) into HU on the canonical grid.
 
     Rescale slope/intercept are applied exactly once; DICOM slices are ordered by their position
     along the slice normal, never by file name. ``series_uid`` picks one series out of a folder
     that holds several (otherwise such a folder is refused with the list of series).
+    ``spacing`` (mm along canonical z, y, x) is used only for a file that gives no voxel size
+    (NIfTI pixdim 0, a numpy file without a ``spacing`` entry); without it such a NIfTI is refused.
     """
     path = Path(path)
-    data, affine, meta = _load(path, series_uid)
+    data, affine, meta = _load(path, series_uid, spacing)
+    if "spacing_unknown" in meta:
+        if spacing is None:
+            raise CTReadError(
+                f"{path}: voxel spacing unknown ({meta['spacing_unknown']}); give it explicitly, "
+                "e.g. --spacing 1.5,0.8,0.8 (z,y,x in mm)"
+            )
+        affine = with_spacing(affine, spacing)
+        meta["spacing_source"] = "given"
     if data.dtype.kind == "f" and not np.isfinite(data).all():
         raise CTReadError(
             f"{path}: {int((~np.isfinite(data)).sum())} non-finite voxel values (NaN/inf)"
         )
     return _to_volume(path, _compact_hu(data), affine, meta)
+
+
+def parse_spacing(text: str) -> tuple[float, float, float]:
+    """Parse a user's ``"z,y,x"`` voxel spacing in mm (as ``--spacing`` takes it)."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    low, high = SPACING_RANGE_MM
+    if len(values) != 3 or not all(low <= v <= high for v in values):
+        raise ValueError(
+            f"spacing {text!r}: expected three numbers z,y,x in mm between {low} and {high}, "
+            "e.g. 1.5,0.8,0.8"
+        )
+    return values  # type: ignore[return-value]
 
 
 def read_mask(path: str | Path, like: Volume | None = None) -> Volume:
@@ -60,7 +90,9 @@ def read_mask(path: str | Path, like: Volume | None = None) -> Volume:
     return vol
 
 
-def _load(path: Path, series_uid: str | None) -> tuple[np.ndarray, np.ndarray, dict]:
+def _load(
+    path: Path, series_uid: str | None, spacing: tuple[float, float, float] | None = None
+) -> tuple[np.ndarray, np.ndarray, dict]:
     _require_exists(path)
     if _is_nifti(path):
         from hyperct.io.nifti import load_nifti
@@ -75,7 +107,7 @@ def _load(path: Path, series_uid: str | None) -> tuple[np.ndarray, np.ndarray, d
     if path.is_file() and path.suffix.lower() in NUMPY_SUFFIXES:
         from hyperct.io.npz import load_npz
 
-        return load_npz(path)
+        return load_npz(path, spacing)
     if path.suffix.lower() == ".dcm":
         raise CTReadError(
             f"{path}: a single DICOM file is one slice; pass the folder of the series"

@@ -12,14 +12,23 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from hyperct.io.plausibility import check_plausible_ct
 from hyperct.io.volume import Volume
 from hyperct.preprocess.packing import triplet_middle_labels
 from hyperct.preprocess.resample import pad_or_crop, resize_hu, resize_labels, shape_for_spacing
 from hyperct.preprocess.spec import PreprocessSpec, SliceStackSpec, SpacingCropSpec
 
 
-def preprocess_volume(volume: Volume, spec: PreprocessSpec) -> np.ndarray:
-    """The cached grid of ``volume`` under ``spec``: int16 HU of shape ``spec.grid_shape``."""
+def preprocess_volume(
+    volume: Volume, spec: PreprocessSpec, allow_implausible: bool = False
+) -> np.ndarray:
+    """The cached grid of ``volume`` under ``spec``: int16 HU of shape ``spec.grid_shape``.
+
+    A volume whose values are not plausible CT HU raises
+    :class:`~hyperct.io.plausibility.ImplausibleCTError` unless ``allow_implausible``.
+    """
+    if not allow_implausible:
+        check_plausible_ct(volume)
     target = _resampled_shape(volume, spec)
     grid = resize_hu(volume.array, target)
     if isinstance(spec, SpacingCropSpec):

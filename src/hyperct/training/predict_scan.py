@@ -24,11 +24,18 @@ logger = logging.getLogger(__name__)
 
 
 def predict_scans(
-    *, paths: Sequence[str | Path], checkpoint: str | Path, device: str = "auto"
+    *,
+    paths: Sequence[str | Path],
+    checkpoint: str | Path,
+    device: str = "auto",
+    allow_implausible: bool = False,
+    spacing: tuple[float, float, float] | None = None,
 ) -> pd.DataFrame:
     """Probabilities of the 25 tasks, one row per scan (index: the file path), tasks as columns.
 
-    A file that cannot be read stops the run with the reader's error naming the file.
+    A file that cannot be read, or whose values are not plausible CT HU (unless
+    ``allow_implausible``), stops the run with an error naming the file. ``spacing`` (z, y, x mm)
+    is used for files that give no voxel size.
     """
     from hyperct.io.read import read_ct
     from hyperct.preprocess.pipeline import preprocess_volume, to_model_input
@@ -41,8 +48,9 @@ def predict_scans(
     dev = next(iter(model.parameters())).device
     rows = {}
     for path in paths:
-        volume = read_ct(path)
-        item = to_model_input(preprocess_volume(volume, spec), spec, train=False)
+        volume = read_ct(path, spacing=spacing)
+        grid = preprocess_volume(volume, spec, allow_implausible=allow_implausible)
+        item = to_model_input(grid, spec, train=False)
         batch = {k: v.unsqueeze(0).to(dev) for k, v in item.items() if k in ("image", "image_mask")}
         with torch.no_grad(), autocast(dev, bf16):
             logits = predict_logits(model, batch)
