@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hyperct.findings_categories import CATEGORY_COLUMNS
 from hyperct.io.atomic import atomic_path
 from hyperct.tasks import LABEL_VALUES, TASK_NAMES, TASKS
 
@@ -176,7 +177,7 @@ def _locator(df: pd.DataFrame, is_csv: bool) -> dict:
 
 
 def _check_columns(df: pd.DataFrame, check: ManifestCheck) -> None:
-    known = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS) | set(TASK_NAMES)
+    known = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS) | set(TASK_NAMES) | set(CATEGORY_COLUMNS)
     extra = [c for c in df.columns if c not in known]
     for col in REQUIRED_COLUMNS:
         if col not in df.columns:

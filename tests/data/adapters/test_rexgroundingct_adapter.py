@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from hyperct.data.adapters.rexgroundingct import RexLayout, adapt_rexgroundingct
-from hyperct.data.manifest import load_manifest
+from hyperct.data.manifest import check_manifest, load_manifest
 from hyperct.findings_categories import CATEGORIES, CATEGORY_COLUMNS, category_by_code
 from hyperct.tasks import CONVENTIONAL, OPPORTUNISTIC
 
@@ -36,6 +36,8 @@ def test_manifest_columns_splits_patients_categories(rex_tree, rex_scans) -> Non
     df = load_manifest(result.manifest_path).set_index("scan_id")
     expected = {scan: split for split, items in rex_scans.items() for scan, _ in items}
     assert df["split"].to_dict() == expected
+    raw_table = pd.read_csv(result.manifest_path)
+    assert check_manifest(raw_table, base_dir=result.manifest_path.parent)[1].warnings == []
     assert df.loc["train_1_a_2", "patient_id"] == "train_1"
     assert df.loc["valid_6_b_2", "patient_id"] == "valid_6"
     assert (df["cohort"] == "rexgroundingct").all()
