@@ -17,26 +17,16 @@ def prepare(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Preprocess scans (and anatomy masks) into CACHE; failures go to OUT/errors.jsonl, exit 1."""
-    from rich.console import Console
-
-    from hyperct.data.cache import CacheSpecError
-    from hyperct.data.manifest import ManifestError
+    from hyperct.cli.errors import exit_if_failed
     from hyperct.data.prepare import prepare_cache
 
-    console = Console(stderr=True, soft_wrap=True)
-    try:
-        report = prepare_cache(
-            manifest_path=manifest, spec=spec, out_dir=out, workers=workers, progress=progress
-        )
-    except (CacheSpecError, ManifestError, FileNotFoundError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
-        raise typer.Exit(2) from exc
-    console.print(
+    report = prepare_cache(
+        manifest_path=manifest, spec=spec, out_dir=out, workers=workers, progress=progress
+    )
+    typer.echo(
         f"prepared {report.done}, already cached {report.skipped}, failed {len(report.failed)} "
         f"of {report.total} scans in {report.seconds:.1f} s -> {report.out_dir}",
-        highlight=False,
+        err=True,
     )
-    for scan_id, error in sorted(report.failed.items()):
-        console.print(f"[red]failed[/red] {scan_id}: {error}", highlight=False)
-    if not report.ok:
-        raise typer.Exit(1)
+    exit_if_failed([f"{scan_id}: {error}" for scan_id, error in sorted(report.failed.items())],
+                   "prepare")
