@@ -8,7 +8,9 @@ import typer
 
 
 def compare(
-    config: Path = typer.Argument(..., help="YAML config shared by every method."),
+    config: str = typer.Argument(
+        ..., help="Named config (`hyperct config list`) or YAML file shared by every method."
+    ),
     methods: str = typer.Option(
         "hyperct,ew,uw,rlw,dwa,gls,mgda,stl", help="Comma-separated methods to train."
     ),

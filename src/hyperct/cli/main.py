@@ -75,6 +75,7 @@ def _register() -> None:
         adapt_cmd,
         anatomy,
         compare,
+        config_cmd,
         demo,
         evaluate,
         explain,
@@ -88,6 +89,7 @@ def _register() -> None:
     )
 
     app.command("tasks")(tasks_cmd.tasks)
+    app.add_typer(config_cmd.app, name="config")
     app.command("phantom")(phantom_cmd.phantom)
     app.add_typer(adapt_cmd.app, name="adapt")
     app.add_typer(manifest_cmd.app, name="manifest")

@@ -10,7 +10,10 @@ import typer
 def prepare(
     manifest: Path = typer.Argument(..., help="Manifest (.csv or .parquet)."),
     out: Path = typer.Option(..., "--out", help="Cache folder (created; resumable)."),
-    spec: str = typer.Option("paper", "--spec", help="paper, anatomy3d, or a spec .json file."),
+    spec: str = typer.Option(
+        "paper", "--spec", help="Named spec (paper, anatomy3d, demo, ...: `hyperct config list`) "
+        "or a spec .json file."
+    ),
     workers: int = typer.Option(
         1, "--workers", min=1, help="Worker processes (one torch thread each)."
     ),

@@ -8,7 +8,10 @@ import typer
 
 
 def train(
-    config: Path = typer.Argument(None, help="YAML config (see configs/); omitted: defaults."),
+    config: str = typer.Argument(
+        None, help="Named config (demo, paper, anatomy3d: `hyperct config list`) or YAML file; "
+        "omitted: the defaults."
+    ),
     overrides: list[str] = typer.Option(
         [], "--set", help="Dotted override, e.g. --set optim.lr=1e-4 (repeatable)."
     ),
