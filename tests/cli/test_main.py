@@ -115,6 +115,9 @@ def test_an_unexpected_exception_exits_3_in_one_line(monkeypatch, capsys, tmp_pa
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("error: internal error (ZeroDivisionError: division by zero)")
     assert "--verbose" in err
+    assert main(["-v", "manifest", "validate", str(manifest)]) == ExitCode.INTERNAL
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "in broken" in err and "internal error" in err
 
 
 def test_verbose_adds_the_traceback_and_keeps_the_exit_code(monkeypatch, capsys, tmp_path) -> None:

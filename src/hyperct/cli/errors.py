@@ -46,13 +46,13 @@ def print_error(message: str) -> None:
 
 def exit_code_for(exc: BaseException, verbose: bool) -> ExitCode:
     """Print ``exc`` the one way (with its traceback when ``verbose``) and return its exit code."""
-    if verbose:
-        traceback.print_exception(exc)
     if isinstance(exc, typer.TyperException):  # typer's own usage errors: unknown option, ...
         message = exc.format_message()
         if message:  # empty when typer printed the help of a bare group instead
             print_error(f"{message} (try --help)")
         return ExitCode.BAD_INPUT
+    if verbose:
+        traceback.print_exception(exc)
     if isinstance(exc, USER_ERRORS):
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print_error(str(message))
