@@ -10,7 +10,7 @@ import typer
 def anatomy(
     manifest: Path = typer.Argument(..., help="Manifest (CSV or Parquet) with scan_id and path."),
     out_dir: Path = typer.Option(
-        None, "--out-dir", help="Where masks go [default: <manifest folder>/anatomy]."
+        None, "--out-dir", help="Where masks go (default: <manifest folder>/anatomy)."
     ),
     fast: bool = typer.Option(False, "--fast", help="TotalSegmentator's 3 mm model (for CPU)."),
 ) -> None:
