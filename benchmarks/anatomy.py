@@ -4,8 +4,8 @@
 masks improves 3D CT classifiers by 1-3 AUC points. This benchmark repeats the comparison at toy
 scale through the public ``compare`` path (``--anatomy both``): phantom scans with their anatomy
 masks recorded as ``anatomy_path``; HyperCT and the EW baseline on the demo's 2.5D recipe
-(configs/demo.yaml, a stand-in backbone pretrained on a separate phantom cohort), and the 3D
-ResNet-18 and Swin on the paper's 3D recipe (configs/anatomy3d.yaml). It records test mean AUC
+(config demo, a stand-in backbone pretrained on a separate phantom cohort), and the 3D
+ResNet-18 and Swin on the paper's 3D recipe (config anatomy3d). It records test mean AUC
 with bootstrap CIs per variant, the paired bootstrap difference (with - without) per method and
 cohort, and the training seconds per step with the head and without.
 
@@ -35,7 +35,6 @@ from hyperct.training.compare import CompareResult, compare_methods
 from hyperct.training.pretrain_backbone import PROVENANCE_FILE, PretrainConfig, pretrain_backbone
 
 logger = logging.getLogger("benchmarks.anatomy")
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def cohort_with_truth(folder: Path, n: int, seed: int) -> Path:
@@ -44,8 +43,8 @@ def cohort_with_truth(folder: Path, n: int, seed: int) -> Path:
     return true_label_manifest(PhantomConfig(n=n, seed=seed, preset="small", workers=2), folder)
 
 
-def cache(manifest: Path, spec_file: str, out: Path) -> Path:
-    report = prepare_cache(manifest, load_spec(CONFIGS / spec_file), out, workers=2,
+def cache(manifest: Path, spec: str, out: Path) -> Path:
+    report = prepare_cache(manifest, load_spec(spec), out, workers=2,
                            progress=False)
     if not report.ok:
         raise RuntimeError(f"prepare failed for {report.failed}")
@@ -59,7 +58,7 @@ def stand_in_backbone(work: Path, n: int, epochs: int) -> Path:
         return work / "backbone"
     manifest = cohort_with_truth(work / "phantom", n, seed=1)
     return pretrain_backbone(PretrainConfig(
-        manifest=str(manifest), cache=str(cache(manifest, "demo_spec.json", work / "cache")),
+        manifest=str(manifest), cache=str(cache(manifest, "demo", work / "cache")),
         out=str(work / "backbone"), backbone_overrides={"patch_size": 8}, epochs=epochs,
         progress=False,
     ))
@@ -106,14 +105,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         manifest = cohort_with_truth(work / "cohort" / "phantom", args.n, seed=0)
-        cache25 = cache(manifest, "demo_spec.json", work / "cohort" / "cache")
-        cache3d = cache(manifest, "anatomy3d_spec.json", work / "cohort" / "cache3d")
+        cache25 = cache(manifest, "demo", work / "cohort" / "cache")
+        cache3d = cache(manifest, "anatomy3d-cpu", work / "cohort" / "cache3d")
         weights = stand_in_backbone(work / "pretrain", args.pretrain_n, args.pretrain_epochs)
         data = [f"data.manifest={manifest}", f"data.cache={cache25}", f"data.cache3d={cache3d}",
                 "runtime.progress=false", "anatomy.targets=totalseg", *args.overrides]
         runs = {
-            "2.5D": (CONFIGS / "demo.yaml", [f"model.weights={weights}"], ["hyperct", "ew"]),
-            "3D": (CONFIGS / "anatomy3d.yaml", [], ["resnet18_3d", "swin_3d"]),
+            "2.5D": ("demo", [f"model.weights={weights}"], ["hyperct", "ew"]),
+            "3D": ("anatomy3d", [], ["resnet18_3d", "swin_3d"]),
         }
         metrics: list[dict] = []
         for family, (config, extra, methods) in runs.items():
@@ -126,9 +125,9 @@ def main() -> None:
     notes = (
         f"Phantom cohort of {args.n} scans (splits {split}), true labels, TotalSegmentator-id "
         f"masks mapped to chest_lobes_heart (5 lobes + heart), CE at weight 1. 2.5D: "
-        f"configs/demo.yaml (tiny DINOv3 stand-in backbone pretrained {args.pretrain_epochs} "
+        f"config demo (tiny DINOv3 stand-in backbone pretrained {args.pretrain_epochs} "
         f"epochs on a separate {args.pretrain_n}-scan cohort, frozen; 48 slices at 64 px). "
-        "3D: configs/anatomy3d.yaml (48 x 56 x 56 crops at 6 mm, AdamW wd 1e-4, cosine, clip 5; "
+        "3D: config anatomy3d (48 x 56 x 56 crops at 6 mm, AdamW wd 1e-4, cosine, clip 5; "
         "ResNet-18 width 32, Swin embed 12 window 4). One seed per variant; paired bootstrap "
         f"({args.bootstrap}) of test mean AUC. Toy scale: a difference whose CI spans 0 is "
         "noise, not evidence either way."

@@ -23,7 +23,7 @@ def _train(demo: Path, k: int | None, out: Path):  # type: ignore[no-untyped-def
     from hyperct.training import load_config
     from hyperct.training.trainer import train
 
-    cfg = load_config(Path("configs/demo.yaml"), [
+    cfg = load_config("demo", [
         f"data.manifest={demo / 'phantom' / 'manifest.csv'}", f"data.cache={demo / 'cache'}",
         f"output_dir={out}", "runtime.progress=false",
     ])

@@ -16,10 +16,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from hyperct.io.atomic import write_text_atomic
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -29,20 +31,33 @@ MARKER = ".hyperct-demo"
 
 @dataclass
 class DemoConfig:
-    """What the demo runs; the defaults are sized for 2 CPU cores in well under 15 minutes."""
+    """What the demo runs; the defaults are sized for 2 CPU cores in well under 15 minutes.
+
+    ``hyperct demo`` is built from these fields: each one's ``help`` is its option's help, its
+    default the option's default; ``flag`` names an option that is not ``--field-name``, and
+    ``separator`` makes a tuple one option (``--methods a,b``) instead of a repeatable one.
+    """
 
     out: Path = field(default=Path("demo_output"), metadata={"help": "Output folder."})
-    train_config: Path = field(
-        default=Path("configs/demo.yaml"), metadata={"help": "Training YAML shared by every method."}
+    train_config: str = field(
+        default="demo",
+        metadata={"help": "Training config shared by every method: a name (demo, paper, "
+                          "anatomy3d) or a YAML file.", "flag": "--config"},
     )
     spec: str = field(
-        default="configs/demo_spec.json",
-        metadata={"help": "Preprocessing spec: a JSON file or a name (paper, anatomy3d)."},
+        default="demo",
+        metadata={"help": "Preprocessing spec: a name (demo, paper, anatomy3d, ...) or a JSON "
+                          "file."},
     )
-    n_scans: int = field(default=240, metadata={"help": "Scans in the synthetic cohort."})
+    n_scans: int = field(
+        default=240, metadata={"help": "Scans in the synthetic cohort.", "flag": "--n"}
+    )
     preset: str = field(default="small", metadata={"help": "Phantom grid preset: small or default."})
-    seed: int = 0
-    methods: tuple[str, ...] = ("hyperct", "ew", "mgda")
+    seed: int = field(default=0, metadata={"help": "Seed of the cohort, training and bootstrap."})
+    methods: tuple[str, ...] = field(
+        default=("hyperct", "ew", "mgda"),
+        metadata={"help": "Comma-separated methods to train.", "separator": ","},
+    )
     real_ct: Path | None = field(
         default=None, metadata={"help": "Real CT to predict and explain (NIfTI or DICOM folder)."}
     )
@@ -51,16 +66,24 @@ class DemoConfig:
         metadata={"help": "Scans of a separate synthetic cohort on which a stand-in backbone is "
                           "pretrained when the config names no weights (0: random backbone)."},
     )
-    pretrain_epochs: int = 30
-    explain_task: str = "Cardiomegaly"
-    workers: int = 2
-    bootstrap: int = 1000
-    overrides: tuple[str, ...] = ()
-    force: bool = False
+    pretrain_epochs: int = field(default=30, metadata={"help": "Epochs of that pretraining."})
+    explain_task: str = field(
+        default="Cardiomegaly", metadata={"help": "Task of the saliency map."}
+    )
+    workers: int = field(
+        default=2, metadata={"help": "Processes for cohort generation and preprocessing."}
+    )
+    bootstrap: int = field(default=1000, metadata={"help": "Bootstrap resamples for the CIs."})
+    overrides: tuple[str, ...] = field(
+        default=(), metadata={"help": "Training config override (repeatable).", "flag": "--set"}
+    )
+    force: bool = field(
+        default=False, metadata={"help": "Replace an earlier demo's output folder."}
+    )
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
-        self.train_config = Path(self.train_config)
+        self.train_config = str(self.train_config)
         if self.n_scans < 40:
             raise ValueError(f"n_scans must be at least 40 so every split has scans, got {self.n_scans}")
         if not self.methods:

@@ -134,7 +134,7 @@ def test_cli_prepare_exits_non_zero_on_failure(
         ],
     )
     assert (
-        result.exit_code == 1 and "failed sm" in result.output and "no such file" in result.output
+        result.exit_code == 1 and "failed: sm: " in result.output and "no such file" in result.output
     )
 
 
@@ -148,7 +148,7 @@ def test_cli_manifest_validate_and_summary(
     bad.loc[0, "Emphysema"] = "yes"
     bad.to_csv(tmp_path / "bad.csv", index=False)
     result = runner.invoke(app, ["manifest", "validate", str(tmp_path / "bad.csv")])
-    assert result.exit_code == 1 and "line 2 (scan_id=sm), column 'Emphysema'" in result.output
+    assert result.exit_code == 2 and "line 2 (scan_id=sm), column 'Emphysema'" in result.output
     summary = runner.invoke(
         app, ["manifest", "summary", str(real_manifest), "--out", str(tmp_path / "s.csv")]
     )

@@ -79,7 +79,7 @@ def test_bad_input_is_one_clear_line(tmp_path):
         app, ["label", "reports", str(tmp_path / "r.csv"), "--out", str(tmp_path / "l.csv")]
     )
     assert result.exit_code == 2
-    assert "label reports: error:" in result.output and "'AccessionNo'" in result.output
+    assert "error: " in result.output and "'AccessionNo'" in result.output
     result = runner.invoke(
         app,
         [

@@ -7,8 +7,6 @@ import pytest
 from hyperct.training import ConfigError, load_config, save_config
 from hyperct.training.model_setup import model3d_config, model_config
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-
 
 def test_defaults_are_the_paper_recipe() -> None:
     cfg = load_config(None)
@@ -22,8 +20,8 @@ def test_defaults_are_the_paper_recipe() -> None:
 
 
 def test_overrides_parse_values_and_create_sections() -> None:
-    cfg = load_config(CONFIGS / "demo.yaml", ["optim.lr=1e-4", "model.rank=8", "method=ew",
-                                              "tasks=[Emphysema, cardiomegaly]"])
+    cfg = load_config("demo", ["optim.lr=1e-4", "model.rank=8", "method=ew",
+                              "tasks=[Emphysema, cardiomegaly]"])
     assert cfg.optim.lr == 1e-4 and isinstance(cfg.optim.lr, float)
     assert cfg.model["rank"] == 8 and cfg.method == "ew"
     assert cfg.task_names == ("Cardiomegaly", "Emphysema")  # catalogue order, full names
@@ -59,7 +57,7 @@ def test_unknown_model_key_is_named_and_family_keys_are_shared() -> None:
 
 
 def test_resolved_config_round_trips(tmp_path: Path) -> None:
-    cfg = load_config(CONFIGS / "paper.yaml", ["seed=3"])
+    cfg = load_config("paper", ["seed=3"])
     path = save_config(cfg, tmp_path / "config.yaml")
     assert load_config(path) == cfg
     assert model_config(cfg.method, cfg.model).backbone == "dinov3-vitb16"
@@ -85,9 +83,9 @@ def test_3d_methods_read_model3d_and_their_own_cache() -> None:
 def test_anatomy3d_config_is_the_paper_recipe_and_builds_both_3d_models() -> None:
     from hyperct.preprocess.spec import load_spec
 
-    cfg = load_config(CONFIGS / "anatomy3d.yaml")
+    cfg = load_config("anatomy3d")
     assert (cfg.optim.weight_decay, cfg.optim.scheduler, cfg.optim.max_grad_norm) == (
         1e-4, "cosine", 5.0)
     assert cfg.anatomy_config().label_set == "chest_lobes_heart" and cfg.anatomy_config().weight == 1
     assert model3d_config("swin_3d", cfg.model3d).backbone_kwargs["window_size"] == 4
-    assert load_spec(CONFIGS / "anatomy3d_spec.json").kind == "spacing_crop"
+    assert load_spec("anatomy3d-cpu").kind == "spacing_crop"

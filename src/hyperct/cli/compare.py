@@ -8,7 +8,9 @@ import typer
 
 
 def compare(
-    config: Path = typer.Argument(..., help="YAML config shared by every method."),
+    config: str = typer.Argument(
+        ..., help="Named config (`hyperct config list`) or YAML file shared by every method."
+    ),
     methods: str = typer.Option(
         "hyperct,ew,uw,rlw,dwa,gls,mgda,stl", help="Comma-separated methods to train."
     ),
@@ -30,8 +32,6 @@ def compare(
     pcgrad, cagrad, nashmtl, famo), stl, and the 3D classifiers (resnet18_3d, swin_3d, ...),
     which read data.cache3d when the config sets it.
     """
-    from rich.console import Console
-
     from hyperct.training import load_config
     from hyperct.training.compare import compare_methods
 
@@ -41,8 +41,7 @@ def compare(
         cfg=cfg, methods=names, out=out, split=split, anatomy=anatomy,  # type: ignore[arg-type]
         bootstrap=bootstrap,
     )
-    console = Console()
-    console.print(result.markdown, soft_wrap=True)  # tables stay copyable
-    console.print(f"predictions: {result.predictions_path}\nsummary: {result.summary_path}")
+    typer.echo(result.markdown)  # tables stay copyable
+    typer.echo(f"predictions: {result.predictions_path}\nsummary: {result.summary_path}")
     if result.anatomy_pairs is not None:
-        console.print(f"anatomy pairs: {result.summary_path.with_name('anatomy_pairs.csv')}")
+        typer.echo(f"anatomy pairs: {result.summary_path.with_name('anatomy_pairs.csv')}")

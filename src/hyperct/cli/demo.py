@@ -1,55 +1,71 @@
-"""`hyperct demo`: the whole pipeline on a synthetic cohort (what `make demo` runs)."""
+"""`hyperct demo`: the whole pipeline on a synthetic cohort (what `make demo` runs).
+
+Its options are :class:`hyperct.demo.DemoConfig`'s fields: help text and defaults are written
+once, in the dataclass, and the signature typer reads is built from them.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
+import inspect
+import typing
+from typing import Any
 
 import typer
 
+from hyperct.demo import DemoConfig
 
-def demo(
-    out: Path = typer.Option(Path("demo_output"), help="Output folder."),
-    config: Path = typer.Option(Path("configs/demo.yaml"), help="Training YAML for every method."),
-    spec: str = typer.Option("configs/demo_spec.json", help="Preprocessing spec JSON or name."),
-    n_scans: int = typer.Option(240, "--n", help="Scans in the synthetic cohort."),
-    preset: str = typer.Option("small", help="Phantom grid preset: small or default."),
-    methods: str = typer.Option("hyperct,ew,mgda", help="Comma-separated methods to train."),
-    real_ct: Path = typer.Option(None, help="Real CT to predict all 25 tasks on and explain."),
-    pretrain_scans: int = typer.Option(
-        300, help="Scans of a separate synthetic cohort to pretrain a stand-in backbone on when "
-        "the config names no weights (0: keep the random backbone)."
-    ),
-    pretrain_epochs: int = typer.Option(30, help="Epochs of that pretraining."),
-    explain_task: str = typer.Option("Cardiomegaly", help="Task of the saliency map."),
-    workers: int = typer.Option(2, help="Processes for cohort generation and preprocessing."),
-    bootstrap: int = typer.Option(1000, help="Bootstrap resamples for the CIs."),
-    seed: int = typer.Option(0, help="Seed of the cohort, training and bootstrap."),
-    overrides: list[str] = typer.Option([], "--set", help="Training config override (repeatable)."),
-    force: bool = typer.Option(False, help="Replace an earlier demo's output folder."),
-) -> None:
+_HINTS = typing.get_type_hints(DemoConfig)
+_STRINGS = tuple[str, ...]
+
+
+def _option(field: dataclasses.Field) -> inspect.Parameter:
+    """The CLI option of one DemoConfig field (a tuple becomes a separated or repeatable one)."""
+    hint, default = _HINTS[field.name], field.default
+    if hint == _STRINGS:
+        separator = field.metadata.get("separator")
+        hint, default = (str, separator.join(default)) if separator else (list[str], list(default))
+    flags = [field.metadata["flag"]] if "flag" in field.metadata else []
+    option = typer.Option(default, *flags, help=field.metadata["help"])
+    return inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=option,
+                             annotation=hint)
+
+
+def demo_config(options: dict[str, Any]) -> DemoConfig:
+    """The DemoConfig of the parsed options (the inverse of :func:`_option`)."""
+    values = dict(options)
+    for field in dataclasses.fields(DemoConfig):
+        if _HINTS[field.name] == _STRINGS:
+            separator = field.metadata.get("separator")
+            items = values[field.name].split(separator) if separator else values[field.name]
+            values[field.name] = tuple(item.strip() for item in items if item.strip())
+    return DemoConfig(**values)
+
+
+def demo(**options: Any) -> None:
     """Generate a synthetic cohort, label it, train HyperCT and baselines, evaluate, explain."""
-    from rich.console import Console
     from rich.table import Table
 
-    from hyperct.demo import DemoConfig, overall_auc_table, run_demo
+    from hyperct.cli.output import plain_console
+    from hyperct.demo import overall_auc_table, run_demo
 
-    names = tuple(m.strip() for m in methods.split(",") if m.strip())
-    cfg = DemoConfig(out=out, train_config=config, spec=spec, n_scans=n_scans, preset=preset,
-                     seed=seed, methods=names, real_ct=real_ct, explain_task=explain_task,
-                     pretrain_scans=pretrain_scans, pretrain_epochs=pretrain_epochs,
-                     workers=workers, bootstrap=bootstrap, overrides=tuple(overrides), force=force)
+    cfg = demo_config(options)
     result = run_demo(cfg)
-    console = Console()
     table = Table(title="Mean test AUC per method (synthetic cohort; not clinical performance)")
-    aucs = overall_auc_table(result.summary, names)
+    aucs = overall_auc_table(result.summary, cfg.methods)
     for col in aucs.columns:
         table.add_column(col)
     for _, row in aucs.iterrows():
         table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
-    console.print(table)
+    plain_console().print(table)
     if result.predictions is not None:
-        console.print(f"25-task probabilities for {real_ct}: {result.predictions}")
+        typer.echo(f"25-task probabilities for {cfg.real_ct}: {result.predictions}")
     if result.saliency_png is not None:
-        console.print(f"saliency map: {result.saliency_png}")
-    console.print(f"minutes per step: { {k: round(v / 60, 1) for k, v in result.seconds.items()} }")
-    console.print(f"[bold]HTML report: {result.report.resolve()}[/bold]")
+        typer.echo(f"saliency map: {result.saliency_png}")
+    typer.echo(f"minutes per step: { {k: round(v / 60, 1) for k, v in result.seconds.items()} }")
+    typer.echo(f"HTML report: {result.report.resolve()}")
+
+
+demo.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [_option(field) for field in dataclasses.fields(DemoConfig)], return_annotation=None
+)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+
+from hyperct.cli.errors import exit_if_failed
 
 app = typer.Typer(
     help="Curate task labels from radiology reports and echo exams.", no_args_is_help=True
@@ -15,28 +15,7 @@ app = typer.Typer(
 logger = logging.getLogger(__name__)
 
 
-@contextmanager
-def _clean_errors(what: str) -> Iterator[None]:
-    """Bad input (a missing column, duplicate ids, an ambiguous unit) ends with one clear line."""
-    try:
-        yield
-    except (ValueError, FileNotFoundError) as exc:
-        typer.echo(f"{what}: error: {exc}", err=True)
-        raise typer.Exit(code=2) from exc
-
-
-def _finish(problems: list[str], what: str) -> None:
-    for line in problems[:50]:
-        typer.echo(f"problem: {line}", err=True)
-    if len(problems) > 50:
-        typer.echo(f"... and {len(problems) - 50} more problems", err=True)
-    if problems:
-        typer.echo(f"{what}: finished with {len(problems)} problem(s)", err=True)
-        raise typer.Exit(code=1)
-
-
 @app.command("reports")
-@_clean_errors("label reports")
 def reports(
     reports_csv: Path = typer.Argument(..., help="CSV with an id column and a report-text column."),
     out: Path = typer.Option(..., "--out", help="Labels CSV to write (id + 18 findings, 1/0/-1)."),
@@ -103,11 +82,10 @@ def reports(
         **options,
     )
     typer.echo(f"wrote {out} ({len(run.labels)} reports)")
-    _finish(run.failures, "label reports")
+    exit_if_failed(run.failures, "label reports")
 
 
 @app.command("train-learned")
-@_clean_errors("label train-learned")
 def train_learned(
     reports_csv: Path = typer.Argument(
         ..., help="CSV with ids, report text and the 18 finding columns."
@@ -129,7 +107,6 @@ def train_learned(
 
 
 @app.command("echo")
-@_clean_errors("label echo")
 def echo(
     ct: Path = typer.Option(..., "--ct", help="CT table: scan_id, patient_id, study_date, sex."),
     echo_csv: Path = typer.Option(..., "--echo", help="Echo table: one row per exam."),
@@ -188,11 +165,10 @@ def echo(
         ct_path=ct, echo_path=echo_csv, out_path=out, audit_path=audit, config=config, into=into
     )
     typer.echo(f"wrote {out} ({len(result.labels)} scans)")
-    _finish(result.problems, "label echo")
+    exit_if_failed(result.problems, "label echo")
 
 
 @app.command("evaluate")
-@_clean_errors("label evaluate")
 def evaluate(
     pred: Path = typer.Argument(..., help="Predicted labels CSV."),
     gold: Path = typer.Argument(..., help="Gold labels CSV."),
@@ -204,9 +180,9 @@ def evaluate(
     show: int = typer.Option(20, help="Disagreements to print."),
 ) -> None:
     """Per-finding precision, recall, F1, support; macro/micro F1; disagreements + evidence."""
-    from rich.console import Console
     from rich.table import Table
 
+    from hyperct.cli.output import plain_console
     from hyperct.labels.evaluate import evaluate_files
 
     result = evaluate_files(
@@ -219,12 +195,11 @@ def evaluate(
         table.add_row(
             row.task, f"{row.precision:.3f}", f"{row.recall:.3f}", f"{row.f1:.3f}", str(row.support)
         )
-    console = Console()
+    console = plain_console()
     console.print(table)
     for row in result.disagreements.head(show).to_dict("records"):
         console.print(
             f"{row[id_column]} {row['task']}: pred {row['pred']} gold {row['gold']} "
-            f"| {row.get('phrase', '')} | {row.get('sentence', '')}",
-            markup=False,
+            f"| {row.get('phrase', '')} | {row.get('sentence', '')}"
         )
-    _finish(result.problems, "label evaluate")
+    exit_if_failed(result.problems, "label evaluate")

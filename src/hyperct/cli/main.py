@@ -2,21 +2,48 @@
 
 Command modules import only typer at module level; heavy imports happen inside the command, so
 `hyperct --help` stays instant. Bad input raises ``ValueError`` / ``KeyError`` / ``OSError`` with
-a message naming the file, row or field; the command prints that message and exits with 2
-(``--verbose`` shows the traceback too).
+a message naming the file, row or field; :mod:`hyperct.cli.errors` turns what a command raised
+into one ``error:`` line and the exit code (0 ok, 1 failed items, 2 bad input, 3 internal error;
+``--verbose`` shows the traceback too).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from hyperct import __version__
+from hyperct.cli.errors import ExitCode, exit_code_for
+
+
+class _Group(TyperGroup):
+    """The root command: whatever a command raises ends as one ``error:`` line and an exit code.
+
+    Done here rather than around ``app()``, so a ``CliRunner`` sees what the console script does.
+    """
+
+    def main(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, prog_name: str | None = None,
+        standalone_mode: bool = True, **extra: Any,
+    ) -> int:
+        try:
+            code = super().main(args=args, prog_name=prog_name, standalone_mode=False, **extra)
+            code = ExitCode.OK if code is None else int(code)
+        except Exception as exc:  # the one place that turns any exception into an exit code
+            code = exit_code_for(exc, verbose=logging.getLogger().isEnabledFor(logging.DEBUG))
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
 
 app = typer.Typer(
     name="hyperct",
+    cls=_Group,
     help="Unified chest-CT screening: 25 findings from one non-contrast chest CT.",
     no_args_is_help=True,
     add_completion=False,
@@ -48,6 +75,7 @@ def _register() -> None:
         adapt_cmd,
         anatomy,
         compare,
+        config_cmd,
         demo,
         evaluate,
         explain,
@@ -61,6 +89,7 @@ def _register() -> None:
     )
 
     app.command("tasks")(tasks_cmd.tasks)
+    app.add_typer(config_cmd.app, name="config")
     app.command("phantom")(phantom_cmd.phantom)
     app.add_typer(adapt_cmd.app, name="adapt")
     app.add_typer(manifest_cmd.app, name="manifest")
@@ -78,20 +107,10 @@ def _register() -> None:
 _register()
 
 
-#: Errors that report bad input (files, configs, manifests) rather than a bug in hyperct.
-USER_ERRORS = (ValueError, KeyError, OSError)
-
-
-def main() -> None:
-    try:
-        app()
-    except USER_ERRORS as err:
-        if logging.getLogger().isEnabledFor(logging.DEBUG):
-            raise
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        typer.echo(f"error: {message}\n(run with --verbose for the traceback)", err=True)
-        sys.exit(2)
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command (``argv``: its arguments, default ``sys.argv[1:]``); return its exit code."""
+    return typer.main.get_command(app).main(args=argv, prog_name="hyperct", standalone_mode=False)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -16,21 +16,13 @@ def validate(
         True, "--check-files/--no-check-files", help="Check that files exist."
     ),
 ) -> None:
-    """List every problem (row, column, what is wrong); exit 1 if there is any."""
-    from rich.console import Console
+    """List every problem (row, column, what is wrong); exit 2 if there is any."""
+    from hyperct.data.manifest import load_manifest
 
-    from hyperct.data.manifest import ManifestError, load_manifest
-
-    console = Console(soft_wrap=True)
-    try:
-        df = load_manifest(manifest, check_files=check_files)
-    except (ManifestError, FileNotFoundError, ValueError) as exc:
-        console.print(f"[red]invalid[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from exc
-    console.print(
-        f"[green]valid[/green] {manifest}: {len(df)} scans, {df['patient_id'].nunique()} patients, "
-        f"cohorts {sorted(df['cohort'].unique())}",
-        highlight=False,
+    df = load_manifest(manifest, check_files=check_files)
+    typer.echo(
+        f"valid {manifest}: {len(df)} scans, {df['patient_id'].nunique()} patients, "
+        f"cohorts {sorted(df['cohort'].unique())}"
     )
 
 
@@ -40,9 +32,9 @@ def summary(
     out: Path = typer.Option(None, "--out", help="Also write the summary table as CSV."),
 ) -> None:
     """Scans, patients and positives/negatives/missing per task for each cohort and split."""
-    from rich.console import Console
     from rich.table import Table
 
+    from hyperct.cli.output import plain_console
     from hyperct.data.manifest import load_manifest
     from hyperct.data.summary import summarise_manifest
 
@@ -59,4 +51,4 @@ def summary(
         )
     for task, rows in table.groupby("task", sort=False):
         view.add_row(task, *[f"{r.positives}/{r.negatives}/{r.missing}" for r in rows.itertuples()])
-    Console().print(view)
+    plain_console().print(view)

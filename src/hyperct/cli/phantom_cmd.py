@@ -19,12 +19,11 @@ def phantom(
         0.05, "--dicom-fraction", help="Share written as DICOM series."
     ),
 ) -> None:
-    """Generate a synthetic cohort with all 25 tasks.
+    """Generate a synthetic cohort with all 25 tasks (exit 1 if any scan failed).
 
     Writes DIR/ct, DIR/masks, manifest.csv, reports.csv, echo.csv and ground_truth.csv.
     """
-    from rich.console import Console
-
+    from hyperct.cli.errors import exit_if_failed
     from hyperct.phantom import PhantomConfig, generate_cohort
 
     config = PhantomConfig(
@@ -36,12 +35,8 @@ def phantom(
         preview=preview_count if preview else 0,
     )
     paths = generate_cohort(config=config, out_dir=out, progress=True)
-    console = Console()
-    console.print(
+    typer.echo(
         f"manifest: {paths.manifest}\nreports: {paths.reports}\necho: {paths.echo}\n"
         f"ground truth: {paths.ground_truth}"
     )
-    if paths.failures:
-        for scan_id, err in paths.failures:
-            console.print(f"[red]failed[/red] {scan_id}: {err}")
-        raise typer.Exit(code=1)
+    exit_if_failed([f"{scan_id}: {err}" for scan_id, err in paths.failures], "phantom")

@@ -23,9 +23,9 @@ def predict(
     ),
 ) -> None:
     """Predict with a trained run; preprocessing always comes from the checkpoint's spec."""
-    from rich.console import Console
+    from hyperct.cli.output import plain_console
 
-    console = Console()
+    console = plain_console()
     if manifest is not None:
         from hyperct.training.predict import predict_manifest
 

@@ -10,7 +10,10 @@ import typer
 def prepare(
     manifest: Path = typer.Argument(..., help="Manifest (.csv or .parquet)."),
     out: Path = typer.Option(..., "--out", help="Cache folder (created; resumable)."),
-    spec: str = typer.Option("paper", "--spec", help="paper, anatomy3d, or a spec .json file."),
+    spec: str = typer.Option(
+        "paper", "--spec", help="Named spec (paper, anatomy3d, demo, ...: `hyperct config list`) "
+        "or a spec .json file."
+    ),
     workers: int = typer.Option(
         1, "--workers", min=1, help="Worker processes (one torch thread each)."
     ),
@@ -23,34 +26,24 @@ def prepare(
     ),
 ) -> None:
     """Preprocess scans (and anatomy masks) into CACHE; failures go to OUT/errors.jsonl, exit 1."""
-    from rich.console import Console
-
-    from hyperct.data.cache import CacheSpecError
-    from hyperct.data.manifest import ManifestError
+    from hyperct.cli.errors import exit_if_failed
     from hyperct.data.prepare import prepare_cache
     from hyperct.io.read import parse_spacing
 
-    console = Console(stderr=True, soft_wrap=True)
-    try:
-        report = prepare_cache(
-            manifest_path=manifest,
-            spec=spec,
-            out_dir=out,
-            workers=workers,
-            progress=progress,
-            allow_implausible=allow_implausible,
-            spacing=parse_spacing(spacing) if spacing else None,
-        )
-    except (CacheSpecError, ManifestError, FileNotFoundError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
-        raise typer.Exit(2) from exc
+    report = prepare_cache(
+        manifest_path=manifest,
+        spec=spec,
+        out_dir=out,
+        workers=workers,
+        progress=progress,
+        allow_implausible=allow_implausible,
+        spacing=parse_spacing(spacing) if spacing else None,
+    )
     stale = f" ({report.stale} re-prepared: source changed)" if report.stale else ""
-    console.print(
+    typer.echo(
         f"prepared {report.done}{stale}, already cached {report.skipped}, failed "
         f"{len(report.failed)} of {report.total} scans in {report.seconds:.1f} s -> {report.out_dir}",
-        highlight=False,
+        err=True,
     )
-    for scan_id, error in sorted(report.failed.items()):
-        console.print(f"[red]failed[/red] {scan_id}: {error}", highlight=False)
-    if not report.ok:
-        raise typer.Exit(1)
+    exit_if_failed([f"{scan_id}: {error}" for scan_id, error in sorted(report.failed.items())],
+                   "prepare")

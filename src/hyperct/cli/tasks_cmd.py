@@ -10,9 +10,9 @@ def tasks(
     definitions: bool = typer.Option(False, "--definitions", help="Show each task's definition."),
 ) -> None:
     """List the screening tasks with their ids, short names and groups."""
-    from rich.console import Console
     from rich.table import Table
 
+    from hyperct.cli.output import plain_console
     from hyperct.tasks import TASKS, tasks_in_group
 
     rows = TASKS if group is None else tasks_in_group(group)  # type: ignore[arg-type]
@@ -24,4 +24,4 @@ def tasks(
     for t in rows:
         cells = [str(t.id), t.name, t.short_name, t.group]
         table.add_row(*(cells + [t.definition] if definitions else cells))
-    Console().print(table)
+    plain_console().print(table)

@@ -8,7 +8,10 @@ import typer
 
 
 def train(
-    config: Path = typer.Argument(None, help="YAML config (see configs/); omitted: defaults."),
+    config: str = typer.Argument(
+        None, help="Named config (demo, paper, anatomy3d: `hyperct config list`) or YAML file; "
+        "omitted: the defaults."
+    ),
     overrides: list[str] = typer.Option(
         [], "--set", help="Dotted override, e.g. --set optim.lr=1e-4 (repeatable)."
     ),
@@ -25,8 +28,6 @@ def train(
     from_run: Path = typer.Option(None, "--from", help="The trained run for --new-task."),
 ) -> None:
     """Train one run; writes checkpoints, logs, predictions.csv and run.json to output_dir."""
-    from rich.console import Console
-
     from hyperct.training import load_config
     from hyperct.training import train as train_run
 
@@ -42,7 +43,7 @@ def train(
         result = train_new_task(run=from_run, task=new_task, cfg=cfg, resume=resume)
     else:
         result = train_run(cfg, resume=resume)
-    Console().print(
-        f"run [bold]{result.run_dir}[/]: best epoch {result.best_epoch} of {result.epochs}, "
+    typer.echo(
+        f"run {result.run_dir}: best epoch {result.best_epoch} of {result.epochs}, "
         f"val mean AUC {result.best_metric:.4f}"
     )

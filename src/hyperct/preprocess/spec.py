@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, Union
 
+from hyperct.configs import spec_names, spec_source
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -153,17 +155,17 @@ def spec_from_json(text: str) -> PreprocessSpec:
 
 
 def load_spec(name_or_path: str | Path | PreprocessSpec) -> PreprocessSpec:
-    """A spec by name (``paper``, ``anatomy3d``), from a JSON file, or passed through."""
+    """A spec by name (``paper``, ``anatomy3d``, a shipped one such as ``demo``), from a JSON
+    file, or passed through."""
     if isinstance(name_or_path, (SliceStackSpec, SpacingCropSpec)):
         return name_or_path
     key = str(name_or_path)
     if key in NAMED_SPECS:
         return NAMED_SPECS[key]
-    path = Path(key)
+    path = spec_source(key)
     if not path.is_file():
-        raise ValueError(
-            f"spec {key!r} is neither a named spec {sorted(NAMED_SPECS)} nor a JSON file"
-        )
+        names = sorted({*NAMED_SPECS, *spec_names()})
+        raise ValueError(f"spec {key!r} is neither a named spec {names} nor a JSON file")
     try:
         return spec_from_json(path.read_text())
     except (ValueError, TypeError) as exc:

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from hyperct.configs import config_names, config_source
 from hyperct.io.atomic import write_text_atomic
 from hyperct.training.config import ConfigError, TrainConfig, config_from_dict, config_to_dict
 
@@ -21,17 +22,20 @@ logger = logging.getLogger(__name__)
 
 
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> TrainConfig:
-    """Load ``path`` (or the defaults when None), apply overrides, validate.
+    """Load ``path`` (a shipped config's name, a YAML file, or None: the defaults), apply
+    overrides, validate.
 
     Relative data paths in the YAML are kept as written (relative to the working directory),
     so a config behaves the same from the CLI and from Python.
     """
     raw: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
-        loaded = yaml.safe_load(path.read_text())
+        source = config_source(path)
+        if not source.is_file():
+            raise FileNotFoundError(
+                f"config file not found: {path} (named configs: {', '.join(config_names())})"
+            )
+        loaded = yaml.safe_load(source.read_text())
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping, got {type(loaded).__name__}")
         raw = loaded or {}

@@ -5,7 +5,7 @@ AUC), ``history.csv``, ``tb/`` (TensorBoard), ``predictions.csv`` (best model on
 ``run.json`` (versions, git SHA, device, seeds, runtime). Works alone or under ``torchrun``.
 
 >>> from hyperct.training import load_config, train  # doctest: +SKIP
->>> result = train(load_config("configs/demo.yaml"))  # doctest: +SKIP
+>>> result = train(load_config("demo"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
