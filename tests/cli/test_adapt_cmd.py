@@ -1,7 +1,6 @@
 """`hyperct adapt rexgroundingct`: the manifest it writes validates; bad scans end with exit 1."""
 
 import logging
-import sys
 
 import pytest
 
@@ -17,10 +16,7 @@ def quiet_root_logger():
 
 
 def _run(monkeypatch, args: list[str]) -> int:
-    monkeypatch.setattr(sys, "argv", ["hyperct", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    return int(exit_info.value.code or 0)
+    return main(args)
 
 
 def test_written_manifest_validates(monkeypatch, capsys, rex_tree, tmp_path) -> None:

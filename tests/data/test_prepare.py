@@ -206,7 +206,7 @@ def test_symlink_loop_fails_its_row_and_the_others_go_on(
         app, ["prepare", str(tmp_path / "m.csv"), "--out", str(tmp_path / "c"), "--no-progress"]
     )
     assert result.exit_code == 1, result.output
-    assert "prepared 3" in result.output and "failed series" in result.output
+    assert "prepared 3" in result.output and "failed: series" in result.output
     failed = _errors(tmp_path / "c")
     assert list(failed) == ["series"] and "loop" in failed["series"]["error"]
     assert failed["series"]["path"].endswith("loop")
