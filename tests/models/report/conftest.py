@@ -4,8 +4,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from hyperct.models.report.tokenizer import ReportTokenizer, TokenizerConfig
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """Tiny models gain nothing from threads; one avoids spinning on a shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
