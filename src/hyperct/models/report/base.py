@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 #: Opaque per-batch decoding state (key/value caches); only the decoder that made it reads it.
+#: A step may update it in place: callers use only the state a call returned.
 DecodingState = Any
 
 
