@@ -20,12 +20,16 @@ import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from hyperct.models.report.base import ReportDecoder
 from hyperct.models.report.tokenizer import ReportTokenizer, SpecialTokens
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -67,12 +71,13 @@ def smollm2_gguf() -> Path:
 
 
 def _from_pretrained(loader: type, source: Path, **kwargs: object) -> object:
+    """``loader.from_pretrained`` for a folder or, through ``gguf_file``, a GGUF file."""
     if source.suffix == ".gguf":
         return loader.from_pretrained(str(source.parent), gguf_file=source.name, **kwargs)
     return loader.from_pretrained(str(source), **kwargs)
 
 
-def _wrap_tokenizer(hf_tokenizer: object, source: Path) -> ReportTokenizer:
+def _wrap_tokenizer(hf_tokenizer: PreTrainedTokenizerBase, source: Path) -> ReportTokenizer:
     eos = hf_tokenizer.eos_token
     names = {
         "bos": hf_tokenizer.bos_token,
@@ -86,7 +91,7 @@ def _wrap_tokenizer(hf_tokenizer: object, source: Path) -> ReportTokenizer:
     return ReportTokenizer(hf_tokenizer.backend_tokenizer, SpecialTokens(**names))
 
 
-def load_causal_lm(source: str | Path) -> tuple[nn.Module, ReportTokenizer]:
+def load_causal_lm(source: str | Path) -> tuple[PreTrainedModel, ReportTokenizer]:
     """The causal LM and its tokenizer from a local folder or a ``.gguf`` file."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -104,7 +109,7 @@ def load_causal_lm(source: str | Path) -> tuple[nn.Module, ReportTokenizer]:
 class PrefixLMDecoder(ReportDecoder):
     """A causal LM reading ``[projected visual tokens] + report tokens``."""
 
-    def __init__(self, lm: nn.Module, config: PrefixLMConfig) -> None:
+    def __init__(self, lm: PreTrainedModel, config: PrefixLMConfig) -> None:
         super().__init__()
         self.lm, self.config, self.max_len = lm, config, config.max_len
         self.project = nn.Linear(config.visual_dim, lm.config.hidden_size)
