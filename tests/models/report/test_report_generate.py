@@ -2,6 +2,7 @@ import pytest
 import torch
 from report_helpers import tiny_decoder, visual_tokens
 
+from hyperct.models.report.base import ReportDecoder
 from hyperct.models.report.decoder import TransformerReportDecoder
 from hyperct.models.report.generate import GenerationConfig, beam_search, generate, greedy
 from hyperct.models.report.tokenizer import ReportTokenizer
@@ -81,3 +82,48 @@ def test_stopping_at_eos_gives_no_specials(
     tok = report_tokenizer
     for ids in greedy(decoder, visual, tok.bos_id, tok.eos_id, max_tokens=64):
         assert not {tok.bos_id, tok.eos_id, tok.pad_id} & set(ids)
+
+
+BOS, EOS, A, B, C = 1, 2, 3, 4, 5
+
+
+class _TableDecoder(ReportDecoder):
+    """A bigram model with a fixed table: greedy takes A (0.6) then C (0.4), total 0.24; the
+    best report is B (0.4) then eos (1.0), total 0.4, shorter by one token."""
+
+    max_len = 16
+
+    def __init__(self) -> None:
+        super().__init__()
+        table = torch.full((6, 6), 1e-9)
+        table[BOS, A], table[BOS, B] = 0.6, 0.4
+        table[A, C], table[A, EOS], table[A, B] = 0.4, 0.3, 0.3
+        table[B, EOS] = table[C, EOS] = 1.0
+        table[EOS, EOS] = 1.0
+        self.register_buffer("log_table", table.log())
+
+    def forward(self, visual: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.log_table[ids]
+
+    def start(self, visual: torch.Tensor) -> None:
+        return None
+
+    def step(self, tokens: torch.Tensor, state: None) -> tuple[torch.Tensor, None]:
+        return self.log_table[tokens], None
+
+    def select(self, state: None, rows: torch.Tensor) -> None:
+        return None
+
+
+def test_beam_search_finds_the_likelier_report_greedy_misses() -> None:
+    decoder, visual = _TableDecoder(), torch.zeros(2, 1, 1)
+    assert greedy(decoder, visual, BOS, EOS, max_tokens=8) == [[A, C]] * 2
+    config = GenerationConfig(max_tokens=8, beam_width=2, length_penalty=0.0)
+    assert beam_search(decoder, visual, BOS, EOS, config) == [[B]] * 2
+
+
+def test_length_penalty_favours_longer_reports() -> None:
+    decoder, visual = _TableDecoder(), torch.zeros(1, 1, 1)
+    # log 0.4 / 2**2 = -0.229 < log 0.24 / 3**2 = -0.159 (lengths count eos)
+    config = GenerationConfig(max_tokens=8, beam_width=2, length_penalty=2.0)
+    assert beam_search(decoder, visual, BOS, EOS, config) == [[A, C]]

@@ -65,16 +65,58 @@ def greedy(
 
 @dataclass
 class _Beams:
-    """Live hypotheses of a batch, ``K`` per report, flattened to ``B * K`` rows."""
+    """Beam-search bookkeeping: ``K`` live hypotheses per report, flattened to ``B * K`` rows."""
 
-    scores: torch.Tensor  # (B, K) summed log-probabilities
-    sequences: torch.Tensor  # (B * K, t)
-    finished: list[list[tuple[float, list[int]]]]
+    width: int
+    penalty: float
+    scores: torch.Tensor  # (B, K) summed log-probabilities of the live hypotheses
+    sequences: torch.Tensor  # (B * K, t) their tokens so far
+    finished: list[list[tuple[float, list[int]]]]  # per report: (normalised score, tokens)
+    done: list[bool]
 
-    def finish(
-        self, b: int, score: float, sequence: list[int], length: int, penalty: float
-    ) -> None:
-        self.finished[b].append((score / length**penalty, sequence))
+    @classmethod
+    def empty(cls, batch: int, width: int, penalty: float, device: torch.device) -> _Beams:
+        scores = torch.full((batch, width), float("-inf"), device=device)
+        scores[:, 0] = 0.0  # all K rows start identical: only one may expand at first
+        sequences = torch.empty(batch * width, 0, dtype=torch.long, device=device)
+        return cls(width, penalty, scores, sequences, [[] for _ in range(batch)], [False] * batch)
+
+    def _finish(self, b: int, score: float, row: int, length: int) -> None:
+        self.finished[b].append((score / length**self.penalty, self.sequences[row].tolist()))
+
+    def advance(
+        self, logp: torch.Tensor, eos_id: int, length: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Move eos endings among the best K into ``finished``, keep the best K others alive.
+
+        ``logp`` is ``(B * K, V)``; returns the state rows to keep and the next tokens to feed.
+        """
+        batch, width = self.scores.shape
+        vocab = logp.shape[-1]
+        candidates = (self.scores[..., None] + logp.view(batch, width, vocab)).flatten(1)
+        top, index = candidates.topk(min(2 * width, width * vocab), dim=-1)
+        source = index // vocab + torch.arange(batch, device=logp.device)[:, None] * width
+        token = index % vocab
+        is_eos = token == eos_id
+        for b, j in (is_eos[:, :width] & (top[:, :width] > float("-inf"))).nonzero().tolist():
+            if not self.done[b]:
+                self._finish(b, top[b, j].item(), source[b, j].item(), length)
+        self.done = [d or len(f) >= width for d, f in zip(self.done, self.finished)]
+        self.scores, pick = top.masked_fill(is_eos, float("-inf")).topk(width, dim=-1)
+        rows, tokens = source.gather(1, pick).flatten(), token.gather(1, pick).flatten()
+        self.sequences = torch.cat([self.sequences[rows], tokens[:, None]], dim=1)
+        return rows, tokens
+
+    def close(self, length: int) -> list[list[int]]:
+        """Reports still open at the length limit take their live hypotheses; the best of each."""
+        open_rows = [
+            b * self.width + k for b, d in enumerate(self.done) if not d for k in range(self.width)
+        ]
+        for row in open_rows:
+            score = self.scores.view(-1)[row].item()
+            if score > float("-inf"):
+                self._finish(row // self.width, score, row, length)
+        return [max(hyps, key=lambda h: h[0])[1] for hyps in self.finished]
 
 
 @torch.no_grad()
@@ -83,71 +125,18 @@ def beam_search(
 ) -> list[list[int]]:
     """Beam search of width ``config.beam_width``; the best finished hypothesis per row."""
     batch, width, device = visual.shape[0], config.beam_width, visual.device
-    state = decoder.select(
-        decoder.start(visual), torch.arange(batch, device=device).repeat_interleave(width)
-    )
-    scores = torch.full((batch, width), float("-inf"), device=device)
-    scores[:, 0] = 0.0
-    beams = _Beams(
-        scores,
-        torch.empty(batch * width, 0, dtype=torch.long, device=device),
-        [[] for _ in range(batch)],
-    )
+    rows = torch.arange(batch, device=device).repeat_interleave(width)
+    state = decoder.select(decoder.start(visual), rows)
+    beams = _Beams.empty(batch, width, config.length_penalty, device)
     tokens = torch.full((batch * width,), bos_id, dtype=torch.long, device=device)
-    done = [False] * batch
     steps = _budget(decoder, config.max_tokens)
     for t in range(steps):
         logits, state = decoder.step(tokens, state)
-        logp = torch.log_softmax(logits.float(), dim=-1).view(batch, width, -1)
-        rows, tokens = _advance(beams, logp, eos_id, done, t + 1, config)
-        state = decoder.select(state, rows)
-        if all(done):
+        rows, tokens = beams.advance(torch.log_softmax(logits.float(), dim=-1), eos_id, t + 1)
+        if all(beams.done):
             break
-    for b in range(batch):
-        if not done[b]:
-            for k in range(width):
-                score = beams.scores[b, k].item()
-                if score > float("-inf"):
-                    beams.finish(
-                        b,
-                        score,
-                        beams.sequences[b * width + k].tolist(),
-                        steps,
-                        config.length_penalty,
-                    )
-    return [max(hyps, key=lambda h: h[0])[1] for hyps in beams.finished]
-
-
-def _advance(
-    beams: _Beams,
-    logp: torch.Tensor,
-    eos_id: int,
-    done: list[bool],
-    length: int,
-    config: GenerationConfig,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One beam step: move eos endings into ``finished``, keep the best ``K`` others alive.
-
-    Returns the state rows to keep (``B * K``) and the next tokens to feed.
-    """
-    batch, width, vocab = logp.shape
-    candidates = (beams.scores[..., None] + logp).view(batch, width * vocab)
-    top, index = candidates.topk(min(2 * width, width * vocab), dim=-1)
-    source, token = index // vocab, index % vocab
-    is_eos = token == eos_id
-    for b in range(batch):
-        for j in range(width):
-            if not done[b] and is_eos[b, j] and top[b, j] > float("-inf"):
-                sequence = beams.sequences[b * width + source[b, j]].tolist()
-                beams.finish(b, top[b, j].item(), sequence, length, config.length_penalty)
-        done[b] = done[b] or len(beams.finished[b]) >= width
-    alive, pick = top.masked_fill(is_eos, float("-inf")).topk(width, dim=-1)
-    offsets = torch.arange(batch, device=logp.device)[:, None] * width
-    rows = (source.gather(1, pick) + offsets).flatten()
-    next_tokens = token.gather(1, pick).flatten()
-    beams.scores = alive
-    beams.sequences = torch.cat([beams.sequences[rows], next_tokens[:, None]], dim=1)
-    return rows, next_tokens
+        state = decoder.select(state, rows)
+    return beams.close(steps)
 
 
 def generate(
