@@ -1,4 +1,4 @@
-"""Fixtures for the report-generation parts: real CT-RATE reports and a tokenizer trained on them."""
+"""Fixtures for the report-generation parts: real CT-RATE reports, a tokenizer trained on them."""
 
 from pathlib import Path
 

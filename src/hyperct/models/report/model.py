@@ -8,7 +8,8 @@ positions where location matters (``FeatureMapTokens(..., tokens=N)`` learns one
 Example::
 
     encoder = FeatureMapTokens(backbone, channels=512, tokens=4 * 4 * 4)
-    decoder = TransformerReportDecoder(TransformerDecoderConfig(tokenizer.vocab_size, visual_dim=512))
+    config = TransformerDecoderConfig(tokenizer.vocab_size, visual_dim=512)
+    decoder = TransformerReportDecoder(config)
     model = ReportModel(encoder, decoder, tokenizer)
     model.loss(volumes, reports).backward()
     model.generate(volumes, GenerationConfig(beam_width=3))
@@ -29,7 +30,7 @@ from hyperct.models.report.tokenizer import ReportTokenizer
 
 
 class FeatureMapTokens(nn.Module):
-    """Wrap a backbone returning ``(B, C, *spatial)``: one visual token per location, ``(B, N, C)``."""
+    """Wrap a backbone giving ``(B, C, *spatial)``: one visual token per location, ``(B, N, C)``."""
 
     def __init__(self, backbone: nn.Module, channels: int, tokens: int | None = None) -> None:
         super().__init__()
@@ -49,13 +50,14 @@ class FeatureMapTokens(nn.Module):
             return tokens
         if tokens.shape[1] != self.positions.shape[0]:
             raise ValueError(
-                f"backbone gave {tokens.shape[1]} locations, positions are for {self.positions.shape[0]}"
+                f"backbone gave {tokens.shape[1]} locations, "
+                f"positions are for {self.positions.shape[0]}"
             )
         return tokens + self.positions
 
 
 class ReportModel(nn.Module):
-    """Images to report text: ``encoder`` gives visual tokens, ``decoder`` writes, ``tokenizer`` spells."""
+    """Images to text: ``encoder`` gives visual tokens, ``decoder`` writes, ``tokenizer`` spells."""
 
     def __init__(
         self, encoder: nn.Module, decoder: ReportDecoder, tokenizer: ReportTokenizer

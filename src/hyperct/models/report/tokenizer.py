@@ -102,7 +102,7 @@ class ReportTokenizer:
     def train(
         cls, reports: Iterable[str], config: TokenizerConfig = TokenizerConfig()
     ) -> ReportTokenizer:
-        """Train a byte-level BPE on ``reports``; an empty report is an error naming its position."""
+        """Train a byte-level BPE on ``reports``; an empty report is an error naming its index."""
         texts = list(reports)
         normalizer = _normalizer(config.lowercase)
         _check_not_empty(texts, normalizer)
