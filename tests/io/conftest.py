@@ -1,10 +1,14 @@
-"""Fixtures of the io tests: the real DICOM series with the UIDs a reference needs."""
+"""Fixtures of the io tests: a referenceable real DICOM series and findings of all 25 tasks."""
 
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pydicom
 import pytest
 from pydicom.uid import generate_uid
+
+from hyperct.tasks import TASKS
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +25,22 @@ def referenced_series(real_ct: Path, tmp_path_factory: pytest.TempPathFactory) -
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
         ds.save_as(folder / path.name)
     return folder
+
+
+@pytest.fixture
+def all_findings() -> list[dict[str, Any]]:
+    """One finding per catalogue task, random probabilities and thresholds."""
+    rng = np.random.default_rng(0)
+    out = []
+    for task in TASKS:
+        probability, threshold = float(rng.random()), float(rng.uniform(0.2, 0.8))
+        out.append(
+            {
+                "task": task.name,
+                "group": task.group,
+                "probability": probability,
+                "threshold": threshold,
+                "positive": probability >= threshold,
+            }
+        )
+    return out
