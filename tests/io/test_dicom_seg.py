@@ -1,5 +1,6 @@
 """write_dicom_seg: frames reference the source slice at their position; masks round-trip exactly."""
 
+import zipfile
 from pathlib import Path
 
 import highdicom as hd
@@ -218,3 +219,22 @@ def test_nifti_source_is_refused_with_the_way_out(real_ct: Path, tmp_path: Path)
             segment_labels=["a"],
             **ALGORITHM,
         )
+
+
+def test_zipped_series_is_referenced_like_the_folder(
+    referenced_series: Path, ct: Volume, tmp_path: Path
+) -> None:
+    archive = tmp_path / "series.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(referenced_series.iterdir()):
+            zf.write(path, f"dicom/{path.name}")
+    masks = _box_and_sphere(ct.shape)
+    labels = {"segment_labels": ["box", "sphere"], **ALGORITHM}
+    from_zip = pydicom.dcmread(write_dicom_seg(masks, archive, tmp_path / "z.dcm", **labels))
+    from_dir = pydicom.dcmread(
+        write_dicom_seg(masks, referenced_series, tmp_path / "d.dcm", **labels)
+    )
+    assert [_frame_uid(f) for f in from_zip.PerFrameFunctionalGroupsSequence] == [
+        _frame_uid(f) for f in from_dir.PerFrameFunctionalGroupsSequence
+    ]
+    np.testing.assert_array_equal(_canonical_masks(from_zip, ct), masks)
