@@ -188,6 +188,7 @@ def test_wrong_mask_shape_names_both_shapes(referenced_series: Path, tmp_path: P
         (np.full((20, 512, 512), 2, dtype=np.uint8), ["a"], "0/1"),
         (np.full((20, 512, 512), 1.5, dtype=np.float32), ["a"], r"\[0, 1\]"),
         (np.zeros((20, 512, 512), dtype=bool), ["a", "b"], "one label per mask"),
+        (np.zeros((20, 512, 512), dtype=bool), "a", "list of labels"),
     ],
 )
 def test_bad_masks_are_refused(

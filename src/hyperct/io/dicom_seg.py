@@ -84,6 +84,10 @@ def _binary_stack(
     threshold: float,
 ) -> np.ndarray:
     """Validate the masks and return them as one boolean (segments, z, y, x) array."""
+    if isinstance(labels, str):
+        raise DicomOutputError(f"segment_labels must be a list of labels, got the text {labels!r}")
+    if not 0.0 < threshold <= 1.0:
+        raise DicomOutputError(f"threshold must be in (0, 1], got {threshold}")
     arrays = list(masks) if not isinstance(masks, np.ndarray) or masks.ndim == 4 else [masks]
     if len(arrays) != len(labels) or not arrays:
         raise DicomOutputError(
