@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hyperct.io.orientation import canonical_grid, to_canonical
+from hyperct.io.orientation import canonical_grid, from_canonical, to_canonical
 
 AFFINES = {
     "ct_rate": np.diag([-0.75, -0.75, 1.5, 1.0]),
@@ -27,3 +27,10 @@ def test_canonical_grid_ignores_a_fourth_axis() -> None:
     affine, shape = canonical_grid(AFFINES["permuted"], (5, 6, 7, 3))
     assert shape == canonical_grid(AFFINES["permuted"], (5, 6, 7))[1] == (5, 7, 6)
     assert affine.shape == (4, 4)
+
+
+@pytest.mark.parametrize("name", list(AFFINES))
+def test_from_canonical_undoes_to_canonical(name: str) -> None:
+    array = np.random.default_rng(0).integers(0, 9, size=(5, 6, 7, 2))
+    out, _, _ = to_canonical(array, AFFINES[name])
+    np.testing.assert_array_equal(from_canonical(out, AFFINES[name]), array)

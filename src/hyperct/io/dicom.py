@@ -38,10 +38,49 @@ class _Slice:
     opener: Callable[[], object]
 
 
+@dataclass(frozen=True)
+class SeriesHeaders:
+    """The headers (no pixels) of one series, ordered by position along the slice normal.
+
+    ``affine`` maps a (slice in this order, row, column) index to RAS+ mm, so it is the affine of
+    the array :func:`load_dicom_series` returns before it is put on the canonical grid.
+    """
+
+    path: Path
+    names: tuple[str, ...]
+    headers: tuple[pydicom.Dataset, ...]
+    affine: np.ndarray
+
+
+def read_series_headers(path: Path, series_uid: str | None = None) -> SeriesHeaders:
+    """Read and check one series' headers only: the geometry without decoding any pixel data."""
+    ordered, affine = _ordered_series(path, series_uid)
+    return SeriesHeaders(
+        path=path,
+        names=tuple(s.name for s in ordered),
+        headers=tuple(s.header for s in ordered),
+        affine=affine,
+    )
+
+
 def load_dicom_series(
     path: Path, series_uid: str | None = None
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Return (HU array indexed (slice, row, column), affine index->RAS, meta) of one series."""
+    ordered, affine = _ordered_series(path, series_uid)
+    array = np.stack([_hu_pixels(s) for s in ordered])
+    first = ordered[0].header
+    meta = {
+        "format": "dicom",
+        "series_uid": str(first.get("SeriesInstanceUID", "")),
+        "series_description": str(first.get("SeriesDescription", "")),
+        "modality": str(first.get("Modality", "")),
+        "n_files": len(ordered),
+    }
+    return array, affine, meta
+
+
+def _ordered_series(path: Path, series_uid: str | None) -> tuple[list[_Slice], np.ndarray]:
     slices = _read_headers(path)
     chosen = _pick_series(path, slices, series_uid)
     if len(chosen) < 2:
@@ -53,17 +92,7 @@ def load_dicom_series(
         _check_tags(s)
     ordered, positions, normal = _sort_by_position(path, chosen)
     step = _slice_step(path, ordered, positions, normal)
-    array = np.stack([_hu_pixels(s) for s in ordered])
-    affine = _affine(ordered[0].header, step)
-    first = ordered[0].header
-    meta = {
-        "format": "dicom",
-        "series_uid": str(first.get("SeriesInstanceUID", "")),
-        "series_description": str(first.get("SeriesDescription", "")),
-        "modality": str(first.get("Modality", "")),
-        "n_files": len(ordered),
-    }
-    return array, affine, meta
+    return ordered, _affine(ordered[0].header, step)
 
 
 def _sources(path: Path) -> list[tuple[str, Callable[[], object]]]:

@@ -26,6 +26,16 @@ def to_canonical(
     return out, new_affine, original
 
 
+def from_canonical(array: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Undo :func:`to_canonical`: put a canonical-grid ``array`` back on the axes of ``affine``.
+
+    ``affine`` is the original (not the canonical) index->RAS affine; the result has the shape
+    and axis order of the array that affine describes. Extra trailing axes are carried along.
+    """
+    transform = ornt.ornt_transform(_CANONICAL_ORNT, ornt.io_orientation(affine))
+    return np.ascontiguousarray(ornt.apply_orientation(array, transform))
+
+
 def canonical_grid(
     affine: np.ndarray, shape: tuple[int, ...]
 ) -> tuple[np.ndarray, tuple[int, int, int]]:
