@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hyperct.cli.main import app
-from hyperct.evaluation.predictions import read_predictions
+from hyperct.inference.predictions import read_predictions
 from hyperct.tasks import TASK_NAMES
 
 TINY = ["model.backbone=dinov3-tiny", "model.rank=2", "model.task_dim=8", "model.module_dim=4",

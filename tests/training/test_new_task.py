@@ -6,10 +6,10 @@ import pandas as pd
 import torch
 
 from hyperct.training import load_config, train
-from hyperct.training.checkpoint import load_checkpoint
+from hyperct.inference.checkpoint import load_checkpoint
 from hyperct.training.new_task import train_new_task
-from hyperct.training.predict_scan import predict_scans
-from hyperct.training.predict import load_trained_model
+from hyperct.inference.scans import predict_scans
+from hyperct.inference.predict import load_trained_model
 
 
 def test_new_task_trains_only_its_embedding(tiny_overrides: list[str], cohort: dict, tmp_path: Path,

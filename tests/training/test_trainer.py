@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from hyperct.evaluation.predictions import read_predictions
+from hyperct.inference.predictions import read_predictions
 from hyperct.training import load_config, train
-from hyperct.training.checkpoint import load_checkpoint
+from hyperct.inference.checkpoint import load_checkpoint
 from hyperct.training.run_log import read_history
 from hyperct.training.trainer import RunExistsError
 
@@ -78,7 +78,7 @@ def test_3d_run_with_anatomy_saves_an_inference_model_that_reproduces_its_predic
 ) -> None:
     """The paper's 3D recipe through `train`; the saved model has no segmentation parameters
     and, reloaded for inference, gives exactly the predictions the run wrote."""
-    from hyperct.training.predict import load_trained_model, predict_manifest
+    from hyperct.inference.predict import load_trained_model, predict_manifest
 
     cfg = load_config(None, [*tiny_overrides, "method=resnet18_3d", f"data.cache3d={cache3d}",
                              "model3d.resnet18_3d.width=4", "optim.scheduler=cosine",

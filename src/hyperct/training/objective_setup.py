@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import nn
 
+from hyperct.config.run import METHODS, TrainConfig, method_section
+from hyperct.inference.device import autocast
+from hyperct.models.interface import ScreeningModel
 from hyperct.tasks import TASK_NAMES
-from hyperct.training.config import METHODS, TrainConfig, method_section
-from hyperct.training.device import autocast
 from hyperct.training.objectives import (
     AuxLoss,
     HyperCTObjective,
@@ -31,7 +31,7 @@ _SAMPLER_SEED_OFFSET = 7919
 
 def build_objective(
     cfg: TrainConfig,
-    model: nn.Module,
+    model: ScreeningModel,
     device: torch.device,
     train_labels: torch.Tensor,
     aux_losses: Sequence[AuxLoss] = (),
@@ -76,7 +76,7 @@ def weighting_options(mtl: dict[str, Any], method: str) -> dict[str, Any]:
 
 
 def _anatomy(
-    cfg: TrainConfig, model: nn.Module, device: torch.device
+    cfg: TrainConfig, model: ScreeningModel, device: torch.device
 ) -> AnatomySupervision | None:
     """The anatomy supervision of the run, on the model's feature map; None when disabled."""
     config = cfg.anatomy_config()
@@ -84,6 +84,4 @@ def _anatomy(
         return None
     from hyperct.anatomy.supervision import build_supervision
 
-    if cfg.is_3d:
-        return build_supervision(config, model.backbone.out_channels, 3, device)
-    return build_supervision(config, model.backbone.hidden_size, 2, device)
+    return build_supervision(config, model.feature_width, 3 if cfg.is_3d else 2, device)

@@ -7,17 +7,16 @@ import pytest
 import torch
 
 from hyperct.models.hyperct import HyperCT, HyperCTConfig
-from hyperct.training.checkpoint import (
+from hyperct.inference.checkpoint import (
     Checkpoint,
     CheckpointError,
-    backbone_identity,
     check_backbone,
     load_checkpoint,
     load_trainable_state,
     save_checkpoint,
     trainable_state,
 )
-from hyperct.training.rng import capture_rng_state, restore_rng_state
+from hyperct.inference.rng import capture_rng_state, restore_rng_state
 
 
 def _model(seed: int, fields: dict) -> HyperCT:
@@ -33,7 +32,7 @@ def test_round_trip_without_backbone_and_refuses_another_backbone(
     assert not any(k.startswith("backbone.vit.") and "lora" not in k for k in state)
     assert sum(v.numel() for v in state.values()) < sum(p.numel() for p in model.parameters())
     ckpt = Checkpoint(model=state, config={"method": "hyperct"}, tasks=["Emphysema"],
-                      spec={"kind": "slice_stack"}, backbone=backbone_identity(model), epoch=3,
+                      spec={"kind": "slice_stack"}, backbone=model.backbone_identity(), epoch=3,
                       rng=capture_rng_state())
     path = save_checkpoint(ckpt, tmp_path / "x.pt")
     loaded = load_checkpoint(path)
