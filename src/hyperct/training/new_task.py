@@ -22,7 +22,7 @@ from torch import nn
 from hyperct.config.run import ConfigError, TrainConfig, config_to_dict
 from hyperct.evaluation.auc import auc
 from hyperct.inference.batch import to_device
-from hyperct.inference.checkpoint import Checkpoint
+from hyperct.inference.checkpoint import LAST, Checkpoint
 from hyperct.inference.device import autocast
 from hyperct.inference.rng import seed_everything
 from hyperct.inference.spec import same_spec
@@ -34,8 +34,8 @@ from hyperct.training.objectives import Objective
 from hyperct.training.run_log import Timer, write_run_record
 from hyperct.training.state import TrainState
 from hyperct.training.trainer import (
+    RunExistsError,
     RunResult,
-    check_run_dir,
     make_scheduler,
     run_epochs,
     start_session,
@@ -91,7 +91,9 @@ def train_new_task(*, run: str | Path, task: str, cfg: TrainConfig, resume: bool
 
     if resume:
         raise ConfigError("--resume is not supported with --new-task; train into a new output_dir")
-    out = check_run_dir(cfg, resume=False)
+    out = Path(cfg.output_dir)
+    if (out / LAST).is_file():
+        raise RunExistsError(f"{out} already holds a run; choose another output_dir")
     loaded, base = load_trained_model(run, cfg.runtime.device)
     if Capability.ADD_TASK not in loaded.capabilities:
         raise ConfigError(f"{run}: --new-task needs a HyperCT run, not {base.config['method']!r}")
