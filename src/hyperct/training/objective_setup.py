@@ -11,7 +11,7 @@ import torch
 
 from hyperct.config.run import METHODS, TrainConfig, method_section
 from hyperct.inference.device import autocast
-from hyperct.models.interface import ScreeningModel
+from hyperct.models.interface import Capability, ScreeningModel, SharedFeatureModel, require
 from hyperct.tasks import TASK_NAMES
 from hyperct.training.objectives import (
     AuxLoss,
@@ -36,7 +36,9 @@ def build_objective(
     train_labels: torch.Tensor,
     aux_losses: Sequence[AuxLoss] = (),
 ) -> Objective:
-    """``cfg.method``'s objective over the run's tasks (``cfg.task_names``).
+    """``cfg.method``'s objective over the run's tasks (``cfg.task_names``), chosen by how the
+    model exposes its features: volume features get the multi-label BCE, task-conditioned
+    features HyperCT's task sampling, a shared representation the method's weighting.
 
     With ``anatomy.enabled`` the objective owns an auxiliary segmentation head on the model's
     feature map (:mod:`hyperct.anatomy.supervision`).
@@ -47,9 +49,9 @@ def build_objective(
         "autocast": functools.partial(autocast, device, cfg.runtime.bf16),
         "anatomy": _anatomy(cfg, model, device),
     }
-    if cfg.is_3d:
+    if Capability.VOLUME_FEATURES in model.capabilities:
         return MultiLabelObjective(task_ids, **common)
-    if cfg.method == "hyperct":
+    if Capability.TASK_FEATURES in model.capabilities:
         weights = (
             inverse_prevalence_weights(train_labels)
             if cfg.sampling.strategy == "inverse_prevalence"
@@ -57,6 +59,7 @@ def build_objective(
         )
         generator = torch.Generator().manual_seed(cfg.seed + _SAMPLER_SEED_OFFSET)
         return HyperCTObjective(task_ids, generator=generator, task_weights=weights, **common)
+    require(model, Capability.SHARED_FEATURES, SharedFeatureModel, f"method {cfg.method!r}")
     from hyperct.mtl import create_weighting
 
     method = {"stl": "ew", "nashmtl": "nash_mtl"}.get(cfg.method, cfg.method)
