@@ -32,7 +32,7 @@ from hyperct.phantom.config import PhantomConfig
 from hyperct.preprocess.spec import load_spec
 from hyperct.training import load_config
 from hyperct.training.compare import CompareResult, compare_methods
-from hyperct.training.pretrain_backbone import PROVENANCE_FILE, PretrainConfig, pretrain_backbone
+from hyperct.demo.backbone import PROVENANCE_FILE, PretrainConfig, pretrain_backbone
 
 logger = logging.getLogger("benchmarks.anatomy")
 

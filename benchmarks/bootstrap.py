@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 from benchmarks.record import median_time, save_result
 from hyperct.evaluation.auc import bootstrap_indices
 from hyperct.evaluation.bootstrap import BootstrapConfig, auc_confidence_table
-from hyperct.evaluation.predictions import predictions_from_arrays
+from hyperct.inference.predictions import predictions_from_arrays
 from hyperct.tasks import NUM_TASKS
 
 N_SCANS, N_RESAMPLES = 10_000, 1000

@@ -58,9 +58,9 @@ def _cohort(root: Path) -> Path:
 
 def _train(manifest: Path, root: Path) -> tuple[torch.nn.Module, torch.nn.Module, float]:
     from hyperct.training import train
-    from hyperct.training.config import config_from_dict
-    from hyperct.training.model_setup import build_model
-    from hyperct.training.predict import load_trained_model
+    from hyperct.config.run import config_from_dict
+    from hyperct.models.build import build_model
+    from hyperct.inference.predict import load_trained_model
 
     cfg = config_from_dict(
         {

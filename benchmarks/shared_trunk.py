@@ -21,7 +21,7 @@ from benchmarks.record import median_time, save_result
 
 def _train(demo: Path, k: int | None, out: Path):  # type: ignore[no-untyped-def]
     from hyperct.training import load_config
-    from hyperct.training.trainer import train
+    from hyperct.training.runs import train
 
     cfg = load_config("demo", [
         f"data.manifest={demo / 'phantom' / 'manifest.csv'}", f"data.cache={demo / 'cache'}",
@@ -33,7 +33,7 @@ def _train(demo: Path, k: int | None, out: Path):  # type: ignore[no-untyped-def
 
 def _test_auc(run: Path) -> float:
     from hyperct.evaluation.metrics import group_means, task_metrics
-    from hyperct.evaluation.predictions import read_predictions
+    from hyperct.inference.predictions import read_predictions
 
     means = group_means(task_metrics(read_predictions(run / "predictions.csv")))
     row = means[(means["cohort"] == "internal") & (means["split"] == "test")
@@ -45,7 +45,7 @@ def _predict_seconds(run: Path, demo: Path, repeats: int = 3) -> float:
     from torch.utils.data import DataLoader
 
     from hyperct.data.dataset import CachedScanDataset, collate_scans
-    from hyperct.training.predict import load_trained_model
+    from hyperct.inference.predict import load_trained_model
 
     model, _ = load_trained_model(run, "cpu")
     data = CachedScanDataset(demo / "phantom" / "manifest.csv", demo / "cache", split="test")

@@ -8,6 +8,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
+
+from hyperct.io.volume import Volume
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -112,3 +115,86 @@ def rex_tree(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return build
+@pytest.fixture
+def one_torch_thread():  # noqa: ANN201 - a generator fixture
+    """Tiny models gain nothing from threads; one avoids spinning on a shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _volume(has_blob: bool, has_ring: bool, rng: np.random.Generator) -> Volume:
+    """A 12 x 32 x 32 HU volume: air, a water body, a bright blob and/or a dense ring."""
+    z, y, x = np.mgrid[0:12, 0:32, 0:32]
+    r = np.hypot(y - 16, x - 16)
+    hu = np.where(r < 13, 0.0, -1000.0) + rng.normal(0, 30, (12, 32, 32))
+    if has_blob:
+        hu[4:9, 10:18, 10:18] = 700.0
+    if has_ring:
+        hu[(r > 9) & (r < 11)] = -900.0
+    affine = np.array([[0, 0, -1.0, 0], [0, -1.0, 0, 0], [2.0, 0, 0, 0], [0, 0, 0, 1]])
+    return Volume(hu.astype(np.int16), (2.0, 1.0, 1.0), affine)
+
+
+@pytest.fixture(scope="session")
+def cohort(tmp_path_factory) -> dict:
+    """24 synthetic NIfTI scans with body masks, a manifest and a 9 x 32 x 32 slice-stack cache.
+
+    Emphysema follows a bright blob and Cardiomegaly a dark ring, so both are learnable; a few
+    other tasks carry random labels, the rest are missing (-1).
+    """
+    import pandas as pd
+
+    from hyperct.data.prepare import prepare_cache
+    from hyperct.io.write import write_nifti
+    from hyperct.preprocess.spec import SliceStackSpec
+    from hyperct.tasks import TASK_NAMES
+
+    root = tmp_path_factory.mktemp("cohort")
+    rng = np.random.default_rng(0)
+    rows = []
+    splits = ["train"] * 12 + ["val"] * 6 + ["test"] * 6
+    for i, split in enumerate(splits):
+        blob, ring = i % 2 == 0, i % 4 in (0, 3)
+        volume = _volume(blob, ring, rng)
+        path = write_nifti(volume, root / f"scan{i:02d}.nii.gz")
+        body = (volume.array > -500).astype(np.uint8)  # anatomy mask: 1 = body, 0 = air
+        mask = write_nifti(Volume(body, volume.spacing, volume.affine), root / f"mask{i:02d}.nii.gz")
+        labels = {t: -1 for t in TASK_NAMES}
+        labels.update({"Emphysema": int(blob), "Cardiomegaly": int(ring)})
+        labels["Pleural effusion"] = int(rng.integers(0, 2)) if i % 3 else -1
+        labels["Pulmonary hypertension"] = int(rng.integers(0, 2)) if i % 2 else -1
+        cohort_name = "external" if split == "test" and (i // 2) % 2 else "internal"
+        rows.append({"scan_id": f"s{i:02d}", "patient_id": f"p{i:02d}", "path": path.name,
+                     "anatomy_path": mask.name, "cohort": cohort_name, "split": split, **labels})
+    manifest = root / "manifest.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    report = prepare_cache(manifest, SliceStackSpec(slices=9, size=32), root / "cache", progress=False)
+    assert report.ok, report.failed
+    return {"manifest": str(manifest), "cache": str(root / "cache"), "root": root}
+
+
+@pytest.fixture(scope="session")
+def cache3d(cohort) -> str:
+    """The cohort cached for the 3D methods: 2 mm voxels, 8 x 16 x 16 crops of 8 x 20 x 20."""
+    from hyperct.data.prepare import prepare_cache
+    from hyperct.preprocess.spec import SpacingCropSpec
+
+    spec = SpacingCropSpec(spacing_zyx=(3.0, 2.0, 2.0), pad_shape_zyx=(8, 20, 20),
+                           crop_shape_zyx=(8, 16, 16))
+    report = prepare_cache(cohort["manifest"], spec, cohort["root"] / "cache3d", progress=False)
+    assert report.ok, report.failed
+    return str(cohort["root"] / "cache3d")
+
+
+@pytest.fixture
+def tiny_overrides(cohort, tiny_model, tmp_path) -> list[str]:
+    """Dotted overrides for a seconds-long CPU HyperCT run on the synthetic cohort."""
+    model = [f"model.{k}={v}" for k, v in tiny_model.items()]
+    return [
+        f"data.manifest={cohort['manifest']}", f"data.cache={cohort['cache']}",
+        f"output_dir={tmp_path / 'run'}", *model, "optim.lr=3e-3", "optim.batch_size=4",
+        "optim.epochs=2", "optim.step_size=2", "runtime.bf16=false", "runtime.progress=false",
+        "runtime.device=cpu",
+    ]

@@ -195,6 +195,8 @@ OPPORTUNISTIC: tuple[Task, ...] = tuple(t for t in TASKS if t.group == "opportun
 NUM_TASKS = len(TASKS)
 
 LABEL_PRESENT, LABEL_ABSENT, LABEL_MISSING = 1, 0, -1
+#: The voxel value of an anatomy label map where no label is known (padding, unlabelled scans).
+IGNORE_INDEX = 255
 LABEL_VALUES = (LABEL_PRESENT, LABEL_ABSENT, LABEL_MISSING)
 
 _BY_NAME = {t.name.lower(): t for t in TASKS}

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from hyperct.anatomy.losses import SegLossConfig, segmentation_loss
-from hyperct.anatomy.totalseg import IGNORE_INDEX
+from hyperct.tasks import IGNORE_INDEX
 
 
 @pytest.mark.parametrize("kind", ["ce", "dice", "dice_ce"])

@@ -5,7 +5,7 @@ import torch
 
 from hyperct.anatomy.losses import SegLossConfig
 from hyperct.anatomy.supervision import AnatomyConfig, AnatomySupervision, build_supervision
-from hyperct.anatomy.totalseg import IGNORE_INDEX
+from hyperct.tasks import IGNORE_INDEX
 
 
 def _supervision(dims: int, **kw) -> AnatomySupervision:

@@ -48,7 +48,7 @@ def test_label_set_validation_names_the_problem() -> None:
 
 
 def test_lookup_table_keeps_ignore_index() -> None:
-    from hyperct.anatomy.totalseg import IGNORE_INDEX
+    from hyperct.tasks import IGNORE_INDEX
 
     table = CHEST_LOBES_HEART.lookup_table()
     assert len(table) == 256

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from hyperct import read_ct
 from hyperct.cli.main import app
-from hyperct.evaluation.predictions import read_predictions
+from hyperct.inference.predictions import read_predictions
 from hyperct.io.volume import Volume
 from hyperct.io.write import write_nifti
 from hyperct.tasks import TASK_NAMES

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hyperct.anatomy.totalseg import IGNORE_INDEX
+from hyperct.tasks import IGNORE_INDEX
 from hyperct.data.dataset import CachedScanDataset, collate_scans
 from hyperct.data.manifest import load_manifest
 from hyperct.data.prepare import prepare_cache

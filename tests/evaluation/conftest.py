@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hyperct.evaluation.predictions import predictions_from_arrays
+from hyperct.inference.predictions import predictions_from_arrays
 from hyperct.tasks import NUM_TASKS
 
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from hyperct.cli.evaluate import evaluate as evaluate_command
 from hyperct.evaluation.bootstrap import BootstrapConfig
 from hyperct.evaluation.html import fmt
-from hyperct.evaluation.predictions import write_predictions
+from hyperct.inference.predictions import write_predictions
 from hyperct.evaluation.report import evaluate
 from hyperct.evaluation.sources import load_sources
 from hyperct.evaluation.tables import EvaluationConfig

@@ -11,6 +11,7 @@ from hyperct.explain.gradcam import cam_to_grid, gradcam, grid_to_volume
 from hyperct.explain.overlap import saliency_overlap
 from hyperct.explain.overlay import axial_overlay_figure, pick_slices
 from hyperct.io.volume import Volume
+from hyperct.models.interface import Capability
 from hyperct.preprocess import SliceStackSpec
 from hyperct.tasks import TASK_NAMES
 
@@ -19,6 +20,7 @@ class BrightnessModel(nn.Module):
     """Patch tokens = 4x4-pooled pixels; the logit grows with brightness everywhere, so
     Grad-CAM must highlight the bright voxels and nothing else."""
 
+    capabilities = frozenset({Capability.TASK_FEATURES})
     task_names = list(TASK_NAMES)
 
     def __init__(self) -> None:

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from hyperct.evaluation.predictions import read_predictions
+from hyperct.inference.predictions import read_predictions
 from hyperct.training import load_config, train
-from hyperct.training.checkpoint import load_checkpoint
+from hyperct.inference.checkpoint import load_checkpoint
 from hyperct.training.compare import compare_methods
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from hyperct.training import ConfigError, load_config, save_config
-from hyperct.training.model_setup import model3d_config, model_config
+from hyperct.models.build import model3d_config, model_config
 
 
 def test_defaults_are_the_paper_recipe() -> None:
@@ -65,7 +65,7 @@ def test_resolved_config_round_trips(tmp_path: Path) -> None:
 
 def test_3d_methods_read_model3d_and_their_own_cache() -> None:
     from hyperct.models.backbones3d import available_backbones3d
-    from hyperct.training.config import METHODS_3D
+    from hyperct.config.run import METHODS_3D
 
     assert sorted(METHODS_3D) == available_backbones3d()
     cfg = load_config(None, ["method=resnet18_3d", "data.cache=c25", "data.cache3d=c3d",

@@ -3,13 +3,14 @@
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import torch
 
 from hyperct.training import load_config, train
-from hyperct.training.checkpoint import load_checkpoint
+from hyperct.inference.checkpoint import load_checkpoint
 from hyperct.training.new_task import train_new_task
-from hyperct.training.predict_scan import predict_scans
-from hyperct.training.predict import load_trained_model
+from hyperct.inference.scans import predict_scans
+from hyperct.inference.predict import load_trained_model
 
 
 def test_new_task_trains_only_its_embedding(tiny_overrides: list[str], cohort: dict, tmp_path: Path,
@@ -36,3 +37,22 @@ def test_new_task_trains_only_its_embedding(tiny_overrides: list[str], cohort: d
     probs = predict_scans(paths=[real_ct / "ts_chest_crop.nii.gz"], checkpoint=tmp_path / "new",
                           device="cpu")
     assert probs.shape == (1, 26) and probs.columns[-1] == "Blob burden"
+
+
+def test_new_task_uses_the_trainers_schedule(tiny_overrides: list[str], cohort: dict,
+                                              tmp_path: Path) -> None:
+    from hyperct.training.run_log import read_history
+
+    base_cfg = load_config(None, [*tiny_overrides, "optim.epochs=1"])
+    train(base_cfg)
+    manifest = pd.read_csv(cohort["manifest"])
+    manifest["Blob burden"] = manifest["Emphysema"]
+    new_manifest = tmp_path / "manifest_new.csv"
+    manifest.to_csv(new_manifest, index=False)
+    cfg = load_config(None, [*tiny_overrides, "optim.epochs=2", "optim.scheduler=cosine",
+                             f"data.manifest={new_manifest}", f"output_dir={tmp_path / 'new'}"])
+    train_new_task(run=base_cfg.output_dir, task="Blob burden", cfg=cfg)
+    rows = read_history(tmp_path / "new" / "history.csv")
+    lrs = [float(r["lr"]) for r in rows]
+    assert lrs[1] == pytest.approx(lrs[0] / 2)  # cosine over 2 epochs; StepLR(2) would keep it
+    assert "val_auc/Blob burden" in rows[0]

@@ -14,6 +14,7 @@ from hyperct.training.objectives import (
     HyperCTObjective,
     MultiLabelObjective,
     WeightedMultiTaskObjective,
+    masked_bce,
     masked_task_losses,
 )
 
@@ -161,3 +162,12 @@ def test_multilabel_objective_masks_missing_labels_and_adds_the_seg_loss() -> No
     logs = objective.backward(model, _with_anatomy(batch, (2, 16, 32, 32)), scale=1.0)
     assert logs["seg_loss"] > 0 and objective.parameters() == anatomy.parameters()
     assert set(objective.state_dict()) == {"anatomy"}
+
+
+def test_masked_bce_ignores_missing_labels() -> None:
+    logits = torch.tensor([[0.0, 5.0], [2.0, -3.0]])
+    labels = torch.tensor([[1.0, -1.0], [-1.0, 0.0]])
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        torch.tensor([0.0, -3.0]), torch.tensor([1.0, 0.0]))
+    assert torch.isclose(masked_bce(logits, labels), expected)
+    assert masked_bce(logits, torch.full_like(labels, -1.0)) == 0

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from hyperct.evaluation.predictions import read_predictions
+from hyperct.inference.predictions import read_predictions
 from hyperct.training import load_config, train
-from hyperct.training.checkpoint import load_checkpoint
+from hyperct.inference.checkpoint import load_checkpoint
 from hyperct.training.run_log import read_history
 from hyperct.training.trainer import RunExistsError
 
@@ -78,7 +78,7 @@ def test_3d_run_with_anatomy_saves_an_inference_model_that_reproduces_its_predic
 ) -> None:
     """The paper's 3D recipe through `train`; the saved model has no segmentation parameters
     and, reloaded for inference, gives exactly the predictions the run wrote."""
-    from hyperct.training.predict import load_trained_model, predict_manifest
+    from hyperct.inference.predict import load_trained_model, predict_manifest
 
     cfg = load_config(None, [*tiny_overrides, "method=resnet18_3d", f"data.cache3d={cache3d}",
                              "model3d.resnet18_3d.width=4", "optim.scheduler=cosine",
@@ -118,3 +118,45 @@ def test_recipe_options_run_together(tiny_overrides: list[str]) -> None:
     (row,) = read_history(Path(cfg.output_dir) / "history.csv")
     assert int(row["steps"]) == 2  # 12 scans, batches of 4, two batches per step
     assert float(row["train_loss"]) == float(row["train_loss"])  # not NaN
+
+
+def test_a_refused_resume_leaves_config_yaml_as_it_was(tiny_overrides: list[str]) -> None:
+    cfg = load_config(None, [*tiny_overrides, "optim.epochs=1"])
+    train(cfg)
+    saved = (Path(cfg.output_dir) / "config.yaml").read_text()
+    with pytest.raises(ValueError, match="optim.lr"):
+        train(load_config(None, [*tiny_overrides, "optim.lr=1e-2"]), resume=True)
+    assert (Path(cfg.output_dir) / "config.yaml").read_text() == saved
+
+
+def test_scans_missing_from_the_cache_stop_the_run_before_training(
+    tiny_overrides: list[str], cohort: dict, tmp_path: Path
+) -> None:
+    manifest = pd.read_csv(cohort["manifest"])
+    ghost = manifest.iloc[-1].copy()
+    ghost["scan_id"], ghost["split"] = "ghost", "test"
+    path = tmp_path / "manifest.csv"
+    pd.concat([manifest, ghost.to_frame().T], ignore_index=True).to_csv(path, index=False)
+    cfg = load_config(None, [*tiny_overrides, f"data.manifest={path}"])
+    with pytest.raises(FileNotFoundError, match=r"1 test scan\(s\) of .*manifest.csv are not in the cache.*ghost"):
+        train(cfg)
+    assert not Path(cfg.output_dir).exists()  # nothing written, no epoch trained
+
+
+def test_data_manifest_unset_says_which_key_to_set(tiny_overrides: list[str]) -> None:
+    cfg = load_config(None, [o for o in tiny_overrides if not o.startswith("data.manifest=")])
+    with pytest.raises(ValueError, match=r"data.manifest is not set; set data.manifest in the "
+                                         r"config \(or pass --set data.manifest=PATH\)"):
+        train(cfg)
+
+
+def test_a_kill_between_last_pt_and_history_csv_loses_no_row(tiny_overrides: list[str]) -> None:
+    """last.pt is written first; a run killed before history.csv gets its row back on resume."""
+    cfg = load_config(None, tiny_overrides)
+    train(load_config(None, [*tiny_overrides, "optim.epochs=1"]))
+    history = Path(cfg.output_dir) / "history.csv"
+    history.write_text(history.read_text().splitlines()[0] + "\n")  # epoch 1's row never written
+    train(cfg, resume=True)
+    rows = read_history(history)
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert float(rows[0]["train_loss"]) == float(rows[0]["train_loss"])  # a real row, not NaN

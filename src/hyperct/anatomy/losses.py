@@ -13,7 +13,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from hyperct.anatomy.totalseg import IGNORE_INDEX
+from hyperct.tasks import IGNORE_INDEX
 
 SegLossKind = Literal["ce", "dice", "dice_ce"]
 

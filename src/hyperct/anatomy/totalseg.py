@@ -8,16 +8,16 @@ TotalSegmentator embeds in its multi-label output (``../shared/data/real_ct``).
 
 Anatomy supervision ("Scaling Supervision for Free", MIDL 2025) trains on a few coarse structures,
 so a :class:`LabelSet` maps TotalSegmentator structures onto small consecutive ids: 0 is
-background, 1..K the set's classes, and :data:`IGNORE_INDEX` marks voxels without a label (padding,
-scans without a mask). This module imports nothing heavy so any part of the package can use it.
+background, 1..K the set's classes, and :data:`hyperct.tasks.IGNORE_INDEX` marks voxels without a
+label (padding, scans without a mask; losses ignore it). This module imports nothing heavy so any
+part of the package can use it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Label value for voxels that carry no supervision (padding, missing masks). Losses ignore it.
-IGNORE_INDEX = 255
+from hyperct.tasks import IGNORE_INDEX
 
 #: TotalSegmentator v2 "total" task structures in id order: the structure at position i has id i+1.
 _TOTAL_V2_NAMES = (

@@ -27,7 +27,7 @@ def predict(
 
     console = plain_console()
     if manifest is not None:
-        from hyperct.training.predict import predict_manifest
+        from hyperct.inference.predict import predict_manifest
 
         if cache is None or scans:
             raise typer.BadParameter("--manifest needs --cache and no SCAN arguments")
@@ -38,7 +38,7 @@ def predict(
         return
     if not scans:
         raise typer.BadParameter("give SCAN files or --manifest with --cache")
-    from hyperct.training.predict_scan import predict_scans, probabilities_table, write_scan_probabilities
+    from hyperct.inference.scans import predict_scans, probabilities_table, write_scan_probabilities
 
     from hyperct.io.read import parse_spacing
 

@@ -15,11 +15,10 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from hyperct.anatomy.totalseg import IGNORE_INDEX
 from hyperct.data.cache import ScanCache
 from hyperct.data.manifest import load_manifest
 from hyperct.preprocess.pipeline import to_model_input
-from hyperct.tasks import TASK_NAMES
+from hyperct.tasks import IGNORE_INDEX, TASK_NAMES
 
 
 class CachedScanDataset(Dataset):

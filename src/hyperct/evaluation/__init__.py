@@ -1,8 +1,9 @@
 """Evaluation from the predictions table: metrics, bootstrap CIs, curves, LoRA analysis, report.
 
-Modules, in the order a result is built:
+The table contract (read/write/validate, build from arrays) is
+:mod:`hyperct.inference.predictions`, where predictions are made. Modules, in the order a result
+is built:
 
-* ``predictions`` - the table contract: read/write/validate, build from arrays.
 * ``auc`` - rank-based AUC, for one sample or all bootstrap resamples at once.
 * ``metrics`` - per-task AUC, Brier, and metrics at the validation-chosen operating point.
 * ``bootstrap`` - percentile CIs for task, group and overall AUCs; paired model comparison.

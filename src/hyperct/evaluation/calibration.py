@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from hyperct.evaluation.metrics import SUBSET_KEYS
-from hyperct.evaluation.predictions import LABEL, PROB, TASK
+from hyperct.inference.predictions import LABEL, PROB, TASK
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from hyperct.evaluation.metrics import SUBSET_KEYS
-from hyperct.evaluation.predictions import LABEL, PROB, TASK
+from hyperct.inference.predictions import LABEL, PROB, TASK
 
 DEFAULT_THRESHOLDS: np.ndarray = np.round(np.arange(1, 81) / 100, 2)
 

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 from sklearn.metrics import silhouette_score
 
+from hyperct.models.interface import Capability, LoRAGeneratingModel
 from hyperct.tasks import task_by_name
 
 logger = logging.getLogger(__name__)
@@ -141,14 +142,14 @@ def cluster_tasks(
 
 
 def analyse_lora(
-    model: torch.nn.Module,
+    model: LoRAGeneratingModel,
     task_ids: Sequence[int] | None = None,
     config: LoRAAnalysisConfig = LoRAAnalysisConfig(),
 ) -> LoRAAnalysis:
     """Generate every task's LoRA with ``model.generate_lora`` and analyse it."""
     ids = list(range(model.num_tasks)) if task_ids is None else list(task_ids)
     pairs = model.generate_lora(ids)
-    scaling = float(getattr(model, "lora_scaling", 1.0))
+    scaling = float(model.lora_scaling)
     names, grams = module_gram_matrices(pairs, config.representation, scaling)
     task_names = [model.task_names[i] for i in ids]
     return analyse_grams(task_names, names, grams, config)
@@ -205,16 +206,16 @@ def _group(name: str) -> str:
 def analyse_checkpoint(
     checkpoint: str | Path, config: LoRAAnalysisConfig = LoRAAnalysisConfig()
 ) -> LoRAAnalysis:
-    """Load a run's HyperCT model (``hyperct.training.predict.load_trained_model``) and analyse
-    it; a checkpoint of another model (no ``generate_lora``) raises ``TypeError``."""
-    from hyperct.training.predict import load_trained_model
+    """Load a run's model (:func:`hyperct.inference.predict.load_trained_model`) and analyse
+    it; a model that cannot generate LoRA (not HyperCT) raises ``TypeError`` naming the file."""
+    from hyperct.inference.predict import load_trained_model
 
     model, _ = load_trained_model(checkpoint, device="cpu")
-    if not hasattr(model, "generate_lora"):
+    if Capability.GENERATE_LORA not in model.capabilities:
         raise TypeError(
             f"{checkpoint}: a {type(model).__name__}, not a HyperCT model; no LoRA to analyse"
         )
-    return analyse_lora(model, config=config)
+    return analyse_lora(cast(LoRAGeneratingModel, model), config=config)
 
 
 def analysis_table(analysis: LoRAAnalysis) -> pd.DataFrame:

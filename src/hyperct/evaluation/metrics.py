@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from hyperct.evaluation.auc import auc
-from hyperct.evaluation.predictions import COHORT, LABEL, METHOD, PROB, RUN, SPLIT, TASK
+from hyperct.inference.predictions import COHORT, LABEL, METHOD, PROB, RUN, SPLIT, TASK
 from hyperct.tasks import GROUPS, TASK_NAMES, task_by_name
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
 from hyperct.evaluation.calibration import reliability_bins  # noqa: E402
-from hyperct.evaluation.predictions import LABEL, PROB, TASK  # noqa: E402
+from hyperct.inference.predictions import LABEL, PROB, TASK  # noqa: E402
 from hyperct.io.atomic import atomic_path  # noqa: E402
 from hyperct.tasks import TASK_NAMES, task_by_name  # noqa: E402
 

@@ -30,7 +30,7 @@ from hyperct.evaluation.plots import (
     roc_figure,
     save_png,
 )
-from hyperct.evaluation.predictions import COHORT, SPLIT
+from hyperct.inference.predictions import COHORT, SPLIT
 from hyperct.evaluation.report_extras import lora_section, saliency_section
 from hyperct.evaluation.sources import Source, load_sources, model_order
 from hyperct.evaluation.tables import EvaluationConfig, EvaluationTables, compute_tables

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hyperct.evaluation.predictions import METHOD, RUN, read_predictions
+from hyperct.inference.predictions import METHOD, RUN, read_predictions
 
 PREDICTION_FILES: tuple[str, ...] = ("predictions.csv", "predictions.parquet")
 CHECKPOINT_FILES: tuple[str, ...] = ("best.pt", "last.pt")

@@ -19,7 +19,7 @@ from hyperct.evaluation.bootstrap import (
 from hyperct.evaluation.calibration import calibration_table
 from hyperct.evaluation.decision_curve import decision_curves
 from hyperct.evaluation.metrics import OperatingPointConfig, group_means, task_metrics
-from hyperct.evaluation.predictions import METHOD, RUN, SPLIT
+from hyperct.inference.predictions import METHOD, RUN, SPLIT
 
 logger = logging.getLogger(__name__)
 

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from hyperct.evaluation.plots import save_png
 from hyperct.explain.gradcam import DEFAULT_BLOCK, cam_to_grid, gradcam, grid_to_volume, normalise
 from hyperct.explain.overlay import axial_overlay_figure
 from hyperct.io.atomic import write_text_atomic
 from hyperct.io.volume import Volume
+from hyperct.models.interface import ScreeningModel
 from hyperct.preprocess import SliceStackSpec, preprocess_volume, to_model_input
 from hyperct.preprocess.spec import PreprocessSpec
 from hyperct.tasks import task_by_name
@@ -48,7 +48,7 @@ class Explanation:
 
 
 def explain_volume(
-    model: nn.Module, volume: Volume, spec: PreprocessSpec, task: str, block: int = DEFAULT_BLOCK
+    model: ScreeningModel, volume: Volume, spec: PreprocessSpec, task: str, block: int = DEFAULT_BLOCK
 ) -> Explanation:
     """Grad-CAM of ``task`` for ``volume``; the map is in [0, 1] on the volume's own grid."""
     if not isinstance(spec, SliceStackSpec):
@@ -57,7 +57,7 @@ def explain_volume(
         )
     task_id = _task_id(model, task)
     sample = to_model_input(preprocess_volume(volume, spec), spec)
-    device = next(model.parameters()).device
+    device = next(model.parameters()).device  # type: ignore[attr-defined]
     result = gradcam(
         model, sample["image"].to(device), sample["image_mask"].to(device), task_id, block
     )
@@ -86,12 +86,12 @@ def explain_scan(
     """Load the run's model, explain ``task`` on ``scan`` and write NIfTI, PNG and JSON to ``out``."""
     from hyperct.io.read import read_ct
     from hyperct.io.write import write_nifti
-    from hyperct.preprocess import spec_from_dict
-    from hyperct.training.predict import load_trained_model
+    from hyperct.inference.predict import load_trained_model
+    from hyperct.inference.spec import checkpoint_spec
 
     model, ckpt = load_trained_model(checkpoint, device=device)
     volume = read_ct(scan)
-    result = explain_volume(model, volume, spec_from_dict(ckpt.spec), task, block)
+    result = explain_volume(model, volume, checkpoint_spec(ckpt, checkpoint), task, block)
     out = Path(out)
     stem = f"{_scan_stem(Path(scan))}_{_slug(result.task)}"
     result.nifti = write_nifti(result.saliency, out / f"{stem}_saliency.nii.gz")
@@ -114,8 +114,8 @@ def explain_scan(
     return result
 
 
-def _task_id(model: nn.Module, task: str) -> int:
-    names = list(getattr(model, "task_names", []))
+def _task_id(model: ScreeningModel, task: str) -> int:
+    names = list(model.task_names)
     try:
         name = task_by_name(task).name
     except KeyError:

@@ -2,9 +2,9 @@
 
 Grad-CAM (Selvaraju et al., ICCV 2017): the patch tokens A (N images x h x w x C) of a chosen
 block, weighted per channel by the mean gradient of the task's logit over all positions of all
-images of the scan (the scan is one 3-D feature map), summed over channels, ReLU. The model
-must expose ``forward_features(images, image_mask, task_ids, return_patch_tokens=True,
-block=...)`` and ``forward_head`` (see :mod:`hyperct.models.hyperct`).
+images of the scan (the scan is one 3-D feature map), summed over channels, ReLU. The model must
+declare ``Capability.TASK_FEATURES`` (:class:`hyperct.models.interface.TaskFeatureModel`, e.g.
+HyperCT): its ``forward_features`` gives the patch tokens of a chosen block.
 
 Mapping back (the 2.5D packing of :mod:`hyperct.preprocess.packing`): image j holds slices
 3j, 3j+1, 3j+2 of the resized grid, so its in-plane map (upsampled from h x w to the grid's
@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+from hyperct.models.interface import Capability, ScreeningModel, TaskFeatureModel, require
 
 #: Output of the second-to-last block = input of the last one. The last block's own patch outputs
 #: get no gradient: only its CLS output feeds the head (the usual ViT Grad-CAM layer choice).
@@ -36,15 +37,14 @@ class CamResult:
 
 
 def gradcam(
-    model: nn.Module,
+    model: ScreeningModel,
     images: torch.Tensor,
     image_mask: torch.Tensor,
     task_id: int,
     block: int = DEFAULT_BLOCK,
 ) -> CamResult:
     """Grad-CAM of task ``task_id`` for one scan: images (N, 3, H, W), image_mask (N,)."""
-    if not hasattr(model, "forward_features") or not hasattr(model, "forward_head"):
-        raise TypeError(f"{type(model).__name__} has no forward_features/forward_head for Grad-CAM")
+    model = require(model, Capability.TASK_FEATURES, TaskFeatureModel, "Grad-CAM")
     task_ids = torch.tensor([task_id], device=images.device)
     with torch.enable_grad():
         features = model.forward_features(

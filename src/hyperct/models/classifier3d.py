@@ -13,6 +13,8 @@ import torch
 from torch import nn
 
 from hyperct.models.backbones3d import available_backbones3d, create_backbone3d
+from hyperct.models.interface import NO_FROZEN_BACKBONE, Capability
+from hyperct.tasks import TASK_NAMES
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,10 @@ class Classifier3DConfig:
 
 
 class Classifier3D(nn.Module):
-    """``forward(image (B, 1, D, H, W)) -> logits (B, num_tasks)``."""
+    """``forward(image (B, 1, D, H, W)) -> logits (B, num_tasks)``; trained end to end, so its
+    trainable state is the whole state dict and it has no frozen backbone to identify."""
+
+    capabilities = frozenset({Capability.VOLUME_FEATURES})
 
     def __init__(self, config: Classifier3DConfig = Classifier3DConfig()) -> None:
         super().__init__()
@@ -52,6 +57,18 @@ class Classifier3D(nn.Module):
         self.backbone = create_backbone3d(config.backbone, **config.backbone_kwargs)
         width = self.backbone.out_channels
         self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(width, config.num_tasks))
+
+    @property
+    def task_names(self) -> list[str]:
+        """The catalogue's names for 25 outputs, ``task_<i>`` otherwise."""
+        if self.config.num_tasks == len(TASK_NAMES):
+            return list(TASK_NAMES)
+        return [f"task_{i}" for i in range(self.config.num_tasks)]
+
+    @property
+    def feature_width(self) -> int:
+        """Channels of the feature map the anatomy head reads."""
+        return int(self.backbone.out_channels)
 
     def forward_features(self, image: torch.Tensor) -> torch.Tensor:
         """The backbone's lowest-resolution map ``(B, C, d, h, w)``."""
@@ -67,3 +84,26 @@ class Classifier3D(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(image))
+
+    def predict_all(
+        self, images: torch.Tensor, image_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Logits (B, T) of every task; a 3D volume has no image mask, so it must be None."""
+        if image_mask is not None:
+            raise ValueError("Classifier3D reads whole volumes; it takes no image_mask")
+        return self(images)
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Every weight and buffer (batch-norm statistics included): nothing is frozen."""
+        return self.state_dict()
+
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise KeyError(
+                f"trainable state does not fit the model: missing {missing[:5]}, "
+                f"unexpected {unexpected[:5]}"
+            )
+
+    def backbone_identity(self) -> dict[str, str]:
+        return {"name": type(self).__name__, "sha256": NO_FROZEN_BACKBONE}

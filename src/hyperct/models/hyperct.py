@@ -26,8 +26,9 @@ from hyperct.models.config_dict import DictConfig
 from hyperct.models.backbones import BACKBONE_DTYPES, Backbone
 from hyperct.models.heads import HEADS, create_head
 from hyperct.models.hypernetwork import HyperNetwork, HyperNetworkConfig, LoRAPair, ModuleSpec
+from hyperct.models.interface import Capability
 from hyperct.models.lora import GeneratedLoRA, LoRATargets, block_of, module_type
-from hyperct.models.state import load_trainable_state_dict, trainable_state_dict
+from hyperct.models.state import backbone_identity, load_trainable_state_dict, trainable_state_dict
 from hyperct.models.trunk import RunSpec, masked_mean, patch_grid, run_blocks
 from hyperct.tasks import TASK_NAMES
 
@@ -128,6 +129,10 @@ class ScanFeatures:
 class HyperCT(nn.Module):
     """Frozen backbone + hypernetwork-generated LoRA + head; see the module docstring."""
 
+    capabilities = frozenset(
+        {Capability.TASK_FEATURES, Capability.ADD_TASK, Capability.GENERATE_LORA}
+    )
+
     def __init__(self, config: HyperCTConfig, backbone: Backbone | None = None):
         super().__init__()
         self.config = config
@@ -155,6 +160,11 @@ class HyperCT(nn.Module):
     @property
     def num_tasks(self) -> int:
         return self.hypernetwork.task_embedding.num_tasks
+
+    @property
+    def feature_width(self) -> int:
+        """Width of the patch tokens the anatomy head reads."""
+        return self.backbone.hidden_size
 
     # ----------------------------------------------------------------- forward passes
     def forward(
@@ -193,13 +203,18 @@ class HyperCT(nn.Module):
         return self.head(masked_mean(cls, image_mask), task_ids)
 
     def predict_all(
-        self, images: torch.Tensor, image_mask: torch.Tensor, tasks: Sequence[int] | None = None
+        self,
+        images: torch.Tensor,
+        image_mask: torch.Tensor | None = None,
+        tasks: Sequence[int] | None = None,
     ) -> torch.Tensor:
         """Logits (B, T) of every task in ``tasks`` (default: all) in batched passes.
 
         Blocks before the first adapted block run once per scan and are shared by all tasks.
         Call it under ``torch.inference_mode()`` for prediction.
         """
+        if image_mask is None:
+            raise ValueError("HyperCT.predict_all needs the image_mask of the packed images")
         self._check_inputs(images, image_mask)
         task_list = list(range(self.num_tasks)) if tasks is None else list(tasks)
         trunk_stop = self.adapted_blocks[0]
@@ -291,6 +306,9 @@ class HyperCT(nn.Module):
 
     def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         load_trainable_state_dict(self, state)
+
+    def backbone_identity(self) -> dict[str, str]:
+        return backbone_identity(self.backbone)
 
     def add_task(self, name: str) -> int:
         """Add a task (a new task embedding); returns its id. Then :meth:`train_only_added_tasks`."""

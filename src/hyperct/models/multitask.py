@@ -20,8 +20,10 @@ from torch import nn
 from hyperct.models.adapted import build_adapted_backbone
 from hyperct.models.config_dict import DictConfig
 from hyperct.models.backbones import BACKBONE_DTYPES, Backbone
+from hyperct.models.interface import Capability
 from hyperct.models.lora import LoRALinear, LoRATargets, StaticLoRA
-from hyperct.models.state import load_trainable_state_dict, trainable_state_dict
+from hyperct.models.state import backbone_identity, load_trainable_state_dict, trainable_state_dict
+from hyperct.tasks import TASK_NAMES
 from hyperct.models.trunk import RunSpec, masked_mean, patch_grid, run_blocks
 
 logger = logging.getLogger(__name__)
@@ -70,6 +72,8 @@ class MultiTaskConfig(DictConfig):
 class SharedLoRAMultiTask(nn.Module):
     """Frozen backbone + one shared static LoRA + a linear head per task -> logits (B, T)."""
 
+    capabilities = frozenset({Capability.SHARED_FEATURES})
+
     def __init__(self, config: MultiTaskConfig, backbone: Backbone | None = None):
         super().__init__()
         self.config = config
@@ -83,9 +87,29 @@ class SharedLoRAMultiTask(nn.Module):
         self.norm = nn.LayerNorm(self.backbone.hidden_size)
         self.heads = nn.Linear(self.backbone.hidden_size, config.num_tasks)
 
+    @property
+    def task_names(self) -> list[str]:
+        """The catalogue's names for 25 heads, ``task_<i>`` otherwise."""
+        if self.config.num_tasks == len(TASK_NAMES):
+            return list(TASK_NAMES)
+        return [f"task_{i}" for i in range(self.config.num_tasks)]
+
+    @property
+    def feature_width(self) -> int:
+        """Width of the patch tokens the anatomy head reads."""
+        return self.backbone.hidden_size
+
     def forward(self, images: torch.Tensor, image_mask: torch.Tensor) -> torch.Tensor:
         """Logits (B, T) from images (B, N, 3, H, W) and image_mask (B, N) bool."""
         return self.forward_heads(self.forward_features(images, image_mask))
+
+    def predict_all(
+        self, images: torch.Tensor, image_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Logits (B, T) of every task: the same pass as :meth:`forward`."""
+        if image_mask is None:
+            raise ValueError("SharedLoRAMultiTask.predict_all needs the image_mask of the packed images")
+        return self(images, image_mask)
 
     def forward_features(self, images: torch.Tensor, image_mask: torch.Tensor) -> torch.Tensor:
         """The shared representation (B, C): LayerNorm of the masked mean of per-image CLS."""
@@ -145,3 +169,6 @@ class SharedLoRAMultiTask(nn.Module):
 
     def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         load_trainable_state_dict(self, state)
+
+    def backbone_identity(self) -> dict[str, str]:
+        return backbone_identity(self.backbone)

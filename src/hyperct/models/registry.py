@@ -1,32 +1,62 @@
-"""2.5D screening models created by name: ``create_model("hyperct", **config_fields)``."""
+"""Every model family, by name, with the methods that train it: the one place a family registers.
+
+A family is a model class implementing :class:`hyperct.models.interface.ScreeningModel` (and the
+protocols of the capabilities it declares), its config dataclass, the run-config section its
+fields come from (``model`` for 2.5D families, ``model3d`` for 3D ones) and the training methods
+that build it. ``create_model("hyperct", **config_fields)`` builds one directly.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from torch import nn
 
+from hyperct.config.run import METHODS_3D, WEIGHTING_METHODS
+from hyperct.models.classifier3d import Classifier3D, Classifier3DConfig
 from hyperct.models.hyperct import HyperCT, HyperCTConfig
 from hyperct.models.multitask import MultiTaskConfig, SharedLoRAMultiTask
 
-#: name -> (model class, config class)
-MODELS: dict[str, tuple[type[nn.Module], type]] = {
-    "hyperct": (HyperCT, HyperCTConfig),
-    "shared-lora": (SharedLoRAMultiTask, MultiTaskConfig),
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """A model class, its config class, where its config fields live and who trains it."""
+
+    model: type[nn.Module]
+    config: type
+    section: Literal["model", "model3d"]
+    methods: tuple[str, ...]
+
+
+FAMILIES: dict[str, ModelFamily] = {
+    "hyperct": ModelFamily(HyperCT, HyperCTConfig, "model", ("hyperct",)),
+    "shared-lora": ModelFamily(
+        SharedLoRAMultiTask, MultiTaskConfig, "model", (*WEIGHTING_METHODS, "stl")
+    ),
+    "classifier3d": ModelFamily(Classifier3D, Classifier3DConfig, "model3d", METHODS_3D),
 }
 
 
-def model_config(name: str, **fields: Any) -> HyperCTConfig | MultiTaskConfig:
-    """The typed config of model ``name`` with ``fields`` set (validated on construction)."""
-    if name not in MODELS:
-        raise KeyError(f"unknown model {name!r}; available: {', '.join(MODELS)}")
-    return MODELS[name][1](**fields)
+def family_of(method: str) -> ModelFamily:
+    """The family training ``method`` builds."""
+    for family in FAMILIES.values():
+        if method in family.methods:
+            return family
+    raise KeyError(f"no model family trains method {method!r}")
+
+
+def model_config(name: str, **fields: Any) -> Any:
+    """The typed config of family ``name`` with ``fields`` set (validated on construction)."""
+    if name not in FAMILIES:
+        raise KeyError(f"unknown model {name!r}; available: {', '.join(FAMILIES)}")
+    return FAMILIES[name].config(**fields)
 
 
 def create_model(name: str, **fields: Any) -> nn.Module:
-    """Build model ``name`` (``"hyperct"`` or ``"shared-lora"``) from config fields.
+    """Build model family ``name`` (``"hyperct"``, ``"shared-lora"``, ``"classifier3d"``).
 
     >>> model = create_model("hyperct", backbone="dinov3-tiny")  # doctest: +SKIP
     """
     config = model_config(name, **fields)
-    return MODELS[name][0](config)
+    return FAMILIES[name].model(config)

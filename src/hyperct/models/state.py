@@ -6,6 +6,8 @@ weight hash instead (:meth:`hyperct.models.backbones.DINOv3Backbone.identity`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -34,3 +36,9 @@ def load_trainable_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) 
         raise KeyError(
             f"trainable state does not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}"
         )
+
+
+def backbone_identity(backbone: Any) -> dict[str, str]:
+    """Name and weights SHA-256 of a frozen backbone, as stored in checkpoints."""
+    ident = backbone.identity()
+    return {"name": str(ident.name), "sha256": str(ident.sha256)}

@@ -1,16 +1,19 @@
-"""Training, checkpoints and prediction.
+"""Training: epochs, validation, model selection, resumable run folders.
 
 Python API (the CLI calls exactly these):
 
-* :func:`load_config` / :class:`TrainConfig`: YAML + dotted overrides -> validated config.
+* :func:`load_config` / :class:`TrainConfig` (from :mod:`hyperct.config`): YAML + dotted
+  overrides -> validated config.
 * :func:`train`: one run (HyperCT, a weighting baseline, or STL: one model per task).
 * :func:`hyperct.training.compare.compare_methods`: several methods, one table.
-* :func:`hyperct.training.predict.predict_manifest`, :func:`hyperct.training.predict_scan.predict_scans`.
+
+Prediction from a finished run is :mod:`hyperct.inference`.
 """
 
-from hyperct.training.config import METHODS, ConfigError, TrainConfig, config_from_dict
-from hyperct.training.config_io import load_config, save_config
-from hyperct.training.trainer import RunResult, train
+from hyperct.config.run import METHODS, ConfigError, TrainConfig, config_from_dict
+from hyperct.config.files import load_config, save_config
+from hyperct.training.runs import train
+from hyperct.training.trainer import RunResult
 
 __all__ = [
     "METHODS",

@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 
 from hyperct.evaluation.metrics import group_means, task_metrics
-from hyperct.evaluation.predictions import read_predictions, write_predictions
+from hyperct.inference.predictions import read_predictions, write_predictions
 from hyperct.tasks import TASK_NAMES
 from hyperct.io.atomic import write_csv_atomic, write_text_atomic
-from hyperct.training.checkpoint import LAST
-from hyperct.training.config import METHODS, ConfigError, TrainConfig
+from hyperct.inference.checkpoint import LAST
+from hyperct.config.run import METHODS, ConfigError, TrainConfig
 from hyperct.training.run_log import HISTORY, RECORD, read_history
 
 logger = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def compare_methods(
 
     ``bootstrap``: resamples of the paired with/without-anatomy test (0: no test).
     """
-    from hyperct.training.trainer import train
+    from hyperct.training.runs import train
 
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:

@@ -11,15 +11,20 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
+from hyperct.config.run import ConfigError, TrainConfig
+from hyperct.inference.spec import cache_spec
 from hyperct.tasks import TASK_NAMES
-from hyperct.training.config import TrainConfig
 from hyperct.training.distributed import DistInfo
+from hyperct.training.evaluate import EVAL_SPLITS
+
+if TYPE_CHECKING:
+    from hyperct.data.dataset import CachedScanDataset
 
 logger = logging.getLogger(__name__)
 
@@ -29,21 +34,28 @@ class RunData:
     """The manifest, the train and val datasets, the collate function and the cache's spec."""
 
     manifest: pd.DataFrame
-    train: Dataset
-    val: Dataset
+    train: CachedScanDataset
+    val: CachedScanDataset
     collate: Callable[[list[dict[str, Any]]], dict[str, Any]]
     spec: dict[str, Any]
 
 
 def load_run_data(cfg: TrainConfig) -> RunData:
-    """Open the manifest and the cache; fail early, naming the file, when either is wrong."""
+    """Open the manifest and the cache; fail early, naming the file, when either is wrong.
+
+    Every scan the run will read (its training scans, and val and test of every cohort, which
+    are predicted at the end) must be in the cache, so a missing one stops the run before the
+    first epoch.
+    """
     from hyperct.data.dataset import CachedScanDataset, collate_scans
     from hyperct.data.manifest import load_manifest
 
+    require_data_paths(cfg)
     manifest = load_manifest(cfg.data.manifest, check_files=False)
     cache = cfg.run_cache
     spec = cache_spec(cache)
     check_spec_kind(spec, cfg, cache)
+    check_cached(manifest, cache, EVAL_SPLITS, cfg.data.manifest)
     common = {"cohort": cfg.data.train_cohort, "seed": cfg.seed}
     train = CachedScanDataset(manifest, cache, split="train", train=True, **common)
     val = CachedScanDataset(manifest, cache, split="val", train=False, **common)
@@ -58,6 +70,36 @@ def load_run_data(cfg: TrainConfig) -> RunData:
     return RunData(manifest, train, val, collate_scans, spec)
 
 
+def require_data_paths(cfg: TrainConfig) -> None:
+    """``data.manifest`` and the method's cache must be set; say which key and how."""
+    keys = [("data.manifest", cfg.data.manifest)]
+    keys.append(("data.cache3d (or data.cache)" if cfg.is_3d else "data.cache", cfg.run_cache))
+    for key, value in keys:
+        if not value:
+            name = key.split(" ")[0]
+            raise ConfigError(
+                f"{key} is not set; set {name} in the config (or pass --set {name}=PATH)"
+            )
+
+
+def check_cached(
+    manifest: pd.DataFrame, cache: str | Path, splits: tuple[str, ...], source: str
+) -> None:
+    """Every scan of ``splits`` must be in ``cache``; the error names the split and scans."""
+    from hyperct.data.cache import ScanCache
+
+    store = ScanCache(cache)
+    for split in splits:
+        ids = manifest.loc[manifest["split"] == split, "scan_id"].astype(str)
+        missing = [s for s in ids if not store.has(s)]
+        if missing:
+            raise FileNotFoundError(
+                f"{cache}: {len(missing)} {split} scan(s) of {source} are not in the cache "
+                f"(e.g. {missing[:5]}); run `hyperct prepare` on the manifest (see errors.jsonl "
+                "in the cache for scans that failed) or drop them from the manifest"
+            )
+
+
 def check_spec_kind(spec: dict[str, Any], cfg: TrainConfig, cache: str | Path) -> None:
     """3D methods read volumes (a ``spacing_crop`` cache), the others slice stacks."""
     from hyperct.preprocess.spec import SliceStackSpec, SpacingCropSpec
@@ -69,23 +111,6 @@ def check_spec_kind(spec: dict[str, Any], cfg: TrainConfig, cache: str | Path) -
             f"{cache}: method {cfg.method!r} needs a cache prepared with a {want} spec, but this "
             f"one holds {spec.get('kind')!r}; point {where} at a {want} cache"
         )
-
-
-def cache_spec(cache_dir: str | Path) -> dict[str, Any]:
-    """The preprocessing spec the cache was written with, as plain JSON data."""
-    from hyperct.data.cache import ScanCache
-
-    spec = ScanCache(cache_dir).read_spec()
-    if spec is None:
-        raise FileNotFoundError(f"{cache_dir}: not a prepared cache (no spec.json); run `hyperct prepare`")
-    return spec.to_dict()
-
-
-def same_spec(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Whether two spec dicts describe the same preprocessing (compared by the spec's hash)."""
-    from hyperct.preprocess.spec import spec_from_dict
-
-    return spec_from_dict(a).hash() == spec_from_dict(b).hash()
 
 
 def train_labels(manifest: pd.DataFrame, cohort: str | None) -> torch.Tensor:
@@ -102,8 +127,7 @@ def train_loader(data: RunData, cfg: TrainConfig, dist: DistInfo, epoch: int) ->
         data.train, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed
     )
     sampler.set_epoch(epoch)
-    if hasattr(data.train, "set_epoch"):
-        data.train.set_epoch(epoch)
+    data.train.set_epoch(epoch)
     return DataLoader(
         data.train, batch_size=cfg.optim.batch_size, sampler=sampler,
         num_workers=cfg.data.num_workers, collate_fn=data.collate,

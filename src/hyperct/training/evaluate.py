@@ -1,70 +1,25 @@
-"""All-task prediction over a loader, and the validation score used for model selection."""
+"""The validation score used for model selection: per-task AUCs of a loader's predictions."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
+import pandas as pd
 
+from hyperct.config.run import TrainConfig
 from hyperct.evaluation.auc import auc
+from hyperct.inference.batch import ScanPredictions
+from hyperct.inference.predict import predictions_table, split_dataset
+from hyperct.inference.predictions import write_predictions
 from hyperct.tasks import LABEL_MISSING, TASK_NAMES
-from hyperct.training.batch import predict_logits, to_device
-from hyperct.training.device import autocast
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass
-class ScanPredictions:
-    """Per-scan labels and probabilities of all 25 tasks, rows in ``scan_ids`` order."""
-
-    scan_ids: list[str]
-    labels: np.ndarray
-    probs: np.ndarray
-
-    @classmethod
-    def concat(cls, parts: Sequence[ScanPredictions]) -> ScanPredictions:
-        """Join parts (e.g. one per rank), dropping repeated scans, sorted by scan id."""
-        seen: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for part in parts:
-            for i, sid in enumerate(part.scan_ids):
-                seen.setdefault(sid, (part.labels[i], part.probs[i]))
-        ids = sorted(seen)
-        if not ids:
-            return cls([], parts[0].labels[:0], parts[0].probs[:0])
-        labels = np.stack([seen[s][0] for s in ids])
-        probs = np.stack([seen[s][1] for s in ids])
-        return cls(ids, labels, probs)
-
-
-@torch.no_grad()
-def predict_batches(
-    model: nn.Module, batches: Iterable[dict[str, Any]], device: torch.device, bf16: bool
-) -> ScanPredictions:
-    """Sigmoid probabilities of all tasks for every scan the batches hold (eval mode)."""
-    was_training = model.training
-    model.eval()
-    ids: list[str] = []
-    labels, probs = [], []
-    for batch in batches:
-        batch = to_device(batch, device)
-        with autocast(device, bf16):
-            logits = predict_logits(model, batch)
-        probs.append(torch.sigmoid(logits.float()).cpu().numpy())
-        labels.append(batch["labels"].cpu().numpy())
-        ids.extend(str(s) for s in batch["scan_id"])
-    model.train(was_training)
-    width = len(TASK_NAMES)
-    return ScanPredictions(
-        ids,
-        np.concatenate(labels) if labels else np.zeros((0, width)),
-        np.concatenate(probs) if probs else np.zeros((0, width)),
-    )
+EVAL_SPLITS: tuple[str, ...] = ("val", "test")
 
 
 def task_aucs(preds: ScanPredictions, task_ids: Sequence[int]) -> dict[str, float]:
@@ -81,3 +36,26 @@ def task_aucs(preds: ScanPredictions, task_ids: Sequence[int]) -> dict[str, floa
 def mean_auc(aucs: dict[str, float]) -> float:
     """Mean of per-task AUCs (NaN when no task had both classes)."""
     return float(np.mean(list(aucs.values()))) if aucs else float("nan")
+
+
+def write_split_predictions(
+    *,
+    predict: Callable[[Any], ScanPredictions],
+    manifest: pd.DataFrame,
+    cfg: TrainConfig,
+    out: Path,
+    write: bool = True,
+    splits: Sequence[str] = EVAL_SPLITS,
+) -> pd.DataFrame:
+    """Predict each split with ``predict(dataset)`` and write one table to ``out``."""
+    tables = []
+    for split in splits:
+        dataset = split_dataset(manifest, cfg.run_cache, split)
+        if len(dataset):  # type: ignore[arg-type]
+            preds = predict(dataset)
+            tables.append(predictions_table(preds, manifest, cfg.method,
+                                            Path(cfg.output_dir).name, cfg.task_names))
+    table = pd.concat(tables, ignore_index=True)
+    if write:
+        write_predictions(table, out)
+    return table

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from hyperct.training.batch import to_device
+from hyperct.inference.batch import to_device
 from hyperct.training.distributed import DistInfo, average_gradients
 from hyperct.training.objectives import Objective
 

@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import nn
 
+from hyperct.config.run import METHODS, TrainConfig, method_section
+from hyperct.inference.device import autocast
+from hyperct.models.interface import Capability, ScreeningModel, SharedFeatureModel, require
 from hyperct.tasks import TASK_NAMES
-from hyperct.training.config import METHODS, TrainConfig, method_section
-from hyperct.training.device import autocast
 from hyperct.training.objectives import (
     AuxLoss,
     HyperCTObjective,
@@ -31,12 +31,14 @@ _SAMPLER_SEED_OFFSET = 7919
 
 def build_objective(
     cfg: TrainConfig,
-    model: nn.Module,
+    model: ScreeningModel,
     device: torch.device,
     train_labels: torch.Tensor,
     aux_losses: Sequence[AuxLoss] = (),
 ) -> Objective:
-    """``cfg.method``'s objective over the run's tasks (``cfg.task_names``).
+    """``cfg.method``'s objective over the run's tasks (``cfg.task_names``), chosen by how the
+    model exposes its features: volume features get the multi-label BCE, task-conditioned
+    features HyperCT's task sampling, a shared representation the method's weighting.
 
     With ``anatomy.enabled`` the objective owns an auxiliary segmentation head on the model's
     feature map (:mod:`hyperct.anatomy.supervision`).
@@ -47,9 +49,9 @@ def build_objective(
         "autocast": functools.partial(autocast, device, cfg.runtime.bf16),
         "anatomy": _anatomy(cfg, model, device),
     }
-    if cfg.is_3d:
+    if Capability.VOLUME_FEATURES in model.capabilities:
         return MultiLabelObjective(task_ids, **common)
-    if cfg.method == "hyperct":
+    if Capability.TASK_FEATURES in model.capabilities:
         weights = (
             inverse_prevalence_weights(train_labels)
             if cfg.sampling.strategy == "inverse_prevalence"
@@ -57,6 +59,7 @@ def build_objective(
         )
         generator = torch.Generator().manual_seed(cfg.seed + _SAMPLER_SEED_OFFSET)
         return HyperCTObjective(task_ids, generator=generator, task_weights=weights, **common)
+    require(model, Capability.SHARED_FEATURES, SharedFeatureModel, f"method {cfg.method!r}")
     from hyperct.mtl import create_weighting
 
     method = {"stl": "ew", "nashmtl": "nash_mtl"}.get(cfg.method, cfg.method)
@@ -76,7 +79,7 @@ def weighting_options(mtl: dict[str, Any], method: str) -> dict[str, Any]:
 
 
 def _anatomy(
-    cfg: TrainConfig, model: nn.Module, device: torch.device
+    cfg: TrainConfig, model: ScreeningModel, device: torch.device
 ) -> AnatomySupervision | None:
     """The anatomy supervision of the run, on the model's feature map; None when disabled."""
     config = cfg.anatomy_config()
@@ -84,6 +87,4 @@ def _anatomy(
         return None
     from hyperct.anatomy.supervision import build_supervision
 
-    if cfg.is_3d:
-        return build_supervision(config, model.backbone.out_channels, 3, device)
-    return build_supervision(config, model.backbone.hidden_size, 2, device)
+    return build_supervision(config, model.feature_width, 3 if cfg.is_3d else 2, device)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hyperct.models.interface import Capability, SharedFeatureModel, require
 from hyperct.tasks import LABEL_MISSING
 from hyperct.training.sampling import sample_tasks
 
@@ -259,17 +260,15 @@ class MultiLabelObjective(Objective):
 
 def _forward(
     model: nn.Module, batch: dict[str, Any], with_tokens: bool
-) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
-    """The shared representation (when the model exposes it), the all-task logits, and with
-    ``with_tokens`` the patch tokens anatomy supervision reads, all from one pass."""
-    from hyperct.training.batch import predict_logits
-
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The shared representation, the all-task logits, and with ``with_tokens`` the patch
+    tokens anatomy supervision reads, all from one pass of a shared-feature model."""
+    shared = require(model, Capability.SHARED_FEATURES, SharedFeatureModel,  # type: ignore[arg-type]
+                     "a weighting method's objective")
     if with_tokens:
-        representation, tokens = model.forward_features_and_tokens(
+        representation, tokens = shared.forward_features_and_tokens(
             batch["image"], batch["image_mask"]
         )
-        return representation, model.forward_heads(representation), tokens
-    if hasattr(model, "forward_features") and hasattr(model, "forward_heads"):
-        representation = model.forward_features(batch["image"], batch["image_mask"])
-        return representation, model.forward_heads(representation), None
-    return None, predict_logits(model, batch), None
+        return representation, shared.forward_heads(representation), tokens
+    representation = shared.forward_features(batch["image"], batch["image_mask"])
+    return representation, shared.forward_heads(representation), None

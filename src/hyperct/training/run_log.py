@@ -29,7 +29,7 @@ RECORD = "run.json"
 
 
 class RunLogger:
-    """Appends epoch rows to ``history.csv`` and scalars to TensorBoard under ``tb/``."""
+    """Writes ``history.csv`` and scalars to TensorBoard under ``tb/``."""
 
     def __init__(self, run_dir: Path, enabled: bool = True) -> None:
         self.run_dir = run_dir
@@ -47,18 +47,21 @@ class RunLogger:
                 self._tb.add_scalar(f"train_step/{key}", value, step)
 
     def epoch(self, row: dict[str, Any]) -> None:
-        """One epoch's row; the CSV header is the first row's keys."""
+        """One epoch's scalars in TensorBoard."""
         if not self.enabled:
             return
         for key, value in row.items():
             if isinstance(value, (int, float)) and key != "epoch":
                 self._tb.add_scalar(f"epoch/{key}", value, row["epoch"])
         self._tb.flush()
-        path = self.run_dir / HISTORY
-        rows = read_history(path) if path.is_file() else []
-        rows = [r for r in rows if int(r["epoch"]) < int(row["epoch"])] + [row]
+
+    def history(self, rows: list[dict[str, Any]]) -> None:
+        """Rewrite ``history.csv`` from all epoch rows so far (the checkpoint holds the same
+        rows, so a run killed between the two writes gets its file back on resume)."""
+        if not self.enabled:
+            return
         header = list(dict.fromkeys(k for r in rows for k in r))
-        write_text_atomic(path, _csv_text(rows, header))
+        write_text_atomic(self.run_dir / HISTORY, _csv_text(rows, header))
 
     def close(self) -> None:
         if self._tb is not None:

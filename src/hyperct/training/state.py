@@ -1,30 +1,31 @@
 """The mutable state of a run (model, objective, optimizer, scheduler, counters) and its
-conversion to and from a :class:`~hyperct.training.checkpoint.Checkpoint`."""
+conversion to and from a :class:`~hyperct.inference.checkpoint.Checkpoint`."""
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from hyperct.training.checkpoint import (
+from hyperct.config.run import TrainConfig, config_to_dict
+from hyperct.inference.checkpoint import (
     Checkpoint,
     CheckpointError,
-    backbone_identity,
     check_backbone,
     load_checkpoint,
     load_trainable_state,
     trainable_state,
 )
-from hyperct.training.config import TrainConfig, config_to_dict
-from hyperct.training.data_setup import same_spec
+from hyperct.inference.rng import capture_rng_state, restore_rng_state
+from hyperct.inference.spec import same_spec
+from hyperct.models.interface import ScreeningModel
 from hyperct.training.objectives import Objective
-from hyperct.training.rng import capture_rng_state, restore_rng_state
+from hyperct.training.run_log import HISTORY, read_history
 
 logger = logging.getLogger(__name__)
 
@@ -34,18 +35,30 @@ RESUMABLE_CHANGES = ("runtime", "optim.epochs", "output_dir", "data.num_workers"
 
 @dataclass
 class TrainState:
-    """Everything that changes while training; ``epoch`` counts completed epochs."""
+    """Everything that changes while training; ``epoch`` counts completed epochs.
+
+    ``saved_config`` and ``tasks`` are what checkpoints record (by default the resolved
+    ``cfg`` and its tasks; ``--new-task`` records the trained run's model with the added task).
+    ``history`` holds every epoch's row, so ``last.pt`` alone can restore ``history.csv``.
+    """
 
     cfg: TrainConfig
-    model: nn.Module
+    model: ScreeningModel
     objective: Objective
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     spec: dict[str, Any]
+    saved_config: dict[str, Any] = field(default_factory=dict)
+    tasks: list[str] = field(default_factory=list)
     epoch: int = 0
     step: int = 0
     best_metric: float = -math.inf
     best_epoch: int = -1
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.saved_config = self.saved_config or config_to_dict(self.cfg)
+        self.tasks = self.tasks or list(self.cfg.task_names)
 
     def params(self) -> list[nn.Parameter]:
         """Every parameter the optimizer updates (model adapters + objective's own)."""
@@ -62,16 +75,16 @@ def to_checkpoint(state: TrainState, metrics: dict[str, Any]) -> Checkpoint:
     """Snapshot of ``state`` (weights copied to CPU)."""
     return Checkpoint(
         model=trainable_state(state.model),
-        config=config_to_dict(state.cfg),
-        tasks=list(state.cfg.task_names),
+        config=state.saved_config,
+        tasks=list(state.tasks),
         spec=state.spec,
-        backbone=backbone_identity(state.model),
+        backbone=state.model.backbone_identity(),
         epoch=state.epoch,
         step=state.step,
         optimizer=state.optimizer.state_dict(),
         scheduler=state.scheduler.state_dict(),
         rng=capture_rng_state(),
-        extra={"objective": state.objective.state_dict()},
+        extra={"objective": state.objective.state_dict(), "history": list(state.history)},
         metrics={**metrics, "best_metric": state.best_metric, "best_epoch": state.best_epoch},
     )
 
@@ -80,7 +93,7 @@ def restore(state: TrainState, path: Path) -> None:
     """Load ``path`` into ``state`` after checking backbone, config and spec agree."""
     ckpt = load_checkpoint(path)
     check_backbone(ckpt.backbone, state.model, str(path))
-    _check_config(ckpt.config, config_to_dict(state.cfg), str(path))
+    _check_config(ckpt.config, state.saved_config, str(path))
     if not same_spec(ckpt.spec, state.spec):
         raise CheckpointError(
             f"{path}: the cache's preprocessing spec differs from the one this run was trained "
@@ -94,6 +107,7 @@ def restore(state: TrainState, path: Path) -> None:
     state.epoch, state.step = ckpt.epoch, ckpt.step
     state.best_metric = float(ckpt.metrics["best_metric"])
     state.best_epoch = int(ckpt.metrics["best_epoch"])
+    state.history = _saved_history(ckpt, path.parent / HISTORY)
     logger.info("resumed %s at epoch %d (best epoch %d)", path, state.epoch, state.best_epoch)
 
 
@@ -113,3 +127,12 @@ def _flat_diff(a: Any, b: Any, prefix: str = "") -> list[str]:
             out += _flat_diff(a.get(key), b.get(key), f"{prefix}{key}.")
         return out
     return [] if a == b else [prefix.rstrip(".")]
+
+
+def _saved_history(ckpt: Checkpoint, csv_path: Path) -> list[dict[str, Any]]:
+    """The history rows up to the checkpoint's epoch; checkpoints written before the history
+    travelled inside them fall back to the run's ``history.csv``."""
+    rows = ckpt.extra.get("history")
+    if rows is None:
+        rows = read_history(csv_path) if csv_path.is_file() else []
+    return [dict(r) for r in rows if int(r["epoch"]) <= ckpt.epoch]

@@ -11,19 +11,15 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import pandas as pd
 
-from hyperct.evaluation.predictions import read_predictions, write_predictions
+from hyperct.inference.predictions import read_predictions, write_predictions
 from hyperct.tasks import task_by_name
-from hyperct.training.checkpoint import LAST
-from hyperct.training.config import TrainConfig
+from hyperct.inference.checkpoint import LAST
+from hyperct.config.run import TrainConfig
 from hyperct.training.objectives import AuxLoss
 from hyperct.training.run_log import RECORD, write_run_record
-
-if TYPE_CHECKING:
-    from hyperct.training.trainer import RunResult
+from hyperct.training.trainer import RunResult, train_single
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +28,6 @@ def train_stl(
     cfg: TrainConfig, *, resume: bool = False, aux_losses: Sequence[AuxLoss] = ()
 ) -> RunResult:
     """Train one model per task of ``cfg.task_names``; the result's metric is their mean."""
-    from hyperct.training.trainer import RunResult, train_single
-
     run_dir = Path(cfg.output_dir)
     results = []
     for task in cfg.task_names:

@@ -4,6 +4,11 @@ Run folder: ``config.yaml`` (resolved), ``last.pt`` (resume), ``best.pt`` (best 
 AUC), ``history.csv``, ``tb/`` (TensorBoard), ``predictions.csv`` (best model on val and test),
 ``run.json`` (versions, git SHA, device, seeds, runtime). Works alone or under ``torchrun``.
 
+Everything that can refuse a run (device, data, every split's scans in the cache, a resume whose
+config changed) is checked before the run folder is written. The epoch loop
+(:func:`run_epochs`), its model selection and :func:`make_scheduler` are shared with
+``--new-task`` (:mod:`hyperct.training.new_task`).
+
 >>> from hyperct.training import load_config, train  # doctest: +SKIP
 >>> result = train(load_config("demo"))  # doctest: +SKIP
 """
@@ -11,18 +16,22 @@ AUC), ``history.csv``, ``tb/`` (TensorBoard), ``predictions.csv`` (best model on
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
 
-from hyperct.training.checkpoint import BEST, LAST, save_checkpoint, weights_digest
-from hyperct.training.config import TrainConfig, config_to_dict
-from hyperct.training.config_io import save_config
+from hyperct.config.files import save_config
+from hyperct.config.run import OptimConfig, TrainConfig, config_to_dict
+from hyperct.inference.batch import ScanPredictions, predict_batches
+from hyperct.inference.checkpoint import BEST, LAST, save_checkpoint, weights_digest
+from hyperct.inference.device import resolve_device
+from hyperct.inference.predict import load_weights_into
+from hyperct.inference.rng import seed_everything
+from hyperct.models.build import build_model
 from hyperct.training.data_setup import RunData, eval_loader, load_run_data, train_labels, train_loader
-from hyperct.training.device import resolve_device
 from hyperct.training.distributed import (
     DistInfo,
     all_gather_objects,
@@ -31,16 +40,17 @@ from hyperct.training.distributed import (
     cleanup,
     init_distributed,
 )
-from hyperct.training.evaluate import ScanPredictions, mean_auc, predict_batches, task_aucs
+from hyperct.training.evaluate import mean_auc, task_aucs, write_split_predictions
 from hyperct.training.loop import LoopContext, train_one_epoch
-from hyperct.training.model_setup import build_model
 from hyperct.training.objective_setup import build_objective
 from hyperct.training.objectives import AuxLoss
-from hyperct.training.rng import seed_everything
 from hyperct.training.run_log import RunLogger, Timer, write_run_record
 from hyperct.training.state import TrainState, restore, to_checkpoint
 
 logger = logging.getLogger(__name__)
+
+#: Validation of the model in its current state: AUC per validated task.
+Validate = Callable[[], dict[str, float]]
 
 
 class RunExistsError(FileExistsError):
@@ -59,7 +69,7 @@ class RunResult:
 
 @dataclass
 class Session:
-    """Process-level facts of a run."""
+    """Process-level facts of a run whose folder has been started."""
 
     cfg: TrainConfig
     run_dir: Path
@@ -68,48 +78,46 @@ class Session:
     log: RunLogger
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, aux_losses: Sequence[AuxLoss] = ()) -> RunResult:
-    """Train ``cfg`` (or resume it from ``last.pt``) and write the run folder.
-
-    ``aux_losses`` are extra loss terms (model, batch) -> scalar added by the objective.
-    STL (``method: stl``) trains one model per task; see :func:`hyperct.training.stl.train_stl`.
-    """
-    if cfg.method == "stl":
-        from hyperct.training.stl import train_stl
-
-        return train_stl(cfg, resume=resume, aux_losses=aux_losses)
-    return train_single(cfg, resume=resume, aux_losses=aux_losses)
-
-
 def train_single(
     cfg: TrainConfig, *, resume: bool = False, aux_losses: Sequence[AuxLoss] = ()
 ) -> RunResult:
     """Train one model (for ``stl``: one model on ``cfg.tasks``) into ``cfg.output_dir``."""
     timer = Timer()
-    session = _open_session(cfg, resume)
-    try:
-        data = load_run_data(cfg)
-        state = _build_state(cfg, session, data, aux_losses)
-        if resume:
-            restore(state, session.run_dir / LAST)
-        _run_epochs(state, session, data)
-        digests = all_gather_objects(weights_digest(state.model), session.dist)
-        _finish(state, session, data, timer, digests)
-    finally:
-        session.log.close()
-        cleanup(session.dist)
-    return RunResult(session.run_dir, state.best_epoch, state.best_metric, state.epoch)
-
-
-def _open_session(cfg: TrainConfig, resume: bool) -> Session:
+    run_dir = check_run_dir(cfg, resume)
     dist = init_distributed(resolve_device(cfg.runtime.device))
-    device = resolve_device(cfg.runtime.device, dist.local_rank)
+    try:
+        device = resolve_device(cfg.runtime.device, dist.local_rank)
+        data = load_run_data(cfg)
+        state = _build_state(cfg, device, data, aux_losses)
+        if resume:
+            restore(state, run_dir / LAST)
+        session = start_session(cfg, run_dir, device, dist)
+        try:
+            if resume:
+                session.log.history(state.history)
+            run_epochs(state, session, data, lambda: _validate(state, session, data))
+            digests = all_gather_objects(weights_digest(state.model), session.dist)
+            _finish(state, session, data, timer, digests)
+        finally:
+            session.log.close()
+    finally:
+        cleanup(dist)
+    return RunResult(run_dir, state.best_epoch, state.best_metric, state.epoch)
+
+
+def check_run_dir(cfg: TrainConfig, resume: bool) -> Path:
+    """The run folder, refusing a resume without ``last.pt`` and a new run over an old one."""
     run_dir = Path(cfg.output_dir)
     has_run = (run_dir / LAST).is_file()
     if resume and not has_run:
         raise FileNotFoundError(f"--resume: no {LAST} in {run_dir} to resume from")
     if has_run and not resume:
         raise RunExistsError(f"{run_dir} already holds a run; resume it or choose another output_dir")
+    return run_dir
+
+
+def start_session(cfg: TrainConfig, run_dir: Path, device: torch.device, dist: DistInfo) -> Session:
+    """Create the run folder and write ``config.yaml``: only once the run is known to start."""
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
@@ -118,32 +126,32 @@ def _open_session(cfg: TrainConfig, resume: bool) -> Session:
     return Session(cfg, run_dir, device, dist, RunLogger(run_dir, enabled=dist.is_main))
 
 
-def _build_state(
-    cfg: TrainConfig, session: Session, data: RunData, aux_losses: Sequence[AuxLoss]
-) -> TrainState:
-    seed_everything(cfg.seed)
-    model = build_model(cfg).to(session.device)
-    labels = train_labels(data.manifest, cfg.data.train_cohort)
-    objective = build_objective(cfg, model, session.device, labels, aux_losses)
-    params = [p for p in model.parameters() if p.requires_grad] + objective.parameters()
-    optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
-    scheduler = _scheduler(cfg, optimizer)
-    logger.info("%d trainable parameters", sum(p.numel() for p in params))
-    return TrainState(cfg, model, objective, optimizer, scheduler, data.spec)
-
-
-def _scheduler(
-    cfg: TrainConfig, optimizer: torch.optim.Optimizer
+def make_scheduler(
+    optim: OptimConfig, optimizer: torch.optim.Optimizer
 ) -> torch.optim.lr_scheduler.LRScheduler:
     """The per-epoch learning-rate schedule ``optim.scheduler`` names."""
-    if cfg.optim.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.optim.epochs)
-    return torch.optim.lr_scheduler.StepLR(
-        optimizer, step_size=cfg.optim.step_size, gamma=cfg.optim.gamma
-    )
+    if optim.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=optim.epochs)
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=optim.step_size, gamma=optim.gamma)
 
 
-def _run_epochs(state: TrainState, session: Session, data: RunData) -> None:
+def _build_state(
+    cfg: TrainConfig, device: torch.device, data: RunData, aux_losses: Sequence[AuxLoss]
+) -> TrainState:
+    seed_everything(cfg.seed)
+    model = build_model(cfg).to(device)  # type: ignore[attr-defined]
+    labels = train_labels(data.manifest, cfg.data.train_cohort)
+    objective = build_objective(cfg, model, device, labels, aux_losses)
+    params = [p for p in model.parameters() if p.requires_grad] + objective.parameters()
+    optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    logger.info("%d trainable parameters", sum(p.numel() for p in params))
+    return TrainState(cfg, model, objective, optimizer, make_scheduler(cfg.optim, optimizer),
+                      data.spec)
+
+
+def run_epochs(state: TrainState, session: Session, data: RunData, validate: Validate) -> None:
+    """Train until ``optim.epochs``; after each epoch validate, keep the best mean validation
+    AUC as ``best.pt``, and write ``last.pt`` (which holds the history) then ``history.csv``."""
     cfg = state.cfg
     ctx = LoopContext(
         device=session.device, params=state.params(), grad_accum=cfg.optim.grad_accum,
@@ -162,7 +170,7 @@ def _run_epochs(state: TrainState, session: Session, data: RunData) -> None:
         state.objective.epoch_end()
         state.scheduler.step()
         state.epoch, state.step = state.epoch + 1, state.step + stats.steps
-        aucs = task_aucs(_predict(state, session, data.val, data), _task_ids(cfg))
+        aucs = validate()
         metric = mean_auc(aucs)
         improved = state.is_better(metric)
         if improved:
@@ -176,13 +184,22 @@ def _run_epochs(state: TrainState, session: Session, data: RunData) -> None:
 
 
 def _save(state: TrainState, session: Session, row: dict[str, float], improved: bool) -> None:
+    state.history.append(row)
     if session.dist.is_main:
         ckpt = to_checkpoint(state, row)
         if improved:
             save_checkpoint(ckpt, session.run_dir / BEST)
         save_checkpoint(ckpt, session.run_dir / LAST)
         session.log.epoch(row)
+        session.log.history(state.history)
     barrier(session.dist)
+
+
+def _validate(state: TrainState, session: Session, data: RunData) -> dict[str, float]:
+    from hyperct.tasks import TASK_NAMES
+
+    ids = [TASK_NAMES.index(t) for t in state.cfg.task_names]
+    return task_aucs(_predict(state, session, data.val, data), ids)
 
 
 def _predict(state: TrainState, session: Session, dataset: Dataset, data: RunData) -> ScanPredictions:
@@ -192,12 +209,6 @@ def _predict(state: TrainState, session: Session, dataset: Dataset, data: RunDat
     return ScanPredictions.concat(all_gather_objects(part, session.dist))  # type: ignore[arg-type]
 
 
-def _task_ids(cfg: TrainConfig) -> list[int]:
-    from hyperct.tasks import TASK_NAMES
-
-    return [TASK_NAMES.index(t) for t in cfg.task_names]
-
-
 def _finish(
     state: TrainState, session: Session, data: RunData, timer: Timer, digests: list[object]
 ) -> None:
@@ -205,12 +216,10 @@ def _finish(
 
     ``digests`` are each rank's final-weights hash: under DDP they must all be equal.
     """
-    from hyperct.training.predict import load_weights_into, write_split_predictions
-
     load_weights_into(state.model, session.run_dir / BEST)
     write_split_predictions(
-        predict=lambda ds: _predict(state, session, ds, data), data=data, cfg=state.cfg,
-        out=session.run_dir / "predictions.csv", write=session.dist.is_main,
+        predict=lambda ds: _predict(state, session, ds, data), manifest=data.manifest,
+        cfg=state.cfg, out=session.run_dir / "predictions.csv", write=session.dist.is_main,
     )
     if session.dist.is_main:
         write_run_record(session.run_dir, {

@@ -15,10 +15,9 @@ from typing import Any
 import pandas as pd
 import torch
 
-from hyperct.tasks import TASK_NAMES
+from hyperct.inference.batch import predict_logits
+from hyperct.inference.device import autocast
 from hyperct.io.atomic import write_atomic, write_text_atomic
-from hyperct.training.batch import predict_logits
-from hyperct.training.device import autocast
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +38,13 @@ def predict_scans(
     """
     from hyperct.io.read import read_ct
     from hyperct.preprocess.pipeline import preprocess_volume, to_model_input
-    from hyperct.preprocess.spec import spec_from_dict
-    from hyperct.training.predict import checkpoint_config, load_trained_model
+    from hyperct.inference.predict import checkpoint_config, load_trained_model
+    from hyperct.inference.spec import checkpoint_spec
 
     model, ckpt = load_trained_model(checkpoint, device)
-    spec = spec_from_dict(ckpt.spec)
-    bf16 = checkpoint_config(ckpt).runtime.bf16
-    dev = next(iter(model.parameters())).device
+    spec = checkpoint_spec(ckpt, checkpoint)
+    bf16 = checkpoint_config(ckpt, checkpoint).runtime.bf16
+    dev = next(iter(model.parameters())).device  # type: ignore[attr-defined]
     rows = {}
     for path in paths:
         volume = read_ct(path, spacing=spacing)
@@ -56,8 +55,7 @@ def predict_scans(
             logits = predict_logits(model, batch)
         rows[str(path)] = torch.sigmoid(logits.float())[0].cpu().numpy()
         logger.info("predicted %s", path)
-    names = list(getattr(model, "task_names", TASK_NAMES))
-    return pd.DataFrame.from_dict(rows, orient="index", columns=names)
+    return pd.DataFrame.from_dict(rows, orient="index", columns=model.task_names)
 
 
 def write_scan_probabilities(probs: pd.DataFrame, out: str | Path) -> Path:

@@ -1,20 +1,11 @@
+"""The demo's stand-in backbone: pretrained through the trainer's loop, saved as weights."""
+
 import json
 
 import pytest
-import torch
 
 from hyperct.models.backbones import create_backbone
-from hyperct.training.objectives import masked_bce
-from hyperct.training.pretrain_backbone import PROVENANCE_FILE, PretrainConfig, pretrain_backbone
-
-
-def test_masked_bce_ignores_missing_labels():
-    logits = torch.tensor([[0.0, 5.0], [2.0, -3.0]])
-    labels = torch.tensor([[1.0, -1.0], [-1.0, 0.0]])
-    expected = torch.nn.functional.binary_cross_entropy_with_logits(
-        torch.tensor([0.0, -3.0]), torch.tensor([1.0, 0.0]))
-    assert torch.isclose(masked_bce(logits, labels), expected)
-    assert masked_bce(logits, torch.full_like(labels, -1.0)) == 0
+from hyperct.demo.backbone import PROVENANCE_FILE, PretrainConfig, pretrain_backbone
 
 
 def test_pretrained_folder_loads_as_backbone_weights_and_says_what_it_is(cohort, tmp_path):

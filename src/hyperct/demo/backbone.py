@@ -16,14 +16,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from hyperct.config.run import OptimConfig
 from hyperct.io.atomic import write_text_atomic
 from hyperct.models.trunk import masked_mean
-from hyperct.training.objectives import masked_bce
+from hyperct.tasks import TASK_NAMES
+from hyperct.training.loop import LoopContext, train_one_epoch
+from hyperct.training.objectives import Objective, masked_bce
+from hyperct.training.trainer import make_scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -67,43 +70,42 @@ class _ScanClassifier(nn.Module):
         return self.head(masked_mean(cls, image_mask))
 
 
+class _MultiLabelBCE(Objective):
+    """Masked multi-label BCE of every task, on the classifier's logits."""
+
+    def backward(self, model: nn.Module, batch: dict[str, Any], scale: float) -> dict[str, float]:
+        loss = masked_bce(model(batch["image"], batch["image_mask"]), batch["labels"])
+        (loss * scale).backward()
+        return {"loss": float(loss.detach()), "samples": float(len(batch["labels"]))}
+
+
 def pretrain_backbone(config: PretrainConfig) -> Path:
     """Train the backbone of ``config`` on every labelled scan and save it to ``config.out``."""
     from hyperct.data.dataset import CachedScanDataset, collate_scans
     from hyperct.models.backbones import create_backbone
-    from hyperct.tasks import NUM_TASKS
 
     torch.manual_seed(config.seed)
     backbone = create_backbone(config.backbone, weights=None, **config.backbone_overrides)
     backbone.vit.requires_grad_(True)
-    model = _ScanClassifier(backbone, NUM_TASKS)
+    model = _ScanClassifier(backbone, len(TASK_NAMES))
     dataset = CachedScanDataset(config.manifest, config.cache, train=True, seed=config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, generator=generator,
                         collate_fn=collate_scans)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    optim = OptimConfig(lr=config.lr, weight_decay=config.weight_decay,
+                        batch_size=config.batch_size, epochs=config.epochs, scheduler="cosine")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
+    schedule = make_scheduler(optim, optimizer)
+    objective = _MultiLabelBCE(range(len(TASK_NAMES)))
     history = []
     for epoch in range(config.epochs):
-        loss = _train_epoch(model, loader, optimizer, config.progress and epoch == 0)
+        ctx = LoopContext(device=torch.device("cpu"), params=list(model.parameters()),
+                          progress=config.progress and epoch == 0)
+        loss = train_one_epoch(model, loader, objective, optimizer, ctx).loss
         schedule.step()
         history.append(loss)
         logger.info("pretrain epoch %d/%d: loss %.4f", epoch + 1, config.epochs, loss)
     return _save(backbone, config, history, len(dataset))
-
-
-def _train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
-                 progress: bool) -> float:
-    from tqdm.auto import tqdm
-
-    losses = []
-    for batch in tqdm(loader, desc="pretrain", disable=not progress, leave=False):
-        loss = masked_bce(model(batch["image"], batch["image_mask"]), batch["labels"])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return float(np.mean(losses)) if losses else float("nan")
 
 
 def _save(backbone: nn.Module, config: PretrainConfig, history: list[float], n_scans: int) -> Path:

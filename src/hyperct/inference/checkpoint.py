@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
-
 from hyperct.io.atomic import write_atomic
+from hyperct.models.interface import ScreeningModel
 
 logger = logging.getLogger(__name__)
 
@@ -48,21 +47,12 @@ class Checkpoint:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The state that training changes, detached and on CPU; never the frozen backbone.
-
-    Without a model-defined ``trainable_state_dict``: the whole state dict except frozen
-    parameters, so buffers that training updates (batch-norm running statistics) are kept.
-    """
-    if hasattr(model, "trainable_state_dict"):
-        state = model.trainable_state_dict()
-    else:
-        frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
-        state = {k: v for k, v in model.state_dict().items() if k not in frozen}
-    return {k: v.detach().cpu().clone() for k, v in state.items()}
+def trainable_state(model: ScreeningModel) -> dict[str, torch.Tensor]:
+    """The state that training changes, detached and on CPU; never the frozen backbone."""
+    return {k: v.detach().cpu().clone() for k, v in model.trainable_state_dict().items()}
 
 
-def weights_digest(model: nn.Module) -> str:
+def weights_digest(model: ScreeningModel) -> str:
     """SHA-256 of the trainable weights (names, shapes, bytes), e.g. to check ranks agree."""
     digest = hashlib.sha256()
     for key, tensor in sorted(trainable_state(model).items()):
@@ -71,37 +61,34 @@ def weights_digest(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def load_trainable_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """Load trainable weights; every saved key must exist and every trainable key be given."""
-    own = set(trainable_state(model))
-    unknown, missing = sorted(set(state) - own), sorted(own - set(state))
+def load_trainable_state(
+    model: ScreeningModel, state: dict[str, torch.Tensor], source: str
+) -> None:
+    """Load trainable weights; every saved key must exist, every trainable key be given, and
+    every shape agree with the model's (a mismatch names the parameters and both shapes)."""
+    own = model.trainable_state_dict()
+    unknown, missing = sorted(set(state) - set(own)), sorted(set(own) - set(state))
     if unknown or missing:
         raise CheckpointError(
             f"{source}: weights do not match the model (unknown keys {unknown[:5]}, "
             f"missing keys {missing[:5]}); was it trained with another model config?"
         )
-    if hasattr(model, "load_trainable_state_dict"):
-        model.load_trainable_state_dict(state)
-    else:
-        model.load_state_dict(state, strict=False)
+    shapes = [
+        f"{key} {tuple(state[key].shape)} in the checkpoint vs {tuple(own[key].shape)} in the model"
+        for key in sorted(own)
+        if tuple(state[key].shape) != tuple(own[key].shape)
+    ]
+    if shapes:
+        raise CheckpointError(
+            f"{source}: {len(shapes)} weight shape(s) do not match the model built from the "
+            f"config: {'; '.join(shapes[:5])}; was it trained with another model config?"
+        )
+    model.load_trainable_state_dict(state)
 
 
-def backbone_identity(model: nn.Module) -> dict[str, str]:
-    """Name and weights SHA-256 of the model's frozen backbone.
-
-    A model without a frozen backbone (e.g. a 3D CNN trained end to end) has its weights in the
-    checkpoint anyway; it is identified by its class name alone.
-    """
-    backbone = getattr(model, "backbone", None)
-    if backbone is None or not hasattr(backbone, "identity"):
-        return {"name": type(model).__name__, "sha256": "none: no frozen backbone"}
-    ident = backbone.identity()
-    return {"name": str(ident.name), "sha256": str(ident.sha256)}
-
-
-def check_backbone(saved: dict[str, str], model: nn.Module, source: str) -> None:
+def check_backbone(saved: dict[str, str], model: ScreeningModel, source: str) -> None:
     """Refuse a model whose backbone identity differs from the checkpoint's."""
-    current = backbone_identity(model)
+    current = model.backbone_identity()
     if saved != current:
         raise CheckpointError(
             f"{source}: the checkpoint was trained on backbone {saved}, but the model has "
@@ -124,6 +111,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         path = path / BEST
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the checkpoint file is empty (0 bytes); was its run killed "
+                              "while writing? use last.pt/best.pt of a finished epoch")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from hyperct.demo import MARKER, DemoConfig, _fresh_output, overall_auc_table
+from hyperct.demo.pipeline import MARKER, DemoConfig, _fresh_output, overall_auc_table
 
 
 def test_fresh_output_refuses_foreign_folders_and_replaces_its_own(tmp_path):

@@ -16,7 +16,7 @@ import yaml
 
 from hyperct.configs import config_names, config_source
 from hyperct.io.atomic import write_text_atomic
-from hyperct.training.config import ConfigError, TrainConfig, config_from_dict, config_to_dict
+from hyperct.config.run import ConfigError, TrainConfig, config_from_dict, config_to_dict
 
 logger = logging.getLogger(__name__)
 

@@ -1,9 +1,11 @@
-"""Building the model a method trains: HyperCT, the shared-LoRA multi-task baseline, or a 3D
-classifier.
+"""Building the model a run config describes: the family of its method
+(:data:`hyperct.models.registry.FAMILIES`) from the config's ``model`` or ``model3d`` section.
 
-The ``model`` section of the config is handed to the 2.5D model's own config dataclass, the
-``model3d`` section to :class:`~hyperct.models.classifier3d.Classifier3DConfig`; an unknown key
-is reported with its dotted name.
+Training builds a fresh model with it and inference rebuilds a trained one from the config a
+checkpoint carries, so both always agree. The ``model`` section is handed to the 2.5D family's
+config dataclass, the ``model3d`` section to
+:class:`~hyperct.models.classifier3d.Classifier3DConfig`; an unknown key is reported with its
+dotted name.
 """
 
 from __future__ import annotations
@@ -12,9 +14,8 @@ import dataclasses
 import logging
 from typing import Any
 
-from torch import nn
-
-from hyperct.training.config import METHODS_3D, ConfigError, TrainConfig, method_section
+from hyperct.config.run import METHODS_3D, ConfigError, TrainConfig, method_section
+from hyperct.models.interface import ScreeningModel
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +27,15 @@ def model_config(method: str, fields: dict[str, Any]) -> Any:
     family knows (e.g. the hypernetwork sizes for a baseline) are dropped; keys neither knows
     are an error naming ``model.<key>``.
     """
-    cls = _model_classes(method)[1]
-    other = _model_classes("ew" if method == "hyperct" else "hyperct")[1]
+    from hyperct.models.registry import FAMILIES, family_of
+
+    cls = family_of(method).config
     known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(fields) - known - {f.name for f in dataclasses.fields(other)})
+    others = {
+        f.name for family in FAMILIES.values() if family.section == "model"
+        for f in dataclasses.fields(family.config)
+    }
+    unknown = sorted(set(fields) - known - others)
     if unknown:
         raise ConfigError(
             f"unknown config key 'model.{unknown[0]}' for {cls.__name__}; known: {sorted(known)}"
@@ -66,26 +72,18 @@ def model3d_config(method: str, fields: dict[str, Any]) -> Any:
         raise ConfigError(f"model3d: {err}") from None
 
 
-def build_model(cfg: TrainConfig) -> nn.Module:
+def build_model(cfg: TrainConfig) -> ScreeningModel:
     """A fresh model for ``cfg.method`` (2.5D: backbone frozen, adapters initialised)."""
-    if cfg.is_3d:
-        from hyperct.models.classifier3d import Classifier3D
+    from hyperct.models.registry import family_of
 
+    family = family_of(cfg.method)
+    if family.section == "model3d":
         config = model3d_config(cfg.method, cfg.model3d)
         try:
-            return Classifier3D(config)
+            return family.model(config)  # type: ignore[return-value]
         except (TypeError, ValueError) as err:
             raise ConfigError(f"model3d.{cfg.method}: {err}") from None
     fields = dict(cfg.model)
     if cfg.runtime.activation_checkpointing:
         fields["activation_checkpointing"] = True
-    model_cls, _ = _model_classes(cfg.method)
-    return model_cls(model_config(cfg.method, fields))
-
-
-def _model_classes(method: str) -> tuple[type, type]:
-    """(model class, config class) of a 2.5D method: HyperCT, or the shared-LoRA model of the
-    baselines; imported lazily (they pull in transformers)."""
-    from hyperct.models.registry import MODELS
-
-    return MODELS["hyperct" if method == "hyperct" else "shared-lora"]
+    return family.model(model_config(cfg.method, fields))  # type: ignore[return-value]

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hyperct.evaluation.predictions import (
+from hyperct.inference.predictions import (
     COLUMNS,
     PredictionsError,
     predictions_from_arrays,

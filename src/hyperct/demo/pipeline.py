@@ -195,7 +195,7 @@ def _train_config(config: DemoConfig, manifest: Path, out: Path):  # type: ignor
 
 def _pretrain(config: DemoConfig, cfg, out: Path) -> Path:  # type: ignore[no-untyped-def]
     """A separate cohort (other seed, so other patients), labelled and prepared the same way."""
-    from hyperct.training.pretrain_backbone import PretrainConfig, pretrain_backbone
+    from hyperct.demo.backbone import PretrainConfig, pretrain_backbone
 
     cohort_config = dataclasses.replace(config, n_scans=config.pretrain_scans, seed=config.seed + 1)
     cohort = _make_cohort(cohort_config, out / "phantom", preview=0)
@@ -227,7 +227,7 @@ def _evaluate(config: DemoConfig, out: Path):  # type: ignore[no-untyped-def]
 
 def _predict_real(config: DemoConfig, out: Path) -> tuple[Path, Path | None]:
     from hyperct.explain.api import explain_scan
-    from hyperct.training.predict_scan import predict_scans, write_scan_probabilities
+    from hyperct.inference.scans import predict_scans, write_scan_probabilities
 
     run = out / "runs" / "hyperct" if "hyperct" in config.methods else out / "runs" / config.methods[0]
     probs = predict_scans(paths=[config.real_ct], checkpoint=run)

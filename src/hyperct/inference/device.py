@@ -1,0 +1,59 @@
+"""Device choice and bf16 autocast where the hardware supports it."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import torch
+
+from hyperct.config.run import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` picks CUDA (this rank's GPU) when available, else CPU.
+
+    A CUDA device this torch cannot use (a CPU-only build, no GPU, or an index past the last
+    GPU) is refused here in one line, before anything is built or written.
+    """
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device {name!r} is not a torch device; use auto, cpu, cuda[:N] or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else "without a usable GPU"
+            raise ConfigError(
+                f"device {name!r} was asked for, but this torch {torch.__version__} is {build}; "
+                "use device cpu or auto"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"device {name!r}: this machine has {torch.cuda.device_count()} GPU(s) "
+                f"(cuda:0..cuda:{torch.cuda.device_count() - 1})"
+            )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {name!r} was asked for, but MPS is not available here; use cpu or auto")
+    return device
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """CUDA with bf16 support, or any CPU (autocast runs there; fast with AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu"
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device, enabled: bool) -> Iterator[None]:
+    """bf16 autocast when ``enabled`` and supported; otherwise full precision."""
+    if enabled and bf16_supported(device):
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+            yield
+    else:
+        yield
