@@ -171,3 +171,17 @@ def test_masked_bce_ignores_missing_labels() -> None:
         torch.tensor([0.0, -3.0]), torch.tensor([1.0, 0.0]))
     assert torch.isclose(masked_bce(logits, labels), expected)
     assert masked_bce(logits, torch.full_like(labels, -1.0)) == 0
+
+
+def test_uw_regulariser_counts_once_under_gradient_accumulation(tiny_batch, tiny_model) -> None:
+    """k accumulation passes at scale 1/k give the one-pass gradient of UW's log-variances."""
+    fields = {k: v for k, v in tiny_model.items() if k in ("backbone", "rank", "alpha", "dropout")}
+    grads = []
+    for passes in (1, 4):
+        torch.manual_seed(0)
+        model = SharedLoRAMultiTask(MultiTaskConfig(**{**fields, "dropout": 0.0}))
+        objective = WeightedMultiTaskObjective(range(25), weighting=create_weighting("uw", 25))
+        for _ in range(passes):
+            objective.backward(model, tiny_batch, scale=1.0 / passes)
+        grads.append(objective.parameters()[0].grad.clone())
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-5, atol=1e-7)

@@ -212,8 +212,8 @@ class WeightedMultiTaskObjective(Objective):
             return {"loss": float("nan"), "samples": 0.0}
         extra, logs = self._extra_losses(model, batch, seg)
         self.weighting.backward(  # ``extra`` is not a task: its gradient is added unweighted
-            losses * scale, present, list(model.shared_parameters()), representation,
-            extra=None if extra is None else extra * scale,
+            losses, present, list(model.shared_parameters()), representation,
+            extra=extra, scale=scale,
         )
         self._loss_sum += torch.where(present, losses.detach(), 0.0).double().cpu()
         self._loss_count += present.double().cpu()
