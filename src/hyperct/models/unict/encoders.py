@@ -151,6 +151,8 @@ class UniCTEncoder(nn.Module, ABC):
             raise ValueError(
                 f"image_mask {tuple(image_mask.shape)} does not match images {tuple(images.shape[:2])}"
             )
+        if not image_mask.any(dim=1).all():
+            raise ValueError("image_mask: every scan needs at least one real image")
         return image_mask.bool()
 
     def grid(self, images: torch.Tensor) -> tuple[int, int, int]:
@@ -158,6 +160,18 @@ class UniCTEncoder(nn.Module, ABC):
         if self.kind == "3d":
             return (images.shape[2], images.shape[3], images.shape[4])
         return (3 * images.shape[1], images.shape[3], images.shape[4])
+
+
+def _real_images(
+    net: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, image_mask: torch.Tensor
+) -> torch.Tensor:
+    """``net`` on the real images of ``(B, N, 3, H, W)`` only (padding never reaches batch
+    statistics nor costs compute); padding images get zeros. Returns ``(B * N, ...)``."""
+    real = image_mask.flatten()
+    out = net(images.flatten(0, 1)[real])
+    full = out.new_zeros((real.numel(), *out.shape[1:]))
+    full[real] = out
+    return full
 
 
 def _triplet_map(per_image: torch.Tensor, batch: int) -> torch.Tensor:
@@ -192,7 +206,8 @@ class CTScrollEncoder(UniCTEncoder):
     def extract(
         self, images: torch.Tensor, image_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        feature_map = _triplet_map(self.cnn_map(images.flatten(0, 1)), images.shape[0])
+        per_image = _real_images(self.cnn_map, images, image_mask)
+        feature_map = _triplet_map(per_image, images.shape[0])
         return feature_map.mean(dim=(3, 4)).transpose(1, 2), feature_map
 
 
@@ -241,7 +256,7 @@ class DINOv3Encoder(UniCTEncoder):
         self, images: torch.Tensor, image_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         height, width = (s // self.backbone.patch_size for s in images.shape[3:])
-        tokens = self._tokens(images.flatten(0, 1))
+        tokens = _real_images(self._tokens, images, image_mask)
         patches = tokens[:, self.backbone.num_prefix_tokens :].unflatten(1, (height, width))
         feature_map = _triplet_map(patches.permute(0, 3, 1, 2), images.shape[0])
         return tokens[:, 0].unflatten(0, (images.shape[0], -1)), feature_map
