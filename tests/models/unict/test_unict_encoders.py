@@ -94,8 +94,23 @@ def test_only_dinov3_has_a_frozen_backbone():
     dinov3 = create_encoder(tiny_config("dinov3"))
     frozen = dinov3.frozen_keys("encoder.")
     assert frozen and all(k.startswith("encoder.backbone.vit.") for k in frozen)
-    assert not any(p.requires_grad for p in dinov3.backbone.parameters())
+    trainable = [n for n, p in dinov3.backbone.named_parameters() if p.requires_grad]
+    assert trainable and all(".source.lora_" in n for n in trainable)
     assert dinov3.identity()["name"] == "dinov3-tiny"
     scroll = create_encoder(tiny_config("ctscroll"))
     assert scroll.frozen_keys("encoder.") == frozenset()
     assert scroll.identity()["sha256"] == NO_FROZEN_BACKBONE
+
+
+@pytest.mark.parametrize("rank", [0, 2])
+def test_dinov3_trains_only_its_lora(rank):
+    torch.manual_seed(0)
+    model = create_encoder(tiny_config("dinov3", dinov3_lora_rank=rank)).train()
+    images, image_mask = inputs("dinov3")
+    model(images, image_mask).global_token.sum().backward()
+    lora = {n: p for n, p in model.backbone.named_parameters() if ".source.lora_" in n}
+    assert len(lora) == (0 if rank == 0 else 2 * 6 * model.backbone.num_blocks)
+    assert all(p.grad is not None for p in lora.values())
+    frozen = [p for n, p in model.backbone.named_parameters() if n not in lora]
+    assert frozen and all(p.grad is None and not p.requires_grad for p in frozen)
+    assert not any(".source." in k for k in model.frozen_keys(""))

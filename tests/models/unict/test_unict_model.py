@@ -176,7 +176,8 @@ def test_without_a_tokenizer_there_is_no_report_head(make_model):
 def test_trainable_state_round_trips_without_the_frozen_backbone(make_model, encoder):
     model = make_model(encoder, report=False)
     state = model.trainable_state_dict()
-    assert not any(k.startswith("encoder.backbone.vit.") for k in state)
+    assert not set(state) & model.encoder.frozen_keys("encoder.")
+    assert any(".source.lora_" in k for k in state) is (encoder == "dinov3")
     assert (len(state) < len(model.state_dict())) is (encoder == "dinov3")
     fresh = make_model(encoder, report=False)
     perturb(fresh.class_head)
@@ -194,3 +195,14 @@ def test_the_screening_model_interface(make_model):
     assert model.task_names == ["a", "b", "c"]
     assert model.feature_width == model.encoder.channels == 64
     assert model.backbone_identity()["name"] == "dinov3-tiny"
+
+
+def test_the_classification_head_reads_the_encoders_feature_map(make_model):
+    model = make_model("ctscroll", report=False)
+    images, image_mask = inputs("ctscroll")
+    encoded = model.forward_features(images, image_mask)
+    encoded.feature_map.retain_grad()
+    logits = model.forward_head(encoded)
+    torch.testing.assert_close(logits, model.predict_all(images, image_mask))
+    logits[:, 0].sum().backward()
+    assert encoded.feature_map.grad.abs().sum() > 0

@@ -18,7 +18,7 @@ REPORTS = [
 TINY: dict[str, dict[str, Any]] = {
     "ctscroll": {"cnn_depth": 10, "cnn_width": 4},
     "volume3d": {"backbone3d": "resnet10_3d", "backbone3d_kwargs": {"width": 4}},
-    "dinov3": {"dinov3": "dinov3-tiny"},
+    "dinov3": {"dinov3": "dinov3-tiny", "dinov3_lora_rank": 2},
 }
 
 

@@ -39,6 +39,9 @@ class UniCTConfig(DictConfig):
         backbone3d_kwargs: fields of that backbone's config (e.g. ``{"width": 8}``).
         dinov3: a DINOv3 preset of :func:`hyperct.models.backbones.create_backbone`.
         dinov3_weights: its weights (folder or file); None = random and a loud warning.
+        dinov3_lora_rank: rank of the static LoRA in every block's linear layers (0 = none:
+            the backbone is a fixed feature extractor).
+        dinov3_lora_alpha: LoRA scaling numerator (update = alpha / rank * B A).
         classes: names of the classification outputs (default the 18 CT-RATE findings; the 14
             ReXGroundingCT category codes for that dataset).
         seg_classes: segmentation categories, one mask channel each (ReXGroundingCT codes).
@@ -70,6 +73,8 @@ class UniCTConfig(DictConfig):
     backbone3d_kwargs: dict[str, Any] = field(default_factory=dict)
     dinov3: str = "dinov3-vitb16"
     dinov3_weights: str | None = None
+    dinov3_lora_rank: int = 16
+    dinov3_lora_alpha: float = 16.0
     classes: tuple[str, ...] = tuple(t.name for t in CONVENTIONAL)
     seg_classes: tuple[str, ...] = CATEGORY_CODES
     cls_latents: int = 4
@@ -141,6 +146,10 @@ class UniCTConfig(DictConfig):
         if self.slice_window < 1 or self.slice_window % 2 == 0:
             raise ValueError(
                 f"UniCTConfig.slice_window must be odd and >= 1, got {self.slice_window}"
+            )
+        if self.dinov3_lora_rank < 0:
+            raise ValueError(
+                f"UniCTConfig.dinov3_lora_rank must be >= 0, got {self.dinov3_lora_rank}"
             )
         if self.seg_upsample < 0 or self.dice_smooth <= 0:
             raise ValueError(

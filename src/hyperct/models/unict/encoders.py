@@ -14,12 +14,14 @@ Inputs follow :func:`hyperct.preprocess.pipeline.to_model_input`: 2.5D encoders 
   ``(B, C, N, h, w)``; slice features are its in-plane mean.
 * ``volume3d``: a MONAI 3D backbone; its last map ``(B, C, d, h, w)``; slice features are its
   in-plane mean (one token per feature-map slice).
-* ``dinov3``: the project's frozen DINOv3 (no LoRA); the CLS token of each image is its slice
-  feature, the patch tokens form the map.
+* ``dinov3``: the project's frozen DINOv3 with static LoRA in every block's linear layers
+  (``dinov3_lora_rank``; 0 = no LoRA, no gradient through the backbone); the CLS token of each
+  image is its slice feature, the patch tokens form the map.
 """
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from torch import nn
 
 from hyperct.models.backbones import DINOv3Backbone, create_backbone
 from hyperct.models.backbones3d import create_backbone3d
+from hyperct.models.lora import LoRATargets, StaticLoRA, inject_lora
 from hyperct.models.unict.config import UniCTConfig
 
 Kind = Literal["2.5d", "3d"]
@@ -229,7 +232,8 @@ class Volume3DEncoder(UniCTEncoder):
 
 
 class DINOv3Encoder(UniCTEncoder):
-    """The frozen DINOv3 ViT per triplet: CLS tokens as slice features, patch tokens as the map."""
+    """The frozen DINOv3 ViT (+ LoRA) per triplet: CLS tokens as slice features, patch tokens as
+    the map."""
 
     kind = "2.5d"
 
@@ -237,6 +241,16 @@ class DINOv3Encoder(UniCTEncoder):
         backbone = create_backbone(config.dinov3, weights=config.dinov3_weights)
         super().__init__(config, backbone.hidden_size)
         self.backbone: DINOv3Backbone = backbone
+        self.adapted = config.dinov3_lora_rank > 0
+        if self.adapted:
+            rank = config.dinov3_lora_rank
+            inject_lora(
+                backbone.blocks,
+                LoRATargets(),
+                lambda _, linear: StaticLoRA(linear.in_features, linear.out_features, rank),
+                alpha=config.dinov3_lora_alpha,
+                dropout=config.dropout,
+            )
 
     def frozen_keys(self, prefix: str) -> frozenset[str]:
         return frozenset(f"{prefix}backbone.vit.{key}" for key in self.backbone.frozen_keys)
@@ -245,12 +259,12 @@ class DINOv3Encoder(UniCTEncoder):
         identity = self.backbone.identity()
         return {"name": identity.name, "sha256": identity.sha256}
 
-    @torch.no_grad()
     def _tokens(self, pixels: torch.Tensor) -> torch.Tensor:
-        hidden, rope = self.backbone.embed(pixels)
-        for index in range(self.backbone.num_blocks):
-            hidden = self.backbone.run_block(index, hidden, rope)
-        return self.backbone.final_norm(hidden).float()
+        with contextlib.nullcontext() if self.adapted else torch.no_grad():
+            hidden, rope = self.backbone.embed(pixels)
+            for index in range(self.backbone.num_blocks):
+                hidden = self.backbone.run_block(index, hidden, rope)
+            return self.backbone.final_norm(hidden).float()
 
     def extract(
         self, images: torch.Tensor, image_mask: torch.Tensor

@@ -134,11 +134,18 @@ class UniCT(nn.Module):
             output.report_logits = decoder(latents.report, ids[:, :-1], mask[:, :-1])
         return output
 
+    def forward_head(self, encoded: EncodedCT) -> torch.Tensor:
+        """Classification logits ``(B, K)`` from the encoder's output (e.g. for Grad-CAM on
+        ``encoded.feature_map``)."""
+        return self._outputs(encoded)[0].class_logits
+
     def _heads(
         self, images: torch.Tensor, image_mask: torch.Tensor | None
     ) -> tuple[UniCTOutput, _Latents]:
+        return self._outputs(self.forward_features(images, image_mask))
+
+    def _outputs(self, encoded: EncodedCT) -> tuple[UniCTOutput, _Latents]:
         """Every output but the report logits, and the latents the report head reads."""
-        encoded = self.forward_features(images, image_mask)
         latents, attention = self._fused_latents(encoded)
         coarse, seg_logits = self.seg_decoder(
             encoded.feature_map, latents.segmentation, encoded.grid
