@@ -206,3 +206,16 @@ def test_the_classification_head_reads_the_encoders_feature_map(make_model):
     torch.testing.assert_close(logits, model.predict_all(images, image_mask))
     logits[:, 0].sum().backward()
     assert encoded.feature_map.grad.abs().sum() > 0
+
+
+def test_padding_images_change_no_output_of_the_real_ones(make_model):
+    model = make_model("ctscroll").train()
+    randomise_film(model)
+    images, image_mask = inputs("ctscroll")
+    changed = images.clone()
+    changed[0, -1] = 50.0  # scan 0's last image is padding
+    reports = model.encode_reports(REPORTS[:2])
+    a, b = model(images, image_mask, reports), model(changed, image_mask, reports)
+    torch.testing.assert_close(a.class_logits, b.class_logits)
+    torch.testing.assert_close(a.report_logits, b.report_logits)
+    torch.testing.assert_close(a.seg_logits[:, :, :9], b.seg_logits[:, :, :9])

@@ -66,12 +66,12 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor | None) -> to
     known = labels >= 0
     if not known.any():
         return _zero(logits)
-    return F.binary_cross_entropy_with_logits(logits[known], labels[known].to(logits.dtype))
+    return F.binary_cross_entropy_with_logits(logits[known].float(), labels[known].float())
 
 
 def dice_bce(logits: torch.Tensor, masks: torch.Tensor, smooth: float) -> torch.Tensor:
     """Per scan: mean soft Dice loss over categories plus voxel-mean BCE, ``(B,)``."""
-    masks = masks.to(logits.dtype)
+    logits, masks = logits.float(), masks.float()
     probs = torch.sigmoid(logits).flatten(2)
     flat = masks.flatten(2)
     dice = (2 * (probs * flat).sum(-1) + smooth) / (probs.sum(-1) + flat.sum(-1) + smooth)

@@ -165,7 +165,7 @@ class UniCT(nn.Module):
         readers = [latents.classification] + (
             [latents.report] if latents.report is not None else []
         )
-        out = self.modulation(readers, encoded.feature_map, coarse_masks)
+        out = self.modulation(readers, encoded, coarse_masks)
         return _Latents(out[0], latents.segmentation, out[1] if len(out) == 2 else None)
 
     def losses(self, output: UniCTOutput, targets: UniCTTargets) -> dict[str, torch.Tensor]:

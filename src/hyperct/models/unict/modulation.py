@@ -20,21 +20,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hyperct.models.unict.encoders import EncodedCT
+
 _CODE = 16
 
 
 def mask_pooled(
-    feature_map: torch.Tensor, mask_logits: torch.Tensor
+    feature_map: torch.Tensor, mask_logits: torch.Tensor, slice_mask: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per category: the mean feature inside its soft mask ``(B, K, C)`` and its mass ``(B, K)``.
 
     ``feature_map`` is ``(B, C, s, h, w)``; ``mask_logits`` ``(B, K, *any grid)``, pooled to the
-    feature map's grid and detached.
+    feature map's grid and detached; ``slice_mask`` ``(B, s)`` drops padding slices.
     """
     weights = F.adaptive_avg_pool3d(torch.sigmoid(mask_logits.detach()), feature_map.shape[2:])
+    weights = weights * slice_mask[:, None, :, None, None].to(weights.dtype)
     total = weights.sum(dim=(2, 3, 4))
     pooled = torch.einsum("bkshw,bcshw->bkc", weights, feature_map) / (total[..., None] + 1e-6)
-    return pooled, weights.mean(dim=(2, 3, 4))
+    real = slice_mask.sum(dim=1, keepdim=True) * feature_map.shape[3] * feature_map.shape[4]
+    return pooled, total / real
 
 
 class MaskFiLM(nn.Module):
@@ -55,10 +59,10 @@ class MaskFiLM(nn.Module):
             nn.init.zeros_(film[-1].bias)
 
     def forward(
-        self, latents: list[torch.Tensor], feature_map: torch.Tensor, mask_logits: torch.Tensor
+        self, latents: list[torch.Tensor], encoded: EncodedCT, mask_logits: torch.Tensor
     ) -> list[torch.Tensor]:
         """Modulated latents, one per target task, each ``(B, L, D)``."""
-        pooled, mass = mask_pooled(feature_map, mask_logits)
+        pooled, mass = mask_pooled(encoded.feature_map, mask_logits, encoded.slice_mask)
         code = torch.cat([self.reduce(pooled), mass[..., None]], dim=-1).flatten(1)
         out = []
         for film, x in zip(self.films, latents, strict=True):
@@ -71,6 +75,6 @@ class NoModulation(nn.Module):
     """Modulation switched off: the latents pass unchanged."""
 
     def forward(
-        self, latents: list[torch.Tensor], feature_map: torch.Tensor, mask_logits: torch.Tensor
+        self, latents: list[torch.Tensor], encoded: EncodedCT, mask_logits: torch.Tensor
     ) -> list[torch.Tensor]:
         return latents
