@@ -121,7 +121,6 @@ def test_a_batch_without_masks_adds_no_segmentation_loss_nor_gradient(make_model
     assert all(p.grad is None or not p.grad.any() for p in model.seg_decoder.parameters())
 
 
-@pytest.mark.slow
 def test_the_losses_decrease_when_overfitting_two_volumes(make_model):
     model = make_model("volume3d").train()
     images, _ = inputs("volume3d")
