@@ -127,7 +127,7 @@ class UniCT(nn.Module):
         reports: EncodedBatch | None = None,
     ) -> UniCTOutput:
         """All tasks; ``reports`` (from :meth:`encode_reports`) gives teacher-forced logits."""
-        output, latents = self._heads(images, image_mask)
+        output, latents = self._outputs(self.forward_features(images, image_mask))
         if reports is not None:
             decoder, _ = self._report_head()
             ids, mask = (t.to(output.class_logits.device) for t in (reports.ids, reports.mask))
@@ -138,11 +138,6 @@ class UniCT(nn.Module):
         """Classification logits ``(B, K)`` from the encoder's output (e.g. for Grad-CAM on
         ``encoded.feature_map``)."""
         return self._outputs(encoded)[0].class_logits
-
-    def _heads(
-        self, images: torch.Tensor, image_mask: torch.Tensor | None
-    ) -> tuple[UniCTOutput, _Latents]:
-        return self._outputs(self.forward_features(images, image_mask))
 
     def _outputs(self, encoded: EncodedCT) -> tuple[UniCTOutput, _Latents]:
         """Every output but the report logits, and the latents the report head reads."""
@@ -224,7 +219,7 @@ class UniCT(nn.Module):
         image_mask: torch.Tensor | None,
         generation: GenerationConfig | None,
     ) -> tuple[UniCTOutput, list[str] | None]:
-        output, latents = self._heads(images, image_mask)
+        output, latents = self._outputs(self.forward_features(images, image_mask))
         if generation is None:
             return output, None
         decoder, tokenizer = self._report_head()
