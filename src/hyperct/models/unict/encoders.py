@@ -33,13 +33,13 @@ from torch import nn
 
 from hyperct.models.backbones import DINOv3Backbone, create_backbone
 from hyperct.models.backbones3d import create_backbone3d
+from hyperct.models.interface import NO_FROZEN_BACKBONE
 from hyperct.models.lora import LoRATargets, StaticLoRA, inject_lora
 from hyperct.models.unict.config import UniCTConfig
 
 Kind = Literal["2.5d", "3d"]
 
 #: The backbone identity of an encoder without a frozen backbone (every weight is trained).
-NO_FROZEN_BACKBONE = "none: no frozen backbone"
 
 
 @dataclass

@@ -27,11 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from hyperct.models.interface import Capability
 from hyperct.models.report.base import ReportDecoder
 from hyperct.models.report.decoder import TransformerDecoderConfig, TransformerReportDecoder
 from hyperct.models.report.generate import GenerationConfig, generate
@@ -67,7 +68,7 @@ class UniCT(nn.Module):
     """Classification + segmentation + report generation from one encoder (see module doc)."""
 
     #: Capabilities beyond the common screening-model interface (none of the existing ones).
-    capabilities: ClassVar[frozenset[Any]] = frozenset()
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
 
     def __init__(
         self,
