@@ -50,6 +50,7 @@ def _register() -> None:
         compare,
         demo,
         evaluate,
+        evaluate_reports,
         explain,
         label,
         manifest_cmd,
@@ -71,6 +72,7 @@ def _register() -> None:
     app.command("compare")(compare.compare)
     app.command("predict")(predict.predict)
     app.command("evaluate")(evaluate.evaluate)
+    app.command("evaluate-reports")(evaluate_reports.evaluate_reports)
     app.command("explain")(explain.explain)
     app.command("demo")(demo.demo)
 
