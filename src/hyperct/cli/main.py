@@ -50,6 +50,7 @@ def _register() -> None:
         compare,
         demo,
         evaluate,
+        evaluate_masks,
         evaluate_reports,
         explain,
         label,
@@ -73,6 +74,7 @@ def _register() -> None:
     app.command("predict")(predict.predict)
     app.command("evaluate")(evaluate.evaluate)
     app.command("evaluate-reports")(evaluate_reports.evaluate_reports)
+    app.command("evaluate-masks")(evaluate_masks.evaluate_masks)
     app.command("explain")(explain.explain)
     app.command("demo")(demo.demo)
 
