@@ -24,7 +24,11 @@ def evaluate_masks(
     resamples: int = typer.Option(1000, "--resamples", help="Bootstrap resamples over scans."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
 ) -> None:
-    """Score predicted masks against reference masks per finding and per category."""
+    """Segmentation metrics of predicted vs reference masks, per category.
+
+    Dice per finding, Global Dice, hit rate and instance precision / recall / F1 with bootstrap
+    CIs over scans.
+    """
     from hyperct.evaluation.bootstrap import BootstrapConfig
     from hyperct.evaluation.segmentation_files import MaskEvaluationConfig, evaluate_mask_dirs
 

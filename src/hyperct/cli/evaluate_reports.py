@@ -15,7 +15,11 @@ def evaluate_reports(
         False, "--no-meteor", help="Skip METEOR (it needs Java); its value is then null."
     ),
 ) -> None:
-    """Score generated reports against their references; both tables must hold the same scans."""
+    """Report-generation metrics of generated vs reference reports, as JSON.
+
+    BLEU-1..4, METEOR, ROUGE-L, CIDEr, CE macro-F1, CRG and diversity; both tables must hold
+    the same scans.
+    """
     from hyperct.evaluation.report_metrics import ReportMetricsConfig, evaluate_report_files
 
     result = evaluate_report_files(
