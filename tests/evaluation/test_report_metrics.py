@@ -28,14 +28,14 @@ NO_METEOR = ReportMetricsConfig(meteor=False)
 
 @pytest.fixture(scope="module")
 def ctrate_reports(shared_data: Path) -> list[str]:
-    table = pd.read_csv(shared_data / "reports" / "ctrate_reports_train.csv", nrows=60)
+    table = pd.read_csv(shared_data / "reports" / "ctrate_reports_train.csv", nrows=32)
     return table["report_text"].tolist()
 
 
 @pytest.fixture(scope="module")
 def pairs(ctrate_reports: list[str]) -> tuple[list[str], list[str]]:
     """Generated = another scan's real report, so every score is between the extremes."""
-    return ctrate_reports[30:60], ctrate_reports[:30]
+    return ctrate_reports[16:32], ctrate_reports[:16]
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_identical_reports_score_perfectly(ctrate_reports) -> None:
 
 
 def test_one_report_for_every_scan_scores_visibly_badly(ctrate_reports, scored) -> None:
-    refs = ctrate_reports[:30]
+    refs = ctrate_reports[:12]
     constant = report_metrics([refs[1]] * len(refs), refs, config=NO_METEOR).metrics
     assert constant["distinct_reports"] == pytest.approx(1 / len(refs))
     assert constant["distinct_2"] <= 1 / len(refs)
@@ -147,7 +147,6 @@ def test_a_missing_column_is_named(tmp_path) -> None:
 @pytest.mark.slow
 def test_meteor_runs_offline_from_the_shipped_jar(ctrate_reports) -> None:
     refs = ctrate_reports[:4]
-    same = report_metrics(refs, refs).metrics["meteor"]
-    other = report_metrics(ctrate_reports[4:8], refs).metrics["meteor"]
-    assert same > 0.95
-    assert 0.0 < other < same
+    half_right = [refs[0], refs[1], refs[3], refs[2]]  # one Java start: it loads for seconds
+    meteor = report_metrics(half_right, refs).metrics["meteor"]
+    assert 0.3 < meteor < 0.95
