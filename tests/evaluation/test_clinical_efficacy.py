@@ -5,7 +5,14 @@ import math
 import numpy as np
 import pytest
 
-from hyperct.evaluation.clinical_efficacy import crg, label_scores, macro_f1, positive_labels
+from hyperct.evaluation.bootstrap import BootstrapConfig
+from hyperct.evaluation.clinical_efficacy import (
+    clinical_intervals,
+    crg,
+    label_scores,
+    macro_f1,
+    positive_labels,
+)
 from hyperct.labels.reports.outcome import FINDINGS
 
 
@@ -71,3 +78,18 @@ def test_crg_is_undefined_without_positives_or_negatives() -> None:
 def test_shapes_must_agree() -> None:
     with pytest.raises(ValueError, match="one shape"):
         crg(np.zeros((2, 18), bool), np.zeros((3, 18), bool))
+
+
+def test_intervals_bracket_the_point_and_separate_a_silent_decoder() -> None:
+    rng = np.random.default_rng(0)
+    ref = rng.random((120, len(FINDINGS))) < 0.2
+    good = ref ^ (rng.random(ref.shape) < 0.05)  # 5 % of decisions flipped
+    config = BootstrapConfig(n_resamples=300, seed=2)
+    good_ci = clinical_intervals(ref, good, config)
+    for key, value in (("ce_macro_f1", macro_f1(label_scores(ref, good))), ("crg", crg(ref, good))):
+        low, high = good_ci[key]
+        assert low <= value <= high and high - low < 0.2
+    silent_ci = clinical_intervals(ref, np.zeros_like(ref), config)
+    assert silent_ci["crg"] == pytest.approx((1 / 3, 1 / 3))
+    assert good_ci["crg"][0] > silent_ci["crg"][1]
+    assert clinical_intervals(ref, ref, config)["ce_macro_f1"] == (1.0, 1.0)

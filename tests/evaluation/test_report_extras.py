@@ -33,6 +33,7 @@ def summary_csv(tmp_path: Path) -> Path:
 @pytest.fixture
 def metrics_json(tmp_path: Path) -> Path:
     payload = {k: 0.25 for k in METRIC_KEYS} | {"meteor": None, "n_reports": 7}
+    payload["ci"] = {"crg": [0.125, 0.375]}
     payload["ce_per_label"] = [
         {"finding": "Cardiomegaly", "tp": 3, "fp": 1, "fn": 0, "precision": 0.75,
          "recall": 1.0, "f1": 0.857}
@@ -56,6 +57,7 @@ def test_report_metrics_section_lists_the_metrics_and_ce_per_finding(metrics_jso
     for key in METRIC_KEYS:
         assert f">{key}<" in section.body
     assert "<td class=name>meteor</td><td>\u2013</td>" in section.body  # null shown as a dash
+    assert "<td>0.250 <span class=ci>(0.125\u20130.375)</span></td>" in section.body  # crg
     assert ">Cardiomegaly<" in section.body and "7 reports" in section.body
 
 

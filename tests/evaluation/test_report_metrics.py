@@ -104,7 +104,10 @@ def test_diversity_counts_distinct_reports_and_bigrams() -> None:
 def test_metrics_have_exactly_the_contract_keys(scored) -> None:
     assert tuple(scored.metrics) == METRIC_KEYS
     payload = json.loads(scored.to_json())
-    assert set(payload) == {*METRIC_KEYS, "ce_per_label", "n_reports"}
+    assert set(payload) == {*METRIC_KEYS, "ce_per_label", "ci", "n_reports"}
+    for key in ("ce_macro_f1", "crg"):
+        low, high = payload["ci"][key]
+        assert low <= payload[key] <= high
     assert payload["meteor"] is None and len(payload["ce_per_label"]) == 18
 
 

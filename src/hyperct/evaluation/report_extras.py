@@ -134,8 +134,10 @@ def report_metrics_section(metrics_json: Path | None) -> html.Section | None:
     missing = [k for k in METRIC_KEYS if k not in payload]
     if missing:
         raise ValueError(f"{metrics_json}: missing metric(s) {missing}")
+    intervals = payload.get("ci", {})
     rows = "".join(
-        f"<tr><td class=name>{k}</td><td>{html.fmt(_number(payload[k]))}</td></tr>"
+        f"<tr><td class=name>{k}</td><td>{html.fmt(_number(payload[k]))}{_ci_span(intervals, k)}"
+        "</td></tr>"
         for k in METRIC_KEYS
     )
     per_label = pd.DataFrame(payload.get("ce_per_label", []))
@@ -154,10 +156,18 @@ def report_metrics_section(metrics_json: Path | None) -> html.Section | None:
         )
     note = (
         f"<p class=note>{payload.get('n_reports', '?')} reports, from "
-        f"{html.escape(str(metrics_json))}; CE: rules labeler on both reports, positive = 1.</p>"
+        f"{html.escape(str(metrics_json))}; CE: rules labeler on both reports, positive = 1; "
+        "CIs: percentile bootstrap over exams.</p>"
     )
     table = f"<table><tr><th class=name>metric</th><th>value</th></tr>{rows}</table>"
     return html.Section("Report generation", note + table + details, "report-generation")
+
+
+def _ci_span(intervals: dict[str, list[float | None]], key: str) -> str:
+    if key not in intervals:
+        return ""
+    low, high = (_number(v) for v in intervals[key])
+    return f" <span class=ci>({html.fmt(low)}\u2013{html.fmt(high)})</span>"
 
 
 def _number(value: str | float | None) -> float:

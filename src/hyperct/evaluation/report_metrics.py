@@ -13,7 +13,8 @@ spaces, go to pycocoevalcap's scorers, so its Java PTB tokenizer is not used.
 * ``meteor``: METEOR 1.5 (the jar pycocoevalcap ships; needs Java), corpus score.
 * ``rouge_l``: mean over reports of ROUGE-L F with beta = 1.2 (pycocoevalcap's definition).
 * ``cider``: CIDEr (pycocoevalcap), document frequencies from the reference reports evaluated.
-* ``ce_macro_f1``, ``crg``: see :mod:`hyperct.evaluation.clinical_efficacy`.
+* ``ce_macro_f1``, ``crg``: see :mod:`hyperct.evaluation.clinical_efficacy`; their bootstrap
+  CIs over exams are under ``ci`` in the JSON.
 * ``distinct_reports``: distinct generated reports (as token sequences) / number of reports.
 * ``distinct_2``: distinct bigrams / all bigrams over the generated corpus (bigrams within one
   report). A decoder that writes one report for every scan gets 1/N on both.
@@ -37,8 +38,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hyperct.evaluation.bootstrap import BootstrapConfig
 from hyperct.evaluation.clinical_efficacy import (
     LabelScore,
+    clinical_intervals,
     crg,
     label_scores,
     macro_f1,
@@ -70,25 +73,31 @@ METRIC_KEYS = (
 
 @dataclass(frozen=True)
 class ReportMetricsConfig:
-    """meteor: run METEOR (starts Java, ~10 s to load its paraphrase table); off gives NaN."""
+    """meteor: run METEOR (starts Java, ~10 s to load its paraphrase table); off gives NaN.
+    bootstrap: resamples of the exams for the CIs of ``ce_macro_f1`` and ``crg``."""
 
     meteor: bool = True
+    bootstrap: BootstrapConfig = BootstrapConfig()
 
 
 @dataclass
 class ReportMetrics:
-    """The corpus metrics (keys of :data:`METRIC_KEYS`) and CE scores per finding."""
+    """The corpus metrics (keys of :data:`METRIC_KEYS`), CE scores per finding, and bootstrap
+    CIs (low, high) of the clinical metrics."""
 
     metrics: dict[str, float]
     ce_per_label: list[LabelScore]
     n_reports: int
+    intervals: dict[str, tuple[float, float]]
 
     def to_json(self) -> str:
-        """The metrics JSON: the metric keys at the top level, per-finding CE under its own key."""
+        """The metrics JSON: the metric keys at the top level; per-finding CE, CIs and the
+        number of reports under their own keys."""
         payload: dict[str, Any] = {k: _json_number(v) for k, v in self.metrics.items()}
         payload["ce_per_label"] = [
             {k: _json_number(v) for k, v in asdict(s).items()} for s in self.ce_per_label
         ]
+        payload["ci"] = {k: [_json_number(v) for v in ci] for k, ci in self.intervals.items()}
         payload["n_reports"] = self.n_reports
         return json.dumps(payload, indent=2) + "\n"
 
@@ -118,7 +127,10 @@ def report_metrics(
     metrics["crg"] = crg(ref_pos, gen_pos)
     metrics.update(diversity(gen_tokens))
     return ReportMetrics(
-        metrics={k: metrics[k] for k in METRIC_KEYS}, ce_per_label=per_label, n_reports=len(generated)
+        metrics={k: metrics[k] for k in METRIC_KEYS},
+        ce_per_label=per_label,
+        n_reports=len(generated),
+        intervals=clinical_intervals(ref_pos, gen_pos, config.bootstrap),
     )
 
 
