@@ -78,6 +78,8 @@ def _register() -> None:
         config_cmd,
         demo,
         evaluate,
+        evaluate_masks,
+        evaluate_reports,
         explain,
         label,
         manifest_cmd,
@@ -100,6 +102,8 @@ def _register() -> None:
     app.command("compare")(compare.compare)
     app.command("predict")(predict.predict)
     app.command("evaluate")(evaluate.evaluate)
+    app.command("evaluate-reports")(evaluate_reports.evaluate_reports)
+    app.command("evaluate-masks")(evaluate_masks.evaluate_masks)
     app.command("explain")(explain.explain)
     app.command("demo")(demo.demo)
 
