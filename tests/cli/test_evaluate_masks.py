@@ -1,6 +1,5 @@
 """`hyperct evaluate-masks`: CSVs written; a scan that cannot be scored makes the exit code 1."""
 
-import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -19,10 +18,7 @@ def _mask(path: Path, *boxes: tuple[slice, slice, slice]) -> None:
 
 
 def _run(monkeypatch, args: list[str]) -> int:
-    monkeypatch.setattr(sys, "argv", ["hyperct", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    return int(exit_info.value.code or 0)
+    return main(args)
 
 
 @pytest.fixture
@@ -54,4 +50,4 @@ def test_a_scan_without_prediction_is_reported_with_exit_1(
     args = ["evaluate-masks", str(pred), str(ref), "--out", str(tmp_path / "o"), "--resamples", "20"]
     assert _run(monkeypatch, args) == 1
     err = capsys.readouterr().err
-    assert "problem: b: no predicted mask" in err and "1 scan(s) not scored" in err
+    assert "failed: b: no predicted mask" in err and "evaluate-masks: 1 item(s) failed" in err

@@ -2,7 +2,6 @@
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -27,10 +26,7 @@ def reports(shared_data: Path) -> list[str]:
 
 
 def _run(monkeypatch, args: list[str]) -> int:
-    monkeypatch.setattr(sys, "argv", ["hyperct", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    return int(exit_info.value.code or 0)
+    return main(args)
 
 
 def _table(path: Path, ids: list[str], texts: list[str]) -> str:

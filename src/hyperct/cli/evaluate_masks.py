@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-MAX_SHOWN = 50
 
 
 def evaluate_masks(
@@ -29,6 +28,7 @@ def evaluate_masks(
     Dice per finding, Global Dice, hit rate and instance precision / recall / F1 with bootstrap
     CIs over scans.
     """
+    from hyperct.cli.errors import exit_if_failed
     from hyperct.evaluation.bootstrap import BootstrapConfig
     from hyperct.evaluation.segmentation_files import MaskEvaluationConfig, evaluate_mask_dirs
 
@@ -42,8 +42,4 @@ def evaluate_masks(
         f"wrote {', '.join(str(f) for f in run.files)} ({len(run.findings)} findings): "
         + ", ".join(f"{metric} {value:.3f}" for metric, value in overall.items())
     )
-    for line in run.failures[:MAX_SHOWN]:
-        typer.echo(f"problem: {line}", err=True)
-    if run.failures:
-        typer.echo(f"evaluate-masks: {len(run.failures)} scan(s) not scored", err=True)
-        raise typer.Exit(code=1)
+    exit_if_failed(run.failures, "evaluate-masks")
