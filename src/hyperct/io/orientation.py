@@ -26,6 +26,16 @@ def to_canonical(
     return out, new_affine, original
 
 
+def from_canonical(
+    array: np.ndarray, affine: np.ndarray, axcodes: str | tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`to_canonical`: put a canonical ``array`` back on the axes ``axcodes``
+    (a file's original orientation, e.g. ``"LPS"``); return it and its index->RAS affine."""
+    transform = ornt.ornt_transform(_CANONICAL_ORNT, ornt.axcodes2ornt(tuple(axcodes)))
+    out = np.ascontiguousarray(ornt.apply_orientation(array, transform))
+    return out, np.asarray(affine, dtype=np.float64) @ ornt.inv_ornt_aff(transform, array.shape)
+
+
 def canonical_grid(
     affine: np.ndarray, shape: tuple[int, ...]
 ) -> tuple[np.ndarray, tuple[int, int, int]]:
