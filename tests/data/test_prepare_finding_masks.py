@@ -210,3 +210,17 @@ def test_changed_mask_or_categories_re_prepare(rex_tree, tmp_path: Path) -> None
     assert (report.done, report.stale) == (1, 1)
     stack = ScanCache(out).load_findings_stack("train_1_a_2")
     assert stack[channel_of("2g")].sum() == voxels and not stack[channel_of("2e")].any()
+
+
+def test_entry_without_grid_record_is_re_prepared(phantom: Path, tmp_path: Path) -> None:
+    spec, out = SPECS["spacing_crop"], tmp_path / "c"
+    prepare_cache(phantom, spec, out, progress=False)
+    scan_id = pd.read_csv(phantom).scan_id[0]
+    cache = ScanCache(out)
+    record = cache.load_grid_record(scan_id)
+    assert record.grid_shape == spec.grid_shape and record.crop_shape == spec.crop_shape_zyx
+    cache.grid_path(scan_id).unlink()
+    with pytest.raises(FileNotFoundError, match="no grid record"):
+        cache.load_grid_record(scan_id)
+    report = prepare_cache(phantom, spec, out, progress=False)
+    assert (report.done, report.stale) == (1, 1) and cache.load_grid_record(scan_id) == record

@@ -56,5 +56,8 @@ def bits_from_channels(stack: np.ndarray, categories: Sequence[str]) -> np.ndarr
 
 def unpack_bits(bits: np.ndarray) -> np.ndarray:
     """Packed bits ``(...)`` -> the binary stack ``(C, ...)`` uint8, channel c = bit c."""
-    shifts = np.arange(N_CHANNELS, dtype=BITS_DTYPE).reshape(-1, *([1] * bits.ndim))
-    return ((np.asarray(bits, dtype=BITS_DTYPE)[None] >> shifts) & 1).astype(np.uint8)
+    bits = np.asarray(bits, dtype=BITS_DTYPE)
+    out = np.empty((N_CHANNELS, *bits.shape), dtype=np.uint8)
+    for c in range(N_CHANNELS):  # one pass per channel, straight into the output
+        np.not_equal(bits & BITS_DTYPE(1 << c), 0, out=out[c].view(bool))
+    return out
