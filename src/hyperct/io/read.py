@@ -1,4 +1,4 @@
-"""`read_ct` and `read_mask`: any supported CT file -> a :class:`Volume` on the canonical grid.
+"""`read_ct`, `read_mask`, `read_finding_mask`: CT and mask files -> a :class:`Volume` (canonical).
 
 >>> from hyperct import read_ct
 >>> vol = read_ct("scan.nii.gz")            # doctest: +SKIP
