@@ -84,14 +84,14 @@ class Workers:
         start = time.perf_counter()
         try:
             volume = read_ct(job.input_path)
-        except CTReadError as err:
+            read_s = time.perf_counter() - start
+            flags = [flag.to_dict() for flag in check_scan(volume, self.expect)]
+            qc_s = time.perf_counter() - start - read_s
+            prediction = run.predict(volume)
+        except CTReadError as err:  # includes values that are not plausible CT HU
             self.store.fail(job_id, str(err).replace(str(folder), "<upload>"))
             return
-        read_s = time.perf_counter() - start
-        flags = [flag.to_dict() for flag in check_scan(volume, self.expect)]
-        qc_s = time.perf_counter() - start - read_s
         write_nifti(volume, folder / IMAGE)
-        prediction = run.predict(volume)
         result: dict[str, Any] = {
             "id": job_id,
             "model": {"name": run.name, **run.identity},

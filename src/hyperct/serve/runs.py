@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from torch import nn
-
 from hyperct.io.volume import Volume
+from hyperct.models.interface import ScreeningModel
 from hyperct.tasks import task_by_name
 
 logger = logging.getLogger(__name__)
@@ -29,7 +28,7 @@ class ServedRun:
 
     name: str
     path: Path
-    model: nn.Module
+    model: ScreeningModel
     spec: Any
     spec_dict: dict[str, Any]
     bf16: bool
@@ -50,7 +49,7 @@ class ServedRun:
 
     def predict(self, volume: Volume) -> dict[str, Any]:
         """Per-task probability, threshold and call for one CT, with timings."""
-        from hyperct.inference.scan import predict_volume
+        from hyperct.inference.scans import predict_volume
 
         start = time.perf_counter()
         with self.lock:
@@ -79,12 +78,12 @@ class ServedRun:
 
 def load_run(path: str | Path, device: str = "cpu") -> ServedRun:
     """Load the run folder (or checkpoint file) ``path`` for serving."""
-    from hyperct.inference.load import checkpoint_config, load_trained_model
-    from hyperct.preprocess.spec import spec_from_dict
+    from hyperct.inference.predict import checkpoint_config, load_trained_model
+    from hyperct.inference.spec import checkpoint_spec
 
     path = Path(path)
     model, ckpt = load_trained_model(path, device)
-    cfg = checkpoint_config(ckpt)
+    cfg = checkpoint_config(ckpt, path)
     names = list(ckpt.tasks)
     run_dir = path if path.is_dir() else path.parent
     checkpoint_file = run_dir / "best.pt" if path.is_dir() else path
@@ -98,7 +97,7 @@ def load_run(path: str | Path, device: str = "cpu") -> ServedRun:
         name=run_dir.name,
         path=run_dir,
         model=model,
-        spec=spec_from_dict(ckpt.spec),
+        spec=checkpoint_spec(ckpt, path),
         spec_dict=ckpt.spec,
         bf16=bool(cfg.runtime.bf16),
         task_names=names,
@@ -110,7 +109,7 @@ def load_run(path: str | Path, device: str = "cpu") -> ServedRun:
 def operating_points(run_dir: Path, tasks: list[str]) -> dict[str, tuple[float, str]]:
     """Youden thresholds from the run's validation predictions (0.5 where there are none)."""
     from hyperct.evaluation.metrics import SOURCE_NO_VAL, choose_thresholds
-    from hyperct.evaluation.predictions import read_predictions
+    from hyperct.inference.predictions import read_predictions
 
     table = run_dir / "predictions.csv"
     chosen: dict[str, tuple[float, str]] = {}
