@@ -86,6 +86,7 @@ def _register() -> None:
         phantom_cmd,
         predict,
         prepare,
+        serve_cmd,
         tasks_cmd,
         train,
     )
@@ -105,6 +106,8 @@ def _register() -> None:
     app.command("evaluate-reports")(evaluate_reports.evaluate_reports)
     app.command("evaluate-masks")(evaluate_masks.evaluate_masks)
     app.command("explain")(explain.explain)
+    app.command("serve")(serve_cmd.serve)
+    app.command("submit")(serve_cmd.submit)
     app.command("demo")(demo.demo)
 
 

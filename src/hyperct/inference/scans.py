@@ -12,12 +12,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
 from hyperct.inference.batch import predict_logits
 from hyperct.inference.device import autocast
 from hyperct.io.atomic import write_atomic, write_text_atomic
+from hyperct.io.volume import Volume
+from hyperct.models.interface import ScreeningModel
+from hyperct.preprocess.spec import PreprocessSpec
 
 logger = logging.getLogger(__name__)
 
@@ -37,25 +41,41 @@ def predict_scans(
     is used for files that give no voxel size.
     """
     from hyperct.io.read import read_ct
-    from hyperct.preprocess.pipeline import preprocess_volume, to_model_input
     from hyperct.inference.predict import checkpoint_config, load_trained_model
     from hyperct.inference.spec import checkpoint_spec
 
     model, ckpt = load_trained_model(checkpoint, device)
     spec = checkpoint_spec(ckpt, checkpoint)
     bf16 = checkpoint_config(ckpt, checkpoint).runtime.bf16
-    dev = next(iter(model.parameters())).device  # type: ignore[attr-defined]
     rows = {}
     for path in paths:
         volume = read_ct(path, spacing=spacing)
-        grid = preprocess_volume(volume, spec, allow_implausible=allow_implausible)
-        item = to_model_input(grid, spec, train=False)
-        batch = {k: v.unsqueeze(0).to(dev) for k, v in item.items() if k in ("image", "image_mask")}
-        with torch.no_grad(), autocast(dev, bf16):
-            logits = predict_logits(model, batch)
-        rows[str(path)] = torch.sigmoid(logits.float())[0].cpu().numpy()
+        rows[str(path)] = predict_volume(model, spec, volume, bf16, allow_implausible)
         logger.info("predicted %s", path)
     return pd.DataFrame.from_dict(rows, orient="index", columns=model.task_names)
+
+
+def predict_volume(
+    model: ScreeningModel,
+    spec: PreprocessSpec,
+    volume: Volume,
+    bf16: bool = False,
+    allow_implausible: bool = False,
+) -> np.ndarray:
+    """Probabilities ``(T,)`` of every task of ``model`` for one CT, preprocessed with ``spec``.
+
+    A volume whose values are not plausible CT HU raises ``ImplausibleCTError`` unless
+    ``allow_implausible``.
+    """
+    from hyperct.preprocess.pipeline import preprocess_volume, to_model_input
+
+    grid = preprocess_volume(volume, spec, allow_implausible=allow_implausible)
+    item = to_model_input(grid, spec, train=False)
+    device = next(iter(model.parameters())).device  # type: ignore[attr-defined]
+    batch = {k: v.unsqueeze(0).to(device) for k, v in item.items() if k in ("image", "image_mask")}
+    with torch.no_grad(), autocast(device, bf16):
+        logits = predict_logits(model, batch)
+    return torch.sigmoid(logits.float())[0].cpu().numpy()
 
 
 def write_scan_probabilities(probs: pd.DataFrame, out: str | Path) -> Path:
