@@ -168,3 +168,34 @@ def test_models_health_docs_and_the_viewer_page(served):
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     assert page.status_code == 200 and "niivue.umd.js" in page.text and "cdn" not in page.text.lower()
     assert bundle.status_code == 200 and len(bundle.content) > 1_000_000
+
+
+def test_dicom_input_gives_an_sr_and_a_findings_json_referencing_its_study(served, real_ct, tmp_path):
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    _, server = served
+    series = tmp_path / "series"
+    series.mkdir()
+    study_uid, series_uid = generate_uid(), generate_uid()
+    for path in sorted((real_ct / "dicom_series").glob("*.dcm")):  # its anonymiser blanked the UIDs
+        ds = pydicom.dcmread(path)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+        ds.save_as(series / path.name)
+    with server() as url, Client(url) as client:
+        study = client.submit(series)
+        result = client.wait(study)
+        mapped = httpx.get(f"{url}/v1/studies/{study}/findings.json").json()
+        sr = client.download(study, "sr", tmp_path / "sr.dcm")
+        nifti = client.submit(real_ct / "ts_example_ct_sm.nii.gz")
+        client.wait(nifti)
+        refused = httpx.get(f"{url}/v1/studies/{nifti}/sr")
+        blank = client.submit(real_ct / "dicom_series")
+        client.wait(blank)
+        no_uids = httpx.get(f"{url}/v1/studies/{blank}/sr")
+    assert mapped["dicom"]["study_instance_uid"] == study_uid
+    assert [f["task"] for f in mapped["findings"]] == [f["task"] for f in result["findings"]]
+    report = pydicom.dcmread(sr)
+    assert report.Modality == "SR" and report.StudyInstanceUID == study_uid
+    assert refused.status_code == 409 and "needs a DICOM input" in refused.json()["error"]
+    assert no_uids.status_code == 409 and "UID" in no_uids.json()["error"]

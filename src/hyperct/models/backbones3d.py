@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from monai.networks.nets.resnet import ResNet
-from monai.networks.nets.swin_unetr import SwinTransformer
 from torch import nn
 
 logger = logging.getLogger(__name__)
@@ -81,6 +79,8 @@ class ResNet3DBackbone(nn.Module):
         block, layers, expansion = _RESNET_LAYOUTS[config.depth]
         widths = [config.width * m for m in (1, 2, 4, 8)]
         self.config = config
+        from monai.networks.nets.resnet import ResNet  # MONAI imports slowly: only when built
+
         self.net = ResNet(
             block=block,
             layers=layers,
@@ -147,6 +147,8 @@ class Swin3DBackbone(nn.Module):
     def __init__(self, config: Swin3DConfig = Swin3DConfig()) -> None:
         super().__init__()
         self.config = config
+        from monai.networks.nets.swin_unetr import SwinTransformer
+
         self.net = SwinTransformer(
             in_chans=config.in_channels,
             embed_dim=config.embed_dim,

@@ -8,6 +8,8 @@ Endpoints (all JSON unless said otherwise; errors are ``{"error": "..."}`` with 
 - ``GET /v1/studies/{id}/result`` per-task probability, operating threshold and call, QC flags,
   model and preprocessing identity, timings;
 - ``GET /v1/studies/{id}/image`` the CT as NIfTI; ``.../saliency/{task}`` Grad-CAM as NIfTI;
+- ``GET /v1/studies/{id}/findings.json`` the findings with the DICOM study/series identity (for a
+  bridge to map), ``.../sr`` the findings as a DICOM Enhanced SR (DICOM inputs);
 - ``GET /v1/models``; ``GET /healthz``; ``GET /`` the viewer; ``/docs`` the OpenAPI page.
 
 With a token configured every ``/v1`` request needs ``Authorization: Bearer <token>``.
@@ -21,6 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, File, Query, Request, UploadFile
@@ -147,6 +150,35 @@ def create_app(config: ServeConfig, runs: Mapping[str, ServedRun]) -> FastAPI:
             write_nifti(run.saliency(read_ct(folder / IMAGE), task), path)
         return FileResponse(path, media_type=NIFTI, filename=f"saliency_{task}.nii.gz")
 
+    @app.get("/v1/studies/{job_id}/findings.json")
+    def findings(job_id: str) -> dict[str, Any]:
+        from hyperct.io.findings import findings_json
+
+        job = _done(store, job_id)
+        found = json.loads((store.job_dir(job_id) / RESULT).read_text())["findings"]
+        return findings_json(found, _dicom_source(job))
+
+    @app.get("/v1/studies/{job_id}/sr")
+    def structured_report(job_id: str) -> FileResponse:
+        from hyperct.io.dicom_sr import write_findings_sr
+        from hyperct.io.errors import DicomOutputError
+
+        job = _done(store, job_id)
+        source = _dicom_source(job)
+        if source is None:
+            raise APIError(409, "a DICOM SR needs a DICOM input; this study was uploaded as NIfTI "
+                                "(GET .../findings.json has the same findings as JSON)")
+        folder = store.job_dir(job_id)
+        path = folder / "findings_sr.dcm"
+        if not path.is_file():
+            found = json.loads((folder / RESULT).read_text())["findings"]
+            try:
+                write_findings_sr(found, source, path, algorithm_name="hyperct",
+                                  algorithm_version=app.version)
+            except DicomOutputError as err:
+                raise APIError(409, str(err).replace(str(folder), "<upload>")) from err
+        return FileResponse(path, media_type="application/dicom", filename="findings_sr.dcm")
+
     static = resources.files("hyperct.serve") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
@@ -163,6 +195,11 @@ def _job(store: JobStore, job_id: str) -> Any:
         return store.get(job_id)
     except KeyError:
         raise APIError(404, f"no study {job_id!r}") from None
+
+
+def _dicom_source(job: Any) -> Path | None:
+    """The uploaded DICOM series of a study; None for a NIfTI upload."""
+    return Path(job.input_path) if job.input_kind.startswith("dicom") else None
 
 
 def _done(store: JobStore, job_id: str) -> Any:

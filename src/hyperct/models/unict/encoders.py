@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
-from monai.networks.nets.resnet import ResNet
 from torch import nn
 
 from hyperct.models.backbones import DINOv3Backbone, create_backbone
@@ -191,6 +190,8 @@ class CTScrollEncoder(UniCTEncoder):
     def __init__(self, config: UniCTConfig) -> None:
         widths = [config.cnn_width * m for m in (1, 2, 4, 8)]
         super().__init__(config, widths[-1])
+        from monai.networks.nets.resnet import ResNet  # MONAI imports slowly: only when built
+
         self.cnn = ResNet(
             block="basic",
             layers=self._LAYERS[config.cnn_depth],
