@@ -199,3 +199,20 @@ def test_dicom_input_gives_an_sr_and_a_findings_json_referencing_its_study(serve
     assert report.Modality == "SR" and report.StudyInstanceUID == study_uid
     assert refused.status_code == 409 and "needs a DICOM input" in refused.json()["error"]
     assert no_uids.status_code == 409 and "UID" in no_uids.json()["error"]
+
+
+def test_submit_command_prints_findings_and_exits_1_for_a_refused_scan(served, real_ct, tmp_path, capsys):
+    from hyperct.cli.main import main
+
+    _, server = served
+    bad = tmp_path / "notes.nii"
+    bad.write_bytes(b"plain text, not a scan" * 50)
+    out = tmp_path / "results.json"
+    with server() as url:
+        ok = main(["submit", str(real_ct / "ts_chest_crop.nii.gz"), "--url", url, "--out", str(out)])
+        printed = capsys.readouterr()
+        failed = main(["submit", str(bad), str(real_ct / "ts_example_ct_sm.nii.gz"), "--url", url])
+        refused = capsys.readouterr()
+    assert ok == 0 and "positive:" in printed.out and "[QC: looks contrast-enhanced" in printed.out
+    assert list(json.loads(out.read_text())) == [str(real_ct / "ts_chest_crop.nii.gz")]
+    assert failed == 1 and "neither NIfTI" in refused.err and "ts_example_ct_sm" in refused.out

@@ -48,6 +48,7 @@ def demo(**options: Any) -> None:
 
     from hyperct.cli.output import plain_console
     from hyperct.demo import overall_auc_table, run_demo
+    from hyperct.demo.pipeline import main_run
 
     cfg = demo_config(options)
     result = run_demo(cfg)
@@ -64,6 +65,8 @@ def demo(**options: Any) -> None:
         typer.echo(f"saliency map: {result.saliency_png}")
     typer.echo(f"minutes per step: { {k: round(v / 60, 1) for k, v in result.seconds.items()} }")
     typer.echo(f"HTML report: {result.report.resolve()}")
+    typer.echo(f"serve the demo model (viewer at http://127.0.0.1:8000/): hyperct serve --run "
+               f"{main_run(cfg, result.out).resolve()} --data {(cfg.out / 'serve').resolve()}")
 
 
 demo.__signature__ = inspect.Signature(  # type: ignore[attr-defined]

@@ -225,11 +225,16 @@ def _evaluate(config: DemoConfig, out: Path):  # type: ignore[no-untyped-def]
     return evaluate(runs=runs, out=out / "report", config=EvaluationConfig(bootstrap=bootstrap))
 
 
+def main_run(config: DemoConfig, out: Path) -> Path:
+    """HyperCT's run folder when HyperCT is among the methods, else the first method's."""
+    return out / "runs" / ("hyperct" if "hyperct" in config.methods else config.methods[0])
+
+
 def _predict_real(config: DemoConfig, out: Path) -> tuple[Path, Path | None]:
     from hyperct.explain.api import explain_scan
     from hyperct.inference.scans import predict_scans, write_scan_probabilities
 
-    run = out / "runs" / "hyperct" if "hyperct" in config.methods else out / "runs" / config.methods[0]
+    run = main_run(config, out)
     probs = predict_scans(paths=[config.real_ct], checkpoint=run)
     predictions = write_scan_probabilities(probs, out / "real_ct" / "predictions.csv")
     png = None
