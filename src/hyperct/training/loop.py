@@ -36,12 +36,16 @@ class LoopContext:
 
 @dataclass
 class EpochStats:
-    """Mean training loss over the batches that had labels, and counts."""
+    """Mean training loss over the batches that had labels, and counts: ``labels`` are the
+    (sample, task) labels that entered a loss, ``backbone_passes`` the image stacks that went
+    through the backbone (see :mod:`hyperct.training.budget`)."""
 
     loss: float
     batches: int
     steps: int
     samples: int
+    labels: int = 0
+    backbone_passes: int = 0
 
 
 def train_one_epoch(
@@ -51,18 +55,24 @@ def train_one_epoch(
     optimizer: torch.optim.Optimizer,
     ctx: LoopContext,
     start_step: int = 0,
+    max_steps: int | None = None,
 ) -> EpochStats:
-    """Train over ``batches`` once; returns the epoch's stats (``steps`` optimizer steps)."""
+    """Train over ``batches`` once, or until ``max_steps`` optimizer steps of this epoch (a
+    step budget ending mid-epoch); returns the epoch's stats (``steps`` optimizer steps)."""
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    total, n_loss, samples, step, pending, seen = 0.0, 0, 0, start_step, 0, 0
+    total, n_loss, step, pending, seen = 0.0, 0, start_step, 0, 0
+    counts = {"samples": 0, "labels": 0, "backbone_passes": 0}
     bar = tqdm(batches, desc="train", leave=False, disable=not (ctx.progress and ctx.dist.is_main))
     for batch in bar:
+        if max_steps is not None and step - start_step >= max_steps:
+            break
         logs = objective.backward(model, to_device(batch, ctx.device), 1.0 / ctx.grad_accum)
         pending, seen = pending + 1, seen + 1
         if not math.isnan(logs["loss"]):
             total, n_loss = total + logs["loss"], n_loss + 1
-            samples += int(logs["samples"])
+            for key in counts:
+                counts[key] += int(logs.get(key, 0.0))
             bar.set_postfix(loss=f"{logs['loss']:.4f}")
         if pending == ctx.grad_accum:
             step += 1
@@ -73,7 +83,7 @@ def train_one_epoch(
     if pending:
         step += 1
         _optimizer_step(optimizer, ctx)
-    return EpochStats(total / max(n_loss, 1), seen, step - start_step, samples)
+    return EpochStats(total / max(n_loss, 1), seen, step - start_step, **counts)
 
 
 def _optimizer_step(optimizer: torch.optim.Optimizer, ctx: LoopContext) -> None:

@@ -176,7 +176,8 @@ def run_epochs(state: TrainState, session: Session, data: RunData, validate: Val
         if improved:
             state.best_metric, state.best_epoch = metric, state.epoch
         row = {"epoch": state.epoch, "lr": lr, "train_loss": stats.loss, "val_mean_auc": metric,
-               "steps": stats.steps, "samples": stats.samples,
+               "steps": stats.steps, "samples": stats.samples, "labels": stats.labels,
+               "backbone_passes": stats.backbone_passes,
                "train_seconds": round(train_seconds, 3), "seconds": round(timer.seconds, 2)}
         _save(state, session, row | {f"val_auc/{k}": v for k, v in aucs.items()}, improved)
         logger.info("epoch %d: train loss %.4f, val mean AUC %.4f%s", state.epoch, stats.loss,
