@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,17 +55,21 @@ def train_one_epoch(
     optimizer: torch.optim.Optimizer,
     ctx: LoopContext,
     start_step: int = 0,
-    max_steps: int | None = None,
+    limits: Mapping[str, int] | None = None,
 ) -> EpochStats:
-    """Train over ``batches`` once, or until ``max_steps`` optimizer steps of this epoch (a
-    step budget ending mid-epoch); returns the epoch's stats (``steps`` optimizer steps)."""
+    """Train over ``batches`` once; returns the epoch's stats (``steps`` optimizer steps).
+
+    ``limits`` end the epoch early (a training budget reached mid-epoch): what this epoch may
+    still spend of ``steps``, ``labels`` or ``backbone_passes``. They are checked before each
+    optimizer step's first batch, so a count overshoots its limit by less than one step.
+    """
     model.train()
     optimizer.zero_grad(set_to_none=True)
     total, n_loss, step, pending, seen = 0.0, 0, start_step, 0, 0
     counts = {"samples": 0, "labels": 0, "backbone_passes": 0}
     bar = tqdm(batches, desc="train", leave=False, disable=not (ctx.progress and ctx.dist.is_main))
     for batch in bar:
-        if max_steps is not None and step - start_step >= max_steps:
+        if pending == 0 and limits and _spent(limits, counts | {"steps": step - start_step}):
             break
         logs = objective.backward(model, to_device(batch, ctx.device), 1.0 / ctx.grad_accum)
         pending, seen = pending + 1, seen + 1
@@ -84,6 +88,10 @@ def train_one_epoch(
         step += 1
         _optimizer_step(optimizer, ctx)
     return EpochStats(total / max(n_loss, 1), seen, step - start_step, **counts)
+
+
+def _spent(limits: Mapping[str, int], counts: Mapping[str, int]) -> bool:
+    return any(counts[key] >= limit for key, limit in limits.items())
 
 
 def _optimizer_step(optimizer: torch.optim.Optimizer, ctx: LoopContext) -> None:
