@@ -50,12 +50,13 @@ def test_the_cli_defaults_are_the_dataclass_defaults(captured, capsys) -> None:
 def test_options_fill_their_fields(captured, tmp_path) -> None:
     args = ["demo", "--config", "paper", "--spec", "paper", "--n", "60", "--methods", "hyperct, stl",
             "--set", "optim.epochs=1", "--set", "seed=2", "--real-ct", str(tmp_path / "ct.nii.gz"),
-            "--out", str(tmp_path / "o"), "--force"]
+            "--out", str(tmp_path / "o"), "--force", "--backbone-pretraining", "ssl"]
     assert main(args) == 0
     cfg = captured[0]
     assert (cfg.train_config, cfg.spec, cfg.n_scans) == ("paper", "paper", 60)
     assert cfg.methods == ("hyperct", "stl") and cfg.overrides == ("optim.epochs=1", "seed=2")
     assert cfg.real_ct == tmp_path / "ct.nii.gz" and cfg.out == tmp_path / "o" and cfg.force
+    assert cfg.backbone_pretraining == "ssl"
 
 
 def test_a_bad_value_is_bad_input(captured, capsys) -> None:

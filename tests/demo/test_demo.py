@@ -40,3 +40,6 @@ def test_demo_config_validates():
         DemoConfig(n_scans=10)
     with pytest.raises(ValueError, match="methods"):
         DemoConfig(methods=())
+    with pytest.raises(ValueError, match="backbone_pretraining"):
+        DemoConfig(backbone_pretraining="dino")
+    assert DemoConfig().backbone_pretraining == "supervised"

@@ -10,6 +10,7 @@ from hyperct.evaluation.bootstrap import (
     BootstrapConfig,
     auc_confidence_table,
     paired_difference_table,
+    pooled_difference_table,
     to_wide,
 )
 from hyperct.tasks import CONVENTIONAL, TASKS
@@ -154,3 +155,25 @@ def test_paired_difference_is_flagged_like_the_intervals(
     flagged = diff[diff["ci_unreliable"]]
     assert list(flagged["name"]) == [FOUR_TASKS[1]]
     assert "2 positives (< 5)" in flagged["ci_warning"].iloc[0]
+
+
+def _repeat(df: pd.DataFrame, run: str, seed: int) -> pd.DataFrame:
+    """The same scans and labels, scores perturbed: another seed of the same model."""
+    noise = np.random.default_rng(seed).normal(scale=0.1, size=len(df))
+    return df.assign(run=run, prob=np.clip(df["prob"] + noise, 0.0, 1.0))
+
+
+def test_pooled_difference_is_the_mean_over_repeats(simulate: Callable[..., pd.DataFrame]) -> None:
+    weak = simulate(120, seed=3, signal=0.3, method="weak")
+    strong = simulate(120, seed=3, signal=1.0, method="strong")
+    df = pd.concat([weak, _repeat(weak, "r1", 1), strong, _repeat(strong, "r1", 2)])
+    refs, others = [("weak", "r"), ("weak", "r1")], [("strong", "r"), ("strong", "r1")]
+    pooled = pooled_difference_table(df, refs, others, CONFIG).set_index("name")
+    single = [paired_difference_table(df, a, b, CONFIG).set_index("name") for a, b in zip(refs, others)]
+    for name in ("overall", "conventional", TASKS[0].name):
+        want = np.mean([s.loc[name, "difference"] for s in single])
+        assert pooled.loc[name, "difference"] == pytest.approx(want)
+        assert pooled.loc[name, "ci_low"] <= pooled.loc[name, "difference"] <= pooled.loc[name, "ci_high"]
+    assert pooled["reference"].iloc[0] == "weak/r+1"
+    with pytest.raises(ValueError, match="as many references"):
+        pooled_difference_table(df, refs, others[:1], CONFIG)

@@ -185,3 +185,62 @@ def test_uw_regulariser_counts_once_under_gradient_accumulation(tiny_batch, tiny
             objective.backward(model, tiny_batch, scale=1.0 / passes)
         grads.append(objective.parameters()[0].grad.clone())
     torch.testing.assert_close(grads[1], grads[0], rtol=1e-5, atol=1e-7)
+
+
+def _hyperct_grads(tiny_model, batch, objective) -> tuple[dict, list[torch.Tensor]]:
+    torch.manual_seed(0)
+    model = HyperCT(HyperCTConfig(**tiny_model))
+    logs = objective.backward(model, batch, scale=1.0)
+    return logs, _grads(model.parameters())
+
+
+def test_one_task_per_sample_is_the_paper_step(tiny_batch, tiny_model) -> None:
+    """k=1 draws the same tasks as the single-task sampler and gives the same loss/gradients
+    as the forward pass on those (sample, task) pairs written out by hand."""
+    from hyperct.training.sampling import sample_tasks
+
+    objective = HyperCTObjective(range(25), generator=torch.Generator().manual_seed(4),
+                                 tasks_per_sample=1)
+    logs, grads = _hyperct_grads(tiny_model, tiny_batch, objective)
+    tasks, keep = sample_tasks(tiny_batch["labels"], torch.Generator().manual_seed(4))
+    torch.manual_seed(0)
+    model = HyperCT(HyperCTConfig(**tiny_model))
+    logits = model(tiny_batch["image"], tiny_batch["image_mask"], tasks)
+    loss = F.binary_cross_entropy_with_logits(logits, tiny_batch["labels"][keep, tasks[keep]])
+    loss.backward()
+    assert logs["loss"] == pytest.approx(float(loss.detach()), abs=1e-6)
+    assert logs["labels"] == logs["samples"] == logs["backbone_passes"] == 2
+    for got, want in zip(grads, _grads(model.parameters()), strict=True):
+        assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_k_tasks_per_sample_train_k_labels_in_one_batched_pass(
+    tiny_batch, tiny_model, monkeypatch
+) -> None:
+    """Sample a has 3 labels, b has 2: k=3 trains 5 (sample, task) pairs in one forward, and the
+    hypernetwork runs once, on the distinct tasks only."""
+    torch.manual_seed(0)
+    model = HyperCT(HyperCTConfig(**tiny_model))
+    calls: list[torch.Tensor] = []
+    original = model.hypernetwork.forward
+
+    def counting(task_ids, *args, **kwargs):  # noqa: ANN001, ANN202 - a spy
+        calls.append(task_ids.clone())
+        return original(task_ids, *args, **kwargs)
+
+    monkeypatch.setattr(model.hypernetwork, "forward", counting)
+    seen: list[torch.Tensor] = []
+    head = model.forward_head
+
+    def spy_head(cls, image_mask, task_ids):  # noqa: ANN001, ANN202 - a spy
+        seen.append(task_ids.clone())
+        return head(cls, image_mask, task_ids)
+
+    monkeypatch.setattr(model, "forward_head", spy_head)
+    objective = HyperCTObjective(range(25), generator=torch.Generator().manual_seed(0),
+                                 tasks_per_sample=3)
+    logs = objective.backward(model, tiny_batch, scale=1.0)
+    assert logs["labels"] == 5 and logs["backbone_passes"] == 5 and logs["samples"] == 2
+    assert sorted(seen[0].tolist()) == [0, 7, 7, 20, 24]
+    assert len(calls) == 1 and sorted(calls[0].tolist()) == [0, 7, 20, 24]
+    assert torch.isfinite(torch.tensor(logs["loss"]))

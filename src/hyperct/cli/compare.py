@@ -23,23 +23,46 @@ def compare(
              "without and with it, as OUT/<method> and OUT/<method>+anatomy, plus a paired test).",
     ),
     bootstrap: int = typer.Option(
-        1000, help="Resamples of the paired with/without-anatomy bootstrap test (0: skip)."
+        1000, help="Resamples of the paired bootstrap tests (vs hyperct; with/without anatomy); "
+                   "0: skip."
+    ),
+    budget: str | None = typer.Option(
+        None,
+        help="Train every method to the same budget: epochs, steps, label-exposures ((sample, "
+             "task) labels in a loss) or backbone-passes (image stacks through the backbone). "
+             "Default: each method trains the config's optim.epochs.",
+    ),
+    budget_amount: int | None = typer.Option(
+        None, help="The budget's amount (default: what optim.epochs epochs of the first method "
+                   "spend)."
+    ),
+    seeds: int = typer.Option(1, help="Runs per method, with seeds seed, seed+1, ..."),
+    lr_grid: str = typer.Option(
+        "", help="Comma-separated learning rates; each method's is chosen by mean validation "
+                 "AUC over its seeds (default: the config's optim.lr)."
     ),
 ) -> None:
     """Train each method into OUT/<method>/ (finished runs are kept, stopped ones resumed).
 
     Methods: hyperct, the shared-LoRA baselines by weighting method (ew, uw, rlw, dwa, gls, mgda,
     pcgrad, cagrad, nashmtl, famo), stl, and the 3D classifiers (resnet18_3d, swin_3d, ...),
-    which read data.cache3d when the config sets it.
+    which read data.cache3d when the config sets it. HyperCT trains
+    sampling.tasks_per_sample tasks per sample (--set sampling.tasks_per_sample=5).
     """
+    from hyperct.config.run import ConfigError
     from hyperct.training import load_config
-    from hyperct.training.compare import compare_methods
+    from hyperct.training.compare import Protocol, compare_methods
 
     cfg = load_config(config, overrides)
     names = [m.strip() for m in methods.split(",") if m.strip()]
+    try:
+        grid = tuple(float(v) for v in lr_grid.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"--lr-grid must be comma-separated numbers, got {lr_grid!r}") from None
+    protocol = Protocol(budget=budget, budget_amount=budget_amount, seeds=seeds, lr_grid=grid)
     result = compare_methods(
         cfg=cfg, methods=names, out=out, split=split, anatomy=anatomy,  # type: ignore[arg-type]
-        bootstrap=bootstrap,
+        bootstrap=bootstrap, protocol=protocol,
     )
     typer.echo(result.markdown)  # tables stay copyable
     typer.echo(f"predictions: {result.predictions_path}\nsummary: {result.summary_path}")

@@ -80,11 +80,30 @@ class OptimConfig:
     max_grad_norm: float | None = field(
         default=None, metadata={"help": "Clip the gradient norm to this (None: no clipping)."}
     )
+    max_steps: int | None = field(
+        default=None,
+        metadata={"help": "Stop after this many optimizer steps, mid-epoch if need be (None: "
+                          "no limit; the last, partial epoch is validated like the others)."},
+    )
+    max_label_exposures: int | None = field(
+        default=None,
+        metadata={"help": "Stop once this many (sample, task) labels entered a loss (None: no "
+                          "limit); checked before each step, so it overshoots by < one step."},
+    )
+    max_backbone_passes: int | None = field(
+        default=None,
+        metadata={"help": "Stop once this many image stacks went through the backbone (None: "
+                          "no limit); checked before each step."},
+    )
 
     def __post_init__(self) -> None:
         for name in ("lr", "batch_size", "epochs", "step_size", "gamma", "grad_accum"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"optim.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("max_steps", "max_label_exposures", "max_backbone_passes"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or value < 1):
+                raise ConfigError(f"optim.{name} must be an integer >= 1 or null, got {value!r}")
         if self.weight_decay < 0:
             raise ConfigError(f"optim.weight_decay must be >= 0, got {self.weight_decay}")
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:

@@ -1,11 +1,20 @@
-"""Supervised pretraining of a small backbone: a stand-in for DINOv3 where its weights are absent.
+"""Pretraining of a small backbone: a stand-in for DINOv3 where its weights are absent.
 
 HyperCT freezes its backbone, so a randomly initialised one gives features too weak to learn
 from in a CPU-sized run. Where the real (gated) DINOv3 weights cannot be had, as in the demo and
-the tests, this trains the small backbone end to end with a multi-label head on a *separate*
-labelled cohort, then saves it as a Hugging Face model folder that every model loads like any
-other weights (``model.weights``). The folder says what it is in ``hyperct_pretraining.json``:
-these weights come from synthetic or local data and are not DINOv3.
+the tests, this trains the small backbone end to end on a *separate* cohort, with one of two
+objectives (``PretrainConfig.objective``):
+
+* ``supervised``: a multi-label head on the cohort's task labels. Its features are shaped by the
+  very tasks later read out, which favours methods that read them out with per-task heads.
+* ``ssl``: masked-image modelling without any label (SimMIM-style): a random ``mask_ratio`` of
+  each image's patches is blanked in pixel space (set to 0, the normalised mean), and a linear
+  decoder on the last block's patch tokens predicts the blanked patches' pixels (MSE on those
+  patches of real images only). The backbone's features then owe nothing to the task labels.
+
+The result is saved as a Hugging Face model folder that every model loads like any other
+weights (``model.weights``). The folder says what it is in ``hyperct_pretraining.json``: these
+weights come from synthetic or local data and are not DINOv3.
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ from hyperct.training.trainer import make_scheduler
 logger = logging.getLogger(__name__)
 
 PROVENANCE_FILE = "hyperct_pretraining.json"
+#: Pretraining objectives: with the task labels, or self-supervised masked-image modelling.
+PRETRAINING: tuple[str, ...] = ("supervised", "ssl")
 
 
 @dataclass
@@ -48,6 +59,8 @@ class PretrainConfig:
     weight_decay: float = 0.05
     seed: int = 0
     progress: bool = True
+    objective: str = "supervised"
+    mask_ratio: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -55,6 +68,11 @@ class PretrainConfig:
                 raise ValueError(f"PretrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"PretrainConfig.lr must be > 0, got {self.lr}")
+        if self.objective not in PRETRAINING:
+            raise ValueError(f"PretrainConfig.objective must be one of {PRETRAINING}, "
+                             f"got {self.objective!r}")
+        if not 0 < self.mask_ratio < 1:
+            raise ValueError(f"PretrainConfig.mask_ratio must be in (0, 1), got {self.mask_ratio}")
 
 
 class _ScanClassifier(nn.Module):
@@ -79,15 +97,74 @@ class _MultiLabelBCE(Objective):
         return {"loss": float(loss.detach()), "samples": float(len(batch["labels"]))}
 
 
+class _MaskedImageModel(nn.Module):
+    """Trainable backbone + linear pixel decoder; :meth:`forward` is the masked-patch MSE."""
+
+    def __init__(self, backbone: nn.Module, mask_ratio: float, generator: torch.Generator):
+        super().__init__()
+        self.backbone = backbone
+        self.mask_ratio = mask_ratio
+        self.generator = generator
+        patch = backbone.patch_size
+        self.decoder = nn.Linear(backbone.hidden_size, 3 * patch * patch)
+
+    def forward(self, images: torch.Tensor, image_mask: torch.Tensor) -> torch.Tensor:
+        real = images[image_mask]  # (M, 3, H, W): padding images are never trained on
+        patches = _patchify(real, self.backbone.patch_size)  # (M, L, 3 p p)
+        masked = torch.rand(patches.shape[:2], generator=self.generator) < self.mask_ratio
+        masked = masked.to(patches.device)
+        blanked = _unpatchify(patches.masked_fill(masked[..., None], 0.0), real.shape)
+        hidden, rope = self.backbone.embed(blanked)
+        for index in range(self.backbone.num_blocks):
+            hidden = self.backbone.run_block(index, hidden, rope)
+        tokens = self.backbone.final_norm(hidden)[:, self.backbone.num_prefix_tokens:]
+        predicted = self.decoder(tokens)
+        if not masked.any():
+            return predicted.sum() * 0.0
+        return torch.nn.functional.mse_loss(predicted[masked].float(), patches[masked].float())
+
+
+def _patchify(images: torch.Tensor, patch: int) -> torch.Tensor:
+    """(M, 3, H, W) -> (M, h*w, 3*patch*patch), patches in row-major order like the tokens."""
+    m, c, height, width = images.shape
+    grid = images.reshape(m, c, height // patch, patch, width // patch, patch)
+    return grid.permute(0, 2, 4, 1, 3, 5).reshape(m, (height // patch) * (width // patch), -1)
+
+
+def _unpatchify(patches: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Inverse of :func:`_patchify` for images of ``shape`` (M, 3, H, W)."""
+    m, c, height, width = shape
+    patch = int(round((patches.shape[-1] / c) ** 0.5))
+    grid = patches.reshape(m, height // patch, width // patch, c, patch, patch)
+    return grid.permute(0, 3, 1, 4, 2, 5).reshape(shape)
+
+
+class _MaskedPixelLoss(Objective):
+    """Masked-image modelling: the model's own masked-patch MSE; no label is read."""
+
+    def backward(self, model: nn.Module, batch: dict[str, Any], scale: float) -> dict[str, float]:
+        loss = model(batch["image"], batch["image_mask"])
+        (loss * scale).backward()
+        return {"loss": float(loss.detach()), "samples": float(len(batch["image"]))}
+
+
 def pretrain_backbone(config: PretrainConfig) -> Path:
-    """Train the backbone of ``config`` on every labelled scan and save it to ``config.out``."""
+    """Train the backbone of ``config`` on every scan (``supervised``: on its labels) and save
+    it to ``config.out``."""
     from hyperct.data.dataset import CachedScanDataset, collate_scans
     from hyperct.models.backbones import create_backbone
 
     torch.manual_seed(config.seed)
     backbone = create_backbone(config.backbone, weights=None, **config.backbone_overrides)
     backbone.vit.requires_grad_(True)
-    model = _ScanClassifier(backbone, len(TASK_NAMES))
+    model: nn.Module
+    if config.objective == "ssl":
+        mask_generator = torch.Generator().manual_seed(config.seed + 1)
+        model = _MaskedImageModel(backbone, config.mask_ratio, mask_generator)
+        objective: Objective = _MaskedPixelLoss(range(len(TASK_NAMES)))
+    else:
+        model = _ScanClassifier(backbone, len(TASK_NAMES))
+        objective = _MultiLabelBCE(range(len(TASK_NAMES)))
     dataset = CachedScanDataset(config.manifest, config.cache, train=True, seed=config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, generator=generator,
@@ -96,7 +173,6 @@ def pretrain_backbone(config: PretrainConfig) -> Path:
                         batch_size=config.batch_size, epochs=config.epochs, scheduler="cosine")
     optimizer = torch.optim.AdamW(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
     schedule = make_scheduler(optim, optimizer)
-    objective = _MultiLabelBCE(range(len(TASK_NAMES)))
     history = []
     for epoch in range(config.epochs):
         ctx = LoopContext(device=torch.device("cpu"), params=list(model.parameters()),
@@ -108,15 +184,19 @@ def pretrain_backbone(config: PretrainConfig) -> Path:
     return _save(backbone, config, history, len(dataset))
 
 
+_OBJECTIVE_TEXT = {"supervised": "supervised, multi-label on the task labels",
+                   "ssl": "self-supervised masked-image modelling, no labels"}
+
+
 def _save(backbone: nn.Module, config: PretrainConfig, history: list[float], n_scans: int) -> Path:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     backbone.vit.requires_grad_(False)
     backbone.vit.save_pretrained(out)
     provenance = {
-        "what": "backbone pretrained by hyperct (supervised, multi-label) as a stand-in for "
-                "DINOv3; NOT the DINOv3 weights and not trained on patients unless the "
-                "manifest below was",
+        "what": f"backbone pretrained by hyperct ({_OBJECTIVE_TEXT[config.objective]}) as a "
+                "stand-in for DINOv3; NOT the DINOv3 weights and not trained on patients "
+                "unless the manifest below was",
         "config": asdict(config),
         "scans": n_scans,
         "loss_per_epoch": history,

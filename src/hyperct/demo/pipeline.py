@@ -67,6 +67,11 @@ class DemoConfig:
                           "pretrained when the config names no weights (0: random backbone)."},
     )
     pretrain_epochs: int = field(default=30, metadata={"help": "Epochs of that pretraining."})
+    backbone_pretraining: str = field(
+        default="supervised",
+        metadata={"help": "Objective of that pretraining: supervised (multi-label head on the "
+                          "cohort's task labels) or ssl (masked-image modelling, no labels)."},
+    )
     explain_task: str = field(
         default="Cardiomegaly", metadata={"help": "Task of the saliency map."}
     )
@@ -92,6 +97,11 @@ class DemoConfig:
             raise ValueError(f"pretrain_scans must be 0 or at least 40, got {self.pretrain_scans}")
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
+        from hyperct.demo.backbone import PRETRAINING
+
+        if self.backbone_pretraining not in PRETRAINING:
+            raise ValueError(f"backbone_pretraining must be one of {PRETRAINING}, "
+                             f"got {self.backbone_pretraining!r}")
 
 
 @dataclass
@@ -205,7 +215,7 @@ def _pretrain(config: DemoConfig, cfg, out: Path) -> Path:  # type: ignore[no-un
         manifest=str(cohort.manifest), cache=str(out / "cache"), out=str(out / "backbone"),
         backbone=cfg.model.get("backbone", "dinov3-tiny"),
         backbone_overrides=dict(cfg.model.get("backbone_overrides") or {}),
-        epochs=config.pretrain_epochs, seed=config.seed,
+        epochs=config.pretrain_epochs, seed=config.seed, objective=config.backbone_pretraining,
     ))
 
 

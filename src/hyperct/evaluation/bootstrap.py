@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,32 +140,55 @@ def paired_difference_table(
     """AUC difference ``other - reference`` (each a (method, run) pair) with paired bootstrap CI
     and two-sided p-value, per task, group and overall, per (cohort, split), on the scans both
     models predicted; flagged like :func:`auc_confidence_table` (ci_unreliable, ci_warning)."""
+    return pooled_difference_table(df, [reference], [other], config)
+
+
+def pooled_difference_table(
+    df: pd.DataFrame,
+    references: Sequence[tuple[str, str]],
+    others: Sequence[tuple[str, str]],
+    config: BootstrapConfig = BootstrapConfig(),
+) -> pd.DataFrame:
+    """:func:`paired_difference_table` pooled over repeats (e.g. seeds): the i-th reference
+    pairs with the i-th other, and every AUC is the mean over the repeats' AUCs, each resample
+    drawing the same scans for every model. Columns ``reference`` / ``other`` name the first
+    pair's runs followed by ``+N`` for the further repeats."""
+    if len(references) != len(others) or not references:
+        raise ValueError(f"pooled paired test needs as many references as others, at least one; "
+                         f"got {len(references)} and {len(others)}")
     frames = []
-    ref_rows = _model_rows(df, reference)
-    oth_rows = _model_rows(df, other)
-    for (cohort, split), ref in ref_rows.groupby([COHORT, SPLIT], sort=False):
-        oth = oth_rows[(oth_rows[COHORT] == cohort) & (oth_rows[SPLIT] == split)]
-        common = np.intersect1d(ref[SCAN_ID].unique(), oth[SCAN_ID].unique())
+    ref_rows = [_model_rows(df, model) for model in references]
+    oth_rows = [_model_rows(df, model) for model in others]
+    for (cohort, split), _ in ref_rows[0].groupby([COHORT, SPLIT], sort=False):
+        parts = [r[(r[COHORT] == cohort) & (r[SPLIT] == split)] for r in ref_rows + oth_rows]
+        common = parts[0][SCAN_ID].unique()
+        for part in parts[1:]:
+            common = np.intersect1d(common, part[SCAN_ID].unique())
         if len(common) < 2:
             continue
-        _warn_dropped(reference, other, cohort, split, ref, oth, len(common))
-        a, b = to_wide(ref, common), to_wide(oth, common)
-        tasks = tuple(t for t in a.tasks if t in b.tasks)
-        a, b = _restrict(a, tasks), _restrict(b, tasks)
-        disagree = int(np.sum(a.labels != b.labels))
+        for ref, oth, reference, other in zip(parts, parts[len(references):], references, others):
+            _warn_dropped(reference, other, cohort, split, ref, oth, len(common))
+        wides = [to_wide(part, common) for part in parts]
+        tasks = tuple(t for t in wides[0].tasks if all(t in w.tasks for w in wides[1:]))
+        wides = [_restrict(w, tasks) for w in wides]
+        agree = np.logical_and.reduce([w.labels == wides[0].labels for w in wides])
+        disagree = int(np.sum(~agree))
         if disagree:
             logger.warning(
-                "paired test on %s/%s: the two tables disagree on %d labels; those "
+                "paired test on %s/%s: the tables disagree on %d labels; those "
                 "(scan, task) pairs are left out",
                 cohort,
                 split,
                 disagree,
             )
-        b.labels = np.where(a.labels == b.labels, a.labels, -1).astype(np.int8)
-        a.labels = b.labels
+        labels = np.where(agree, wides[0].labels, -1).astype(np.int8)
+        for w in wides:
+            w.labels = labels
         counts = _counts_with_point(len(common), config)
-        aucs_a, aucs_b = resampled_task_aucs(a, counts), resampled_task_aucs(b, counts)
-        classes = _class_counts(a.labels, tasks)
+        per_model = [resampled_task_aucs(w, counts) for w in wides]
+        aucs_a = np.mean(per_model[: len(references)], axis=0)
+        aucs_b = np.mean(per_model[len(references):], axis=0)
+        classes = _class_counts(labels, tasks)
         rows = []
         for (level, name, va, complete_a), (_, _, vb, complete_b) in zip(
             _summaries(aucs_a, tasks), _summaries(aucs_b, tasks)
@@ -179,8 +203,9 @@ def paired_difference_table(
     if not frames:
         return pd.DataFrame()
     out = pd.concat(frames, ignore_index=True)
-    out.insert(0, "other", f"{other[0]}/{other[1]}")
-    out.insert(0, "reference", f"{reference[0]}/{reference[1]}")
+    more = f"+{len(others) - 1}" if len(others) > 1 else ""
+    out.insert(0, "other", f"{others[0][0]}/{others[0][1]}{more}")
+    out.insert(0, "reference", f"{references[0][0]}/{references[0][1]}{more}")
     return out
 
 

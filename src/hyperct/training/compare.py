@@ -2,17 +2,26 @@
 
 ``<out>/<variant>/`` holds each run (finished runs are kept, stopped ones resumed); a variant is a
 method, or ``<method>+anatomy`` when it trains with the auxiliary anatomy loss
-(``anatomy="both"`` runs each method with and without it). ``<out>/predictions.csv`` stacks the
-predictions (``method`` column: the variant); ``<out>/summary.csv`` and ``summary.md`` give the
-AUC per task, per group (conventional / opportunistic) and overall, with variants as columns,
-for each cohort of the chosen split; ``timing.csv`` the training seconds per step. With anatomy
-pairs, ``anatomy_pairs.csv`` holds the paired bootstrap AUC difference (with - without) and its
-confidence interval per task, group and overall.
+(``anatomy="both"`` runs each method with and without it). A :class:`Protocol` makes the
+comparison like for like: every method trained to one budget (:mod:`hyperct.training.budget`),
+repeated over seeds (``<variant>/seed<i>/``) and with its learning rate chosen from a grid on
+validation only (``<variant>/lr<lr>/``; :mod:`hyperct.training.selection`).
+
+Tables in ``<out>``: ``predictions.csv`` stacks the selected runs' predictions (``method``: the
+variant, ``run``: ``seed<i>``); ``summary.csv`` the AUC per task, group and overall (mean over
+seeds) with variants as columns, per cohort of the chosen split, and ``seeds.csv`` its mean, sd
+and seed count; ``runs.csv`` every run's lr, seed, realised epochs / steps / labels / backbone
+passes, times and validation AUC, ``lr_selection.csv`` the mean validation AUC per (variant, lr)
+and the choice, ``compare.json`` the protocol and the chosen lrs; ``timing.csv`` the training
+seconds per step; ``vs_hyperct.csv`` each variant's paired bootstrap AUC difference to hyperct
+pooled over seeds, and with anatomy pairs ``anatomy_pairs.csv`` (with - without); ``summary.md``
+all of it as markdown.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,14 +30,16 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import torch
 
-from hyperct.evaluation.metrics import group_means, task_metrics
-from hyperct.inference.predictions import read_predictions, write_predictions
-from hyperct.tasks import TASK_NAMES
-from hyperct.io.atomic import write_csv_atomic, write_text_atomic
-from hyperct.inference.checkpoint import LAST
 from hyperct.config.run import METHODS, ConfigError, TrainConfig
+from hyperct.inference.checkpoint import LAST
+from hyperct.inference.predictions import read_predictions, write_predictions
+from hyperct.io.atomic import write_csv_atomic, write_text_atomic
+from hyperct.tasks import TASK_NAMES
+from hyperct.training.budget import budget_config, check_unit, default_amount
 from hyperct.training.run_log import HISTORY, RECORD, read_history
+from hyperct.training.selection import auc_rows, choose_lr, seed_statistics, validation_auc
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +59,10 @@ class CompareResult:
     markdown: str
     timing: pd.DataFrame
     anatomy_pairs: pd.DataFrame | None = None
+    runs: pd.DataFrame | None = None
+    lr_selection: pd.DataFrame | None = None
+    seeds: pd.DataFrame | None = None
+    vs_hyperct: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,62 @@ def variants(cfg: TrainConfig, methods: Sequence[str], anatomy: AnatomyMode) -> 
     return [Variant(m, flag) for m in methods for flag in flags[anatomy]]
 
 
+@dataclass(frozen=True)
+class Protocol:
+    """How every method of a comparison is trained: to one ``budget`` (a unit of
+    :mod:`hyperct.training.budget`; None: each config's own ``optim.epochs``) of
+    ``budget_amount`` (None: what ``optim.epochs`` epochs of the first method spend), ``seeds``
+    repeats (seeds ``cfg.seed + i``), and each method's learning rate chosen from ``lr_grid`` on
+    validation (empty: the config's ``optim.lr``)."""
+
+    budget: str | None = None
+    budget_amount: int | None = None
+    seeds: int = 1
+    lr_grid: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.budget is not None:
+            check_unit(self.budget)
+        elif self.budget_amount is not None:
+            raise ConfigError("--budget-amount needs --budget")
+        if self.seeds < 1:
+            raise ConfigError(f"--seeds must be >= 1, got {self.seeds}")
+        if any(not lr > 0 for lr in self.lr_grid):
+            raise ConfigError(f"--lr-grid: every learning rate must be > 0, got {self.lr_grid}")
+        if len(set(self.lr_grid)) != len(self.lr_grid):
+            raise ConfigError(f"--lr-grid lists a learning rate twice: {self.lr_grid}")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run of a comparison and its folder."""
+
+    variant: Variant
+    lr: float
+    seed_index: int
+    run_dir: Path
+
+    @property
+    def seed_name(self) -> str:
+        """The ``run`` of this run's predictions in the comparison's table."""
+        return seed_names(self.seed_index + 1)[-1]
+
+
+def seed_names(seeds: int) -> list[str]:
+    """The ``run`` names of ``seeds`` repeats in a comparison's predictions table."""
+    return [f"seed{i}" for i in range(seeds)]
+
+
+def run_folder(out: Path, variant: Variant, lr: float, seed_index: int, protocol: Protocol) -> Path:
+    """``out/<variant>``, then ``lr<lr>/`` with a grid and ``seed<i>/`` with several seeds."""
+    path = out / variant.name
+    if protocol.lr_grid:
+        path = path / f"lr{lr:g}"
+    if protocol.seeds > 1:
+        path = path / f"seed{seed_index}"
+    return path
+
+
 def compare_methods(
     *,
     cfg: TrainConfig,
@@ -82,30 +153,30 @@ def compare_methods(
     split: str = "test",
     anatomy: AnatomyMode = "config",
     bootstrap: int = 1000,
+    protocol: Protocol = Protocol(),
 ) -> CompareResult:
-    """Train every variant into ``out/<variant>`` and write the joint tables.
+    """Train every run of ``protocol`` into ``out`` and write the joint tables.
 
-    ``bootstrap``: resamples of the paired with/without-anatomy test (0: no test).
+    ``bootstrap``: resamples of the paired tests (with/without anatomy; each method vs hyperct,
+    pooled over seeds); 0: no test.
     """
-    from hyperct.training.runs import train
-
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ConfigError(f"--methods: unknown {unknown or 'none given'}; choose from {METHODS}")
     out = Path(out)
     runs = variants(cfg, methods, anatomy)
-    for variant in runs:
-        run_dir = out / variant.name
-        if (run_dir / RECORD).is_file() and variant.method != "stl":
-            logger.info("%s: finished run in %s kept", variant.name, run_dir)
-            continue
-        sub = dataclasses.replace(
-            cfg, method=variant.method, output_dir=str(run_dir),
-            anatomy={**cfg.anatomy, "enabled": variant.anatomy},
-        )
-        train(sub, resume=variant.method != "stl" and (run_dir / LAST).is_file())
+    planned, amount = _plan(cfg, runs, out, protocol)
+    for run, sub in planned:
+        _train_or_keep(run, sub)
+    table_runs = runs_table([run for run, _ in planned], cfg.data.train_cohort)
+    selection = choose_lr(table_runs)
+    chosen = selection[selection["chosen"]].set_index("variant")["lr"]
+    table_runs["selected"] = [row.lr == chosen[row.variant] for row in table_runs.itertuples()]
+    selected = [run for run, _ in planned if run.lr == chosen[run.variant.name]]
     table = pd.concat(
-        [read_predictions(out / v.name / "predictions.csv").assign(method=v.name) for v in runs],
+        [read_predictions(r.run_dir / "predictions.csv").assign(method=r.variant.name,
+                                                                run=r.seed_name)
+         for r in selected],
         ignore_index=True,
     )
     predictions_path = write_predictions(table, out / "predictions.csv")
@@ -113,31 +184,127 @@ def compare_methods(
     summary = summary_table(table, split)
     summary = summary[["cohort", "row", *[n for n in names if n in summary.columns]]]
     summary_path = write_csv_atomic(summary, out / "summary.csv", float_format="%.4f")
-    timing = timing_table(out, runs)
+    stats = seed_statistics(table, split)
+    write_csv_atomic(stats, out / "seeds.csv", float_format="%.4f")
+    write_csv_atomic(table_runs, out / "runs.csv", float_format="%.6g")
+    write_csv_atomic(selection, out / "lr_selection.csv", float_format="%.6g")
+    timing = timing_table(table_runs[table_runs["selected"]], runs)
     write_csv_atomic(timing, out / "timing.csv", float_format="%.4f")
-    pairs = anatomy_pairs(table, runs, split, bootstrap) if bootstrap else None
+    pairs = anatomy_pairs(table, runs, split, bootstrap, protocol.seeds) if bootstrap else None
     if pairs is not None:
         write_csv_atomic(pairs, out / "anatomy_pairs.csv", float_format="%.4f")
-    markdown = "\n".join([summary_markdown(summary, names), timing_markdown(timing),
-                          pairs_markdown(pairs) if pairs is not None else ""]).rstrip() + "\n"
+    versus = hyperct_differences(table, runs, protocol.seeds, split, bootstrap) if bootstrap else None
+    if versus is not None:
+        write_csv_atomic(versus, out / "vs_hyperct.csv", float_format="%.4f")
+    write_text_atomic(out / "compare.json", json.dumps(
+        {"split": split, "budget": protocol.budget, "budget_amount": amount,
+         "seeds": protocol.seeds,
+         "lr_grid": list(protocol.lr_grid), "chosen_lr": {k: float(v) for k, v in chosen.items()},
+         "selection": "mean validation AUC over seeds (val rows only)"}, indent=2) + "\n")
+    markdown = "\n".join([
+        summary_markdown(summary, names) if protocol.seeds == 1 else seeds_markdown(stats, names),
+        runs_markdown(table_runs, protocol), timing_markdown(timing),
+        pairs_markdown(pairs) if pairs is not None else "",
+        versus_markdown(versus) if versus is not None else "",
+    ]).rstrip() + "\n"
     write_text_atomic(out / "summary.md", markdown)
-    return CompareResult(predictions_path, summary_path, summary, markdown, timing, pairs)
+    return CompareResult(predictions_path, summary_path, summary, markdown, timing, pairs,
+                         table_runs, selection, stats, versus)
 
 
-def timing_table(out: Path, runs: Sequence[Variant]) -> pd.DataFrame:
-    """Median training seconds per optimizer step over each run's epochs, and the anatomy
-    variant's ratio to the same method without it."""
-    rows = []
+def _plan(
+    cfg: TrainConfig, runs: Sequence[Variant], out: Path, protocol: Protocol
+) -> tuple[list[tuple[Run, TrainConfig]], int | None]:
+    """Every run's config, and the budget amount (None without a budget)."""
+    labels = amount = None
+    if protocol.budget is not None:
+        labels = _train_labels(cfg)
+        reference = dataclasses.replace(cfg, method=runs[0].method)
+        amount = protocol.budget_amount or default_amount(reference, protocol.budget, labels)
+        logger.info("budget: %d %s for every method", amount, protocol.budget)
+    planned = []
     for variant in runs:
-        history = read_history(out / variant.name / HISTORY)
+        for lr in protocol.lr_grid or (cfg.optim.lr,):
+            for i in range(protocol.seeds):
+                run_dir = run_folder(out, variant, lr, i, protocol)
+                sub = dataclasses.replace(
+                    cfg, method=variant.method, output_dir=str(run_dir), seed=cfg.seed + i,
+                    anatomy={**cfg.anatomy, "enabled": variant.anatomy},
+                    optim=dataclasses.replace(cfg.optim, lr=lr),
+                )
+                if protocol.budget is not None:
+                    sub = budget_config(sub, protocol.budget, amount, labels)  # type: ignore[arg-type]
+                planned.append((Run(variant, lr, i, run_dir), sub))
+    return planned, amount
+
+
+def _train_labels(cfg: TrainConfig) -> torch.Tensor:
+    from hyperct.data.manifest import load_manifest
+    from hyperct.training.data_setup import require_data_paths, train_labels
+
+    require_data_paths(cfg)
+    return train_labels(load_manifest(cfg.data.manifest, check_files=False), cfg.data.train_cohort)
+
+
+def _train_or_keep(run: Run, cfg: TrainConfig) -> None:
+    """Train ``cfg`` unless its run finished (stl skips its finished tasks itself)."""
+    from hyperct.training.runs import train
+
+    stl = run.variant.method == "stl"
+    if (run.run_dir / RECORD).is_file() and not stl:
+        logger.info("%s: finished run in %s kept", run.variant.name, run.run_dir)
+        return
+    train(cfg, resume=not stl and (run.run_dir / LAST).is_file())
+
+
+def runs_table(runs: Sequence[Run], cohort: str | None) -> pd.DataFrame:
+    """One row per run: variant, method, anatomy, lr, seed, run_dir, the realised epochs,
+    steps, labels and backbone passes (an stl run sums its task runs), training seconds per
+    step (median over epochs), training and total seconds, and the validation AUC the learning
+    rate is chosen on (:func:`~hyperct.training.selection.validation_auc`)."""
+    rows = []
+    for run in runs:
+        history = _histories(run.run_dir)
         per_step = [
             float(r["train_seconds"]) / float(r["steps"])
             for r in history
             if r.get("train_seconds") not in (None, "") and float(r.get("steps") or 0) > 0
         ]
+        record = json.loads((run.run_dir / RECORD).read_text())
+        predictions = read_predictions(run.run_dir / "predictions.csv")
+        rows.append({
+            "variant": run.variant.name, "method": run.variant.method,
+            "anatomy": run.variant.anatomy, "lr": run.lr, "seed": run.seed_index,
+            "run_dir": str(run.run_dir), "epochs": len(history),
+            **{k: sum(int(float(r.get(k) or 0)) for r in history)
+               for k in ("steps", "labels", "backbone_passes")},
+            "seconds_per_step": float(np.median(per_step)) if per_step else np.nan,
+            "train_seconds": sum(float(r.get("train_seconds") or 0) for r in history),
+            "runtime_s": record.get("runtime_s", np.nan),
+            "val_mean_auc": validation_auc(predictions, cohort),
+        })
+    return pd.DataFrame(rows)
+
+
+def _histories(run_dir: Path) -> list[dict[str, str]]:
+    """The epoch rows of a run; for an stl run, of all its task runs."""
+    paths = [run_dir / HISTORY] if (run_dir / HISTORY).is_file() else sorted(
+        run_dir.glob(f"*/{HISTORY}"))
+    return [row for path in paths for row in read_history(path)]
+
+
+def timing_table(runs: pd.DataFrame, variants_: Sequence[Variant]) -> pd.DataFrame:
+    """Per variant, over its selected runs: median training seconds per optimizer step, the
+    mean realised epochs, steps, labels and backbone passes, and the anatomy variant's time
+    ratio to the same method without it."""
+    rows = []
+    for variant in variants_:
+        own = runs[runs["variant"] == variant.name]
         rows.append({"variant": variant.name, "method": variant.method,
-                     "anatomy": variant.anatomy, "epochs": len(history),
-                     "seconds_per_step": float(np.median(per_step)) if per_step else np.nan})
+                     "anatomy": variant.anatomy, "epochs": own["epochs"].mean(),
+                     "steps": own["steps"].mean(), "labels": own["labels"].mean(),
+                     "backbone_passes": own["backbone_passes"].mean(),
+                     "seconds_per_step": own["seconds_per_step"].median()})
     timing = pd.DataFrame(rows)
     plain = timing[~timing["anatomy"]].set_index("method")["seconds_per_step"]
     timing["ratio_to_without_anatomy"] = [
@@ -147,12 +314,34 @@ def timing_table(out: Path, runs: Sequence[Variant]) -> pd.DataFrame:
     return timing
 
 
+def hyperct_differences(
+    table: pd.DataFrame, runs: Sequence[Variant], seeds: int, split: str, n_resamples: int
+) -> pd.DataFrame | None:
+    """Every other variant's AUC minus hyperct's on ``split``, paired bootstrap pooled over the
+    seeds (seed i against hyperct's seed i); None without a hyperct variant or another one."""
+    from hyperct.evaluation.bootstrap import BootstrapConfig, pooled_difference_table
+
+    names = [v.name for v in runs]
+    if "hyperct" not in names or len(names) < 2:
+        return None
+    rows = table[table["split"] == split]
+    frames = [
+        pooled_difference_table(
+            rows, [("hyperct", s) for s in seed_names(seeds)],
+            [(name, s) for s in seed_names(seeds)],
+            BootstrapConfig(n_resamples=n_resamples),
+        ).assign(variant=name)
+        for name in names if name != "hyperct"
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
 def anatomy_pairs(
-    table: pd.DataFrame, runs: Sequence[Variant], split: str, n_resamples: int
+    table: pd.DataFrame, runs: Sequence[Variant], split: str, n_resamples: int, seeds: int = 1
 ) -> pd.DataFrame | None:
     """Paired bootstrap AUC difference (with anatomy - without) of every method run both ways,
-    on ``split``; None when no method was."""
-    from hyperct.evaluation.bootstrap import BootstrapConfig, paired_difference_table
+    on ``split``, pooled over the seeds; None when no method was."""
+    from hyperct.evaluation.bootstrap import BootstrapConfig, pooled_difference_table
 
     names = {v.name for v in runs}
     rows = table[table["split"] == split]
@@ -161,24 +350,18 @@ def anatomy_pairs(
         with_name = variant.name + ANATOMY_SUFFIX
         if variant.anatomy or with_name not in names:
             continue
-        diff = paired_difference_table(
-            rows, (variant.name, variant.name), (with_name, with_name),
-            BootstrapConfig(n_resamples=n_resamples),
+        diff = pooled_difference_table(
+            rows, [(variant.name, s) for s in seed_names(seeds)],
+            [(with_name, s) for s in seed_names(seeds)], BootstrapConfig(n_resamples=n_resamples),
         )
         frames.append(diff.assign(method=variant.method))
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
 def summary_table(predictions: pd.DataFrame, split: str = "test") -> pd.DataFrame:
-    """AUC per (cohort, row) with one column per method; rows: tasks, then group means."""
-    if not (predictions["split"] == split).any():
-        raise ValueError(f"no predictions on split {split!r} to summarise")
-    metrics = task_metrics(predictions)  # thresholds come from val; AUC needs none
-    metrics = metrics[metrics["split"] == split]
-    tasks = metrics[["method", "cohort", "task", "auc"]].rename(columns={"task": "row"})
-    groups = group_means(metrics)[["method", "cohort", "name", "auc"]]
-    groups = groups.rename(columns={"name": "row"}).assign(row=lambda d: "mean AUC: " + d["row"])
-    long = pd.concat([tasks, groups], ignore_index=True)
+    """AUC per (cohort, row) with one column per method (the mean over its runs, i.e. seeds);
+    rows: tasks, then group means."""
+    long = auc_rows(predictions, split)
     wide = long.pivot_table(index=["cohort", "row"], columns="method", values="auc", sort=False,
                             dropna=False)
     order = {name: i for i, name in enumerate(TASK_NAMES)}
@@ -218,6 +401,51 @@ def pairs_markdown(pairs: pd.DataFrame) -> str:
     for row in pairs[pairs["level"] != "task"].itertuples():
         lines.append(
             f"| {row.cohort} | {row.method} | {row.name} | {row.auc_reference:.3f} | "
+            f"{row.auc_other:.3f} | {row.difference:+.3f} ({row.ci_low:+.3f} to "
+            f"{row.ci_high:+.3f}) | {row.p_value:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def seeds_markdown(stats: pd.DataFrame, methods: Sequence[str]) -> str:
+    """Mean ± sd over seeds of every group and overall mean AUC, one table per cohort."""
+    means = stats[stats["row"].str.startswith("mean AUC: ")]
+    cols = [m for m in methods if m in set(means["method"])]
+    lines: list[str] = []
+    for cohort, rows in means.groupby("cohort", sort=False):
+        lines += [f"### {cohort}: mean ± sd over seeds", "", "| | " + " | ".join(cols) + " |",
+                  "|---|" + "---:|" * len(cols)]
+        for row_name, part in rows.groupby("row", sort=False):
+            by = part.set_index("method")
+            cells = ["" if c not in by.index or pd.isna(by.at[c, "mean"]) else
+                     f"{by.at[c, 'mean']:.3f} ± {by.at[c, 'sd']:.3f} (n={by.at[c, 'seeds']})"
+                     for c in cols]
+            lines.append(f"| {row_name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def runs_markdown(runs: pd.DataFrame, protocol: Protocol) -> str:
+    """The budget and what each run realised, with the validation AUC the lr was chosen on."""
+    budget = protocol.budget if protocol.budget is not None else "each config's epochs"
+    lines = [f"### runs (budget: {budget}; lr chosen on mean validation AUC)", "",
+             "| variant | lr | seed | epochs | steps | labels | backbone passes | val AUC | "
+             "selected |", "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for row in runs.itertuples():
+        lines.append(f"| {row.variant} | {row.lr:g} | {row.seed} | {row.epochs} | {row.steps} | "
+                     f"{row.labels} | {row.backbone_passes} | {row.val_mean_auc:.3f} | "
+                     f"{'yes' if row.selected else ''} |")
+    return "\n".join(lines) + "\n"
+
+
+def versus_markdown(versus: pd.DataFrame) -> str:
+    """Group and overall AUC differences (variant - hyperct), pooled over seeds."""
+    lines = ["### vs hyperct: AUC variant - hyperct (paired bootstrap 95% CI, pooled over seeds)",
+             "", "| cohort | variant | row | hyperct | variant | difference (CI) | p |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    for row in versus[versus["level"] != "task"].itertuples():
+        lines.append(
+            f"| {row.cohort} | {row.variant} | {row.name} | {row.auc_reference:.3f} | "
             f"{row.auc_other:.3f} | {row.difference:+.3f} ({row.ci_low:+.3f} to "
             f"{row.ci_high:+.3f}) | {row.p_value:.3f} |"
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,12 +36,16 @@ class LoopContext:
 
 @dataclass
 class EpochStats:
-    """Mean training loss over the batches that had labels, and counts."""
+    """Mean training loss over the batches that had labels, and counts: ``labels`` are the
+    (sample, task) labels that entered a loss, ``backbone_passes`` the image stacks that went
+    through the backbone (see :mod:`hyperct.training.budget`)."""
 
     loss: float
     batches: int
     steps: int
     samples: int
+    labels: int = 0
+    backbone_passes: int = 0
 
 
 def train_one_epoch(
@@ -51,18 +55,28 @@ def train_one_epoch(
     optimizer: torch.optim.Optimizer,
     ctx: LoopContext,
     start_step: int = 0,
+    limits: Mapping[str, int] | None = None,
 ) -> EpochStats:
-    """Train over ``batches`` once; returns the epoch's stats (``steps`` optimizer steps)."""
+    """Train over ``batches`` once; returns the epoch's stats (``steps`` optimizer steps).
+
+    ``limits`` end the epoch early (a training budget reached mid-epoch): what this epoch may
+    still spend of ``steps``, ``labels`` or ``backbone_passes``. They are checked before each
+    optimizer step's first batch, so a count overshoots its limit by less than one step.
+    """
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    total, n_loss, samples, step, pending, seen = 0.0, 0, 0, start_step, 0, 0
+    total, n_loss, step, pending, seen = 0.0, 0, start_step, 0, 0
+    counts = {"samples": 0, "labels": 0, "backbone_passes": 0}
     bar = tqdm(batches, desc="train", leave=False, disable=not (ctx.progress and ctx.dist.is_main))
     for batch in bar:
+        if pending == 0 and limits and _spent(limits, counts | {"steps": step - start_step}):
+            break
         logs = objective.backward(model, to_device(batch, ctx.device), 1.0 / ctx.grad_accum)
         pending, seen = pending + 1, seen + 1
         if not math.isnan(logs["loss"]):
             total, n_loss = total + logs["loss"], n_loss + 1
-            samples += int(logs["samples"])
+            for key in counts:
+                counts[key] += int(logs.get(key, 0.0))
             bar.set_postfix(loss=f"{logs['loss']:.4f}")
         if pending == ctx.grad_accum:
             step += 1
@@ -73,7 +87,11 @@ def train_one_epoch(
     if pending:
         step += 1
         _optimizer_step(optimizer, ctx)
-    return EpochStats(total / max(n_loss, 1), seen, step - start_step, samples)
+    return EpochStats(total / max(n_loss, 1), seen, step - start_step, **counts)
+
+
+def _spent(limits: Mapping[str, int], counts: Mapping[str, int]) -> bool:
+    return any(counts[key] >= limit for key, limit in limits.items())
 
 
 def _optimizer_step(optimizer: torch.optim.Optimizer, ctx: LoopContext) -> None:

@@ -58,7 +58,8 @@ def build_objective(
             else None
         )
         generator = torch.Generator().manual_seed(cfg.seed + _SAMPLER_SEED_OFFSET)
-        return HyperCTObjective(task_ids, generator=generator, task_weights=weights, **common)
+        return HyperCTObjective(task_ids, generator=generator, task_weights=weights,
+                                tasks_per_sample=cfg.sampling.tasks_per_sample, **common)
     require(model, Capability.SHARED_FEATURES, SharedFeatureModel, f"method {cfg.method!r}")
     from hyperct.mtl import create_weighting
 

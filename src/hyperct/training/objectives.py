@@ -20,7 +20,7 @@ from torch import nn
 
 from hyperct.models.interface import Capability, SharedFeatureModel, require
 from hyperct.tasks import LABEL_MISSING
-from hyperct.training.sampling import sample_tasks
+from hyperct.training.sampling import sample_task_sets
 
 if TYPE_CHECKING:
     from hyperct.anatomy.supervision import AnatomySupervision
@@ -48,7 +48,10 @@ class Objective(abc.ABC):
 
     @abc.abstractmethod
     def backward(self, model: nn.Module, batch: dict[str, Any], scale: float) -> dict[str, float]:
-        """Forward, loss x ``scale``, backward; return scalars to log (``loss`` at least)."""
+        """Forward, loss x ``scale``, backward; return scalars to log: ``loss`` and ``samples``
+        at least, and the counts a training budget reads (:mod:`hyperct.training.budget`):
+        ``labels`` ((sample, task) labels in the loss) and ``backbone_passes`` (image stacks
+        through the backbone); the loop counts a missing one as 0."""
 
     def parameters(self) -> list[nn.Parameter]:
         """Trainable parameters the objective owns (anatomy head, UW's log-variances...)."""
@@ -112,9 +115,13 @@ class Objective(abc.ABC):
 
 
 class HyperCTObjective(Objective):
-    """HyperCT's recipe: one task per sample, drawn among its labels; BCE on that task's logit.
+    """HyperCT's recipe: ``tasks_per_sample`` distinct tasks per sample (1: the paper's), drawn
+    among its labels; mean BCE over the drawn (sample, task) pairs.
 
-    Samples with no label among the run's tasks are dropped from the batch.
+    The pairs are one batch: a sample's images are repeated once per drawn task, and the model
+    generates each distinct task's LoRA weights once. Samples with no label among the run's tasks
+    are dropped. Logs ``samples`` (scans kept), ``labels`` (pairs: one label each) and
+    ``backbone_passes`` (image stacks through the backbone: one per pair).
     """
 
     def __init__(
@@ -122,23 +129,28 @@ class HyperCTObjective(Objective):
         task_ids: Sequence[int],
         generator: torch.Generator,
         task_weights: torch.Tensor | None = None,
+        tasks_per_sample: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(task_ids, **kwargs)
+        if tasks_per_sample < 1:
+            raise ValueError(f"tasks_per_sample must be at least 1, got {tasks_per_sample}")
         self.generator = generator
         self.task_weights = task_weights
+        self.tasks_per_sample = tasks_per_sample
 
     def backward(self, model: nn.Module, batch: dict[str, Any], scale: float) -> dict[str, float]:
         labels = self.run_labels(batch["labels"]).cpu()
-        tasks, keep = sample_tasks(labels, self.generator, self.task_weights)
-        if not keep.any():
-            return {"loss": float("nan"), "samples": 0.0}
+        rows, tasks = sample_task_sets(labels, self.generator, self.tasks_per_sample,
+                                       self.task_weights)
+        if not len(rows):
+            return {"loss": float("nan"), "samples": 0.0, "labels": 0.0, "backbone_passes": 0.0}
         device = batch["image"].device
-        idx = keep.nonzero().squeeze(1).to(device)
-        target = labels[keep, tasks[keep]].to(device)
+        idx = rows.to(device)
+        target = labels[rows, tasks].to(device)
         images = batch["image"].index_select(0, idx)
         image_mask = batch["image_mask"].index_select(0, idx)
-        task_sel = tasks[keep].to(device)
+        task_sel = tasks.to(device)
         use_seg = self.uses_anatomy(batch)
         seg = None
         with self.autocast():
@@ -152,7 +164,8 @@ class HyperCTObjective(Objective):
                 )
         loss = F.binary_cross_entropy_with_logits(logits.float(), target)
         logs = self._backward_with_extras(model, batch, loss, seg, scale)
-        return {"loss": float(loss.detach()), "samples": float(keep.sum()), **logs}
+        return {"loss": float(loss.detach()), "samples": float(rows.unique().numel()),
+                "labels": float(len(rows)), "backbone_passes": float(len(rows)), **logs}
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "generator": self.generator.get_state()}
@@ -209,7 +222,7 @@ class WeightedMultiTaskObjective(Objective):
         ids = self.task_ids.to(logits.device)
         losses, present = masked_task_losses(logits[:, ids], batch["labels"][:, ids])
         if not present.any():
-            return {"loss": float("nan"), "samples": 0.0}
+            return {"loss": float("nan"), "samples": 0.0, "labels": 0.0, "backbone_passes": 0.0}
         extra, logs = self._extra_losses(model, batch, seg)
         self.weighting.backward(  # ``extra`` is not a task: its gradient is added unweighted
             losses, present, list(model.shared_parameters()), representation,
@@ -218,7 +231,8 @@ class WeightedMultiTaskObjective(Objective):
         self._loss_sum += torch.where(present, losses.detach(), 0.0).double().cpu()
         self._loss_count += present.double().cpu()
         return {"loss": float(losses[present].mean().detach()), "samples": float(len(logits)),
-                **logs}
+                "labels": float((batch["labels"][:, ids] != LABEL_MISSING).sum()),
+                "backbone_passes": float(len(logits)), **logs}
 
     def parameters(self) -> list[nn.Parameter]:
         return super().parameters() + [p for p in self.weighting.parameters() if p.requires_grad]
@@ -245,8 +259,9 @@ class MultiLabelObjective(Objective):
 
     def backward(self, model: nn.Module, batch: dict[str, Any], scale: float) -> dict[str, float]:
         labels = self.run_labels(batch["labels"])
-        if not (labels != LABEL_MISSING).any():
-            return {"loss": float("nan"), "samples": 0.0}
+        known = int((labels != LABEL_MISSING).sum())
+        if not known:
+            return {"loss": float("nan"), "samples": 0.0, "labels": 0.0, "backbone_passes": 0.0}
         seg = None
         with self.autocast():
             features = model.forward_features(batch["image"])
@@ -255,7 +270,8 @@ class MultiLabelObjective(Objective):
                 seg = self.anatomy.volume_loss(features, batch["anatomy"])  # type: ignore[union-attr]
         loss = masked_bce(logits, labels)
         logs = self._backward_with_extras(model, batch, loss, seg, scale)
-        return {"loss": float(loss.detach()), "samples": float(len(logits)), **logs}
+        return {"loss": float(loss.detach()), "samples": float(len(logits)),
+                "labels": float(known), "backbone_passes": float(len(logits)), **logs}
 
 
 def _forward(

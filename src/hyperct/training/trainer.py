@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -150,7 +151,8 @@ def _build_state(
 
 
 def run_epochs(state: TrainState, session: Session, data: RunData, validate: Validate) -> None:
-    """Train until ``optim.epochs``; after each epoch validate, keep the best mean validation
+    """Train until ``optim.epochs`` or the first ``optim.max_*`` limit (the epoch that reaches
+    it ends there, see :func:`remaining_budget`); after each epoch validate, keep the best mean validation
     AUC as ``best.pt``, and write ``last.pt`` (which holds the history) then ``history.csv``."""
     cfg = state.cfg
     ctx = LoopContext(
@@ -159,11 +161,14 @@ def run_epochs(state: TrainState, session: Session, data: RunData, validate: Val
         log_step=session.log.step,
     )
     while state.epoch < cfg.optim.epochs:
+        limits = remaining_budget(cfg.optim, state.history)
+        if limits is not None and min(limits.values()) <= 0:
+            break
         timer = Timer()
         lr = state.optimizer.param_groups[0]["lr"]
         stats = train_one_epoch(
             state.model, train_loader(data, cfg, session.dist, state.epoch), state.objective,
-            state.optimizer, ctx, start_step=state.step,
+            state.optimizer, ctx, start_step=state.step, limits=limits,
         )
         average_buffers(state.model, session.dist)
         train_seconds = timer.seconds
@@ -176,11 +181,36 @@ def run_epochs(state: TrainState, session: Session, data: RunData, validate: Val
         if improved:
             state.best_metric, state.best_epoch = metric, state.epoch
         row = {"epoch": state.epoch, "lr": lr, "train_loss": stats.loss, "val_mean_auc": metric,
-               "steps": stats.steps, "samples": stats.samples,
+               "steps": stats.steps, "samples": stats.samples, "labels": stats.labels,
+               "backbone_passes": stats.backbone_passes,
                "train_seconds": round(train_seconds, 3), "seconds": round(timer.seconds, 2)}
         _save(state, session, row | {f"val_auc/{k}": v for k, v in aucs.items()}, improved)
         logger.info("epoch %d: train loss %.4f, val mean AUC %.4f%s", state.epoch, stats.loss,
                     metric, " (best)" if improved else "")
+
+
+#: The count (history column and :class:`~hyperct.training.loop.EpochStats` field) each
+#: ``optim.max_*`` limit bounds.
+LIMITS = {"max_steps": "steps", "max_label_exposures": "labels",
+          "max_backbone_passes": "backbone_passes"}
+
+
+def remaining_budget(optim: OptimConfig, history: Sequence[dict[str, Any]]) -> dict[str, int] | None:
+    """What the run may still spend of each ``optim.max_*`` limit set, given the epochs done
+    (their history rows); None when no limit is set.
+
+    Counts are this process's: under DDP each rank counts its own share.
+    """
+    done = spent(history)
+    limits = {count: getattr(optim, name) - done[count] for name, count in LIMITS.items()
+              if getattr(optim, name) is not None}
+    return limits or None
+
+
+def spent(history: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Steps, labels and backbone passes the epochs of ``history`` spent in all."""
+    return {count: sum(int(float(row.get(count) or 0)) for row in history)
+            for count in LIMITS.values()}
 
 
 def _save(state: TrainState, session: Session, row: dict[str, float], improved: bool) -> None:
@@ -225,7 +255,7 @@ def _finish(
         write_run_record(session.run_dir, {
             "method": state.cfg.method, "device": str(session.device),
             "world_size": session.dist.world_size, "seed": state.cfg.seed,
-            "epochs": state.epoch, "best_epoch": state.best_epoch,
+            "epochs": state.epoch, "best_epoch": state.best_epoch, **spent(state.history),
             "best_val_mean_auc": state.best_metric, "runtime_s": round(timer.seconds, 1),
             "rank_weight_sha256": digests,
             "config": config_to_dict(state.cfg), "outputs": ["best.pt", "last.pt", "predictions.csv",

@@ -1,0 +1,24 @@
+"""`hyperct compare`: the protocol options are checked before anything trains."""
+
+from pathlib import Path
+
+import pytest
+
+from hyperct.cli.errors import ExitCode
+from hyperct.cli.main import main
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--lr-grid", "1e-3,fast"], "--lr-grid must be comma-separated numbers"),
+     (["--budget", "minutes"], "--budget must be one of"),
+     (["--seeds", "0"], "--seeds must be >= 1"),
+     (["--budget-amount", "5"], "--budget-amount needs --budget")],
+)
+def test_bad_protocol_options_exit_2_naming_the_option(
+    args: list[str], message: str, tmp_path: Path, capsys
+) -> None:
+    code = main(["compare", "demo", "--methods", "hyperct,ew", "--out", str(tmp_path / "c"), *args])
+    assert code == ExitCode.BAD_INPUT
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
