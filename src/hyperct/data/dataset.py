@@ -2,7 +2,8 @@
 
 Item: ``scan_id`` (str), ``image`` (float32; 2.5D ``(n_images, 3, H, W)``, 3D ``(1, D, H, W)``),
 ``image_mask`` (bool ``(n_images,)``, 2.5D only), ``labels`` (float32 ``(25,)`` in {1, 0, -1}),
-``anatomy`` (int64, when the cache holds masks; scans without one get ``IGNORE_INDEX`` everywhere).
+``anatomy`` (int64, when the cache holds masks; scans without one get ``IGNORE_INDEX`` everywhere),
+``report_text`` (str, when the manifest has the column; ``""`` where a scan has none).
 ``collate_scans`` pads n_images across a batch (images 0, mask False, anatomy ``IGNORE_INDEX``).
 """
 
@@ -54,6 +55,10 @@ class CachedScanDataset(Dataset):
         _require_cached(self.cache, self.scan_ids)
         labels = self.frame[list(TASK_NAMES)].to_numpy(dtype=np.float32, copy=True)
         self.labels = torch.from_numpy(labels)
+        self.reports: list[str] | None = (
+            [_report_text(v) for v in self.frame["report_text"]]
+            if "report_text" in self.frame.columns else None
+        )
         self.has_anatomy = any(self.cache.anatomy_path(s).is_file() for s in self.scan_ids)
         self.train, self.seed, self.epoch = train, seed, 0
 
@@ -73,7 +78,14 @@ class CachedScanDataset(Dataset):
         item: dict = to_model_input(grid, self.spec, train=self.train, rng=rng, mask=mask)
         item["scan_id"] = scan_id
         item["labels"] = self.labels[index]
+        if self.reports is not None:
+            item["report_text"] = self.reports[index]
         return item
+
+
+def _report_text(value: object) -> str:
+    """A manifest's report cell as text; a missing one (NaN, None) is the empty string."""
+    return value.strip() if isinstance(value, str) else ""
 
 
 def _select(
@@ -102,6 +114,8 @@ def collate_scans(batch: list[dict]) -> dict:
         "scan_id": [b["scan_id"] for b in batch],
         "labels": torch.stack([b["labels"] for b in batch]),
     }
+    if "report_text" in batch[0]:
+        out["report_text"] = [b["report_text"] for b in batch]
     if "image_mask" not in batch[0]:
         out["image"] = torch.stack([b["image"] for b in batch])
         if "anatomy" in batch[0]:

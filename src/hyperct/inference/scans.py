@@ -1,4 +1,5 @@
-"""Predict all 25 tasks for raw CT files (NIfTI, DICOM folder or zip) with a trained run.
+"""Predict all 25 tasks, or write the report, for raw CT files (NIfTI, DICOM folder or zip)
+with a trained run.
 
 The scan is preprocessed with the spec stored in the checkpoint, exactly as the training cache
 was, so prediction can never preprocess differently from training.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import torch
 from hyperct.inference.batch import predict_logits
 from hyperct.inference.device import autocast
 from hyperct.io.atomic import write_atomic, write_text_atomic
+from hyperct.models.interface import ScreeningModel
 
 logger = logging.getLogger(__name__)
 
@@ -36,26 +38,87 @@ def predict_scans(
     ``allow_implausible``), stops the run with an error naming the file. ``spacing`` (z, y, x mm)
     is used for files that give no voxel size.
     """
-    from hyperct.io.read import read_ct
-    from hyperct.preprocess.pipeline import preprocess_volume, to_model_input
+    model, inputs = _scan_inputs(paths, checkpoint, device, allow_implausible, spacing)
+    rows = {}
+    for path, batch, bf16 in inputs:
+        with torch.no_grad(), autocast(batch["image"].device, bf16):
+            logits = predict_logits(model, batch)
+        rows[path] = torch.sigmoid(logits.float())[0].cpu().numpy()
+        logger.info("predicted %s", path)
+    return pd.DataFrame.from_dict(rows, orient="index", columns=model.task_names)
+
+
+def writes_reports(checkpoint: str | Path) -> bool:
+    """Whether the model of ``checkpoint``'s run writes reports (its per-scan output is then
+    the report, not probabilities)."""
+    from hyperct.inference.checkpoint import load_checkpoint
+    from hyperct.inference.predict import checkpoint_config
+    from hyperct.models.interface import Capability
+    from hyperct.models.registry import family_of
+
+    cfg = checkpoint_config(load_checkpoint(checkpoint), checkpoint)
+    return Capability.REPORT_GENERATION in family_of(cfg.method).model.capabilities
+
+
+def report_scans(
+    *,
+    paths: Sequence[str | Path],
+    checkpoint: str | Path,
+    device: str = "auto",
+    allow_implausible: bool = False,
+    spacing: tuple[float, float, float] | None = None,
+) -> pd.DataFrame:
+    """The generated report of each scan (index: the file path, column ``report``), decoded as
+    the run was configured; files are read and checked as by :func:`predict_scans`."""
+    from hyperct.models.interface import Capability, ReportGeneratingModel, require
+
+    model, inputs = _scan_inputs(paths, checkpoint, device, allow_implausible, spacing)
+    writer = require(model, Capability.REPORT_GENERATION, ReportGeneratingModel,
+                     f"writing reports with {checkpoint}")
+    rows = {}
+    for path, batch, bf16 in inputs:
+        with torch.no_grad(), autocast(batch["image"].device, bf16):
+            rows[path] = writer.generate_reports(batch["image"])[0]
+        logger.info("wrote the report of %s", path)
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["report"])
+
+
+def _scan_inputs(
+    paths: Sequence[str | Path], checkpoint: str | Path, device: str, allow_implausible: bool,
+    spacing: tuple[float, float, float] | None,
+) -> tuple[ScreeningModel, Iterator[tuple[str, dict[str, torch.Tensor], bool]]]:
+    """The run's model, and per file its one-scan model input on the model's device,
+    preprocessed with the checkpoint's spec."""
     from hyperct.inference.predict import checkpoint_config, load_trained_model
     from hyperct.inference.spec import checkpoint_spec
+    from hyperct.io.read import read_ct
+    from hyperct.preprocess.pipeline import preprocess_volume, to_model_input
 
     model, ckpt = load_trained_model(checkpoint, device)
     spec = checkpoint_spec(ckpt, checkpoint)
     bf16 = checkpoint_config(ckpt, checkpoint).runtime.bf16
     dev = next(iter(model.parameters())).device  # type: ignore[attr-defined]
-    rows = {}
-    for path in paths:
-        volume = read_ct(path, spacing=spacing)
-        grid = preprocess_volume(volume, spec, allow_implausible=allow_implausible)
-        item = to_model_input(grid, spec, train=False)
-        batch = {k: v.unsqueeze(0).to(dev) for k, v in item.items() if k in ("image", "image_mask")}
-        with torch.no_grad(), autocast(dev, bf16):
-            logits = predict_logits(model, batch)
-        rows[str(path)] = torch.sigmoid(logits.float())[0].cpu().numpy()
-        logger.info("predicted %s", path)
-    return pd.DataFrame.from_dict(rows, orient="index", columns=model.task_names)
+
+    def inputs() -> Iterator[tuple[str, dict[str, torch.Tensor], bool]]:
+        for path in paths:
+            volume = read_ct(path, spacing=spacing)
+            grid = preprocess_volume(volume, spec, allow_implausible=allow_implausible)
+            item = to_model_input(grid, spec, train=False)
+            yield str(path), {k: v.unsqueeze(0).to(dev) for k, v in item.items()
+                              if k in ("image", "image_mask")}, bf16
+
+    return model, inputs()
+
+
+def write_scan_reports(reports: pd.DataFrame, out: str | Path) -> Path:
+    """Write generated reports as JSON (``{scan: {"report": text}}``) or CSV (scan, report)."""
+    out = Path(out)
+    if out.suffix.lower() == ".json":
+        data = {scan: {"report": text} for scan, text in reports["report"].items()}
+        return write_text_atomic(out, json.dumps(data, indent=2))
+    if out.suffix.lower() != ".csv":
+        raise ValueError(f"{out}: output must end in .csv or .json")
+    return write_atomic(out, lambda tmp: reports.rename_axis("scan").to_csv(tmp))
 
 
 def write_scan_probabilities(probs: pd.DataFrame, out: str | Path) -> Path:
