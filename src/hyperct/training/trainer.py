@@ -98,12 +98,14 @@ class RunExistsError(FileExistsError):
 
 @dataclass
 class RunResult:
-    """Where a run is and how it ended."""
+    """Where a run is and how it ended: ``best_metric`` is the best epoch's ``selection``
+    (the mean validation AUC, or for a report model without tasks the validation loss)."""
 
     run_dir: Path
     best_epoch: int
     best_metric: float
     epochs: int
+    selection: str = "val mean AUC"
 
 
 @dataclass
@@ -142,6 +144,8 @@ def train_single(
             session.log.close()
     finally:
         cleanup(dist)
+    if not state.model.task_names:
+        return RunResult(run_dir, state.best_epoch, -state.best_metric, state.epoch, "val loss")
     return RunResult(run_dir, state.best_epoch, state.best_metric, state.epoch)
 
 
