@@ -7,10 +7,13 @@ CONFIG ?=
 DEMO_OUT ?= demo_output
 REAL_CT ?= ../shared/data/real_ct/ts_chest_crop.nii.gz
 DEMO_ARGS ?=
+# The viewer's NiiVue bundle: installed from the npm registry at build time, shipped in the package.
+NIIVUE_VERSION := 0.69.0
+NIIVUE := src/hyperct/serve/static/vendor/niivue.umd.js
 
-.PHONY: demo test venv lint clean
+.PHONY: demo test venv lint clean viewer browser
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml | $(NIIVUE)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
@@ -19,7 +22,20 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-test: $(STAMP)
+viewer: $(NIIVUE)
+
+$(NIIVUE):
+	rm -rf build/npm && mkdir -p build/npm $(dir $@)
+	cd build/npm && npm pack --silent @niivue/niivue@$(NIIVUE_VERSION) > /dev/null
+	tar -xzf build/npm/niivue-niivue-$(NIIVUE_VERSION).tgz -C build/npm package/dist/niivue.umd.js
+	cp build/npm/package/dist/niivue.umd.js $@
+
+# The browser test drives Debian's chromium headless (nothing downloads a browser).
+browser:
+	@command -v chromium > /dev/null && command -v chromedriver > /dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 demo: $(STAMP)

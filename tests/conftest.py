@@ -198,3 +198,18 @@ def tiny_overrides(cohort, tiny_model, tmp_path) -> list[str]:
         "optim.epochs=2", "optim.step_size=2", "runtime.bf16=false", "runtime.progress=false",
         "runtime.device=cpu",
     ]
+
+
+@pytest.fixture(scope="session")
+def trained_run(cohort, tmp_path_factory) -> Path:
+    """A one-epoch tiny HyperCT run on the synthetic cohort (random backbone), trained once."""
+    from hyperct.training import load_config, train
+
+    out = tmp_path_factory.mktemp("trained") / "tiny"
+    overrides = [
+        f"data.manifest={cohort['manifest']}", f"data.cache={cohort['cache']}", f"output_dir={out}",
+        *(f"model.{k}={v}" for k, v in _TINY_MODEL.items()), "optim.epochs=1", "optim.batch_size=4",
+        "runtime.bf16=false", "runtime.progress=false", "runtime.device=cpu",
+    ]
+    train(load_config(None, overrides))
+    return out

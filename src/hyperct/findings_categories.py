@@ -63,3 +63,32 @@ def category_by_code(code: str) -> FindingCategory:
         raise KeyError(
             f"unknown ReXGroundingCT category code {code!r} (known: {', '.join(CATEGORY_CODES)})"
         ) from None
+
+
+#: The finding-mask channel catalogue: channel ``c`` of every cached finding-mask stack
+#: ``(C, z, y, x)`` is ``CATEGORIES[c]``, whatever the source (ReXGroundingCT, the phantom).
+#: Its names (``"2d Nodules / masses"``) are recorded in the cache's spec.json.
+MASK_CHANNELS: tuple[str, ...] = tuple(f"{c.code} {c.name}" for c in CATEGORIES)
+
+#: The category a mask drawn for a CT-RATE finding (the phantom's per-task bitmask) is filed
+#: under. The findings of the heart, vessels, mediastinum and devices (medical material,
+#: arterial and coronary calcification, cardiomegaly, pericardial effusion, hiatal hernia,
+#: lymphadenopathy) lie outside ReXGroundingCT's lung-and-pleura ontology and have no channel.
+TASK_CATEGORY: dict[str, str] = {
+    "Peribronchial thickening": "1a",
+    "Bronchiectasis": "1b",
+    "Emphysema": "1c",
+    "Interlobular septal thickening": "1d",
+    "Mosaic attenuation pattern": "1f",
+    "Pulmonary fibrotic sequela": "2a",
+    "Atelectasis": "2b",
+    "Consolidation": "2b",
+    "Lung opacity": "2c",
+    "Lung nodule": "2d",
+    "Pleural effusion": "2e",
+}
+
+
+def channel_of(code: str) -> int:
+    """Channel of a category code in :data:`MASK_CHANNELS` (KeyError lists the codes)."""
+    return CATEGORIES.index(category_by_code(code))

@@ -24,6 +24,12 @@ def evaluate(
     no_lora: bool = typer.Option(
         False, "--no-lora", help="Skip the LoRA analysis of a HyperCT checkpoint."
     ),
+    segmentation: Path = typer.Option(
+        None, "--segmentation", help="segmentation_summary.csv of `hyperct evaluate-masks`."
+    ),
+    report_metrics: Path = typer.Option(
+        None, "--report-metrics", help="Metrics JSON of `hyperct evaluate-reports`."
+    ),
 ) -> None:
     """Evaluate RUN (the reference) and any --compare/--predictions; write report.html and tables."""
     from hyperct.evaluation.bootstrap import BootstrapConfig
@@ -39,5 +45,7 @@ def evaluate(
         out=out,
         config=config,
         lora=not no_lora,
+        segmentation=segmentation,
+        report_metrics=report_metrics,
     )
     typer.echo(f"report: {result.report}")

@@ -78,12 +78,15 @@ def _register() -> None:
         config_cmd,
         demo,
         evaluate,
+        evaluate_masks,
+        evaluate_reports,
         explain,
         label,
         manifest_cmd,
         phantom_cmd,
         predict,
         prepare,
+        serve_cmd,
         tasks_cmd,
         train,
     )
@@ -100,7 +103,11 @@ def _register() -> None:
     app.command("compare")(compare.compare)
     app.command("predict")(predict.predict)
     app.command("evaluate")(evaluate.evaluate)
+    app.command("evaluate-reports")(evaluate_reports.evaluate_reports)
+    app.command("evaluate-masks")(evaluate_masks.evaluate_masks)
     app.command("explain")(explain.explain)
+    app.command("serve")(serve_cmd.serve)
+    app.command("submit")(serve_cmd.submit)
     app.command("demo")(demo.demo)
 
 

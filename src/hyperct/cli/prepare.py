@@ -24,8 +24,12 @@ def prepare(
     spacing: str = typer.Option(
         None, "--spacing", help="Voxel spacing z,y,x (mm) for files that give none (pixdim 0)."
     ),
+    findings_table: Path = typer.Option(
+        None, "--findings-table", help="Findings table naming each finding-mask channel's "
+        "category (default: <manifest stem>_findings.csv beside the manifest, if present)."
+    ),
 ) -> None:
-    """Preprocess scans (and anatomy masks) into CACHE; failures go to OUT/errors.jsonl, exit 1."""
+    """Preprocess scans (and anatomy, finding masks) into CACHE; failures: OUT/errors.jsonl, exit 1."""
     from hyperct.cli.errors import exit_if_failed
     from hyperct.data.prepare import prepare_cache
     from hyperct.io.read import parse_spacing
@@ -38,6 +42,7 @@ def prepare(
         progress=progress,
         allow_implausible=allow_implausible,
         spacing=parse_spacing(spacing) if spacing else None,
+        findings_table=findings_table,
     )
     stale = f" ({report.stale} re-prepared: source changed)" if report.stale else ""
     typer.echo(

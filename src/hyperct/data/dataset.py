@@ -2,9 +2,13 @@
 
 Item: ``scan_id`` (str), ``image`` (float32; 2.5D ``(n_images, 3, H, W)``, 3D ``(1, D, H, W)``),
 ``image_mask`` (bool ``(n_images,)``, 2.5D only), ``labels`` (float32 ``(25,)`` in {1, 0, -1}),
-``anatomy`` (int64, when the cache holds masks; scans without one get ``IGNORE_INDEX`` everywhere),
-``report_text`` (str, when the manifest has the column; ``""`` where a scan has none).
-``collate_scans`` pads n_images across a batch (images 0, mask False, anatomy ``IGNORE_INDEX``).
+``anatomy`` (int64, when the cache holds masks; scans without one get ``IGNORE_INDEX`` everywhere);
+when the cache holds finding masks, ``findings_mask`` (uint8 ``(C, D, H, W)``, channels
+:attr:`CachedScanDataset.finding_channels`; 2.5D ``(C, slices, H, W)``, slice k = image slice k)
+and ``has_findings_mask`` (bool; False for a scan without one, whose mask is all 0: a loss skips
+it); ``report_text`` (str, when the manifest has the column; ``""`` where a scan has none).
+``collate_scans`` pads n_images across a batch (images 0, mask False, anatomy
+``IGNORE_INDEX``) and stacks the finding masks.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from torch.utils.data import Dataset
 
 from hyperct.data.cache import ScanCache
 from hyperct.data.manifest import load_manifest
+from hyperct.io.finding_masks import BITS_DTYPE
 from hyperct.preprocess.pipeline import to_model_input
 from hyperct.tasks import IGNORE_INDEX, TASK_NAMES
 
@@ -60,6 +65,8 @@ class CachedScanDataset(Dataset):
             if "report_text" in self.frame.columns else None
         )
         self.has_anatomy = any(self.cache.anatomy_path(s).is_file() for s in self.scan_ids)
+        self.has_findings = any(self.cache.findings_path(s).is_file() for s in self.scan_ids)
+        self.finding_channels = self.cache.read_finding_channels()
         self.train, self.seed, self.epoch = train, seed, 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -74,8 +81,16 @@ class CachedScanDataset(Dataset):
         mask = self.cache.load_anatomy(scan_id) if self.has_anatomy else None
         if self.has_anatomy and mask is None:  # scan without a mask: no supervision there
             mask = np.full(grid.shape, IGNORE_INDEX, dtype=np.uint8)
+        findings = self.cache.load_findings(scan_id) if self.has_findings else None
+        has_findings = findings is not None
+        if self.has_findings and findings is None:  # no finding mask: all 0, flagged False
+            findings = np.zeros(grid.shape, dtype=BITS_DTYPE)
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.train else None
-        item: dict = to_model_input(grid, self.spec, train=self.train, rng=rng, mask=mask)
+        item: dict = to_model_input(
+            grid, self.spec, train=self.train, rng=rng, mask=mask, findings=findings
+        )
+        if self.has_findings:
+            item["has_findings_mask"] = torch.tensor(has_findings)
         item["scan_id"] = scan_id
         item["labels"] = self.labels[index]
         if self.reports is not None:
@@ -116,6 +131,9 @@ def collate_scans(batch: list[dict]) -> dict:
     }
     if "report_text" in batch[0]:
         out["report_text"] = [b["report_text"] for b in batch]
+    for key in ("findings_mask", "has_findings_mask"):
+        if key in batch[0]:
+            out[key] = torch.stack([b[key] for b in batch])
     if "image_mask" not in batch[0]:
         out["image"] = torch.stack([b["image"] for b in batch])
         if "anatomy" in batch[0]:

@@ -1,5 +1,9 @@
 """`prepare_cache`: preprocess every scan of a manifest into the cache with a process pool.
 
+Finding masks (``findings_mask_path``) are cached as packed category bits on the model grid; a
+findings table (see :mod:`hyperct.data.findings_table`) says which category each channel of a
+multi-channel mask is; without one a finding mask is the phantom's task bitmask.
+
 Resumable (scans cached from the same source file are skipped, see :mod:`hyperct.data.cache`;
 partial files are never left), each failing scan (unreadable, implausible, or a path that cannot
 even be examined) is recorded in ``errors.jsonl`` and the run goes on; the report says what failed.
@@ -19,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from hyperct.data.cache import ERRORS_FILE, ScanCache, source_identity
+from hyperct.data.findings_table import default_findings_table, read_mask_categories
 from hyperct.data.manifest import load_manifest
 from hyperct.io.atomic import write_text_atomic
 from hyperct.preprocess.spec import PreprocessSpec, load_spec, spec_from_dict
@@ -39,6 +44,8 @@ class ScanJob:
     source: dict
     allow_implausible: bool = False
     spacing: tuple[float, float, float] | None = None
+    findings_path: str | None = None
+    findings_categories: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -69,19 +76,27 @@ def prepare_cache(
     progress: bool = True,
     allow_implausible: bool = False,
     spacing: tuple[float, float, float] | None = None,
+    findings_table: str | Path | None = None,
 ) -> PrepareReport:
-    """Preprocess the manifest's scans (and ``anatomy_path`` masks) into ``out_dir``.
+    """Preprocess the manifest's scans (and ``anatomy_path``, ``findings_mask_path`` masks) into
+    ``out_dir``.
 
     ``spec`` is a spec object, a name (``paper``, ``anatomy3d``) or a JSON file. A cache built
     with another spec is refused. ``workers`` > 1 uses that many processes (one torch and one
     BLAS thread each). Scans whose values are not plausible CT HU fail unless
     ``allow_implausible``; ``spacing`` (z, y, x mm) is used for files that give none.
+    ``findings_table`` gives each finding-mask channel's category (default: the manifest's
+    ``<stem>_findings.csv`` when it exists).
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     spec = load_spec(spec)
     start = time.perf_counter()
     df = load_manifest(manifest_path, check_files=False, check_leakage=False)
+    findings_table = findings_table or default_findings_table(manifest_path)
+    categories = read_mask_categories(findings_table) if findings_table else None
+    if findings_table:
+        logger.info("finding-mask channel categories from %s", findings_table)
     cache = ScanCache(out_dir)
     cache.root.mkdir(parents=True, exist_ok=True)
     cache.init_spec(spec)
@@ -89,7 +104,7 @@ def prepare_cache(
     if removed:
         logger.info("%s: removed %d partial file(s) from an interrupted run", cache.root, removed)
     report = PrepareReport(out_dir=cache.root, total=len(df))
-    jobs = _jobs(df, spec, cache, report, allow_implausible, spacing)
+    jobs = _jobs(df, spec, cache, report, allow_implausible, spacing, categories)
     stale = {job.scan_id for job in jobs if cache.has(job.scan_id)}
     report.stale = len(stale)
     if stale:
@@ -124,12 +139,14 @@ def _jobs(
     report: PrepareReport,
     allow_implausible: bool,
     spacing: tuple[float, float, float] | None,
+    categories: dict[str, tuple[str, ...]] | None,
 ) -> list[ScanJob]:
     """The scans to (re-)prepare; a row whose files cannot be examined is a failure of that row."""
     jobs = []
-    has_anatomy = "anatomy_path" in df.columns
     for row in df.itertuples(index=False):
-        anatomy = getattr(row, "anatomy_path", "") if has_anatomy else ""
+        anatomy = _optional_path(row, "anatomy_path")
+        findings = _optional_path(row, "findings_mask_path")
+        channels = None if categories is None or not findings else categories.get(row.scan_id)
         rescale = _rescale(row)
         try:
             source = {
@@ -137,11 +154,22 @@ def _jobs(
                 "anatomy": source_identity(anatomy) if anatomy else None,
                 "rescale": list(rescale) if rescale else None,
             }
+            if findings:  # only then, so entries cached before finding masks stay current
+                source["findings"] = {
+                    "mask": source_identity(findings),
+                    "categories": list(channels) if channels else None,
+                }
         except (OSError, RuntimeError) as exc:  # missing file, permissions, symlink loop
             report.failed[row.scan_id] = _unreadable(exc)
             logger.error("scan %s failed: %s", row.scan_id, report.failed[row.scan_id])
             continue
-        if cache.is_current(row.scan_id, source, anatomy=bool(anatomy)):
+        if categories is not None and findings and channels is None:
+            report.failed[row.scan_id] = (
+                f"{findings}: the findings table lists no finding (mask channel) of this scan"
+            )
+            logger.error("scan %s failed: %s", row.scan_id, report.failed[row.scan_id])
+            continue
+        if cache.is_current(row.scan_id, source, anatomy=bool(anatomy), findings=bool(findings)):
             report.skipped += 1
             continue
         jobs.append(
@@ -155,9 +183,17 @@ def _jobs(
                 source,
                 allow_implausible,
                 spacing,
+                findings or None,
+                channels,
             )
         )
     return jobs
+
+
+def _optional_path(row: object, column: str) -> str:
+    """The row's path in an optional path column ('' when the column is absent or blank)."""
+    value = getattr(row, column, "")
+    return "" if value is None or str(value) in ("", "nan") else str(value)
 
 
 def _unreadable(exc: OSError | RuntimeError) -> str:
@@ -229,8 +265,9 @@ def _init_worker() -> None:
 def prepare_one(job: ScanJob) -> tuple[str, str | None]:
     """Preprocess one scan into the cache; return (scan_id, None) or (scan_id, error message)."""
     from hyperct.io.hu import apply_metadata_rescale
-    from hyperct.io.read import read_ct, read_mask
-    from hyperct.preprocess.pipeline import preprocess_mask, preprocess_volume
+    from hyperct.io.read import read_ct, read_finding_mask, read_mask
+    from hyperct.preprocess.grid_map import grid_record
+    from hyperct.preprocess.pipeline import preprocess_findings, preprocess_mask, preprocess_volume
 
     try:
         spec = spec_from_dict(job.spec)
@@ -241,7 +278,18 @@ def prepare_one(job: ScanJob) -> tuple[str, str | None]:
         anatomy = None
         if job.anatomy_path:
             anatomy = preprocess_mask(read_mask(job.anatomy_path, like=volume), spec)
-        ScanCache(job.cache_dir).save(job.scan_id, grid, anatomy, source=job.source)
+        findings = None
+        if job.findings_path:
+            bits = read_finding_mask(job.findings_path, volume, job.findings_categories)
+            findings = preprocess_findings(bits, spec)
+        ScanCache(job.cache_dir).save(
+            job.scan_id,
+            grid,
+            anatomy,
+            source=job.source,
+            findings=findings,
+            record=grid_record(volume, spec),
+        )
     except Exception as exc:  # one bad scan must not stop the batch: recorded, run goes on
         return job.scan_id, f"{exc.__class__.__name__}: {exc}"
     return job.scan_id, None

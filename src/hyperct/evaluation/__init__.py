@@ -12,5 +12,9 @@ is built:
 * ``plots``, ``html``, ``report`` - figures and the self-contained HTML page (``evaluate``).
 * ``sources`` - RUN folders and external prediction files as inputs.
 * ``lora``, ``lora_plots`` - analysis of the LoRA a HyperCT hypernetwork generates per task.
-* ``report_extras`` - optional report sections (LoRA, saliency images).
+* ``report_extras`` - optional report sections (LoRA, saliency images, segmentation, reports).
+* ``segmentation``, ``segmentation_summary``, ``segmentation_files`` - Dice, hit rate and
+  instance F1 from mask files, per category with bootstrap CIs (``evaluate-masks``).
+* ``report_metrics``, ``clinical_efficacy`` - BLEU, METEOR, ROUGE-L, CIDEr, CE-F1, CRG and
+  diversity of generated reports (``evaluate-reports``).
 """

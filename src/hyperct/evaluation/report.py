@@ -31,7 +31,12 @@ from hyperct.evaluation.plots import (
     save_png,
 )
 from hyperct.inference.predictions import COHORT, SPLIT
-from hyperct.evaluation.report_extras import lora_section, saliency_section
+from hyperct.evaluation.report_extras import (
+    lora_section,
+    report_metrics_section,
+    saliency_section,
+    segmentation_section,
+)
 from hyperct.evaluation.sources import Source, load_sources, model_order
 from hyperct.evaluation.tables import EvaluationConfig, EvaluationTables, compute_tables
 from hyperct.io.atomic import write_csv_atomic, write_text_atomic
@@ -56,11 +61,15 @@ def evaluate(
     out: str | Path | None = None,
     config: EvaluationConfig = EvaluationConfig(),
     lora: bool = True,
+    segmentation: str | Path | None = None,
+    report_metrics: str | Path | None = None,
 ) -> EvaluationResult:
     """Evaluate RUN folders and predictions files and write the report to ``out``.
 
     ``out`` defaults to ``<first RUN>/evaluation`` (or ``./evaluation`` for a file). With
-    ``lora`` the LoRA analysis of a HyperCT checkpoint in the first RUN is included.
+    ``lora`` the LoRA analysis of a HyperCT checkpoint in the first RUN is included;
+    ``segmentation`` (the summary CSV of ``hyperct evaluate-masks``) and ``report_metrics`` (the
+    JSON of ``hyperct evaluate-reports``) add their sections.
     """
     df, sources = load_sources([*runs, *predictions])
     out_dir = Path(out) if out is not None else _default_out(sources[0])
@@ -69,7 +78,11 @@ def evaluate(
     tables = compute_tables(df, models, config)
     files = _write_tables(tables, out_dir)
     figures, plot_files = _write_plots(tables, models, out_dir / "plots")
-    extras = [saliency_section(sources)]
+    extras = [
+        saliency_section(sources),
+        segmentation_section(Path(segmentation) if segmentation is not None else None),
+        report_metrics_section(Path(report_metrics) if report_metrics is not None else None),
+    ]
     if lora:
         extras.insert(0, lora_section(sources, out_dir / "plots"))
     sections = _sections(tables, models, figures) + [s for s in extras if s is not None]

@@ -1,4 +1,5 @@
-"""Optional report sections: LoRA analysis of a HyperCT checkpoint and saved saliency maps.
+"""Optional report sections: LoRA analysis of a HyperCT checkpoint, saved saliency maps, and the
+results of ``hyperct evaluate-masks`` (segmentation) and ``hyperct evaluate-reports``.
 
 Each returns ``None`` when its input is absent, so the report works for any predictions file.
 Heavy imports (torch, the model) happen only when a checkpoint is actually analysed.
@@ -6,8 +7,11 @@ Heavy imports (torch, the model) happen only when a checkpoint is actually analy
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
+
+import pandas as pd
 
 from hyperct.evaluation import html
 from hyperct.evaluation.plots import png_base64, save_png
@@ -74,3 +78,101 @@ def saliency_section(sources: list[Source]) -> html.Section | None:
 
 def _caption(path: Path) -> str:
     return f"{path.parent.name}/{path.stem}"
+
+
+_SEGMENTATION_COLUMNS = (
+    ("global_dice", "Global Dice"),
+    ("hit_rate", "hit rate (Dice \u2265 0.1)"),
+    ("instance_precision", "instance precision"),
+    ("instance_recall", "instance recall"),
+    ("instance_f1", "instance F1"),
+)
+_CI = ("value", "ci_low", "ci_high")
+
+
+def segmentation_section(summary_csv: Path | None) -> html.Section | None:
+    """Per-category segmentation metrics with CIs from ``segmentation_summary.csv``."""
+    if summary_csv is None:
+        return None
+    from hyperct.labels.io import read_csv_text
+
+    summary = read_csv_text(summary_csv)
+    head = "".join(f"<th>{label}</th>" for _, label in _SEGMENTATION_COLUMNS)
+    rows = [f"<tr><th class=name>category</th><th>findings</th>{head}</tr>"]
+    cells = summary.set_index(["category", "metric"])
+    for category in dict.fromkeys(summary["category"]):
+        css = " class='mean overall'" if category == "all" else ""
+        n = cells.loc[(category, "global_dice"), "n_findings"]
+        row = [f"<tr{css}><td class=name>{html.escape(category)}</td><td>{html.escape(n)}</td>"]
+        for metric, _ in _SEGMENTATION_COLUMNS:
+            value, low, high = (_number(cells.loc[(category, metric), c]) for c in _CI)
+            row.append(
+                f"<td>{html.fmt(value)} <span class=ci>({html.fmt(low)}\u2013{html.fmt(high)})"
+                "</span></td>"
+            )
+        rows.append("".join(row) + "</tr>")
+    n_scans = summary["n_scans"].iloc[0]
+    note = (
+        f"<p class=note>{html.escape(n_scans)} scans, from {html.escape(str(summary_csv))}. Global "
+        "Dice: mean Dice over findings; instances: 26-connected components, matched one to one at "
+        "Dice \u2265 0.2; percentile bootstrap over scans.</p>"
+    )
+    table = "<table>" + "".join(rows) + "</table>"
+    return html.Section("Segmentation", note + table, "segmentation")
+
+
+def report_metrics_section(metrics_json: Path | None) -> html.Section | None:
+    """The metrics of ``hyperct evaluate-reports`` and its CE scores per finding."""
+    if metrics_json is None:
+        return None
+    from hyperct.evaluation.report_metrics import METRIC_KEYS
+
+    try:
+        payload = json.loads(Path(metrics_json).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{metrics_json}: not a readable metrics JSON ({error})") from error
+    missing = [k for k in METRIC_KEYS if k not in payload]
+    if missing:
+        raise ValueError(f"{metrics_json}: missing metric(s) {missing}")
+    intervals = payload.get("ci", {})
+    rows = "".join(
+        f"<tr><td class=name>{k}</td><td>{html.fmt(_number(payload[k]))}{_ci_span(intervals, k)}"
+        "</td></tr>"
+        for k in METRIC_KEYS
+    )
+    per_label = pd.DataFrame(payload.get("ce_per_label", []))
+    details = ""
+    if not per_label.empty:
+        body = "".join(
+            f"<tr><td class=name>{html.escape(r.finding)}</td><td>{r.tp}</td><td>{r.fp}</td>"
+            f"<td>{r.fn}</td><td>{html.fmt(_number(r.precision))}</td>"
+            f"<td>{html.fmt(_number(r.recall))}</td><td>{html.fmt(_number(r.f1))}</td></tr>"
+            for r in per_label.itertuples()
+        )
+        details = (
+            "<details><summary>CE per finding</summary><table><tr><th class=name>finding</th>"
+            "<th>TP</th><th>FP</th><th>FN</th><th>precision</th><th>recall</th><th>F1</th></tr>"
+            f"{body}</table></details>"
+        )
+    note = (
+        f"<p class=note>{payload.get('n_reports', '?')} reports, from "
+        f"{html.escape(str(metrics_json))}; CE: rules labeler on both reports, positive = 1; "
+        "CIs: percentile bootstrap over exams.</p>"
+    )
+    table = f"<table><tr><th class=name>metric</th><th>value</th></tr>{rows}</table>"
+    return html.Section("Report generation", note + table + details, "report-generation")
+
+
+def _ci_span(intervals: dict[str, list[float | None]], key: str) -> str:
+    if key not in intervals:
+        return ""
+    low, high = (_number(v) for v in intervals[key])
+    return f" <span class=ci>({html.fmt(low)}\u2013{html.fmt(high)})</span>"
+
+
+def _number(value: str | float | None) -> float:
+    """A table cell as a float; blanks and nulls become NaN (shown as a dash)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
 from hyperct.inference.batch import predict_logits
 from hyperct.inference.device import autocast
 from hyperct.io.atomic import write_atomic, write_text_atomic
-from hyperct.models.interface import ScreeningModel
+from hyperct.io.volume import Volume
+from hyperct.models.interface import ReportGeneratingModel, ScreeningModel
+from hyperct.preprocess.spec import PreprocessSpec
 
 logger = logging.getLogger(__name__)
 
@@ -38,14 +41,63 @@ def predict_scans(
     ``allow_implausible``), stops the run with an error naming the file. ``spacing`` (z, y, x mm)
     is used for files that give no voxel size.
     """
-    model, inputs = _scan_inputs(paths, checkpoint, device, allow_implausible, spacing)
+    from hyperct.io.read import read_ct
+    from hyperct.inference.predict import checkpoint_config, load_trained_model
+    from hyperct.inference.spec import checkpoint_spec
+
+    model, ckpt = load_trained_model(checkpoint, device)
+    spec = checkpoint_spec(ckpt, checkpoint)
+    bf16 = checkpoint_config(ckpt, checkpoint).runtime.bf16
     rows = {}
-    for path, batch, bf16 in inputs:
-        with torch.no_grad(), autocast(batch["image"].device, bf16):
-            logits = predict_logits(model, batch)
-        rows[path] = torch.sigmoid(logits.float())[0].cpu().numpy()
+    for path in paths:
+        volume = read_ct(path, spacing=spacing)
+        rows[str(path)] = predict_volume(model, spec, volume, bf16, allow_implausible)
         logger.info("predicted %s", path)
     return pd.DataFrame.from_dict(rows, orient="index", columns=model.task_names)
+
+
+def predict_volume(
+    model: ScreeningModel,
+    spec: PreprocessSpec,
+    volume: Volume,
+    bf16: bool = False,
+    allow_implausible: bool = False,
+) -> np.ndarray:
+    """Probabilities ``(T,)`` of every task of ``model`` for one CT, preprocessed with ``spec``.
+
+    A volume whose values are not plausible CT HU raises ``ImplausibleCTError`` unless
+    ``allow_implausible``.
+    """
+    batch = volume_batch(model, spec, volume, allow_implausible)
+    with torch.no_grad(), autocast(batch["image"].device, bf16):
+        logits = predict_logits(model, batch)
+    return torch.sigmoid(logits.float())[0].cpu().numpy()
+
+
+def report_volume(
+    model: ReportGeneratingModel,
+    spec: PreprocessSpec,
+    volume: Volume,
+    bf16: bool = False,
+    allow_implausible: bool = False,
+) -> str:
+    """The report ``model`` writes for one CT, preprocessed with ``spec`` (decoded as the run
+    was configured); an implausible volume is refused as by :func:`predict_volume`."""
+    batch = volume_batch(model, spec, volume, allow_implausible)
+    with torch.no_grad(), autocast(batch["image"].device, bf16):
+        return model.generate_reports(batch["image"])[0]
+
+
+def volume_batch(
+    model: ScreeningModel, spec: PreprocessSpec, volume: Volume, allow_implausible: bool = False
+) -> dict[str, torch.Tensor]:
+    """One CT as a one-scan model input on the model's device, preprocessed with ``spec``."""
+    from hyperct.preprocess.pipeline import preprocess_volume, to_model_input
+
+    grid = preprocess_volume(volume, spec, allow_implausible=allow_implausible)
+    item = to_model_input(grid, spec, train=False)
+    device = next(iter(model.parameters())).device  # type: ignore[attr-defined]
+    return {k: v.unsqueeze(0).to(device) for k, v in item.items() if k in ("image", "image_mask")}
 
 
 def writes_reports(checkpoint: str | Path) -> bool:
@@ -68,46 +120,24 @@ def report_scans(
     allow_implausible: bool = False,
     spacing: tuple[float, float, float] | None = None,
 ) -> pd.DataFrame:
-    """The generated report of each scan (index: the file path, column ``report``), decoded as
-    the run was configured; files are read and checked as by :func:`predict_scans`."""
-    from hyperct.models.interface import Capability, ReportGeneratingModel, require
-
-    model, inputs = _scan_inputs(paths, checkpoint, device, allow_implausible, spacing)
-    writer = require(model, Capability.REPORT_GENERATION, ReportGeneratingModel,
-                     f"writing reports with {checkpoint}")
-    rows = {}
-    for path, batch, bf16 in inputs:
-        with torch.no_grad(), autocast(batch["image"].device, bf16):
-            rows[path] = writer.generate_reports(batch["image"])[0]
-        logger.info("wrote the report of %s", path)
-    return pd.DataFrame.from_dict(rows, orient="index", columns=["report"])
-
-
-def _scan_inputs(
-    paths: Sequence[str | Path], checkpoint: str | Path, device: str, allow_implausible: bool,
-    spacing: tuple[float, float, float] | None,
-) -> tuple[ScreeningModel, Iterator[tuple[str, dict[str, torch.Tensor], bool]]]:
-    """The run's model, and per file its one-scan model input on the model's device,
-    preprocessed with the checkpoint's spec."""
+    """The generated report of each scan (index: the file path, column ``report``); files are
+    read and checked as by :func:`predict_scans`."""
     from hyperct.inference.predict import checkpoint_config, load_trained_model
     from hyperct.inference.spec import checkpoint_spec
     from hyperct.io.read import read_ct
-    from hyperct.preprocess.pipeline import preprocess_volume, to_model_input
+    from hyperct.models.interface import Capability, require
 
     model, ckpt = load_trained_model(checkpoint, device)
+    writer = require(model, Capability.REPORT_GENERATION, ReportGeneratingModel,
+                     f"writing reports with {checkpoint}")
     spec = checkpoint_spec(ckpt, checkpoint)
     bf16 = checkpoint_config(ckpt, checkpoint).runtime.bf16
-    dev = next(iter(model.parameters())).device  # type: ignore[attr-defined]
-
-    def inputs() -> Iterator[tuple[str, dict[str, torch.Tensor], bool]]:
-        for path in paths:
-            volume = read_ct(path, spacing=spacing)
-            grid = preprocess_volume(volume, spec, allow_implausible=allow_implausible)
-            item = to_model_input(grid, spec, train=False)
-            yield str(path), {k: v.unsqueeze(0).to(dev) for k, v in item.items()
-                              if k in ("image", "image_mask")}, bf16
-
-    return model, inputs()
+    rows = {}
+    for path in paths:
+        volume = read_ct(path, spacing=spacing)
+        rows[str(path)] = report_volume(writer, spec, volume, bf16, allow_implausible)
+        logger.info("wrote the report of %s", path)
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["report"])
 
 
 def write_scan_reports(reports: pd.DataFrame, out: str | Path) -> Path:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import highdicom as hd
+import nibabel as nib
 import numpy as np
 from pydicom.sr.codedict import codes
 
@@ -51,7 +52,9 @@ def write_dicom_seg(
     """
     source = as_source(source_series)
     stack = _binary_stack(masks, segment_labels, source.canonical_shape, threshold)
-    frames = from_canonical(np.moveaxis(stack, 0, -1), source.series.affine)
+    frames, _ = from_canonical(
+        np.moveaxis(stack, 0, -1), source.canonical_affine, nib.aff2axcodes(source.series.affine)
+    )
     ids = ids or DerivedIds()
     seg = hd.seg.Segmentation(
         source_images=list(source.headers),

@@ -10,21 +10,23 @@ import nibabel as nib
 import numpy as np
 
 from hyperct.io.errors import CTReadError
+from hyperct.io.orientation import canonical_grid
 
 logger = logging.getLogger(__name__)
 
 
-def load_nifti(path: Path) -> tuple[np.ndarray, np.ndarray, dict]:
+def load_nifti(path: Path, hint: str = "") -> tuple[np.ndarray, np.ndarray, dict]:
     """Return (data, affine, meta) of a 3-D NIfTI file.
 
     The header's scl_slope/scl_inter are applied once. Integer data with an identity (or
-    whole-number) scaling stays integer; anything else becomes float32.
+    whole-number) scaling stays integer; anything else becomes float32. ``hint`` ends the
+    message refusing an image that is not 3-D.
     """
     img = _open(path)
     if len(img.shape) == 4 and img.shape[3] == 1:
         img = img.slicer[..., 0]
     if len(img.shape) != 3:
-        raise CTReadError(f"{path}: expected a 3-D image, got shape {img.shape}")
+        raise CTReadError(f"{path}: expected a 3-D image, got shape {img.shape}{hint}")
     try:
         raw = np.asarray(img.dataobj.get_unscaled())
     except (EOFError, OSError, ValueError, zlib.error) as exc:
@@ -41,6 +43,50 @@ def load_nifti(path: Path) -> tuple[np.ndarray, np.ndarray, dict]:
     if unknown:
         meta["spacing_unknown"] = unknown
     return data, np.asarray(img.affine, dtype=np.float64), meta
+
+
+def load_nifti_channels(
+    path: Path, n_channels: int, ct_shape: tuple[int, int, int]
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Return (stack ``(n_channels, X, Y, Z)``, affine, meta) of a mask of one channel per finding.
+
+    A 4-D file holds the channels on its first or its last axis: the one whose removal leaves
+    a grid of the CT's canonical shape ``ct_shape``; a 3-D file is one channel. The affine is
+    that of the spatial axes (ReXGroundingCT stores the CT's affine with channels first).
+    """
+    img = _open(path)
+    shape = tuple(int(n) for n in img.shape)
+    if len(shape) == 3:
+        if n_channels != 1:
+            raise CTReadError(
+                f"{path}: a 3-D finding mask holds one finding, the findings table lists "
+                f"{n_channels}"
+            )
+        axis = None
+    elif len(shape) == 4:
+        fits = [
+            a
+            for a in (0, 3)
+            if shape[a] == n_channels
+            and canonical_grid(img.affine, tuple(n for i, n in enumerate(shape) if i != a))[1]
+            == tuple(ct_shape)
+        ]
+        if not fits:
+            raise CTReadError(
+                f"{path}: finding mask of shape {shape} does not fit its CT of shape "
+                f"{tuple(ct_shape)} (canonical z, y, x) with {n_channels} finding channel(s) "
+                "on the first or the last axis"
+            )
+        axis = fits[0]
+    else:
+        raise CTReadError(f"{path}: expected a 3-D or 4-D finding mask, got shape {shape}")
+    try:
+        data = np.asarray(img.dataobj)
+    except (EOFError, OSError, ValueError, zlib.error) as exc:
+        raise CTReadError(f"{path}: truncated or corrupt NIfTI data ({exc})") from exc
+    stack = data[np.newaxis] if axis is None else np.moveaxis(data, axis, 0)
+    meta = {"format": "nifti", "stored_dtype": str(data.dtype), "channels": n_channels}
+    return stack, np.asarray(img.affine, dtype=np.float64), meta
 
 
 def _unknown_spacing(path: Path, img: nib.spatialimages.SpatialImage) -> str | None:

@@ -26,14 +26,14 @@ def to_canonical(
     return out, new_affine, original
 
 
-def from_canonical(array: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """Undo :func:`to_canonical`: put a canonical-grid ``array`` back on the axes of ``affine``.
-
-    ``affine`` is the original (not the canonical) index->RAS affine; the result has the shape
-    and axis order of the array that affine describes. Extra trailing axes are carried along.
-    """
-    transform = ornt.ornt_transform(_CANONICAL_ORNT, ornt.io_orientation(affine))
-    return np.ascontiguousarray(ornt.apply_orientation(array, transform))
+def from_canonical(
+    array: np.ndarray, affine: np.ndarray, axcodes: str | tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`to_canonical`: put a canonical ``array`` back on the axes ``axcodes``
+    (a file's original orientation, e.g. ``"LPS"``); return it and its index->RAS affine."""
+    transform = ornt.ornt_transform(_CANONICAL_ORNT, ornt.axcodes2ornt(tuple(axcodes)))
+    out = np.ascontiguousarray(ornt.apply_orientation(array, transform))
+    return out, np.asarray(affine, dtype=np.float64) @ ornt.inv_ornt_aff(transform, array.shape)
 
 
 def canonical_grid(

@@ -1,4 +1,4 @@
-"""`read_ct` and `read_mask`: any supported CT file -> a :class:`Volume` on the canonical grid.
+"""`read_ct`, `read_mask`, `read_finding_mask`: CT and mask files -> a :class:`Volume` (canonical).
 
 >>> from hyperct import read_ct
 >>> vol = read_ct("scan.nii.gz")            # doctest: +SKIP
@@ -8,11 +8,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from hyperct.io.errors import CTReadError
+from hyperct.io.finding_masks import bits_from_channels, bits_from_task_bitmask
 from hyperct.io.orientation import spacing_from_affine, to_canonical, with_spacing
 from hyperct.io.volume import Volume
 
@@ -22,6 +24,11 @@ logger = logging.getLogger(__name__)
 SPACING_RANGE_MM = (0.05, 20.0)
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 NUMPY_SUFFIXES = (".npz", ".npy")
+_NEEDS_TABLE = (
+    "; a finding mask with one channel per finding is read with the findings table naming "
+    "each channel's category (<manifest>_findings.csv from `hyperct adapt rexgroundingct`, "
+    "or --findings-table)"
+)
 
 
 def read_ct(
@@ -87,6 +94,37 @@ def read_mask(path: str | Path, like: Volume | None = None) -> Volume:
     vol = _to_volume(path, data, affine, meta)
     if like is not None:
         _check_same_grid(vol, like)
+    return vol
+
+
+def read_finding_mask(
+    path: str | Path, like: Volume, categories: Sequence[str] | None = None
+) -> Volume:
+    """Read a finding mask on the grid of the CT ``like`` as packed category bits (uint16).
+
+    ``categories`` (the category code of each channel, from the findings table) reads a mask of
+    one channel per finding: ``(n, X, Y, Z)`` as ReXGroundingCT writes it, ``(X, Y, Z, n)``, or
+    3-D for one finding; the channel axis is the one that leaves the CT's grid. Without it the
+    file is the phantom's 3-D task bitmask. See :mod:`hyperct.io.finding_masks`. A mask on
+    another grid than its CT is refused, naming both shapes.
+    """
+    from hyperct.io.nifti import load_nifti, load_nifti_channels
+
+    path = Path(path)
+    _require_exists(path)
+    if not _is_nifti(path):
+        raise CTReadError(f"{path}: finding masks are read from NIfTI files (.nii, .nii.gz)")
+    if categories is None:
+        data, affine, meta = load_nifti(path, hint=_NEEDS_TABLE)
+        try:
+            bits = bits_from_task_bitmask(_as_labels(path, data), str(path))
+        except ValueError as exc:
+            raise CTReadError(str(exc)) from exc
+    else:
+        stack, affine, meta = load_nifti_channels(path, len(categories), like.shape)
+        bits = bits_from_channels(_as_labels(path, stack), categories)
+    vol = _to_volume(path, bits, affine, meta)
+    _check_same_grid(vol, like)
     return vol
 
 

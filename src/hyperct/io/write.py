@@ -16,7 +16,7 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from hyperct.io.atomic import atomic_path
-from hyperct.io.orientation import lps_to_ras
+from hyperct.io.orientation import from_canonical, lps_to_ras
 from hyperct.io.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -25,15 +25,22 @@ logger = logging.getLogger(__name__)
 RESCALE_INTERCEPT = -1024
 
 
-def write_nifti(volume: Volume, path: str | Path) -> Path:
-    """Write ``volume`` as NIfTI (.nii or .nii.gz) with its affine as qform and sform, atomically."""
+def write_nifti(volume: Volume, path: str | Path, axcodes: str | None = None) -> Path:
+    """Write ``volume`` as NIfTI (.nii or .nii.gz) with its affine as qform and sform, atomically.
+
+    ``axcodes`` (e.g. a source file's ``meta["original_axcodes"]``) stores the array on those
+    axes instead of the canonical ones, so the file matches that source voxel for voxel.
+    """
     path = Path(path)
     if not path.name.endswith((".nii", ".nii.gz")):
         raise ValueError(f"{path}: a NIfTI file name ends in .nii or .nii.gz")
     array = volume.array if volume.array.dtype.kind in "iub" else volume.array.astype(np.float32)
-    img = nib.Nifti1Image(array, volume.affine)
-    img.set_qform(volume.affine, code=1)
-    img.set_sform(volume.affine, code=1)
+    affine = volume.affine
+    if axcodes is not None:
+        array, affine = from_canonical(array, affine, axcodes)
+    img = nib.Nifti1Image(array, affine)
+    img.set_qform(affine, code=1)
+    img.set_sform(affine, code=1)
     img.header.set_xyzt_units("mm")
     with atomic_path(path) as tmp:
         nib.save(img, str(tmp))

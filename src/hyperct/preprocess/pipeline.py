@@ -12,6 +12,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from hyperct.io.finding_masks import BITS_DTYPE, unpack_bits
 from hyperct.io.plausibility import check_plausible_ct
 from hyperct.io.volume import Volume
 from hyperct.preprocess.packing import triplet_middle_labels
@@ -29,7 +30,7 @@ def preprocess_volume(
     """
     if not allow_implausible:
         check_plausible_ct(volume)
-    target = _resampled_shape(volume, spec)
+    target = resampled_shape(volume, spec)
     grid = resize_hu(volume.array, target)
     if isinstance(spec, SpacingCropSpec):
         grid = pad_or_crop(grid, spec.grid_shape, fill=spec.pad_hu)
@@ -38,15 +39,25 @@ def preprocess_volume(
 
 def preprocess_mask(mask_volume: Volume, spec: PreprocessSpec) -> np.ndarray:
     """A label map on the same grid as :func:`preprocess_volume` (nearest neighbour, background 0)."""
+    return _compact_labels(_labels_on_grid(mask_volume, spec))
+
+
+def preprocess_findings(bits_volume: Volume, spec: PreprocessSpec) -> np.ndarray:
+    """Packed finding bits (:func:`hyperct.io.read.read_finding_mask`) on the grid of
+    :func:`preprocess_volume`: nearest neighbour, so each channel is resampled on its own."""
+    return _labels_on_grid(bits_volume, spec).astype(BITS_DTYPE)
+
+
+def _labels_on_grid(mask_volume: Volume, spec: PreprocessSpec) -> np.ndarray:
     labels = mask_volume.array
     if labels.dtype.kind not in "iub":
         raise ValueError(
             f"{mask_volume.name}: a label map must be integer, got dtype {labels.dtype}"
         )
-    grid = resize_labels(labels, _resampled_shape(mask_volume, spec))
+    grid = resize_labels(labels, resampled_shape(mask_volume, spec))
     if isinstance(spec, SpacingCropSpec):
         grid = pad_or_crop(grid, spec.grid_shape, fill=0)
-    return _compact_labels(grid)
+    return grid
 
 
 def to_model_input(
@@ -55,28 +66,41 @@ def to_model_input(
     train: bool = False,
     rng: np.random.Generator | None = None,
     mask: np.ndarray | None = None,
+    findings: np.ndarray | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Model input from a cached grid: ``image`` (+ ``image_mask`` for 2.5D, + ``anatomy`` if ``mask``).
+    """Model input from a cached grid: ``image`` (+ ``image_mask`` for 2.5D, + ``anatomy`` if
+    ``mask``, + ``findings_mask`` if ``findings``, the packed finding bits).
 
     2.5D: ``image`` (n_images, 3, H, W) float32, ``image_mask`` (n_images,) bool, ``anatomy`` the
-    middle slice of each triplet (n_images, H, W) int64. 3D: ``image`` (1, D, H, W) float32 with
-    a random crop when ``train`` (drawn from ``rng``) and the centre crop otherwise, ``anatomy``
-    (D, H, W) int64 cropped identically.
+    middle slice of each triplet (n_images, H, W) int64, ``findings_mask`` (C, slices, H, W)
+    uint8, slice k of it being slice k of the image (channel k % 3 of image k // 3). 3D:
+    ``image`` (1, D, H, W) float32 with a random crop when ``train`` (drawn from ``rng``) and
+    the centre crop otherwise, ``anatomy`` (D, H, W) int64 and ``findings_mask`` (C, D, H, W)
+    uint8 cropped identically.
     """
     if tuple(grid.shape) != tuple(spec.grid_shape):
         raise ValueError(
             f"cached grid has shape {tuple(grid.shape)}, spec expects {spec.grid_shape}"
         )
-    if mask is not None and tuple(mask.shape) != tuple(grid.shape):
-        raise ValueError(
-            f"mask grid shape {tuple(mask.shape)} differs from image grid {tuple(grid.shape)}"
-        )
+    for name, extra in (("mask", mask), ("findings mask", findings)):
+        if extra is not None and tuple(extra.shape) != tuple(grid.shape):
+            raise ValueError(
+                f"{name} grid shape {tuple(extra.shape)} differs from image grid "
+                f"{tuple(grid.shape)}"
+            )
     if isinstance(spec, SliceStackSpec):
-        return _slice_stack_input(grid, spec, mask)
-    return _spacing_crop_input(grid, spec, train, rng, mask)
+        out = _slice_stack_input(grid, spec, mask)
+        window: tuple[slice, ...] = (slice(None),) * 3
+    else:
+        window = crop_window(spec, train, rng)
+        out = _spacing_crop_input(grid, spec, window, mask)
+    if findings is not None:
+        out["findings_mask"] = torch.from_numpy(unpack_bits(findings[window]))
+    return out
 
 
-def _resampled_shape(volume: Volume, spec: PreprocessSpec) -> tuple[int, int, int]:
+def resampled_shape(volume: Volume, spec: PreprocessSpec) -> tuple[int, int, int]:
+    """Shape of ``volume`` resampled under ``spec``, before the 3D spec's pad/crop."""
     if isinstance(spec, SliceStackSpec):
         return spec.grid_shape
     return shape_for_spacing(volume.shape, volume.spacing, spec.spacing_zyx)
@@ -128,11 +152,9 @@ def _as_int16(grid: np.ndarray) -> np.ndarray:
 def _spacing_crop_input(
     grid: np.ndarray,
     spec: SpacingCropSpec,
-    train: bool,
-    rng: np.random.Generator | None,
+    window: tuple[slice, ...],
     mask: np.ndarray | None,
 ) -> dict[str, torch.Tensor]:
-    window = _crop_window(spec, train, rng)
     low, high = spec.hu_clip
     x = torch.from_numpy(np.asarray(grid[window], dtype=np.float32))
     x = x.clamp_(low, high).sub_(low).mul_(2.0 / (high - low)).sub_(1.0)
@@ -142,9 +164,10 @@ def _spacing_crop_input(
     return out
 
 
-def _crop_window(
+def crop_window(
     spec: SpacingCropSpec, train: bool, rng: np.random.Generator | None
 ) -> tuple[slice, ...]:
+    """The crop of the cached grid served to the model (centre crop unless ``train``)."""
     window = []
     for full, crop in zip(spec.pad_shape_zyx, spec.crop_shape_zyx):
         if train:

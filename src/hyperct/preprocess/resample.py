@@ -43,15 +43,27 @@ def shape_for_spacing(
 def pad_or_crop(array: np.ndarray, shape: tuple[int, int, int], fill: int | float) -> np.ndarray:
     """Centre ``array`` in a grid of ``shape``: pad with ``fill`` where smaller, crop the centre where larger."""
     out = np.full(shape, fill, dtype=array.dtype)
-    src, dst = [], []
-    for n_in, n_out in zip(array.shape, shape):
-        if n_in >= n_out:
-            start = (n_in - n_out) // 2
-            src.append(slice(start, start + n_out))
-            dst.append(slice(0, n_out))
-        else:
-            start = (n_out - n_in) // 2
-            src.append(slice(0, n_in))
-            dst.append(slice(start, start + n_in))
-    out[tuple(dst)] = array[tuple(src)]
+    src, dst = overlap(array.shape, shape, centre_offsets(array.shape, shape))
+    out[dst] = array[src]
     return out
+
+
+def centre_offsets(shape: tuple[int, ...], target: tuple[int, ...]) -> tuple[int, ...]:
+    """Per axis, where index 0 of ``shape`` lands when centred in ``target`` by
+    :func:`pad_or_crop` (target index = source index + offset; negative where cropped)."""
+    return tuple(
+        (n_out - n_in) // 2 if n_in < n_out else -((n_in - n_out) // 2)
+        for n_in, n_out in zip(shape, target)
+    )
+
+
+def overlap(
+    shape: tuple[int, ...], target: tuple[int, ...], offsets: tuple[int, ...]
+) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """Source and target slices of the voxels shared when target index = source index + offset."""
+    src, dst = [], []
+    for n_in, n_out, off in zip(shape, target, offsets):
+        start, stop = max(0, -off), min(n_in, n_out - off)
+        src.append(slice(start, max(start, stop)))
+        dst.append(slice(start + off, max(start, stop) + off))
+    return tuple(src), tuple(dst)

@@ -1,0 +1,122 @@
+"""From a CT's own grid to its cached grid and back: predicted masks written on the CT's grid.
+
+:func:`grid_record` notes, when a scan is prepared, everything the forward mapping did: the
+CT's canonical shape and affine (as :func:`hyperct.io.read.read_ct` gives them), the file's own
+orientation, the resampled shape (the per-axis resample factors follow) and where the resampled
+grid sits in the cached grid (the 3D spec's pad/crop offsets) and in the model's centre crop.
+:func:`mask_to_ct_grid` inverts it (nearest neighbour; voxels the crop cut away are 0) and
+:func:`write_mask_nifti` writes the result as NIfTI in the file's own orientation, so the mask
+has the shape and affine of the input CT file, voxel for voxel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hyperct.io.orientation import spacing_from_affine
+from hyperct.io.volume import CANONICAL_AXES, Volume
+from hyperct.io.write import write_nifti
+from hyperct.preprocess.pipeline import crop_window, resampled_shape
+from hyperct.preprocess.resample import centre_offsets, overlap, resize_labels
+from hyperct.preprocess.spec import PreprocessSpec, SpacingCropSpec
+
+Shape = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class GridRecord:
+    """How one CT's grid maps onto its cached grid (all shapes canonical z, y, x).
+
+    ``offsets``: cached index = resampled index + offset (negative where cropped);
+    ``crop_start``: first cached voxel of the model's evaluation input (0 for 2.5D).
+    """
+
+    ct_shape: Shape
+    affine: tuple[tuple[float, ...], ...]
+    axcodes: str
+    resampled_shape: Shape
+    offsets: Shape
+    grid_shape: Shape
+    crop_shape: Shape
+    crop_start: Shape
+
+    @property
+    def resample_factors(self) -> tuple[float, float, float]:
+        """Resampled voxels per CT voxel along z, y, x."""
+        z, y, x = (r / n for r, n in zip(self.resampled_shape, self.ct_shape))
+        return z, y, x
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GridRecord:
+        """Rebuild from :meth:`to_dict` (as read back from JSON)."""
+        try:
+            values = {
+                k: (tuple(tuple(row) for row in v) if k == "affine" else tuple(v))
+                for k, v in data.items()
+                if k != "axcodes"
+            }
+            return cls(axcodes=str(data["axcodes"]), **values)
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a grid record ({exc}): {data}") from exc
+
+
+def grid_record(volume: Volume, spec: PreprocessSpec) -> GridRecord:
+    """The record of how :func:`~hyperct.preprocess.pipeline.preprocess_volume` maps ``volume``."""
+    resampled = resampled_shape(volume, spec)
+    grid = tuple(spec.grid_shape)
+    if isinstance(spec, SpacingCropSpec):
+        window = crop_window(spec, train=False, rng=None)
+        crop, start = tuple(spec.crop_shape_zyx), tuple(w.start for w in window)
+    else:
+        crop, start = grid, (0, 0, 0)
+    return GridRecord(
+        ct_shape=volume.shape,
+        affine=tuple(tuple(float(v) for v in row) for row in volume.affine),
+        axcodes=str(volume.meta.get("original_axcodes", "".join(CANONICAL_AXES))),
+        resampled_shape=resampled,
+        offsets=centre_offsets(resampled, grid),  # type: ignore[arg-type]
+        grid_shape=grid,  # type: ignore[arg-type]
+        crop_shape=crop,  # type: ignore[arg-type]
+        crop_start=start,  # type: ignore[arg-type]
+    )
+
+
+def mask_to_ct_grid(mask: np.ndarray, record: GridRecord) -> Volume:
+    """A mask (or label map) on the cached grid or the model's evaluation crop, on the CT's grid.
+
+    Returns a Volume with the shape, spacing and affine of ``read_ct`` of the scan.
+    """
+    mask = np.asarray(mask)
+    if mask.dtype == bool:
+        mask = mask.astype(np.uint8)
+    if mask.shape == record.crop_shape and mask.shape != record.grid_shape:
+        full = np.zeros(record.grid_shape, dtype=mask.dtype)
+        full[tuple(slice(s, s + n) for s, n in zip(record.crop_start, record.crop_shape))] = mask
+        mask = full
+    if mask.shape != record.grid_shape:
+        raise ValueError(
+            f"mask of shape {mask.shape} is on neither the cached grid {record.grid_shape} nor "
+            f"the model crop {record.crop_shape} of this scan"
+        )
+    resampled = np.zeros(record.resampled_shape, dtype=mask.dtype)
+    src, dst = overlap(record.resampled_shape, record.grid_shape, record.offsets)
+    resampled[src] = mask[dst]
+    affine = np.asarray(record.affine, dtype=np.float64)
+    return Volume(
+        array=resize_labels(resampled, record.ct_shape),
+        spacing=spacing_from_affine(affine),
+        affine=affine,
+        meta={"original_axcodes": record.axcodes},
+    )
+
+
+def write_mask_nifti(mask: np.ndarray, record: GridRecord, path: str | Path) -> Path:
+    """Write a model-grid mask as NIfTI on its CT's own grid and orientation (atomically)."""
+    return write_nifti(mask_to_ct_grid(mask, record), path, axcodes=record.axcodes)

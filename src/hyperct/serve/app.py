@@ -1,0 +1,247 @@
+"""The HTTP API and the viewer of ``hyperct serve`` (FastAPI).
+
+Endpoints (all JSON unless said otherwise; errors are ``{"error": "..."}`` with a 4xx status):
+
+- ``POST /v1/studies?model=NAME`` multipart ``files``: a NIfTI file, a zip of a DICOM series or
+  DICOM files -> 202 ``{"id", "status"}``;
+- ``GET /v1/studies`` past studies, newest first; ``GET /v1/studies/{id}`` a study's status;
+- ``GET /v1/studies/{id}/result`` per-task probability, operating threshold and call, QC flags,
+  model and preprocessing identity, timings;
+- ``GET /v1/studies/{id}/image`` the CT as NIfTI; ``.../saliency/{task}`` Grad-CAM as NIfTI;
+- ``GET /v1/models``; ``GET /healthz``; ``GET /`` the viewer; ``/docs`` the OpenAPI page.
+
+With a token configured every ``/v1`` request needs ``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, File, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hyperct.serve.config import ServeConfig
+from hyperct.serve.jobs import IMAGE, RESULT, QueueFull, Workers
+from hyperct.serve.runs import ServedRun
+from hyperct.serve.store import JobStore, new_job_id
+from hyperct.serve.uploads import UploadError, UploadFile as Part, remove_upload, store_upload
+
+logger = logging.getLogger(__name__)
+
+NIFTI = "application/gzip"
+SLACK = 1 << 20  # multipart framing around the files
+
+
+class APIError(Exception):
+    """A request the service refuses: answered with ``status`` and ``{"error": message}``."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def create_app(config: ServeConfig, runs: Mapping[str, ServedRun]) -> FastAPI:
+    """The service over already loaded ``runs`` (name -> run)."""
+    store = JobStore(config.data_dir)
+    workers = Workers(store, runs, config.workers, config.queue_size, config.qc)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
+        workers.start()
+        yield
+        workers.stop()
+        store.close()
+
+    app = FastAPI(title="hyperct", version=_version(), lifespan=lifespan,
+                  summary="25 chest-CT findings from one non-contrast CT")
+    app.state.store, app.state.workers = store, workers
+    _errors(app)
+    if config.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
+                           allow_methods=["GET", "POST"], allow_headers=["Authorization"])
+    app.add_middleware(BodyLimit, max_bytes=config.limits.max_bytes + SLACK)
+
+    @app.middleware("http")
+    async def token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if config.token and request.url.path.startswith("/v1/"):
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), config.token.encode()):
+                return _error(401, "missing or wrong API token (header 'Authorization: Bearer <token>')")
+        return await call_next(request)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "models": list(runs), "waiting": workers.waiting}
+
+    @app.get("/v1/models")
+    def models() -> list[dict[str, Any]]:
+        return [run.describe() for run in runs.values()]
+
+    @app.post("/v1/studies", status_code=202)
+    def submit(
+        files: list[UploadFile] = File(..., description="a NIfTI file, a DICOM zip or DICOM files"),
+        model: str | None = Query(None, description="run name (default: the first)"),
+    ) -> dict[str, Any]:
+        name = model or next(iter(runs))
+        if name not in runs:
+            raise APIError(404, f"no model {name!r}; available: {', '.join(runs)}")
+        job_id = new_job_id()
+        folder = store.job_dir(job_id)
+        parts = [Part(f.filename or f"file {i + 1}", f.file) for i, f in enumerate(files)]
+        try:
+            kind, path = store_upload(parts, folder / "input", config.limits)
+        except UploadError as err:
+            remove_upload(folder)
+            raise APIError(err.status, str(err)) from err
+        job = store.create(job_id, name, kind, path)
+        try:
+            workers.submit(job_id)
+        except QueueFull as err:
+            store.fail(job_id, str(err))
+            remove_upload(folder)
+            raise APIError(503, str(err)) from err
+        return {"id": job.id, "status": job.status, "model": name}
+
+    @app.get("/v1/studies")
+    def studies(limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
+        return [job.to_dict() for job in store.list(limit=limit)]
+
+    @app.get("/v1/studies/{job_id}")
+    def status(job_id: str) -> dict[str, Any]:
+        return _job(store, job_id).to_dict()
+
+    @app.get("/v1/studies/{job_id}/result")
+    def result(job_id: str) -> dict[str, Any]:
+        _done(store, job_id)
+        return json.loads((store.job_dir(job_id) / RESULT).read_text())
+
+    @app.get("/v1/studies/{job_id}/image")
+    def image(job_id: str) -> FileResponse:
+        _done(store, job_id)
+        return FileResponse(store.job_dir(job_id) / IMAGE, media_type=NIFTI, filename="ct.nii.gz")
+
+    @app.get("/v1/studies/{job_id}/saliency/{task}")
+    def saliency(job_id: str, task: str) -> FileResponse:
+        job = _done(store, job_id)
+        run = runs[job.run]
+        if task not in run.task_names:
+            raise APIError(404, f"{task!r} is not a task of model {run.name!r}")
+        folder = store.job_dir(job_id)
+        path = folder / f"saliency_{run.task_names.index(task):02d}.nii.gz"
+        if not path.is_file():
+            from hyperct.io.read import read_ct
+            from hyperct.io.write import write_nifti
+
+            write_nifti(run.saliency(read_ct(folder / IMAGE), task), path)
+        return FileResponse(path, media_type=NIFTI, filename=f"saliency_{task}.nii.gz")
+
+    static = resources.files("hyperct.serve") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def viewer() -> FileResponse:
+        return FileResponse(str(static / "index.html"), media_type="text/html")
+
+    return app
+
+
+def _job(store: JobStore, job_id: str) -> Any:
+    try:
+        store.job_dir(job_id)  # refuses an id of the wrong form before any look-up
+        return store.get(job_id)
+    except KeyError:
+        raise APIError(404, f"no study {job_id!r}") from None
+
+
+def _done(store: JobStore, job_id: str) -> Any:
+    job = _job(store, job_id)
+    if job.status == "failed":
+        raise APIError(409, f"study {job_id} failed: {job.error}")
+    if job.status != "done":
+        raise APIError(409, f"study {job_id} is {job.status}; poll GET /v1/studies/{job_id}")
+    return job
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _errors(app: FastAPI) -> None:
+    """Every failure answers JSON naming what is wrong; never a traceback."""
+
+    @app.exception_handler(APIError)
+    async def api_error(_: Request, err: APIError) -> JSONResponse:
+        return _error(err.status, err.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
+        )
+        return _error(422, f"invalid request: {problems}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
+        return _error(err.status_code, str(err.detail))
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, err: Exception) -> JSONResponse:
+        logger.error("internal error on %s %s", request.method, request.url.path, exc_info=err)
+        return _error(500, "internal error; the server log has the details")
+
+
+class BodyLimit:
+    """Refuse a request body over ``max_bytes``: by its Content-Length, or while it streams."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT"):
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and int(length) > self.max_bytes:
+            await _send_error(send, 413, f"the upload is larger than {self.max_bytes} bytes")
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise APIError(413, f"the upload is larger than {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+
+async def _send_error(send: Send, status: int, message: str) -> None:
+    body = json.dumps({"error": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hyperct")
+    except PackageNotFoundError:
+        return "unknown"
+

@@ -1,0 +1,98 @@
+"""A Python client of ``hyperct serve``, used by ``hyperct submit``.
+
+>>> client = Client("http://127.0.0.1:8000")                    # doctest: +SKIP
+>>> result = client.wait(client.submit("scan.nii.gz"))          # doctest: +SKIP
+>>> [f["task"] for f in result["findings"] if f["positive"]]     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+class ServiceError(RuntimeError):
+    """The service answered with an error (``status``) or could not be reached (status 0)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(f"{message} (HTTP {status})" if status else message)
+        self.status = status
+
+
+class Client:
+    """Talks to one service at ``url``; ``token`` when the service requires one."""
+
+    def __init__(self, url: str, token: str | None = None, timeout_s: float = 120.0):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def health(self) -> dict[str, Any]:
+        return self._json("GET", "/healthz")
+
+    def models(self) -> list[dict[str, Any]]:
+        return self._json("GET", "/v1/models")
+
+    def submit(self, scan: str | Path, model: str | None = None) -> str:
+        """Upload a NIfTI file, a DICOM zip or a DICOM folder; returns the study id."""
+        scan = Path(scan)
+        paths = sorted(p for p in scan.rglob("*") if p.is_file()) if scan.is_dir() else [scan]
+        if not paths:
+            raise FileNotFoundError(f"{scan}: no file to upload")
+        with ExitStack() as stack:
+            files = [("files", (p.name, stack.enter_context(p.open("rb")))) for p in paths]
+            params = {"model": model} if model else {}
+            return str(self._json("POST", "/v1/studies", files=files, params=params)["id"])
+
+    def status(self, study: str) -> dict[str, Any]:
+        return self._json("GET", f"/v1/studies/{study}")
+
+    def result(self, study: str) -> dict[str, Any]:
+        return self._json("GET", f"/v1/studies/{study}/result")
+
+    def wait(self, study: str, timeout_s: float = 600.0, poll_s: float = 0.5) -> dict[str, Any]:
+        """Poll until the study is done (its result) or failed (``ServiceError``)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            job = self.status(study)
+            if job["status"] == "done":
+                return self.result(study)
+            if job["status"] == "failed":
+                raise ServiceError(409, f"study {study} failed: {job['error']}")
+            time.sleep(poll_s)
+        raise ServiceError(0, f"study {study} not done after {timeout_s:.0f} s")
+
+    def download(self, study: str, what: str, out: str | Path) -> Path:
+        """Save ``image`` or ``saliency/<task>`` of a study to ``out``."""
+        response = self._request("GET", f"/v1/studies/{study}/{what}")
+        out = Path(out)
+        out.write_bytes(response.content)
+        return out
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._request(method, path, **kwargs).json()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as err:
+            raise ServiceError(0, f"cannot reach {self._http.base_url}: {err}") from err
+        if response.is_error:
+            try:
+                message = response.json().get("error", response.text)
+            except ValueError:
+                message = response.text
+            raise ServiceError(response.status_code, message)
+        return response
