@@ -14,6 +14,12 @@ from hyperct.models.interface import (
     require,
 )
 from hyperct.models.registry import FAMILIES, create_model, family_of
+from hyperct.models.report.tokenizer import ReportTokenizer, TokenizerConfig
+
+_TOKENIZER = ReportTokenizer.train(
+    ["No pleural effusion.", "The heart is enlarged.", "Emphysema is seen."] * 3,
+    TokenizerConfig(vocab_size=300),
+).to_state()
 
 #: A seconds-sized config of each family; a family registered without one fails the test below.
 TINY_FIELDS: dict[str, dict] = {
@@ -21,12 +27,16 @@ TINY_FIELDS: dict[str, dict] = {
                 "hyper_output_dim": 8, "rank": 2, "num_tasks": 4},
     "shared-lora": {"backbone": "dinov3-tiny", "rank": 2, "num_tasks": 4},
     "classifier3d": {"backbone": "resnet18_3d", "backbone_kwargs": {"width": 4}, "num_tasks": 4},
+    "report3d": {"tokenizer": _TOKENIZER, "encoder_kwargs": {"width": 4}, "token_grid": (1, 2, 2),
+                 "width": 16, "layers": 1, "heads": 2, "max_len": 12},
 }
+#: Task outputs of each tiny config (a report generator classifies nothing).
+TASKS = {"hyperct": 4, "shared-lora": 4, "classifier3d": 4, "report3d": 0}
 
 
 def _inputs(section: str) -> tuple[torch.Tensor, torch.Tensor | None]:
     g = torch.Generator().manual_seed(0)
-    if section == "model3d":
+    if section in ("model3d", "report"):
         return torch.randn(2, 1, 16, 16, 16, generator=g), None
     return torch.randn(2, 3, 3, 32, 32, generator=g), torch.tensor([[True] * 3, [True, True, False]])
 
@@ -45,7 +55,7 @@ def test_family_implements_the_interface_and_its_capabilities(name: str) -> None
     images, mask = _inputs(FAMILIES[name].section)
     with torch.no_grad():
         logits = model.eval().predict_all(images, mask)
-    assert logits.shape == (2, len(model.task_names)) == (2, 4)
+    assert logits.shape == (2, len(model.task_names)) == (2, TASKS[name])
     assert model.feature_width > 0
     assert set(model.backbone_identity()) == {"name", "sha256"}
 
@@ -55,10 +65,20 @@ def test_family_implements_the_interface_and_its_capabilities(name: str) -> None
     other.load_trainable_state_dict(
         {k: v + 0.5 if v.is_floating_point() else v for k, v in state.items()}
     )
+    output = _output(model, images, mask)
     with torch.no_grad():
-        assert not torch.allclose(other.predict_all(images, mask), logits)
+        assert not torch.allclose(_output(other, images, mask), output)
         other.load_trainable_state_dict(state)
-        torch.testing.assert_close(other.predict_all(images, mask), logits)
+        torch.testing.assert_close(_output(other, images, mask), output)
+
+
+def _output(model: ScreeningModel, images: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """What the weights decide: the logits, or for a report generator its report loss."""
+    if Capability.REPORT_GENERATION in model.capabilities:
+        with torch.no_grad():
+            return model.report_loss(images, ["no pleural effusion.", "emphysema is seen."])
+    with torch.no_grad():
+        return model.predict_all(images, mask)
 
 
 def test_every_method_builds_a_registered_family() -> None:

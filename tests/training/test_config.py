@@ -89,3 +89,26 @@ def test_anatomy3d_config_is_the_paper_recipe_and_builds_both_3d_models() -> Non
     assert cfg.anatomy_config().label_set == "chest_lobes_heart" and cfg.anatomy_config().weight == 1
     assert model3d_config("swin_3d", cfg.model3d).backbone_kwargs["window_size"] == 4
     assert load_spec("anatomy3d-cpu").kind == "spacing_crop"
+
+
+@pytest.mark.parametrize(("override", "match"), [
+    ("report.decoding=sample", "report.decoding must be one of"),
+    ("report.heads=3", "report.width 256 must be divisible by report.heads 3"),
+    ("report.vocab_size=100", "report.vocab_size must exceed 260"),
+    ("report.max_len=1", "report.max_len must be >= 2"),
+    ("report.token_grid=[2, 2]", "report.token_grid must be three integers"),
+    ("report.beam_width=0", "report.beam_width must be an integer >= 1"),
+    ("report.vocab=5", "unknown config key 'report.vocab'"),
+])
+def test_report_section_is_validated_with_its_dotted_key(override: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        load_config(None, ["method=report3d", override])
+
+
+def test_report_decoding_reaches_the_model_config() -> None:
+    from hyperct.models.build import report_config
+
+    cfg = load_config(None, ["method=report3d", "report.decoding=beam", "report.beam_width=4"])
+    assert cfg.is_3d and report_config(cfg.report, {"format": "x"}).beam_width == 4
+    greedy = load_config(None, ["method=report3d", "report.beam_width=4"])
+    assert report_config(greedy.report, {"format": "x"}).beam_width == 1

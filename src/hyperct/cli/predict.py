@@ -1,4 +1,5 @@
-"""`hyperct predict`: all 25 probabilities for CT files, or the predictions table of a manifest."""
+"""`hyperct predict`: all 25 probabilities for CT files, or the predictions table of a manifest;
+for a run that writes reports (``report3d``), the generated report of each CT file."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ def predict(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="Run folder (its best.pt) or a .pt."),
     manifest: Path = typer.Option(None, help="Predict every scan of this manifest instead."),
     cache: Path = typer.Option(None, help="Scan cache of --manifest (prepared with the run's spec)."),
-    out: Path = typer.Option(None, help="Output .csv or .json (manifest mode: the predictions table)."),
+    out: Path = typer.Option(
+        None, help="Output .csv or .json (manifest mode: the predictions table; a report run: "
+                   "JSON {scan: {report: text}} or CSV scan, report)."
+    ),
     split: list[str] = typer.Option([], help="Manifest mode: only these splits (repeatable)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
     allow_implausible: bool = typer.Option(
@@ -38,13 +42,28 @@ def predict(
         return
     if not scans:
         raise typer.BadParameter("give SCAN files or --manifest with --cache")
-    from hyperct.inference.scans import predict_scans, probabilities_table, write_scan_probabilities
-
+    from hyperct.inference.scans import (
+        predict_scans,
+        probabilities_table,
+        report_scans,
+        write_scan_probabilities,
+        write_scan_reports,
+        writes_reports,
+    )
     from hyperct.io.read import parse_spacing
 
-    probs = predict_scans(paths=scans, checkpoint=checkpoint, device=device,
-                          allow_implausible=allow_implausible,
-                          spacing=parse_spacing(spacing) if spacing else None)
+    options = {"paths": scans, "checkpoint": checkpoint, "device": device,
+               "allow_implausible": allow_implausible,
+               "spacing": parse_spacing(spacing) if spacing else None}
+    if writes_reports(checkpoint):
+        reports = report_scans(**options)
+        for scan, text in reports["report"].items():
+            console.print(f"{scan}:\n{text}\n", markup=False, highlight=False)
+        if out is not None:
+            write_scan_reports(reports, out)
+            console.print(f"written to {out}")
+        return
+    probs = predict_scans(**options)
     console.print(probabilities_table(probs))
     if out is not None:
         write_scan_probabilities(probs, out)

@@ -45,5 +45,5 @@ def train(
         result = train_run(cfg, resume=resume)
     typer.echo(
         f"run {result.run_dir}: best epoch {result.best_epoch} of {result.epochs}, "
-        f"val mean AUC {result.best_metric:.4f}"
+        f"{result.selection} {result.best_metric:.4f}"
     )

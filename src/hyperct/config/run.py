@@ -32,9 +32,12 @@ WEIGHTING_METHODS: tuple[str, ...] = (
 METHODS_3D: tuple[str, ...] = (
     "resnet10_3d", "resnet18_3d", "resnet34_3d", "resnet50_3d", "swin_3d", "i3resnet152_merlin",
 )
-METHODS: tuple[str, ...] = ("hyperct", *WEIGHTING_METHODS, "stl", *METHODS_3D)
+#: Report generators: a 3D encoder and a text decoder (``report`` section), served 3D volumes.
+METHODS_REPORT: tuple[str, ...] = ("report3d",)
+METHODS: tuple[str, ...] = ("hyperct", *WEIGHTING_METHODS, "stl", *METHODS_3D, *METHODS_REPORT)
 SAMPLING: tuple[str, ...] = ("uniform", "inverse_prevalence")
 SCHEDULERS: tuple[str, ...] = ("step", "cosine")
+DECODING: tuple[str, ...] = ("greedy", "beam")
 
 
 class ConfigError(ValueError):
@@ -155,6 +158,70 @@ class RuntimeConfig:
 
 
 @dataclass
+class ReportConfig:
+    """The report generator (``report3d``): 3D encoder, tokenizer, decoder and decoding.
+
+    The tokenizer is trained on the training split's ``report_text`` at the start of the run
+    and saved inside the checkpoint; the decoder reads the encoder's feature map pooled to
+    ``token_grid`` (one visual token per cell, with a learned position).
+    """
+
+    encoder: str = field(
+        default="resnet10_3d", metadata={"help": "3D backbone (hyperct.models.backbones3d)."}
+    )
+    encoder_kwargs: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "Fields of the backbone's config, e.g. {width: 8}."}
+    )
+    token_grid: list[int] = field(
+        default_factory=lambda: [2, 4, 4],
+        metadata={"help": "Feature map pooled to d x h x w visual tokens."},
+    )
+    vocab_size: int = field(
+        default=1000, metadata={"help": "Most tokenizer entries (bytes and specials included)."}
+    )
+    layers: int = field(default=3, metadata={"help": "Decoder blocks."})
+    width: int = field(default=256, metadata={"help": "Decoder width."})
+    heads: int = field(default=4, metadata={"help": "Decoder attention heads."})
+    dropout: float = field(default=0.1, metadata={"help": "Decoder dropout."})
+    max_len: int = field(
+        default=256, metadata={"help": "Most tokens of a report (training cut and generation)."}
+    )
+    decoding: Literal["greedy", "beam"] = field(
+        default="greedy", metadata={"help": "greedy, or beam search of beam_width."}
+    )
+    beam_width: int = field(default=3, metadata={"help": "Beam search: hypotheses kept."})
+    length_penalty: float = field(
+        default=1.0, metadata={"help": "Beam search: length normalisation exponent."}
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("layers", "width", "heads", "max_len", "beam_width"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or value < 1:
+                raise ConfigError(f"report.{name} must be an integer >= 1, got {value!r}")
+        if self.max_len < 2:
+            raise ConfigError(f"report.max_len must be >= 2 (bos + eos), got {self.max_len}")
+        if self.width % self.heads:
+            raise ConfigError(
+                f"report.width {self.width} must be divisible by report.heads {self.heads}"
+            )
+        if self.vocab_size <= 260:
+            raise ConfigError(
+                f"report.vocab_size must exceed 260 (256 bytes + 4 specials), got {self.vocab_size}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"report.dropout must be in [0, 1), got {self.dropout}")
+        if self.decoding not in DECODING:
+            raise ConfigError(f"report.decoding must be one of {DECODING}, got {self.decoding!r}")
+        if len(self.token_grid) != 3 or any(
+            isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in self.token_grid
+        ):
+            raise ConfigError(
+                f"report.token_grid must be three integers >= 1 (d, h, w), got {self.token_grid!r}"
+            )
+
+
+@dataclass
 class TrainConfig:
     """Everything one training run needs; saved resolved as ``config.yaml`` in the run folder."""
 
@@ -181,6 +248,7 @@ class TrainConfig:
         metadata={"help": "AnatomyConfig fields; {enabled: true} adds the auxiliary "
                           "segmentation loss (any method; needs a cache with masks)."},
     )
+    report: ReportConfig = field(default_factory=ReportConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
@@ -199,8 +267,9 @@ class TrainConfig:
 
     @property
     def is_3d(self) -> bool:
-        """Whether the method is a 3D classifier (served from a spacing_crop cache)."""
-        return self.method in METHODS_3D
+        """Whether the method reads 3D volumes (a spacing_crop cache): the 3D classifiers and
+        the report generators."""
+        return self.method in METHODS_3D or self.method in METHODS_REPORT
 
     @property
     def run_cache(self) -> str:

@@ -6,7 +6,8 @@ Item: ``scan_id`` (str), ``image`` (float32; 2.5D ``(n_images, 3, H, W)``, 3D ``
 when the cache holds finding masks, ``findings_mask`` (uint8 ``(C, D, H, W)``, channels
 :attr:`CachedScanDataset.finding_channels`; 2.5D ``(C, slices, H, W)``, slice k = image slice k)
 and ``has_findings_mask`` (bool; False for a scan without one, whose mask is all 0: a loss skips
-it). ``collate_scans`` pads n_images across a batch (images 0, mask False, anatomy
+it); ``report_text`` (str, when the manifest has the column; ``""`` where a scan has none).
+``collate_scans`` pads n_images across a batch (images 0, mask False, anatomy
 ``IGNORE_INDEX``) and stacks the finding masks.
 """
 
@@ -59,6 +60,10 @@ class CachedScanDataset(Dataset):
         _require_cached(self.cache, self.scan_ids)
         labels = self.frame[list(TASK_NAMES)].to_numpy(dtype=np.float32, copy=True)
         self.labels = torch.from_numpy(labels)
+        self.reports: list[str] | None = (
+            [_report_text(v) for v in self.frame["report_text"]]
+            if "report_text" in self.frame.columns else None
+        )
         self.has_anatomy = any(self.cache.anatomy_path(s).is_file() for s in self.scan_ids)
         self.has_findings = any(self.cache.findings_path(s).is_file() for s in self.scan_ids)
         self.finding_channels = self.cache.read_finding_channels()
@@ -88,7 +93,14 @@ class CachedScanDataset(Dataset):
             item["has_findings_mask"] = torch.tensor(has_findings)
         item["scan_id"] = scan_id
         item["labels"] = self.labels[index]
+        if self.reports is not None:
+            item["report_text"] = self.reports[index]
         return item
+
+
+def _report_text(value: object) -> str:
+    """A manifest's report cell as text; a missing one (NaN, None) is the empty string."""
+    return value.strip() if isinstance(value, str) else ""
 
 
 def _select(
@@ -117,6 +129,8 @@ def collate_scans(batch: list[dict]) -> dict:
         "scan_id": [b["scan_id"] for b in batch],
         "labels": torch.stack([b["labels"] for b in batch]),
     }
+    if "report_text" in batch[0]:
+        out["report_text"] = [b["report_text"] for b in batch]
     for key in ("findings_mask", "has_findings_mask"):
         if key in batch[0]:
             out[key] = torch.stack([b[key] for b in batch])

@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "hyperct-checkpoint/1"
 BEST, LAST = "best.pt", "last.pt"
+#: ``extra`` key of what a model family learned from the data before its weights (plain data,
+#: e.g. the report tokenizer): ``hyperct.models.build.build_model`` needs it to rebuild the model.
+MODEL_ASSETS = "model_assets"
 
 
 class CheckpointError(ValueError):

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 from hyperct.config.run import ConfigError, TrainConfig, config_from_dict
 from hyperct.inference.batch import ScanPredictions, predict_batches
 from hyperct.inference.checkpoint import (
+    MODEL_ASSETS,
     Checkpoint,
     CheckpointError,
     check_backbone,
@@ -48,7 +49,7 @@ def load_trained_model(
         cfg.model = {**cfg.model, **model_overrides}
     target = resolve_device(device)
     seed_everything(cfg.seed)  # a randomly initialised backbone is then rebuilt identically
-    model = build_model(cfg)
+    model = build_model(cfg, ckpt.extra.get(MODEL_ASSETS))
     check_backbone(ckpt.backbone, model, str(checkpoint))
     load_trainable_state(model, ckpt.model, str(checkpoint))
     return model.to(target).eval(), ckpt  # type: ignore[attr-defined]
@@ -114,6 +115,11 @@ def predict_manifest(
     from hyperct.data.manifest import load_manifest
 
     model, ckpt = load_trained_model(checkpoint, device)
+    if not model.task_names:
+        raise CheckpointError(
+            f"{checkpoint}: this run's model has no tasks to predict (it writes reports: see "
+            "reports.csv in the run folder, or `hyperct predict SCAN --checkpoint RUN`)"
+        )
     if not same_spec(cache_spec(cache), ckpt.spec):
         raise CheckpointError(
             f"{cache}: the cache was prepared with another preprocessing spec than "

@@ -1,4 +1,5 @@
-"""Predict all 25 tasks for raw CT files (NIfTI, DICOM folder or zip) with a trained run.
+"""Predict all 25 tasks, or write the report, for raw CT files (NIfTI, DICOM folder or zip)
+with a trained run.
 
 The scan is preprocessed with the spec stored in the checkpoint, exactly as the training cache
 was, so prediction can never preprocess differently from training.
@@ -20,7 +21,7 @@ from hyperct.inference.batch import predict_logits
 from hyperct.inference.device import autocast
 from hyperct.io.atomic import write_atomic, write_text_atomic
 from hyperct.io.volume import Volume
-from hyperct.models.interface import ScreeningModel
+from hyperct.models.interface import ReportGeneratingModel, ScreeningModel
 from hyperct.preprocess.spec import PreprocessSpec
 
 logger = logging.getLogger(__name__)
@@ -67,15 +68,87 @@ def predict_volume(
     A volume whose values are not plausible CT HU raises ``ImplausibleCTError`` unless
     ``allow_implausible``.
     """
+    batch = volume_batch(model, spec, volume, allow_implausible)
+    with torch.no_grad(), autocast(batch["image"].device, bf16):
+        logits = predict_logits(model, batch)
+    return torch.sigmoid(logits.float())[0].cpu().numpy()
+
+
+def report_volume(
+    model: ReportGeneratingModel,
+    spec: PreprocessSpec,
+    volume: Volume,
+    bf16: bool = False,
+    allow_implausible: bool = False,
+) -> str:
+    """The report ``model`` writes for one CT, preprocessed with ``spec`` (decoded as the run
+    was configured); an implausible volume is refused as by :func:`predict_volume`."""
+    batch = volume_batch(model, spec, volume, allow_implausible)
+    with torch.no_grad(), autocast(batch["image"].device, bf16):
+        return model.generate_reports(batch["image"])[0]
+
+
+def volume_batch(
+    model: ScreeningModel, spec: PreprocessSpec, volume: Volume, allow_implausible: bool = False
+) -> dict[str, torch.Tensor]:
+    """One CT as a one-scan model input on the model's device, preprocessed with ``spec``."""
     from hyperct.preprocess.pipeline import preprocess_volume, to_model_input
 
     grid = preprocess_volume(volume, spec, allow_implausible=allow_implausible)
     item = to_model_input(grid, spec, train=False)
     device = next(iter(model.parameters())).device  # type: ignore[attr-defined]
-    batch = {k: v.unsqueeze(0).to(device) for k, v in item.items() if k in ("image", "image_mask")}
-    with torch.no_grad(), autocast(device, bf16):
-        logits = predict_logits(model, batch)
-    return torch.sigmoid(logits.float())[0].cpu().numpy()
+    return {k: v.unsqueeze(0).to(device) for k, v in item.items() if k in ("image", "image_mask")}
+
+
+def writes_reports(checkpoint: str | Path) -> bool:
+    """Whether the model of ``checkpoint``'s run writes reports (its per-scan output is then
+    the report, not probabilities)."""
+    from hyperct.inference.checkpoint import load_checkpoint
+    from hyperct.inference.predict import checkpoint_config
+    from hyperct.models.interface import Capability
+    from hyperct.models.registry import family_of
+
+    cfg = checkpoint_config(load_checkpoint(checkpoint), checkpoint)
+    return Capability.REPORT_GENERATION in family_of(cfg.method).model.capabilities
+
+
+def report_scans(
+    *,
+    paths: Sequence[str | Path],
+    checkpoint: str | Path,
+    device: str = "auto",
+    allow_implausible: bool = False,
+    spacing: tuple[float, float, float] | None = None,
+) -> pd.DataFrame:
+    """The generated report of each scan (index: the file path, column ``report``); files are
+    read and checked as by :func:`predict_scans`."""
+    from hyperct.inference.predict import checkpoint_config, load_trained_model
+    from hyperct.inference.spec import checkpoint_spec
+    from hyperct.io.read import read_ct
+    from hyperct.models.interface import Capability, require
+
+    model, ckpt = load_trained_model(checkpoint, device)
+    writer = require(model, Capability.REPORT_GENERATION, ReportGeneratingModel,
+                     f"writing reports with {checkpoint}")
+    spec = checkpoint_spec(ckpt, checkpoint)
+    bf16 = checkpoint_config(ckpt, checkpoint).runtime.bf16
+    rows = {}
+    for path in paths:
+        volume = read_ct(path, spacing=spacing)
+        rows[str(path)] = report_volume(writer, spec, volume, bf16, allow_implausible)
+        logger.info("wrote the report of %s", path)
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["report"])
+
+
+def write_scan_reports(reports: pd.DataFrame, out: str | Path) -> Path:
+    """Write generated reports as JSON (``{scan: {"report": text}}``) or CSV (scan, report)."""
+    out = Path(out)
+    if out.suffix.lower() == ".json":
+        data = {scan: {"report": text} for scan, text in reports["report"].items()}
+        return write_text_atomic(out, json.dumps(data, indent=2))
+    if out.suffix.lower() != ".csv":
+        raise ValueError(f"{out}: output must end in .csv or .json")
+    return write_atomic(out, lambda tmp: reports.rename_axis("scan").to_csv(tmp))
 
 
 def write_scan_probabilities(probs: pd.DataFrame, out: str | Path) -> Path:

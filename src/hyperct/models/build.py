@@ -5,7 +5,9 @@ Training builds a fresh model with it and inference rebuilds a trained one from 
 checkpoint carries, so both always agree. The ``model`` section is handed to the 2.5D family's
 config dataclass, the ``model3d`` section to
 :class:`~hyperct.models.classifier3d.Classifier3DConfig`; an unknown key is reported with its
-dotted name.
+dotted name. The ``report`` section and the run's tokenizer (a *model asset*: learned from the
+training data before the weights, saved in the checkpoint's ``extra["model_assets"]``) build a
+:class:`~hyperct.models.report3d.ReportGenerator3DConfig`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import dataclasses
 import logging
 from typing import Any
 
-from hyperct.config.run import METHODS_3D, ConfigError, TrainConfig, method_section
+from hyperct.config.run import METHODS_3D, ConfigError, ReportConfig, TrainConfig, method_section
 from hyperct.models.interface import ScreeningModel
 
 logger = logging.getLogger(__name__)
@@ -72,11 +74,38 @@ def model3d_config(method: str, fields: dict[str, Any]) -> Any:
         raise ConfigError(f"model3d: {err}") from None
 
 
-def build_model(cfg: TrainConfig) -> ScreeningModel:
-    """A fresh model for ``cfg.method`` (2.5D: backbone frozen, adapters initialised)."""
+def report_config(report: ReportConfig, tokenizer: dict[str, str]) -> Any:
+    """The :class:`ReportGenerator3DConfig` of the ``report`` section with a trained tokenizer."""
+    from hyperct.models.report3d import ReportGenerator3DConfig
+
+    try:
+        return ReportGenerator3DConfig(
+            tokenizer=tokenizer, encoder=report.encoder, encoder_kwargs=dict(report.encoder_kwargs),
+            token_grid=tuple(report.token_grid), width=report.width, layers=report.layers,
+            heads=report.heads, dropout=report.dropout, max_len=report.max_len,
+            beam_width=report.beam_width if report.decoding == "beam" else 1,
+            length_penalty=report.length_penalty,
+        )
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"report: {err}") from None
+
+
+def build_model(cfg: TrainConfig, assets: dict[str, Any] | None = None) -> ScreeningModel:
+    """A fresh model for ``cfg.method`` (2.5D: backbone frozen, adapters initialised).
+
+    ``assets`` are what a family learns from the data before its weights: the report
+    generators need ``{"tokenizer": ReportTokenizer.to_state()}``; the others need none.
+    """
     from hyperct.models.registry import family_of
 
     family = family_of(cfg.method)
+    if family.section == "report":
+        if not assets or "tokenizer" not in assets:
+            raise ConfigError(
+                f"method {cfg.method!r} needs its report tokenizer (trained on the training "
+                "reports at the start of a run and saved in its checkpoints)"
+            )
+        return family.model(report_config(cfg.report, assets["tokenizer"]))  # type: ignore[return-value]
     if family.section == "model3d":
         config = model3d_config(cfg.method, cfg.model3d)
         try:

@@ -14,6 +14,12 @@ The feature interfaces differ by how a family is conditioned:
   ``forward_features_and_tokens`` adds the last block's patch tokens (anatomy head).
 * ``VOLUME_FEATURES`` (3D classifiers): ``forward_features`` is the backbone's lowest-resolution
   map, which the anatomy head reads.
+
+``REPORT_GENERATION`` (report generators, later UniCT) writes a report per scan and trains on
+report text. A family that only writes reports has no tasks: ``task_names`` is empty and
+``predict_all`` gives ``(B, 0)`` logits, so the classification paths (predictions table, AUC
+selection) have nothing to do for it and the report paths (``reports.csv``, selection by
+validation loss) take over.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ class Capability(enum.Enum):
     VOLUME_FEATURES = "volume_features"
     ADD_TASK = "add_task"
     GENERATE_LORA = "generate_lora"
+    REPORT_GENERATION = "report_generation"
 
 
 #: The backbone identity of a model without a frozen backbone (weights all in the checkpoint).
@@ -156,12 +163,24 @@ class LoRAGeneratingModel(ScreeningModel, Protocol):
         """Each module's unscaled LoRA (A, B) for the given tasks."""
 
 
+@runtime_checkable
+class ReportGeneratingModel(ScreeningModel, Protocol):
+    """``Capability.REPORT_GENERATION``: writes a radiology report per scan."""
+
+    def report_loss(self, images: torch.Tensor, reports: Sequence[str]) -> torch.Tensor:
+        """Teacher-forced mean token cross-entropy of ``reports`` (one per image, none empty)."""
+
+    def generate_reports(self, images: torch.Tensor) -> list[str]:
+        """One report per image, decoded as the model's config says (greedy or beam)."""
+
+
 PROTOCOLS: dict[Capability, type] = {
     Capability.TASK_FEATURES: TaskFeatureModel,
     Capability.SHARED_FEATURES: SharedFeatureModel,
     Capability.VOLUME_FEATURES: VolumeFeatureModel,
     Capability.ADD_TASK: TaskExtensibleModel,
     Capability.GENERATE_LORA: LoRAGeneratingModel,
+    Capability.REPORT_GENERATION: ReportGeneratingModel,
 }
 
 _M = TypeVar("_M")

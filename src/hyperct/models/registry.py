@@ -3,7 +3,7 @@
 A family is a model class implementing :class:`hyperct.models.interface.ScreeningModel` (and the
 protocols of the capabilities it declares), its config dataclass, the run-config section its
 fields come from (``model`` for 2.5D families, ``model3d`` for 3D ones) and the training methods
-that build it. ``create_model("hyperct", **config_fields)`` builds one directly.
+that build it (``report`` for the report generators, whose config also carries the tokenizer). ``create_model("hyperct", **config_fields)`` builds one directly.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from typing import Any, Literal
 
 from torch import nn
 
-from hyperct.config.run import METHODS_3D, WEIGHTING_METHODS
+from hyperct.config.run import METHODS_3D, METHODS_REPORT, WEIGHTING_METHODS
 from hyperct.models.classifier3d import Classifier3D, Classifier3DConfig
 from hyperct.models.hyperct import HyperCT, HyperCTConfig
 from hyperct.models.multitask import MultiTaskConfig, SharedLoRAMultiTask
+from hyperct.models.report3d import ReportGenerator3D, ReportGenerator3DConfig
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class ModelFamily:
 
     model: type[nn.Module]
     config: type
-    section: Literal["model", "model3d"]
+    section: Literal["model", "model3d", "report"]
     methods: tuple[str, ...]
 
 
@@ -35,6 +36,7 @@ FAMILIES: dict[str, ModelFamily] = {
         SharedLoRAMultiTask, MultiTaskConfig, "model", (*WEIGHTING_METHODS, "stl")
     ),
     "classifier3d": ModelFamily(Classifier3D, Classifier3DConfig, "model3d", METHODS_3D),
+    "report3d": ModelFamily(ReportGenerator3D, ReportGenerator3DConfig, "report", METHODS_REPORT),
 }
 
 
@@ -54,7 +56,8 @@ def model_config(name: str, **fields: Any) -> Any:
 
 
 def create_model(name: str, **fields: Any) -> nn.Module:
-    """Build model family ``name`` (``"hyperct"``, ``"shared-lora"``, ``"classifier3d"``).
+    """Build model family ``name`` (``"hyperct"``, ``"shared-lora"``, ``"classifier3d"``,
+    ``"report3d"``).
 
     >>> model = create_model("hyperct", backbone="dinov3-tiny")  # doctest: +SKIP
     """

@@ -36,6 +36,7 @@ from hyperct.training.state import TrainState
 from hyperct.training.trainer import (
     RunExistsError,
     RunResult,
+    Validation,
     make_scheduler,
     run_epochs,
     start_session,
@@ -114,8 +115,8 @@ def train_new_task(*, run: str | Path, task: str, cfg: TrainConfig, resume: bool
                        tasks=list(model.task_names))
     session = start_session(cfg, out, device, DistInfo())
     try:
-        run_epochs(state, session, data,
-                   lambda: _val_auc(model, data, cfg, task_id, task, labels, device))
+        run_epochs(state, session, data, lambda: Validation.from_aucs(
+            _val_auc(model, data, cfg, task_id, task, labels, device)))
     finally:
         session.log.close()
     write_run_record(out, {"method": "hyperct-new-task", "task": task_id,

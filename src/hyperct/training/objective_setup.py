@@ -1,5 +1,6 @@
-"""The objective a method trains with: HyperCT's task sampling, a weighting method, or the 3D
-classifiers' multi-label BCE; each with the anatomy supervision of the ``anatomy`` section."""
+"""The objective a method trains with: HyperCT's task sampling, a weighting method, the 3D
+classifiers' multi-label BCE, or the report generators' teacher-forced text loss; the
+classification objectives with the anatomy supervision of the ``anatomy`` section."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from hyperct.config.run import METHODS, TrainConfig, method_section
+from hyperct.config.run import METHODS, ConfigError, TrainConfig, method_section
 from hyperct.inference.device import autocast
 from hyperct.models.interface import Capability, ScreeningModel, SharedFeatureModel, require
 from hyperct.tasks import TASK_NAMES
@@ -18,6 +19,7 @@ from hyperct.training.objectives import (
     HyperCTObjective,
     MultiLabelObjective,
     Objective,
+    ReportObjective,
     WeightedMultiTaskObjective,
 )
 from hyperct.training.sampling import inverse_prevalence_weights
@@ -38,11 +40,19 @@ def build_objective(
 ) -> Objective:
     """``cfg.method``'s objective over the run's tasks (``cfg.task_names``), chosen by how the
     model exposes its features: volume features get the multi-label BCE, task-conditioned
-    features HyperCT's task sampling, a shared representation the method's weighting.
+    features HyperCT's task sampling, a shared representation the method's weighting, and a
+    model that only writes reports the teacher-forced report loss.
 
     With ``anatomy.enabled`` the objective owns an auxiliary segmentation head on the model's
     feature map (:mod:`hyperct.anatomy.supervision`).
     """
+    if Capability.REPORT_GENERATION in model.capabilities and not model.task_names:
+        if cfg.anatomy_config().enabled:
+            raise ConfigError(f"anatomy.enabled: method {cfg.method!r} writes reports and has no "
+                              "feature map objective for the anatomy head; disable it")
+        return ReportObjective(
+            [], aux_losses, functools.partial(autocast, device, cfg.runtime.bf16)
+        )
     task_ids = [TASK_NAMES.index(t) for t in cfg.task_names]
     common = {
         "aux_losses": aux_losses,

@@ -18,7 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hyperct.models.interface import Capability, SharedFeatureModel, require
+from hyperct.models.interface import (
+    Capability,
+    ReportGeneratingModel,
+    SharedFeatureModel,
+    require,
+)
 from hyperct.tasks import LABEL_MISSING
 from hyperct.training.sampling import sample_task_sets
 
@@ -272,6 +277,24 @@ class MultiLabelObjective(Objective):
         logs = self._backward_with_extras(model, batch, loss, seg, scale)
         return {"loss": float(loss.detach()), "samples": float(len(logits)),
                 "labels": float(known), "backbone_passes": float(len(logits)), **logs}
+
+
+class ReportObjective(Objective):
+    """Teacher-forced cross-entropy of each scan's ``report_text``; scans without report text
+    (empty in the manifest) are dropped from the batch and contribute no loss."""
+
+    def backward(self, model: nn.Module, batch: dict[str, Any], scale: float) -> dict[str, float]:
+        writer = require(model, Capability.REPORT_GENERATION, ReportGeneratingModel,  # type: ignore[arg-type]
+                         "the report objective")
+        texts = batch.get("report_text") or []
+        keep = [i for i, text in enumerate(texts) if text]
+        if not keep:
+            return {"loss": float("nan"), "samples": 0.0}
+        images = batch["image"][torch.as_tensor(keep, device=batch["image"].device)]
+        with self.autocast():
+            loss = writer.report_loss(images, [texts[i] for i in keep]).float()
+        logs = self._backward_with_extras(model, batch, loss, None, scale)
+        return {"loss": float(loss.detach()), "samples": float(len(keep)), **logs}
 
 
 def _forward(

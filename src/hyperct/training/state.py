@@ -14,6 +14,7 @@ from torch import nn
 
 from hyperct.config.run import TrainConfig, config_to_dict
 from hyperct.inference.checkpoint import (
+    MODEL_ASSETS,
     Checkpoint,
     CheckpointError,
     check_backbone,
@@ -40,6 +41,7 @@ class TrainState:
     ``saved_config`` and ``tasks`` are what checkpoints record (by default the resolved
     ``cfg`` and its tasks; ``--new-task`` records the trained run's model with the added task).
     ``history`` holds every epoch's row, so ``last.pt`` alone can restore ``history.csv``.
+    ``assets`` are what the model was built from besides the config (the report tokenizer).
     """
 
     cfg: TrainConfig
@@ -55,6 +57,7 @@ class TrainState:
     best_metric: float = -math.inf
     best_epoch: int = -1
     history: list[dict[str, Any]] = field(default_factory=list)
+    assets: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.saved_config = self.saved_config or config_to_dict(self.cfg)
@@ -84,7 +87,8 @@ def to_checkpoint(state: TrainState, metrics: dict[str, Any]) -> Checkpoint:
         optimizer=state.optimizer.state_dict(),
         scheduler=state.scheduler.state_dict(),
         rng=capture_rng_state(),
-        extra={"objective": state.objective.state_dict(), "history": list(state.history)},
+        extra={"objective": state.objective.state_dict(), "history": list(state.history),
+               MODEL_ASSETS: state.assets},
         metrics={**metrics, "best_metric": state.best_metric, "best_epoch": state.best_epoch},
     )
 

@@ -1,8 +1,10 @@
 """Train one model from a :class:`TrainConfig`: epochs, validation, model selection, checkpoints.
 
 Run folder: ``config.yaml`` (resolved), ``last.pt`` (resume), ``best.pt`` (best mean validation
-AUC), ``history.csv``, ``tb/`` (TensorBoard), ``predictions.csv`` (best model on val and test),
-``run.json`` (versions, git SHA, device, seeds, runtime). Works alone or under ``torchrun``.
+AUC; for a model without tasks that writes reports, lowest validation report loss),
+``history.csv``, ``tb/`` (TensorBoard), ``predictions.csv`` (best model on val and test),
+``reports.csv`` (the generated reports of val and test, report models only), ``run.json``
+(versions, git SHA, device, seeds, runtime). Works alone or under ``torchrun``.
 
 Everything that can refuse a run (device, data, every split's scans in the cache, a resume whose
 config changed) is checked before the run folder is written. The epoch loop
@@ -16,8 +18,9 @@ config changed) is checked before the run folder is written. The epoch loop
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +30,21 @@ from torch.utils.data import Dataset
 from hyperct.config.files import save_config
 from hyperct.config.run import OptimConfig, TrainConfig, config_to_dict
 from hyperct.inference.batch import ScanPredictions, predict_batches
-from hyperct.inference.checkpoint import BEST, LAST, save_checkpoint, weights_digest
+from hyperct.inference.checkpoint import (
+    BEST,
+    LAST,
+    MODEL_ASSETS,
+    load_checkpoint,
+    save_checkpoint,
+    weights_digest,
+)
 from hyperct.inference.device import resolve_device
 from hyperct.inference.predict import load_weights_into
 from hyperct.inference.rng import seed_everything
+from hyperct.inference.reports import REPORTS, generate_batches, write_reports
 from hyperct.models.build import build_model
+from hyperct.models.interface import Capability, ReportGeneratingModel, require
+from hyperct.models.registry import family_of
 from hyperct.training.data_setup import RunData, eval_loader, load_run_data, train_labels, train_loader
 from hyperct.training.distributed import (
     DistInfo,
@@ -41,17 +54,42 @@ from hyperct.training.distributed import (
     cleanup,
     init_distributed,
 )
-from hyperct.training.evaluate import mean_auc, task_aucs, write_split_predictions
+from hyperct.training.evaluate import EVAL_SPLITS, mean_auc, task_aucs, write_split_predictions
 from hyperct.training.loop import LoopContext, train_one_epoch
 from hyperct.training.objective_setup import build_objective
 from hyperct.training.objectives import AuxLoss
+from hyperct.training.report_setup import report_assets, report_loss
 from hyperct.training.run_log import RunLogger, Timer, write_run_record
 from hyperct.training.state import TrainState, restore, to_checkpoint
 
 logger = logging.getLogger(__name__)
 
-#: Validation of the model in its current state: AUC per validated task.
-Validate = Callable[[], dict[str, float]]
+
+
+@dataclass
+class Validation:
+    """One validation: the selection score (higher is better), the history column it is logged
+    as (``value``, which may be lower-is-better) and per-part columns (e.g. AUC per task)."""
+
+    score: float
+    column: str
+    value: float
+    details: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_aucs(cls, aucs: dict[str, float]) -> Validation:
+        """Selection by the mean validation AUC over the tasks that had both classes."""
+        metric = mean_auc(aucs)
+        return cls(metric, "val_mean_auc", metric, {f"val_auc/{k}": v for k, v in aucs.items()})
+
+    @classmethod
+    def from_loss(cls, loss: float) -> Validation:
+        """Selection by the lowest validation loss."""
+        return cls(-loss, "val_loss", loss)
+
+
+#: Validation of the model in its current state.
+Validate = Callable[[], Validation]
 
 
 class RunExistsError(FileExistsError):
@@ -60,12 +98,14 @@ class RunExistsError(FileExistsError):
 
 @dataclass
 class RunResult:
-    """Where a run is and how it ended."""
+    """Where a run is and how it ended: ``best_metric`` is the best epoch's ``selection``
+    (the mean validation AUC, or for a report model without tasks the validation loss)."""
 
     run_dir: Path
     best_epoch: int
     best_metric: float
     epochs: int
+    selection: str = "val mean AUC"
 
 
 @dataclass
@@ -89,7 +129,8 @@ def train_single(
     try:
         device = resolve_device(cfg.runtime.device, dist.local_rank)
         data = load_run_data(cfg)
-        state = _build_state(cfg, device, data, aux_losses)
+        assets = _model_assets(cfg, data, run_dir / LAST if resume else None)
+        state = _build_state(cfg, device, data, aux_losses, assets)
         if resume:
             restore(state, run_dir / LAST)
         session = start_session(cfg, run_dir, device, dist)
@@ -103,6 +144,8 @@ def train_single(
             session.log.close()
     finally:
         cleanup(dist)
+    if not state.model.task_names:
+        return RunResult(run_dir, state.best_epoch, -state.best_metric, state.epoch, "val loss")
     return RunResult(run_dir, state.best_epoch, state.best_metric, state.epoch)
 
 
@@ -136,24 +179,36 @@ def make_scheduler(
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=optim.step_size, gamma=optim.gamma)
 
 
+def _model_assets(cfg: TrainConfig, data: RunData, resume_from: Path | None) -> dict[str, Any]:
+    """What the model is built from besides the config: a report family's tokenizer, trained
+    on the training reports (a resume reuses the one saved in ``last.pt``); others need none."""
+    if family_of(cfg.method).section != "report":
+        return {}
+    if resume_from is not None:
+        return dict(load_checkpoint(resume_from).extra.get(MODEL_ASSETS) or {})
+    return report_assets(cfg, data.manifest)
+
+
 def _build_state(
-    cfg: TrainConfig, device: torch.device, data: RunData, aux_losses: Sequence[AuxLoss]
+    cfg: TrainConfig, device: torch.device, data: RunData, aux_losses: Sequence[AuxLoss],
+    assets: dict[str, Any],
 ) -> TrainState:
     seed_everything(cfg.seed)
-    model = build_model(cfg).to(device)  # type: ignore[attr-defined]
+    model = build_model(cfg, assets).to(device)  # type: ignore[attr-defined]
     labels = train_labels(data.manifest, cfg.data.train_cohort)
     objective = build_objective(cfg, model, device, labels, aux_losses)
     params = [p for p in model.parameters() if p.requires_grad] + objective.parameters()
     optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     logger.info("%d trainable parameters", sum(p.numel() for p in params))
     return TrainState(cfg, model, objective, optimizer, make_scheduler(cfg.optim, optimizer),
-                      data.spec)
+                      data.spec, assets=assets)
 
 
 def run_epochs(state: TrainState, session: Session, data: RunData, validate: Validate) -> None:
     """Train until ``optim.epochs`` or the first ``optim.max_*`` limit (the epoch that reaches
-    it ends there, see :func:`remaining_budget`); after each epoch validate, keep the best mean validation
-    AUC as ``best.pt``, and write ``last.pt`` (which holds the history) then ``history.csv``."""
+    it ends there, see :func:`remaining_budget`); after each epoch validate, keep the best
+    validation score as ``best.pt``, and write ``last.pt`` (which holds the history) then
+    ``history.csv``."""
     cfg = state.cfg
     ctx = LoopContext(
         device=session.device, params=state.params(), grad_accum=cfg.optim.grad_accum,
@@ -175,18 +230,17 @@ def run_epochs(state: TrainState, session: Session, data: RunData, validate: Val
         state.objective.epoch_end()
         state.scheduler.step()
         state.epoch, state.step = state.epoch + 1, state.step + stats.steps
-        aucs = validate()
-        metric = mean_auc(aucs)
-        improved = state.is_better(metric)
+        val = validate()
+        improved = state.is_better(val.score)
         if improved:
-            state.best_metric, state.best_epoch = metric, state.epoch
-        row = {"epoch": state.epoch, "lr": lr, "train_loss": stats.loss, "val_mean_auc": metric,
+            state.best_metric, state.best_epoch = val.score, state.epoch
+        row = {"epoch": state.epoch, "lr": lr, "train_loss": stats.loss, val.column: val.value,
                "steps": stats.steps, "samples": stats.samples, "labels": stats.labels,
                "backbone_passes": stats.backbone_passes,
                "train_seconds": round(train_seconds, 3), "seconds": round(timer.seconds, 2)}
-        _save(state, session, row | {f"val_auc/{k}": v for k, v in aucs.items()}, improved)
-        logger.info("epoch %d: train loss %.4f, val mean AUC %.4f%s", state.epoch, stats.loss,
-                    metric, " (best)" if improved else "")
+        _save(state, session, row | val.details, improved)
+        logger.info("epoch %d: train loss %.4f, %s %.4f%s", state.epoch, stats.loss,
+                    val.column, val.value, " (best)" if improved else "")
 
 
 #: The count (history column and :class:`~hyperct.training.loop.EpochStats` field) each
@@ -225,16 +279,34 @@ def _save(state: TrainState, session: Session, row: dict[str, float], improved: 
     barrier(session.dist)
 
 
-def _validate(state: TrainState, session: Session, data: RunData) -> dict[str, float]:
+def _validate(state: TrainState, session: Session, data: RunData) -> Validation:
+    """Mean validation AUC; a model without tasks that writes reports: validation report loss."""
     from hyperct.tasks import TASK_NAMES
 
+    if not state.model.task_names:
+        writer = _report_writer(state)
+        loader = _loader(state, session, data.val, data)
+        parts = all_gather_objects(
+            report_loss(writer, loader, session.device, state.cfg.runtime.bf16), session.dist
+        )
+        total, count = (sum(p[i] for p in parts) for i in (0, 1))  # type: ignore[index]
+        return Validation.from_loss(total / count if count else math.nan)
     ids = [TASK_NAMES.index(t) for t in state.cfg.task_names]
-    return task_aucs(_predict(state, session, data.val, data), ids)
+    return Validation.from_aucs(task_aucs(_predict(state, session, data.val, data), ids))
+
+
+def _report_writer(state: TrainState) -> ReportGeneratingModel:
+    return require(state.model, Capability.REPORT_GENERATION, ReportGeneratingModel,
+                   f"method {state.cfg.method!r} without tasks")
+
+
+def _loader(state: TrainState, session: Session, dataset: Dataset, data: RunData) -> Any:
+    return eval_loader(dataset, data.collate, state.cfg.runtime.eval_batch_size, session.dist,
+                       state.cfg.data.num_workers)
 
 
 def _predict(state: TrainState, session: Session, dataset: Dataset, data: RunData) -> ScanPredictions:
-    loader = eval_loader(dataset, data.collate, state.cfg.runtime.eval_batch_size, session.dist,
-                         state.cfg.data.num_workers)
+    loader = _loader(state, session, dataset, data)
     part = predict_batches(state.model, loader, session.device, state.cfg.runtime.bf16)
     return ScanPredictions.concat(all_gather_objects(part, session.dist))  # type: ignore[arg-type]
 
@@ -242,23 +314,49 @@ def _predict(state: TrainState, session: Session, dataset: Dataset, data: RunDat
 def _finish(
     state: TrainState, session: Session, data: RunData, timer: Timer, digests: list[object]
 ) -> None:
-    """Predict val and test with the best weights, write the predictions and the run record.
+    """Predict val and test with the best weights, write the predictions (a model with tasks),
+    the generated reports (a model that writes reports) and the run record.
 
     ``digests`` are each rank's final-weights hash: under DDP they must all be equal.
     """
     load_weights_into(state.model, session.run_dir / BEST)
-    write_split_predictions(
-        predict=lambda ds: _predict(state, session, ds, data), manifest=data.manifest,
-        cfg=state.cfg, out=session.run_dir / "predictions.csv", write=session.dist.is_main,
-    )
+    outputs = ["best.pt", "last.pt", "history.csv", "tb/"]
+    if state.model.task_names:
+        write_split_predictions(
+            predict=lambda ds: _predict(state, session, ds, data), manifest=data.manifest,
+            cfg=state.cfg, out=session.run_dir / "predictions.csv", write=session.dist.is_main,
+        )
+        outputs.append("predictions.csv")
+    if Capability.REPORT_GENERATION in state.model.capabilities:
+        _write_split_reports(state, session, data)
+        outputs.append(REPORTS)
+    selected = ("best_val_mean_auc", state.best_metric) if state.model.task_names else (
+        "best_val_loss", -state.best_metric)
     if session.dist.is_main:
         write_run_record(session.run_dir, {
             "method": state.cfg.method, "device": str(session.device),
             "world_size": session.dist.world_size, "seed": state.cfg.seed,
             "epochs": state.epoch, "best_epoch": state.best_epoch, **spent(state.history),
-            "best_val_mean_auc": state.best_metric, "runtime_s": round(timer.seconds, 1),
-            "rank_weight_sha256": digests,
-            "config": config_to_dict(state.cfg), "outputs": ["best.pt", "last.pt", "predictions.csv",
-                                             "history.csv", "tb/"],
+            selected[0]: selected[1], "runtime_s": round(timer.seconds, 1),
+            "rank_weight_sha256": digests, "config": config_to_dict(state.cfg), "outputs": outputs,
         })
     barrier(session.dist)
+
+
+def _write_split_reports(state: TrainState, session: Session, data: RunData) -> None:
+    """``reports.csv``: the best model's report for every val and test scan."""
+    import pandas as pd
+
+    from hyperct.inference.predict import split_dataset
+
+    writer = _report_writer(state)
+    tables = []
+    for split in EVAL_SPLITS:
+        dataset = split_dataset(data.manifest, state.cfg.run_cache, split)
+        if len(dataset):  # type: ignore[arg-type]
+            part = generate_batches(writer, _loader(state, session, dataset, data),
+                                    session.device, state.cfg.runtime.bf16)
+            tables.extend(all_gather_objects(part, session.dist))
+    if session.dist.is_main and tables:
+        table = pd.concat(tables, ignore_index=True).drop_duplicates("scan_id")
+        write_reports(table, session.run_dir / REPORTS)

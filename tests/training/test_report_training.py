@@ -1,0 +1,137 @@
+"""`--method report3d` end to end on the tiny synthetic cohort with a report per scan."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from hyperct.inference.checkpoint import load_checkpoint
+from hyperct.models.interface import Capability
+from hyperct.training import load_config, train
+from hyperct.training.report_setup import NoReportTextError, training_reports
+
+TINY_REPORT = ["report.encoder=resnet10_3d", "report.encoder_kwargs={width: 4}",
+               "report.token_grid=[1, 2, 2]", "report.vocab_size=300", "report.layers=1",
+               "report.width=32", "report.heads=2", "report.max_len=24", "report.dropout=0.1"]
+
+
+def _report(row: pd.Series) -> str:
+    """Words that follow the scan's two learnable findings (blob: emphysema, ring: cardiomegaly)."""
+    lung = "Emphysema is seen." if row["Emphysema"] == 1 else "No emphysema."
+    heart = "The heart is enlarged." if row["Cardiomegaly"] == 1 else "Heart size is normal."
+    return f"{lung} {heart}"
+
+
+def report_manifest(cohort: dict, folder: Path, empty: tuple[int, ...] = ()) -> Path:
+    """The cohort's manifest with ``report_text`` (absolute paths); rows ``empty`` get none."""
+    df = pd.read_csv(cohort["manifest"])
+    df["path"] = [str(Path(cohort["root"]) / p) for p in df["path"]]
+    df["anatomy_path"] = [str(Path(cohort["root"]) / p) for p in df["anatomy_path"]]
+    df["report_text"] = [_report(row) for _, row in df.iterrows()]
+    df.loc[list(empty), "report_text"] = np.nan
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "manifest.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def report_overrides(tiny_overrides: list[str], cohort: dict, cache3d: str, tmp_path: Path) -> list[str]:
+    manifest = report_manifest(cohort, tmp_path / "data", empty=(1, 3))
+    return [*tiny_overrides, "method=report3d", f"data.manifest={manifest}",
+            f"data.cache3d={cache3d}", "optim.lr=3e-3", *TINY_REPORT]
+
+
+def test_report_run_writes_reports_and_selects_by_val_loss(report_overrides: list[str]) -> None:
+    cfg = load_config(None, report_overrides)
+    result = train(cfg)
+    run = Path(cfg.output_dir)
+    for name in ("config.yaml", "best.pt", "last.pt", "history.csv", "run.json", "reports.csv"):
+        assert (run / name).is_file(), name
+    assert not (run / "predictions.csv").exists()  # no tasks: nothing to classify
+    history = pd.read_csv(run / "history.csv")
+    losses = history["val_loss"].tolist()
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    assert result.best_epoch == 1 + int(np.argmin(losses))
+    reports = pd.read_csv(run / "reports.csv", keep_default_na=False)
+    assert list(reports.columns) == ["scan_id", "report"]
+    manifest = pd.read_csv(cfg.data.manifest)
+    assert sorted(reports["scan_id"]) == sorted(manifest.loc[manifest["split"] != "train", "scan_id"])
+    assert reports["report"].map(lambda t: isinstance(t, str)).all()
+
+
+def test_generation_needs_best_pt_alone(report_overrides: list[str], tmp_path: Path, cohort: dict) -> None:
+    from hyperct.inference.scans import report_scans
+
+    cfg = load_config(None, [*report_overrides, "optim.epochs=1", "report.decoding=beam",
+                             "report.beam_width=2"])
+    train(cfg)
+    run = Path(cfg.output_dir)
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (run / "best.pt").rename(alone / "best.pt")
+    written = pd.read_csv(run / "reports.csv", keep_default_na=False).set_index("scan_id")["report"]
+    for item in run.iterdir():  # nothing of the run folder but best.pt is left anywhere
+        if item.is_file():
+            item.unlink()
+    scan = Path(cohort["root"]) / "scan12.nii.gz"
+    reports = report_scans(paths=[scan], checkpoint=alone, device="cpu")
+    assert list(reports.columns) == ["report"]
+    assert reports.loc[str(scan), "report"] == written["s12"]
+
+
+def test_resume_matches_an_unbroken_run(report_overrides: list[str], tmp_path: Path) -> None:
+    straight = load_config(None, [*report_overrides, f"output_dir={tmp_path / 'straight'}"])
+    train(straight)
+    broken = [*report_overrides, f"output_dir={tmp_path / 'broken'}"]
+    train(load_config(None, [*broken, "optim.epochs=1"]))
+    train(load_config(None, broken), resume=True)
+    a = load_checkpoint(tmp_path / "straight" / "last.pt")
+    b = load_checkpoint(tmp_path / "broken" / "last.pt")
+    assert a.epoch == b.epoch == 2 and a.extra["model_assets"] == b.extra["model_assets"]
+    assert all(torch.equal(a.model[k], b.model[k]) for k in a.model)
+    ha = pd.read_csv(tmp_path / "straight" / "history.csv")
+    hb = pd.read_csv(tmp_path / "broken" / "history.csv")
+    assert ha["train_loss"].tolist() == hb["train_loss"].tolist()
+    assert ha["val_loss"].tolist() == hb["val_loss"].tolist()
+
+
+def test_a_cohort_without_report_text_is_refused_before_training(
+    report_overrides: list[str], cohort: dict, tmp_path: Path
+) -> None:
+    manifest = report_manifest(cohort, tmp_path / "none", empty=tuple(range(24)))
+    cfg = load_config(None, [*report_overrides, f"data.manifest={manifest}"])
+    with pytest.raises(NoReportTextError, match="report_text"):
+        train(cfg)
+    assert not Path(cfg.output_dir).exists()
+    without = pd.read_csv(manifest).drop(columns="report_text")
+    with pytest.raises(NoReportTextError, match="no 'report_text' column"):
+        training_reports(without, None, "m.csv")
+
+
+def test_rows_without_report_text_contribute_no_loss() -> None:
+    from hyperct.training.objectives import ReportObjective
+
+    class Recorder(torch.nn.Module):
+        """Records what the objective asks it to score."""
+
+        capabilities = frozenset({Capability.REPORT_GENERATION})
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(()))
+            self.seen: list[tuple[int, list[str]]] = []
+
+        def report_loss(self, images: torch.Tensor, reports: list[str]) -> torch.Tensor:
+            self.seen.append((images.shape[0], list(reports)))
+            return self.w * images.sum() / images.shape[0]
+
+    model = Recorder()
+    images = torch.stack([torch.full((1, 2, 2, 2), float(i)) for i in range(3)])
+    logs = ReportObjective([]).backward(model, {"image": images, "report_text": ["a", "", "c"]}, 1.0)
+    assert model.seen == [(2, ["a", "c"])]
+    assert logs["samples"] == 2.0 and logs["loss"] == pytest.approx((0 + 2) * 8 / 2)
+    none = ReportObjective([]).backward(model, {"image": images, "report_text": ["", "", ""]}, 1.0)
+    assert np.isnan(none["loss"]) and none["samples"] == 0.0
