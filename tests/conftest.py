@@ -198,3 +198,18 @@ def tiny_overrides(cohort, tiny_model, tmp_path) -> list[str]:
         "optim.epochs=2", "optim.step_size=2", "runtime.bf16=false", "runtime.progress=false",
         "runtime.device=cpu",
     ]
+
+
+@pytest.fixture(scope="session")
+def trained_run(cohort, tmp_path_factory) -> str:
+    """A one-epoch tiny HyperCT run on the synthetic cohort (its folder), trained once."""
+    from hyperct.training import load_config, train
+
+    run = tmp_path_factory.mktemp("trained") / "run"
+    model = [f"model.{k}={v}" for k, v in _TINY_MODEL.items()]
+    train(load_config(None, [
+        f"data.manifest={cohort['manifest']}", f"data.cache={cohort['cache']}", f"output_dir={run}",
+        *model, "optim.lr=3e-3", "optim.batch_size=4", "optim.epochs=1", "runtime.bf16=false",
+        "runtime.progress=false", "runtime.device=cpu",
+    ]))
+    return str(run)

@@ -81,6 +81,7 @@ def _register() -> None:
         explain,
         label,
         manifest_cmd,
+        merge_predictions,
         phantom_cmd,
         predict,
         prepare,
@@ -99,6 +100,7 @@ def _register() -> None:
     app.command("train")(train.train)
     app.command("compare")(compare.compare)
     app.command("predict")(predict.predict)
+    app.command("merge-predictions")(merge_predictions.merge_predictions)
     app.command("evaluate")(evaluate.evaluate)
     app.command("explain")(explain.explain)
     app.command("demo")(demo.demo)
