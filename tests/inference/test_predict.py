@@ -88,6 +88,13 @@ def test_a_scan_missing_from_the_cache_fails_alone(
     assert list(result.failed) == ["s20"] and "not in the cache" in result.failed["s20"]
     assert sorted(result.table["scan_id"].unique()) == [f"s{i}" for i in range(18, 24) if i != 20]
 
+    from hyperct.data.cache import ScanCache
+
+    ScanCache(cache).image_path("s21").write_bytes(b"\x93NUMPY truncated")
+    again = predict_manifest(checkpoint=trained_run, manifest=cohort["manifest"], cache=cache,
+                             splits=["test"], device="cpu")
+    assert sorted(again.failed) == ["s20", "s21"] and "unreadable cache entry" in again.failed["s21"]
+
 
 @pytest.mark.slow
 def test_torchrun_two_processes_write_the_unsharded_table(

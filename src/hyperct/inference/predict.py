@@ -13,6 +13,7 @@ import pandas as pd
 from torch.utils.data import DataLoader, Dataset
 
 from hyperct.config.run import ConfigError, TrainConfig, config_from_dict
+from hyperct.data.shard import Shard
 from hyperct.inference.batch import ScanPredictions, predict_batches
 from hyperct.inference.checkpoint import (
     Checkpoint,
@@ -21,7 +22,6 @@ from hyperct.inference.checkpoint import (
     load_checkpoint,
     load_trainable_state,
 )
-from hyperct.data.shard import Shard
 from hyperct.inference.device import resolve_device
 from hyperct.inference.distributed import all_gather_objects, process_group
 from hyperct.inference.predictions import (
