@@ -201,15 +201,15 @@ def tiny_overrides(cohort, tiny_model, tmp_path) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def trained_run(cohort, tmp_path_factory) -> Path:
-    """A one-epoch tiny HyperCT run on the synthetic cohort (random backbone), trained once."""
+def trained_run(cohort, tmp_path_factory) -> str:
+    """A one-epoch tiny HyperCT run on the synthetic cohort (its folder), trained once."""
     from hyperct.training import load_config, train
 
-    out = tmp_path_factory.mktemp("trained") / "tiny"
-    overrides = [
-        f"data.manifest={cohort['manifest']}", f"data.cache={cohort['cache']}", f"output_dir={out}",
-        *(f"model.{k}={v}" for k, v in _TINY_MODEL.items()), "optim.epochs=1", "optim.batch_size=4",
-        "runtime.bf16=false", "runtime.progress=false", "runtime.device=cpu",
-    ]
-    train(load_config(None, overrides))
-    return out
+    run = tmp_path_factory.mktemp("trained") / "run"
+    model = [f"model.{k}={v}" for k, v in _TINY_MODEL.items()]
+    train(load_config(None, [
+        f"data.manifest={cohort['manifest']}", f"data.cache={cohort['cache']}", f"output_dir={run}",
+        *model, "optim.lr=3e-3", "optim.batch_size=4", "optim.epochs=1", "runtime.bf16=false",
+        "runtime.progress=false", "runtime.device=cpu",
+    ]))
+    return str(run)

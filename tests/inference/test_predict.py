@@ -34,7 +34,7 @@ def test_predict_manifest_reproduces_the_runs_predictions(
     train(cfg)
     written = read_predictions(Path(cfg.output_dir) / "predictions.csv")
     again = predict_manifest(checkpoint=cfg.output_dir, manifest=cohort["manifest"],
-                             cache=cohort["cache"], splits=["val", "test"], device="cpu")
+                             cache=cohort["cache"], splits=["val", "test"], device="cpu").table
     merged = written.merge(again, on=["scan_id", "task"], suffixes=("", "_again"))
     assert len(merged) == len(written) == 12 * 25
     # the table stores 6 significant digits; float32 sums differ in the last bits
@@ -46,3 +46,83 @@ def test_predict_manifest_reproduces_the_runs_predictions(
                           device="cpu")
     assert probs.shape == (1, 25) and list(probs.columns) == list(TASK_NAMES)
     assert ((probs.to_numpy() > 0) & (probs.to_numpy() < 1)).all()
+
+
+def _cache_without(cache: str, scan_id: str, folder: Path) -> Path:
+    """A copy of ``cache`` that lacks ``scan_id``'s entry."""
+    import shutil
+
+    from hyperct.data.cache import ScanCache
+
+    copy = Path(shutil.copytree(cache, folder / "cache"))
+    ScanCache(copy).remove(scan_id)
+    return copy
+
+
+def test_three_shards_merged_equal_the_unsharded_table(
+    trained_run: str, cohort: dict, tmp_path: Path
+) -> None:
+    from hyperct.data.shard import Shard
+    from hyperct.inference.parts import merge_parts
+    from hyperct.inference.predictions import write_predictions
+
+    common = dict(checkpoint=trained_run, manifest=cohort["manifest"], cache=cohort["cache"],
+                  device="cpu")
+    whole = predict_manifest(**common, out=tmp_path / "whole.csv")
+    assert whole.failed == {} and whole.main and len(whole.table) == 24 * 25
+    parts = [tmp_path / f"part{i}.csv" for i in range(3)]
+    sizes = [len(predict_manifest(**common, shard=Shard(i, 3), out=parts[i]).table) for i in range(3)]
+    assert sum(sizes) == 24 * 25 and min(sizes) > 0
+    merged = merge_parts(parts, manifest=cohort["manifest"])
+    assert merged.gaps == {}
+    write_predictions(merged.table, tmp_path / "merged.csv")
+    assert (tmp_path / "merged.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+
+
+def test_a_scan_missing_from_the_cache_fails_alone(
+    trained_run: str, cohort: dict, tmp_path: Path
+) -> None:
+    cache = _cache_without(cohort["cache"], "s20", tmp_path)
+    result = predict_manifest(checkpoint=trained_run, manifest=cohort["manifest"], cache=cache,
+                              splits=["test"], device="cpu")
+    assert list(result.failed) == ["s20"] and "not in the cache" in result.failed["s20"]
+    assert sorted(result.table["scan_id"].unique()) == [f"s{i}" for i in range(18, 24) if i != 20]
+
+    from hyperct.data.cache import ScanCache
+
+    ScanCache(cache).image_path("s21").write_bytes(b"\x93NUMPY truncated")
+    again = predict_manifest(checkpoint=trained_run, manifest=cohort["manifest"], cache=cache,
+                             splits=["test"], device="cpu")
+    assert sorted(again.failed) == ["s20", "s21"] and "unreadable cache entry" in again.failed["s21"]
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_write_the_unsharded_table(
+    trained_run: str, cohort: dict, tmp_path: Path
+) -> None:
+    import os
+
+    whole = tmp_path / "whole.csv"
+    predict_manifest(checkpoint=trained_run, manifest=cohort["manifest"], cache=cohort["cache"],
+                     device="cpu", out=whole)
+    script = tmp_path / "cli.py"
+    script.write_text("from hyperct.cli.main import app\napp()\n")
+    out = tmp_path / "ranks.csv"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(script),
+           "predict", "--manifest", cohort["manifest"], "--cache", cohort["cache"],
+           "--checkpoint", trained_run, "--device", "cpu", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "distributed: rank 1 of 2" in done.stderr
+    assert out.read_bytes() == whole.read_bytes()
+    assert done.stdout.count("24 scans x 25 tasks") == 1  # rank 0 alone reports
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -95,7 +95,7 @@ def test_3d_run_with_anatomy_saves_an_inference_model_that_reproduces_its_predic
     assert set(ckpt.model) == set(model.state_dict())  # batch-norm statistics included
     written = read_predictions(run / "predictions.csv")
     again = predict_manifest(checkpoint=run, manifest=cohort["manifest"], cache=cache3d,
-                             splits=["val", "test"], device="cpu")
+                             splits=["val", "test"], device="cpu").table
     merged = written.merge(again, on=["scan_id", "task"], suffixes=("", "_again"))
     assert len(merged) == len(written) == 12 * 25
     # the table stores 6 significant digits

@@ -83,6 +83,7 @@ def _register() -> None:
         explain,
         label,
         manifest_cmd,
+        merge_predictions,
         phantom_cmd,
         predict,
         prepare,
@@ -102,6 +103,7 @@ def _register() -> None:
     app.command("train")(train.train)
     app.command("compare")(compare.compare)
     app.command("predict")(predict.predict)
+    app.command("merge-predictions")(merge_predictions.merge_predictions)
     app.command("evaluate")(evaluate.evaluate)
     app.command("evaluate-reports")(evaluate_reports.evaluate_reports)
     app.command("evaluate-masks")(evaluate_masks.evaluate_masks)

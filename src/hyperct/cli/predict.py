@@ -25,20 +25,19 @@ def predict(
     spacing: str = typer.Option(
         None, "--spacing", help="Voxel spacing z,y,x (mm) for files that give none (pixdim 0)."
     ),
+    shard: str = typer.Option(
+        None, "--shard", help="Manifest mode: only shard i/n (0 <= i < n) of the scans, by "
+        "scan_id hash; join the parts with `hyperct merge-predictions`."
+    ),
 ) -> None:
     """Predict with a trained run; preprocessing always comes from the checkpoint's spec."""
     from hyperct.cli.output import plain_console
 
     console = plain_console()
+    if shard is not None and manifest is None:
+        raise typer.BadParameter("--shard needs --manifest")
     if manifest is not None:
-        from hyperct.inference.predict import predict_manifest
-
-        if cache is None or scans:
-            raise typer.BadParameter("--manifest needs --cache and no SCAN arguments")
-        table = predict_manifest(checkpoint=checkpoint, manifest=manifest, cache=cache, out=out,
-                                 splits=split or None, device=device)
-        console.print(f"{table['scan_id'].nunique()} scans x {table['task'].nunique()} tasks"
-                      + (f" written to {out}" if out else ""))
+        _predict_manifest(checkpoint, manifest, cache, out, split, device, shard, bool(scans))
         return
     if not scans:
         raise typer.BadParameter("give SCAN files or --manifest with --cache")
@@ -68,3 +67,28 @@ def predict(
     if out is not None:
         write_scan_probabilities(probs, out)
         console.print(f"written to {out}")
+
+
+def _predict_manifest(
+    checkpoint: Path, manifest: Path, cache: Path | None, out: Path | None, splits: list[str],
+    device: str, shard: str | None, has_scans: bool,
+) -> None:
+    """The predictions table of a manifest; under ``torchrun`` rank 0 writes and reports."""
+    from hyperct.cli.errors import ExitCode, exit_if_failed
+    from hyperct.cli.output import plain_console
+    from hyperct.data.shard import Shard, parse_shard
+    from hyperct.inference.predict import predict_manifest
+
+    if cache is None or has_scans:
+        raise typer.BadParameter("--manifest needs --cache and no SCAN arguments")
+    result = predict_manifest(checkpoint=checkpoint, manifest=manifest, cache=cache, out=out,
+                              splits=splits or None, device=device,
+                              shard=parse_shard(shard) if shard is not None else Shard())
+    if not result.main:
+        if result.failed:
+            raise typer.Exit(ExitCode.FAILED_ITEMS)
+        return
+    table = result.table
+    plain_console().print(f"{table['scan_id'].nunique()} scans x {table['task'].nunique()} tasks"
+                          + (f" written to {out}" if out else ""))
+    exit_if_failed([f"{sid}: {why}" for sid, why in sorted(result.failed.items())], "predict")

@@ -24,12 +24,19 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from hyperct.findings_categories import MASK_CHANNELS
-from hyperct.io.atomic import TMP_MARKER, atomic_path, write_text_atomic
+from hyperct.io.atomic import (
+    TMP_MARKER,
+    atomic_path,
+    partial_key,
+    partial_target,
+    write_text_atomic,
+)
 from hyperct.io.finding_masks import unpack_bits
 from hyperct.preprocess.grid_map import GridRecord
 from hyperct.preprocess.spec import PreprocessSpec, spec_from_dict
@@ -231,9 +238,20 @@ class ScanCache:
             }
             write_text_atomic(self.root / SPEC_FILE, json.dumps(payload, indent=2) + "\n")
 
-    def remove_partials(self) -> int:
-        """Delete temporary files a killed run left behind; return how many."""
+    def remove_partials(self, scan_ids: Iterable[str] | None = None) -> int:
+        """Delete temporary files a killed run left behind; return how many.
+
+        With ``scan_ids``, only those of these scans' entries: another process preparing other
+        scans into the same folder (a shard) keeps its files being written.
+        """
         leftovers = [p for p in self.root.glob(f".*{TMP_MARKER}*") if p.is_file()]
+        if scan_ids is not None:
+            mine = {
+                partial_key(path)
+                for sid in scan_ids
+                for path in (self.image_path(sid), self.anatomy_path(sid), self.source_path(sid))
+            }
+            leftovers = [p for p in leftovers if partial_target(p) in mine]
         for p in leftovers:
             p.unlink()
         return len(leftovers)

@@ -11,7 +11,6 @@ even be examined) is recorded in ``errors.jsonl`` and the run goes on; the repor
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import time
@@ -22,10 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from hyperct.data.cache import ERRORS_FILE, ScanCache, source_identity
+from hyperct.data.cache import ScanCache, source_identity
 from hyperct.data.findings_table import default_findings_table, read_mask_categories
 from hyperct.data.manifest import load_manifest
-from hyperct.io.atomic import write_text_atomic
+from hyperct.data.prepare_errors import errors_file, write_errors
+from hyperct.data.shard import Shard
 from hyperct.preprocess.spec import PreprocessSpec, load_spec, spec_from_dict
 
 logger = logging.getLogger(__name__)
@@ -77,6 +77,7 @@ def prepare_cache(
     allow_implausible: bool = False,
     spacing: tuple[float, float, float] | None = None,
     findings_table: str | Path | None = None,
+    shard: Shard = Shard(),
 ) -> PrepareReport:
     """Preprocess the manifest's scans (and ``anatomy_path``, ``findings_mask_path`` masks) into
     ``out_dir``.
@@ -84,7 +85,9 @@ def prepare_cache(
     ``spec`` is a spec object, a name (``paper``, ``anatomy3d``) or a JSON file. A cache built
     with another spec is refused. ``workers`` > 1 uses that many processes (one torch and one
     BLAS thread each). Scans whose values are not plausible CT HU fail unless
-    ``allow_implausible``; ``spacing`` (z, y, x mm) is used for files that give none.
+    ``allow_implausible``; ``spacing`` (z, y, x mm) is used for files that give none. A ``shard``
+    prepares only its scans (:mod:`hyperct.data.shard`) into the shared folder and records its
+    failures in its own errors file (:mod:`hyperct.data.prepare_errors`).
     ``findings_table`` gives each finding-mask channel's category (default: the manifest's
     ``<stem>_findings.csv`` when it exists).
     """
@@ -92,7 +95,7 @@ def prepare_cache(
         raise ValueError(f"workers must be >= 1, got {workers}")
     spec = load_spec(spec)
     start = time.perf_counter()
-    df = load_manifest(manifest_path, check_files=False, check_leakage=False)
+    df = shard.select(load_manifest(manifest_path, check_files=False, check_leakage=False))
     findings_table = findings_table or default_findings_table(manifest_path)
     categories = read_mask_categories(findings_table) if findings_table else None
     if findings_table:
@@ -100,7 +103,7 @@ def prepare_cache(
     cache = ScanCache(out_dir)
     cache.root.mkdir(parents=True, exist_ok=True)
     cache.init_spec(spec)
-    removed = cache.remove_partials()
+    removed = cache.remove_partials(None if shard.whole else df["scan_id"])
     if removed:
         logger.info("%s: removed %d partial file(s) from an interrupted run", cache.root, removed)
     report = PrepareReport(out_dir=cache.root, total=len(df))
@@ -127,7 +130,7 @@ def prepare_cache(
             logger.error("scan %s failed: %s", scan_id, error)
             if scan_id in stale:  # its cached image is of the old source: never serve it
                 cache.remove(scan_id)
-    _write_errors(cache.root / ERRORS_FILE, dict(zip(df["scan_id"], df["path"])), report.failed)
+    write_errors(cache.root / errors_file(shard), dict(zip(df["scan_id"], df["path"])), report.failed)
     report.seconds = time.perf_counter() - start
     return report
 
@@ -300,11 +303,3 @@ def _parse_rescale(job: ScanJob) -> tuple[float, float]:
         return float(job.rescale[0]), float(job.rescale[1])  # type: ignore[index]
     except ValueError as exc:
         raise ValueError(f"rescale_slope/rescale_intercept {job.rescale} are not numbers") from exc
-
-
-def _write_errors(path: Path, paths: dict[str, str], failed: dict[str, str]) -> None:
-    lines = [
-        json.dumps({"scan_id": sid, "path": paths[sid], "error": err})
-        for sid, err in sorted(failed.items())
-    ]
-    write_text_atomic(path, "".join(line + "\n" for line in lines))

@@ -37,6 +37,12 @@ class ScanPredictions:
     probs: np.ndarray
 
     @classmethod
+    def empty(cls) -> ScanPredictions:
+        """No scans (all 25 task columns)."""
+        width = len(TASK_NAMES)
+        return cls([], np.zeros((0, width)), np.zeros((0, width)))
+
+    @classmethod
     def concat(cls, parts: Sequence[ScanPredictions]) -> ScanPredictions:
         """Join parts (e.g. one per rank), dropping repeated scans, sorted by scan id."""
         seen: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -68,11 +74,8 @@ def predict_batches(
         labels.append(batch["labels"].cpu().numpy())
         ids.extend(str(s) for s in batch["scan_id"])
     model.train(was_training)
-    width = len(TASK_NAMES)
-    return ScanPredictions(
-        ids,
-        np.concatenate(labels) if labels else np.zeros((0, width)),
-        np.concatenate(probs) if probs else np.zeros((0, width)),
-    )
+    if not ids:
+        return ScanPredictions.empty()
+    return ScanPredictions(ids, np.concatenate(labels), np.concatenate(probs))
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from torch.utils.data import DataLoader, Dataset
 
 from hyperct.config.run import ConfigError, TrainConfig, config_from_dict
+from hyperct.data.shard import Shard
 from hyperct.inference.batch import ScanPredictions, predict_batches
 from hyperct.inference.checkpoint import (
     MODEL_ASSETS,
@@ -22,11 +24,19 @@ from hyperct.inference.checkpoint import (
     load_trainable_state,
 )
 from hyperct.inference.device import resolve_device
-from hyperct.inference.predictions import predictions_from_arrays, write_predictions
+from hyperct.inference.distributed import all_gather_objects, process_group
+from hyperct.inference.predictions import (
+    predictions_from_arrays,
+    sort_predictions,
+    write_predictions,
+)
 from hyperct.inference.rng import seed_everything
 from hyperct.inference.spec import cache_spec, checkpoint_spec, same_spec
 from hyperct.models.interface import ScreeningModel
 from hyperct.tasks import TASK_NAMES
+
+if TYPE_CHECKING:
+    from hyperct.data.cache import ScanCache
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +105,19 @@ def split_dataset(manifest: pd.DataFrame, cache: str | Path, split: str) -> Data
     return CachedScanDataset(manifest, cache, split=split, train=False)
 
 
+@dataclass
+class ManifestPrediction:
+    """The predictions table of a manifest, the scans that could not be predicted and why.
+
+    Under ``torchrun`` every rank holds the whole table and all failures; ``main`` is rank 0,
+    the one that wrote the table and reports.
+    """
+
+    table: pd.DataFrame
+    failed: dict[str, str] = field(default_factory=dict)
+    main: bool = True
+
+
 def predict_manifest(
     *,
     checkpoint: str | Path,
@@ -106,11 +129,45 @@ def predict_manifest(
     device: str = "auto",
     method: str | None = None,
     run: str | None = None,
-) -> pd.DataFrame:
+    shard: Shard = Shard(),
+) -> ManifestPrediction:
     """Predict all 25 tasks for every scan of ``manifest`` (or of ``splits``) from ``cache``.
 
-    The cache must have been prepared with the checkpoint's preprocessing spec.
+    The cache must have been prepared with the checkpoint's preprocessing spec. A scan whose
+    cache entry is missing or unreadable is a failure of that scan; the others are predicted.
+    ``shard`` predicts only that shard's scans (:mod:`hyperct.data.shard`); under ``torchrun``
+    each rank predicts its part of it and rank 0 writes the one table of all ranks.
     """
+    with process_group(resolve_device(device)) as info:
+        local = _predict_part(
+            checkpoint=checkpoint, manifest=manifest, cache=cache, splits=splits,
+            batch_size=batch_size, device=str(resolve_device(device, info.local_rank)),
+            method=method, run=run, part=shard.split(info.world_size, info.rank),
+        )
+        parts = all_gather_objects(local, info)
+    tables = [p.table for p in parts]  # type: ignore[attr-defined]
+    failed = {sid: err for p in parts for sid, err in p.failed.items()}  # type: ignore[attr-defined]
+    result = ManifestPrediction(sort_predictions(pd.concat(tables, ignore_index=True)), failed,
+                                info.is_main)
+    if out is not None and info.is_main:
+        write_predictions(result.table, out)
+    return result
+
+
+def _predict_part(
+    *,
+    checkpoint: str | Path,
+    manifest: str | Path,
+    cache: str | Path,
+    splits: Sequence[str] | None,
+    batch_size: int,
+    device: str,
+    method: str | None,
+    run: str | None,
+    part: Shard,
+) -> ManifestPrediction:
+    """This process's scans of the manifest: those of ``part`` that the cache can serve."""
+    from hyperct.data.cache import ScanCache
     from hyperct.data.dataset import collate_scans
     from hyperct.data.manifest import load_manifest
 
@@ -134,13 +191,30 @@ def predict_manifest(
     if len(tasks) < len(ckpt.tasks):
         logger.info("tasks outside the catalogue (%s) are not written to the predictions table",
                     [t for t in ckpt.tasks if t not in TASK_NAMES])
-    tables = []
-    for split in splits or sorted(table["split"].unique()):
-        loader = DataLoader(split_dataset(table, cache, split), batch_size=batch_size,
+    wanted = part.select(table)
+    if splits:
+        wanted = wanted[wanted["split"].isin(list(splits))]
+    scans = ScanCache(cache)
+    failed = {sid: why for sid in wanted["scan_id"] if (why := _cache_problem(scans, sid))}
+    for sid, why in sorted(failed.items()):
+        logger.error("scan %s failed: %s", sid, why)
+    usable = wanted[~wanted["scan_id"].isin(list(failed))]
+    tables = [predictions_table(ScanPredictions.empty(), table, method, run, tasks)]
+    for split in sorted(usable["split"].unique()):
+        loader = DataLoader(split_dataset(usable, cache, split), batch_size=batch_size,
                             shuffle=False, collate_fn=collate_scans)
         preds = predict_batches(model, loader, dev, bool(cfg.runtime.bf16))
         tables.append(predictions_table(preds, table, method, run, tasks))
-    result = pd.concat(tables, ignore_index=True)
-    if out is not None:
-        write_predictions(result, out)
-    return result
+    return ManifestPrediction(pd.concat(tables, ignore_index=True), failed)
+
+
+def _cache_problem(cache: ScanCache, scan_id: str) -> str | None:
+    """Why the cache cannot serve ``scan_id``, or None when it can."""
+    if not cache.has(scan_id):
+        return (f"not in the cache {cache.root} (run `hyperct prepare`; its errors.jsonl "
+                "says why a scan failed there)")
+    try:
+        cache.load(scan_id)
+    except (OSError, ValueError) as exc:
+        return f"{cache.image_path(scan_id)}: unreadable cache entry ({exc})"
+    return None

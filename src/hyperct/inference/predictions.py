@@ -116,6 +116,18 @@ def predictions_from_arrays(
     return validate_predictions(df, source="arrays")
 
 
+def sort_predictions(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows in one canonical order (method, run, scan_id, then the catalogue's task order).
+
+    Prediction sharded or not, merged from parts in any order, gives the same table.
+    """
+    position = {name: i for i, name in enumerate(TASK_NAMES)}
+    order = df.assign(_task=df[TASK].map(position)).sort_values(
+        [METHOD, RUN, SCAN_ID, "_task"], kind="stable"
+    )
+    return order.drop(columns="_task").reset_index(drop=True)
+
+
 def validate_predictions(df: pd.DataFrame, source: str = "table") -> pd.DataFrame:
     """Check the contract and return a clean copy (column order, dtypes, full task names).
 

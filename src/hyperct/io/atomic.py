@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 
 #: Marker in temporary names, so leftovers of a killed run can be recognised and removed.
 TMP_MARKER = ".tmp-"
+_PARTIAL = re.compile(r"\.(.*?)" + re.escape(TMP_MARKER) + r"[0-9a-f]{8}(.*)")
 
 
 @contextmanager
@@ -24,8 +26,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(path.suffixes)
-    stem = path.name[: len(path.name) - len(suffix)] if suffix else path.name
+    stem, suffix = _stem_suffix(path)
     tmp = path.with_name(f".{stem}{TMP_MARKER}{uuid.uuid4().hex[:8]}{suffix}")
     try:
         yield tmp
@@ -33,6 +34,22 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _stem_suffix(path: Path) -> tuple[str, str]:
+    suffix = "".join(path.suffixes)
+    return (path.name[: len(path.name) - len(suffix)] if suffix else path.name), suffix
+
+
+def partial_target(tmp: str | Path) -> tuple[str, str] | None:
+    """The ``(stem, suffixes)`` of the file a temporary file of :func:`atomic_path` was for."""
+    match = _PARTIAL.fullmatch(Path(tmp).name)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def partial_key(path: str | Path) -> tuple[str, str]:
+    """What :func:`partial_target` gives for the temporary files of ``path``."""
+    return _stem_suffix(Path(path))
 
 
 def write_atomic(path: str | Path, write: Callable[[Path], object]) -> Path:

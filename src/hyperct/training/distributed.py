@@ -5,50 +5,33 @@ instead of wrapping the model in ``DistributedDataParallel``: gradient-weighting
 PCGrad, ...) run their own backward passes, which DDP's hooks cannot follow, and the trainable
 part (LoRA, hypernetwork, heads) is small. The 3D classifiers train all their weights the same
 way; their batch-norm statistics are averaged once per epoch. gloo on CPU, NCCL on CUDA.
+The process group itself (:class:`DistInfo`, joining, gathering) is
+:mod:`hyperct.inference.distributed`, which batch prediction uses too.
 """
 
 from __future__ import annotations
-
-import logging
-import os
-from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-logger = logging.getLogger(__name__)
+from hyperct.inference.distributed import (
+    DistInfo,
+    all_gather_objects,
+    barrier,
+    cleanup,
+    init_distributed,
+)
 
-
-@dataclass(frozen=True)
-class DistInfo:
-    """This process's place in the job; a single process is rank 0 of world size 1."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-
-def init_distributed(device: torch.device) -> DistInfo:
-    """Join the process group that ``torchrun`` describes in the environment, if any."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return DistInfo()
-    if device.type == "cuda":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    info = DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-    logger.info("distributed: rank %d of %d", info.rank, info.world_size)
-    return info
+__all__ = [
+    "DistInfo",
+    "all_gather_objects",
+    "average_buffers",
+    "average_gradients",
+    "barrier",
+    "cleanup",
+    "init_distributed",
+]
 
 
 def average_gradients(params: list[nn.Parameter], info: DistInfo) -> None:
@@ -74,24 +57,3 @@ def average_buffers(model: nn.Module, info: DistInfo) -> None:
         if buffer.is_floating_point():
             dist.all_reduce(buffer, op=dist.ReduceOp.SUM)
             buffer.div_(info.world_size)
-
-
-def all_gather_objects(obj: object, info: DistInfo) -> list[object]:
-    """Every rank's ``obj``, in rank order (a one-element list without distribution)."""
-    if not info.enabled:
-        return [obj]
-    out: list[object] = [None] * info.world_size
-    dist.all_gather_object(out, obj)
-    return out
-
-
-def barrier(info: DistInfo) -> None:
-    """Wait for every rank (no-op without distribution)."""
-    if info.enabled:
-        dist.barrier()
-
-
-def cleanup(info: DistInfo) -> None:
-    """Leave the process group."""
-    if info.enabled and dist.is_initialized():
-        dist.destroy_process_group()
