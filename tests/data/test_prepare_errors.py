@@ -41,7 +41,7 @@ def test_two_shards_give_the_cache_of_one_run(manifest: Path, tmp_path: Path) ->
     assert sum(r.total for r in reports) == whole.total == 10
     assert min(r.total for r in reports) > 0
     one, two = _entries(tmp_path / "one"), _entries(tmp_path / "two")
-    assert one.keys() == two.keys() and len(one) == 1 + 3 * 9  # spec + image, mask, record
+    assert one.keys() == two.keys() and len(one) == 1 + 4 * 9  # spec + image, mask, source, grid
     for name in one:
         if name.endswith(".npy"):
             assert np.array_equal(np.load(tmp_path / "one" / name), np.load(tmp_path / "two" / name))
