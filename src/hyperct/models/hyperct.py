@@ -186,7 +186,7 @@ class HyperCT(nn.Module):
         (default: the last block). The mask is unused here; it is taken for a uniform call."""
         self._check_inputs(images, image_mask)
         unique, inverse = torch.unique(task_ids, return_inverse=True)
-        pairs = self.hypernetwork(unique, gather=inverse)
+        pairs = self.hypernetwork(unique, gather=inverse, dtype=self.backbone.dtype)
         spec = self._run_spec(0, pairs)
         if return_patch_tokens:
             spec.capture = self._capture_block(block)
@@ -241,7 +241,9 @@ class HyperCT(nn.Module):
         batch, count = shape[0], len(tasks)
         task_ids = torch.tensor(tasks, device=trunk.device)
         pairs = self.hypernetwork(
-            task_ids, gather=torch.arange(count, device=trunk.device).repeat(batch)
+            task_ids,
+            gather=torch.arange(count, device=trunk.device).repeat(batch),
+            dtype=self.backbone.dtype,
         )
         length, width = trunk.shape[1:]
         hidden = trunk.unflatten(0, shape)[:, None].expand(batch, count, shape[1], length, width)

@@ -154,11 +154,20 @@ class HyperNetwork(nn.Module):
         )
         return self.output(self.residual(self.mixer(joint)))
 
-    def forward(self, task_ids: torch.Tensor, gather: torch.Tensor | None = None) -> list[LoRAPair]:
+    def forward(
+        self,
+        task_ids: torch.Tensor,
+        gather: torch.Tensor | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> list[LoRAPair]:
         """LoRA pairs in module order: A (G, r, d_in), B (G, d_out, r).
 
         ``task_ids`` (U,) are run once each; ``gather`` (G,) indexes into them to give one pair
-        per group (e.g. per sample), so duplicate tasks in a batch cost nothing extra.
+        per group (e.g. per sample), so duplicate tasks in a batch cost nothing extra. ``dtype``
+        (e.g. the backbone's bfloat16) casts each module type's output once, not each pair
+        where it is used. The pairs are views cut by ``unbind`` and ``split``, whose backward
+        is one stack / concatenation per module type rather than a zero-filled gradient of
+        the whole output per module.
         """
         feats = self.features(task_ids)
         pairs: list[LoRAPair | None] = [None] * len(self.specs)
@@ -168,14 +177,16 @@ class HyperNetwork(nn.Module):
             flat = self.heads[kind](feats.index_select(1, index))
             if gather is not None:
                 flat = flat.index_select(0, gather)
-            for column, position in enumerate(positions):
-                spec = self.specs[position]
-                values = flat[:, column]
-                lora_a = values[:, : rank * spec.in_features].unflatten(1, (rank, spec.in_features))
-                lora_b = values[:, rank * spec.in_features :].unflatten(
-                    1, (spec.out_features, rank)
+            if dtype is not None:
+                flat = flat.to(dtype)
+            spec = self.specs[positions[0]]
+            sizes = [rank * spec.in_features, rank * spec.out_features]
+            for position, values in zip(positions, flat.unbind(1)):
+                lora_a, lora_b = values.split(sizes, dim=1)
+                pairs[position] = (
+                    lora_a.unflatten(1, (rank, spec.in_features)),
+                    lora_b.unflatten(1, (spec.out_features, rank)),
                 )
-                pairs[position] = (lora_a, lora_b)
         return pairs  # type: ignore[return-value]
 
 

@@ -2,7 +2,8 @@
 
 ``nn.Dropout`` draws one float per element; on CPU that costs as much as the frozen matmul it
 sits beside. This draws one random byte per element (four per 32-bit draw) and only zeroes the
-dropped elements; the ``1 / (1 - p)`` rescale is left to the caller, which folds it into the
+dropped elements, in one ``where`` (whose backward is one pass too, where ``masked_fill`` copies
+and fills); the ``1 / (1 - p)`` rescale is left to the caller, which folds it into the
 ``alpha / r`` scalar it multiplies the update by anyway. ``p`` is rounded to a multiple of 1/256
 (0.05 -> 13/256 = 0.0508).
 """
@@ -38,7 +39,7 @@ class InputDropout(nn.Module):
         count = x.numel()
         words = torch.empty((count + 3) // 4, dtype=torch.int32, device=x.device)
         random_bytes = words.random_(-(2**31), 2**31).view(torch.uint8)[:count].view(x.shape)
-        return x.masked_fill(random_bytes < self.threshold, 0)
+        return torch.where(random_bytes < self.threshold, 0, x)
 
     def extra_repr(self) -> str:
         return f"p={self.p:.4f}"

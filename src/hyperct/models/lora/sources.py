@@ -4,7 +4,8 @@
 per-sample A and B produced by the hypernetwork and bound before each forward pass (HyperCT).
 Both add the scaled low-rank update ``scale * (x A^T) B^T`` to the frozen layer's output, fusing the
 scale and the addition into the second matmul (``addmm`` / ``baddbmm``: one pass over the output
-instead of three), so the layer itself has no branch on where the weights come from.
+instead of three; in place when autograd does not record, so the output is not copied either),
+so the layer itself has no branch on where the weights come from.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ from abc import ABC, abstractmethod
 
 import torch
 from torch import nn
+
+
+def _recorded() -> bool:
+    """Whether autograd may record the update: then it is added out of place, since an in-place
+    op on the (view) output of ``linear`` would cost a copy in backward instead."""
+    return torch.is_grad_enabled()
 
 
 class LoRASource(nn.Module, ABC):
@@ -45,8 +52,12 @@ class StaticLoRA(LoRASource):
 
     def add_update(self, x: torch.Tensor, out: torch.Tensor, scale: float) -> torch.Tensor:
         low = nn.functional.linear(x, self.lora_A.to(x.dtype)).flatten(0, -2)
-        flat = torch.addmm(out.flatten(0, -2), low, self.lora_B.to(low.dtype).t(), alpha=scale)
-        return flat.view(out.shape)
+        lora_b = self.lora_B.to(low.dtype).t()
+        flat = out.view(-1, out.shape[-1])
+        if _recorded():
+            return torch.addmm(flat, low, lora_b, alpha=scale).view(out.shape)
+        flat.addmm_(low, lora_b, alpha=scale)
+        return out
 
     def delta_weight(self) -> torch.Tensor:
         return self.lora_B @ self.lora_A
@@ -80,8 +91,11 @@ class GeneratedLoRA(LoRASource):
             raise ValueError(f"LoRA input batch {x.shape[0]} is not divisible by {groups} groups")
         low = torch.bmm(x.reshape(groups, -1, x.shape[-1]), self.lora_A.to(x.dtype).transpose(1, 2))
         lora_b = self.lora_B.to(low.dtype).transpose(1, 2)
-        grouped = torch.baddbmm(out.reshape(groups, -1, out.shape[-1]), low, lora_b, alpha=scale)
-        return grouped.view(out.shape)
+        grouped = out.view(groups, -1, out.shape[-1])
+        if _recorded():
+            return torch.baddbmm(grouped, low, lora_b, alpha=scale).view(out.shape)
+        grouped.baddbmm_(low, lora_b, alpha=scale)
+        return out
 
     def delta_weight(self) -> torch.Tensor:
         raise TypeError(

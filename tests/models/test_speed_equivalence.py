@@ -1,0 +1,99 @@
+"""Every speed path gives the logits of a plain reference: transformers' own block, out-of-place
+LoRA under autograd, float32 weights, one task at a time."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hyperct.models.backbones import create_backbone
+from hyperct.models.lora import GeneratedLoRA
+from model_helpers import scan_batch, tiny_hyperct
+
+
+def _backbone_with_layer_scale(dtype: torch.dtype):
+    torch.manual_seed(0)
+    backbone = create_backbone("dinov3-tiny")
+    with torch.no_grad():
+        for block in backbone.blocks:
+            block.layer_scale1.lambda1.uniform_(0.2, 1.5)
+            block.layer_scale2.lambda1.uniform_(0.2, 1.5)
+    backbone.cast(dtype)
+    return backbone
+
+
+@pytest.mark.parametrize("recorded", [False, True], ids=["sdpa", "autograd"])
+@pytest.mark.parametrize(("dtype", "tolerance"), [(torch.float32, 1e-5), (torch.bfloat16, 3e-2)])
+def test_run_block_equals_the_transformers_layer(
+    dtype: torch.dtype, tolerance: float, recorded: bool
+) -> None:
+    backbone = _backbone_with_layer_scale(dtype)
+    pixels = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        hidden, rope = backbone.embed(pixels)
+    for index in range(backbone.num_blocks):
+        with torch.no_grad():
+            reference = backbone.blocks[index](hidden, position_embeddings=rope)
+        with torch.set_grad_enabled(recorded):
+            fast = backbone.run_block(index, hidden.clone().requires_grad_(recorded), rope)
+        assert fast.dtype == dtype
+        assert fast.requires_grad == recorded
+        torch.testing.assert_close(fast.detach(), reference, rtol=tolerance, atol=tolerance)
+        hidden = reference
+
+
+def test_in_place_lora_update_equals_the_recorded_one() -> None:
+    torch.manual_seed(0)
+    source = GeneratedLoRA(8, 6, rank=2)
+    source.bind(torch.randn(2, 2, 8), torch.randn(2, 6, 2))
+    x = torch.randn(4, 5, 8)
+    base = torch.randn(4, 5, 6)
+    with torch.no_grad():
+        in_place = source.add_update(x, base.clone(), 0.5)
+    recorded = source.add_update(x.requires_grad_(True), base.clone(), 0.5)
+    lora_a, lora_b = source.lora_A, source.lora_B
+    expected = base + 0.5 * torch.cat(
+        [x[g * 2 : g * 2 + 2].detach() @ lora_a[g].T @ lora_b[g].T for g in range(2)]
+    )
+    torch.testing.assert_close(in_place, expected)
+    torch.testing.assert_close(recorded, expected)
+
+
+def test_bf16_predict_all_matches_the_float32_reference_task_by_task() -> None:
+    reference = tiny_hyperct(seed=3, backbone_dtype="float32", num_tasks=4)
+    fast = tiny_hyperct(seed=3, backbone_dtype="bfloat16", num_tasks=4)
+    pixels, mask = scan_batch(batch=2, images=3)
+    expected = torch.stack(
+        [reference(pixels, mask, torch.full((2,), task)) for task in range(4)], dim=1
+    ).detach()
+    with torch.inference_mode():
+        logits = fast.predict_all(pixels, mask)
+    assert logits.shape == (2, 4)
+    spread = expected.std().item()
+    torch.testing.assert_close(logits.float(), expected, rtol=0.0, atol=0.05 * spread + 1e-3)
+
+
+def test_bf16_training_forward_matches_its_inference_forward() -> None:
+    model = tiny_hyperct(seed=4, backbone_dtype="bfloat16")
+    pixels, mask = scan_batch(batch=2, images=3)
+    task_ids = torch.tensor([1, 3])
+    recorded = model(pixels, mask, task_ids)
+    recorded.sum().backward()
+    with torch.inference_mode():
+        inferred = model(pixels, mask, task_ids)
+    torch.testing.assert_close(inferred, recorded.detach(), rtol=2e-2, atol=1e-2)
+    grads = [p.grad for p in model.hypernetwork.heads.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)
+
+
+def test_hypernetwork_cast_once_equals_pairs_cast_after() -> None:
+    model = tiny_hyperct(seed=5)
+    ids = torch.tensor([0, 2])
+    gather = torch.tensor([1, 0, 1])
+    with torch.no_grad():
+        plain = model.hypernetwork(ids, gather=gather)
+        cast = model.hypernetwork(ids, gather=gather, dtype=torch.bfloat16)
+    for (a, b), (a16, b16) in zip(plain, cast):
+        assert a16.dtype == b16.dtype == torch.bfloat16
+        assert torch.equal(a.to(torch.bfloat16), a16)
+        assert torch.equal(b.to(torch.bfloat16), b16)
