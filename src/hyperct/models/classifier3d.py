@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from hyperct.models.backbones3d import available_backbones3d, create_backbone3d
-from hyperct.models.interface import NO_FROZEN_BACKBONE, Capability
+from hyperct.models.interface import Capability
+from hyperct.models.state import FullyTrainable
 from hyperct.tasks import TASK_NAMES
 
 
@@ -45,7 +46,7 @@ class Classifier3DConfig:
             raise ValueError(f"Classifier3DConfig.dropout must be in [0, 1), got {self.dropout}")
 
 
-class Classifier3D(nn.Module):
+class Classifier3D(FullyTrainable, nn.Module):
     """``forward(image (B, 1, D, H, W)) -> logits (B, num_tasks)``; trained end to end, so its
     trainable state is the whole state dict and it has no frozen backbone to identify."""
 
@@ -92,18 +93,3 @@ class Classifier3D(nn.Module):
         if image_mask is not None:
             raise ValueError("Classifier3D reads whole volumes; it takes no image_mask")
         return self(images)
-
-    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        """Every weight and buffer (batch-norm statistics included): nothing is frozen."""
-        return self.state_dict()
-
-    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        missing, unexpected = self.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise KeyError(
-                f"trainable state does not fit the model: missing {missing[:5]}, "
-                f"unexpected {unexpected[:5]}"
-            )
-
-    def backbone_identity(self) -> dict[str, str]:
-        return {"name": type(self).__name__, "sha256": NO_FROZEN_BACKBONE}

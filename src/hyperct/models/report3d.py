@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from hyperct.models.backbones3d import available_backbones3d, create_backbone3d
-from hyperct.models.interface import NO_FROZEN_BACKBONE, Capability
+from hyperct.models.interface import Capability
+from hyperct.models.state import FullyTrainable
 from hyperct.models.report.decoder import TransformerDecoderConfig, TransformerReportDecoder
 from hyperct.models.report.generate import GenerationConfig
 from hyperct.models.report.model import FeatureMapTokens, ReportModel
@@ -63,7 +64,7 @@ class ReportGenerator3DConfig:
                                 length_penalty=self.length_penalty)
 
 
-class ReportGenerator3D(nn.Module):
+class ReportGenerator3D(FullyTrainable, nn.Module):
     """``generate_reports(image (B, 1, D, H, W)) -> list[str]``; trained end to end."""
 
     capabilities = frozenset({Capability.REPORT_GENERATION})
@@ -117,21 +118,6 @@ class ReportGenerator3D(nn.Module):
         """One report per volume, greedy or beam as configured."""
         _check_volume(images)
         return self.report.generate(images, self.config.generation())
-
-    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        """Every weight and buffer: nothing is frozen (the tokenizer travels in the config)."""
-        return self.state_dict()
-
-    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        missing, unexpected = self.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise KeyError(
-                f"trainable state does not fit the model: missing {missing[:5]}, "
-                f"unexpected {unexpected[:5]}"
-            )
-
-    def backbone_identity(self) -> dict[str, str]:
-        return {"name": type(self).__name__, "sha256": NO_FROZEN_BACKBONE}
 
 
 def _check_volume(image: torch.Tensor) -> None:

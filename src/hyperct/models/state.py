@@ -11,6 +11,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from hyperct.models.interface import NO_FROZEN_BACKBONE
+
 _PREFIX = "backbone.vit."
 
 
@@ -36,6 +38,25 @@ def load_trainable_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) 
         raise KeyError(
             f"trainable state does not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}"
         )
+
+
+class FullyTrainable:
+    """For an ``nn.Module`` without a frozen backbone (trained end to end): its trainable state is
+    every weight and buffer (batch-norm statistics included), identified by its class name."""
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        return self.state_dict()  # type: ignore[attr-defined]
+
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        missing, unexpected = self.load_state_dict(state, strict=False)  # type: ignore[attr-defined]
+        if missing or unexpected:
+            raise KeyError(
+                f"trainable state does not fit the model: missing {missing[:5]}, "
+                f"unexpected {unexpected[:5]}"
+            )
+
+    def backbone_identity(self) -> dict[str, str]:
+        return {"name": type(self).__name__, "sha256": NO_FROZEN_BACKBONE}
 
 
 def backbone_identity(backbone: Any) -> dict[str, str]:
