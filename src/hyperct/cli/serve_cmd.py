@@ -27,7 +27,7 @@ def serve(
 
     from hyperct.serve.app import create_app
     from hyperct.serve.config import ServeConfig
-    from hyperct.serve.qc import QCExpectations
+    from hyperct.io.scan_qc import QCExpectations
     from hyperct.serve.runs import load_run
     from hyperct.serve.uploads import UploadLimits
 

@@ -41,7 +41,6 @@ def predict_scans(
     ``allow_implausible``), stops the run with an error naming the file. ``spacing`` (z, y, x mm)
     is used for files that give no voxel size.
     """
-    from hyperct.io.read import read_ct
     from hyperct.inference.predict import checkpoint_config, load_trained_model
     from hyperct.inference.spec import checkpoint_spec
 
@@ -50,10 +49,22 @@ def predict_scans(
     bf16 = checkpoint_config(ckpt, checkpoint).runtime.bf16
     rows = {}
     for path in paths:
-        volume = read_ct(path, spacing=spacing)
+        volume = read_checked(path, spacing)
         rows[str(path)] = predict_volume(model, spec, volume, bf16, allow_implausible)
         logger.info("predicted %s", path)
     return pd.DataFrame.from_dict(rows, orient="index", columns=model.task_names)
+
+
+def read_checked(path: str | Path, spacing: tuple[float, float, float] | None = None) -> Volume:
+    """Read one CT and log a warning for each input-QC flag it raises (:mod:`hyperct.io.scan_qc`:
+    field of view, slice thickness, contrast), so the output of a prediction says so."""
+    from hyperct.io.read import read_ct
+    from hyperct.io.scan_qc import check_scan
+
+    volume = read_ct(path, spacing=spacing)
+    for flag in check_scan(volume):
+        logger.warning("%s: QC %s: %s", path, flag.code, flag.message)
+    return volume
 
 
 def predict_volume(
@@ -124,7 +135,6 @@ def report_scans(
     read and checked as by :func:`predict_scans`."""
     from hyperct.inference.predict import checkpoint_config, load_trained_model
     from hyperct.inference.spec import checkpoint_spec
-    from hyperct.io.read import read_ct
     from hyperct.models.interface import Capability, require
 
     model, ckpt = load_trained_model(checkpoint, device)
@@ -134,7 +144,7 @@ def report_scans(
     bf16 = checkpoint_config(ckpt, checkpoint).runtime.bf16
     rows = {}
     for path in paths:
-        volume = read_ct(path, spacing=spacing)
+        volume = read_checked(path, spacing)
         rows[str(path)] = report_volume(writer, spec, volume, bf16, allow_implausible)
         logger.info("wrote the report of %s", path)
     return pd.DataFrame.from_dict(rows, orient="index", columns=["report"])

@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hyperct.serve.qc import QCExpectations
+from hyperct.io.scan_qc import QCExpectations
 from hyperct.serve.uploads import UploadLimits
 
 

@@ -1,6 +1,6 @@
 """Running submitted studies: a bounded queue and a fixed number of inference workers.
 
-Each job reads its saved input, checks it (:mod:`hyperct.serve.qc` and the reader's own
+Each job reads its saved input, checks it (:mod:`hyperct.io.scan_qc` and the reader's own
 plausibility checks), predicts with its run and writes ``result.json`` and the CT as NIfTI (for
 the viewer) atomically into the job's folder before marking the job done. A failure is recorded
 with its reason; the worker goes on with the next job.
@@ -18,7 +18,7 @@ from typing import Any
 
 from hyperct.io.atomic import write_text_atomic
 from hyperct.io.errors import CTReadError
-from hyperct.serve.qc import QCExpectations, check_scan
+from hyperct.io.scan_qc import QCExpectations, check_scan
 from hyperct.serve.runs import ServedRun
 from hyperct.serve.store import JobStore
 

@@ -5,7 +5,7 @@ import pytest
 
 from hyperct.io.read import read_ct
 from hyperct.io.volume import Volume
-from hyperct.serve.qc import QCExpectations, check_scan, mediastinum_p75
+from hyperct.io.scan_qc import QCExpectations, check_scan, mediastinum_p75
 
 
 def _codes(volume: Volume, **expect) -> list[str]:
