@@ -21,7 +21,7 @@ def test_nifti_upload_gives_25_findings_with_operating_points(served, real_ct, t
     scan = real_ct / "ts_example_ct_sm.nii.gz"
     with server() as url, Client(url) as client:
         result = client.wait(client.submit(scan), timeout_s=120)
-        image = client.download(result["id"], "image", tmp_path / "ct.nii.gz")
+        image = client.download(result["id"], "image", tmp_path / "ct.nii")
     assert [f["task"] for f in result["findings"]] == list(TASK_NAMES)
     for finding in result["findings"]:
         assert 0 <= finding["probability"] <= 1 and 0 < finding["threshold"] < 1
@@ -77,7 +77,7 @@ def test_saliency_is_a_nifti_on_the_ct_grid(served, real_ct, tmp_path):
         study = client.submit(scan)
         client.wait(study)
         path = client.download(study, "saliency/Cardiomegaly", tmp_path / "sal.nii.gz")
-        ct = client.download(study, "image", tmp_path / "ct.nii.gz")
+        ct = client.download(study, "image", tmp_path / "ct.nii")
         with pytest.raises(ServiceError, match="not a task of model") as err:
             client.download(study, "saliency/Nothing", tmp_path / "x.nii.gz")
     assert err.value.status == 404

@@ -133,7 +133,8 @@ def create_app(config: ServeConfig, runs: Mapping[str, ServedRun]) -> FastAPI:
     @app.get("/v1/studies/{job_id}/image")
     def image(job_id: str) -> FileResponse:
         _done(store, job_id)
-        return FileResponse(store.job_dir(job_id) / IMAGE, media_type=NIFTI, filename="ct.nii.gz")
+        return FileResponse(store.job_dir(job_id) / IMAGE, media_type="application/octet-stream",
+                            filename=IMAGE)
 
     @app.get("/v1/studies/{job_id}/saliency/{task}")
     def saliency(job_id: str, task: str) -> FileResponse:

@@ -25,7 +25,7 @@ from hyperct.serve.store import JobStore
 logger = logging.getLogger(__name__)
 
 RESULT = "result.json"
-IMAGE = "ct.nii.gz"
+IMAGE = "ct.nii"  # uncompressed: gzip would cost the service a large share of a small model's time
 
 
 class QueueFull(RuntimeError):

@@ -168,7 +168,7 @@ function showIdentity(result) {
 async function showImage(id) {
   const url = await niftiUrl(`/v1/studies/${id}/image`);
   const [low, high] = WINDOWS.lung;
-  await nv.loadVolumes([{ url, name: "ct.nii.gz", colormap: "gray", cal_min: low, cal_max: high }]);
+  await nv.loadVolumes([{ url, name: "ct.nii", colormap: "gray", cal_min: low, cal_max: high }]);
   nv.setSliceType(nv.sliceTypeMultiplanar);
   state.overlay = null;
   $("overlay-name").textContent = "none";
