@@ -92,19 +92,24 @@ def mediastinum_p75(volume: Volume, lung_slices: list[int] | None = None) -> flo
     slices = _lung_slices(hu, volume.spacing) if lung_slices is None else lung_slices
     stride = max(1, int(round(QC_PIXEL_MM / volume.spacing[1])))
     margin = max(1, int(round(BONE_MARGIN_MM / (volume.spacing[1] * stride))))
+    if not slices:
+        return float("nan")
+    stack = hu[slices, ::stride, ::stride]
+    in_plane = np.zeros((1, 3, 3), bool)
+    in_plane[0] = ndimage.generate_binary_structure(2, 1)
+    near_bone = ndimage.binary_fill_holes(  # one call over all slices, each slice on its own
+        ndimage.binary_dilation(stack > BONE_HU, structure=in_plane, iterations=margin),
+        structure=in_plane,
+    )
     values = []
-    for k in slices:
-        image = hu[k, ::stride, ::stride]
+    for image, bone in zip(stack, near_bone):
         ys, xs = np.nonzero(_lung(image))
         y0, y1 = np.percentile(ys, [5, 95]).astype(int)
         x0, x1 = np.percentile(xs, [5, 95]).astype(int)
-        near_bone = ndimage.binary_fill_holes(
-            ndimage.binary_dilation(image > BONE_HU, iterations=margin)
-        )
         box = image[y0:y1, x0:x1]
-        keep = (box >= SOFT_TISSUE_HU[0]) & (box <= SOFT_TISSUE_HU[1]) & ~near_bone[y0:y1, x0:x1]
+        keep = (box >= SOFT_TISSUE_HU[0]) & (box <= SOFT_TISSUE_HU[1]) & ~bone[y0:y1, x0:x1]
         values.append(box[keep])
-    tissue = np.concatenate(values) if values else np.empty(0)
+    tissue = np.concatenate(values)
     return float(np.percentile(tissue, 75)) if tissue.size else float("nan")
 
 
