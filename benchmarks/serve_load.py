@@ -35,20 +35,18 @@ def _free_port() -> int:
 
 
 def _start_server(run: Path, data: Path, workers: int, port: int) -> subprocess.Popen:
-    import httpx
+    from hyperct.serve.client import Client, ServiceError
 
     command = [sys.executable, "-m", "hyperct.cli.main", "serve", "--run", str(run), "--data",
                str(data), "--port", str(port), "--workers", str(workers), "--queue-size", "1000"]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
+    with Client(f"http://127.0.0.1:{port}", timeout_s=1) as client:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    server.kill()
-    raise RuntimeError("hyperct serve did not start within 10 minutes")
+            client.wait_ready(timeout_s=600)
+        except ServiceError:
+            server.kill()
+            raise
+    return server
 
 
 def _peak_rss_gb(pid: int) -> float:

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hyperct.serve.client import Client
+from hyperct.serve.client import Client, ServiceError
 from hyperct.serve.store import INTERRUPTED
 
 pytestmark = pytest.mark.slow
@@ -30,15 +30,13 @@ def _start(run: Path, data: Path, port: int) -> subprocess.Popen:
                "--port", str(port), "--device", "cpu"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env={**os.environ, "OMP_NUM_THREADS": "1"})
-    deadline = time.monotonic() + 300  # imports and model loading: seconds idle, minutes loaded
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise AssertionError("hyperct serve did not start")
+    with Client(f"http://127.0.0.1:{port}", timeout_s=1) as client:
+        try:  # imports and model loading: seconds idle, minutes on a loaded machine
+            client.wait_ready(timeout_s=300)
+        except ServiceError:
+            process.kill()
+            raise
+    return process
 
 
 def _statuses(data: Path) -> dict[str, str]:

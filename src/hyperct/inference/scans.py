@@ -41,18 +41,22 @@ def predict_scans(
     ``allow_implausible``), stops the run with an error naming the file. ``spacing`` (z, y, x mm)
     is used for files that give no voxel size.
     """
-    from hyperct.inference.predict import checkpoint_config, load_trained_model
-    from hyperct.inference.spec import checkpoint_spec
-
-    model, ckpt = load_trained_model(checkpoint, device)
-    spec = checkpoint_spec(ckpt, checkpoint)
-    bf16 = checkpoint_config(ckpt, checkpoint).runtime.bf16
+    model, spec, bf16 = _load_run(checkpoint, device)
     rows = {}
     for path in paths:
         volume = read_checked(path, spacing)
         rows[str(path)] = predict_volume(model, spec, volume, bf16, allow_implausible)
         logger.info("predicted %s", path)
     return pd.DataFrame.from_dict(rows, orient="index", columns=model.task_names)
+
+
+def _load_run(checkpoint: str | Path, device: str) -> tuple[ScreeningModel, PreprocessSpec, bool]:
+    """The run's model, the spec it was trained with, and whether it runs in bf16."""
+    from hyperct.inference.predict import checkpoint_config, load_trained_model
+    from hyperct.inference.spec import checkpoint_spec
+
+    model, ckpt = load_trained_model(checkpoint, device)
+    return model, checkpoint_spec(ckpt, checkpoint), bool(checkpoint_config(ckpt, checkpoint).runtime.bf16)
 
 
 def read_checked(path: str | Path, spacing: tuple[float, float, float] | None = None) -> Volume:
@@ -133,15 +137,11 @@ def report_scans(
 ) -> pd.DataFrame:
     """The generated report of each scan (index: the file path, column ``report``); files are
     read and checked as by :func:`predict_scans`."""
-    from hyperct.inference.predict import checkpoint_config, load_trained_model
-    from hyperct.inference.spec import checkpoint_spec
     from hyperct.models.interface import Capability, require
 
-    model, ckpt = load_trained_model(checkpoint, device)
+    model, spec, bf16 = _load_run(checkpoint, device)
     writer = require(model, Capability.REPORT_GENERATION, ReportGeneratingModel,
                      f"writing reports with {checkpoint}")
-    spec = checkpoint_spec(ckpt, checkpoint)
-    bf16 = checkpoint_config(ckpt, checkpoint).runtime.bf16
     rows = {}
     for path in paths:
         volume = read_checked(path, spacing)

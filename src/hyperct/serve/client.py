@@ -42,6 +42,16 @@ class Client:
     def health(self) -> dict[str, Any]:
         return self._json("GET", "/healthz")
 
+    def wait_ready(self, timeout_s: float = 60.0, poll_s: float = 0.2) -> dict[str, Any]:
+        """Poll ``/healthz`` until the service answers (it loads its models first)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                return self.health()
+            except ServiceError:
+                time.sleep(poll_s)
+        raise ServiceError(0, f"{self._http.base_url} did not answer within {timeout_s:.0f} s")
+
     def models(self) -> list[dict[str, Any]]:
         return self._json("GET", "/v1/models")
 
