@@ -15,7 +15,12 @@ The feature interfaces differ by how a family is conditioned:
 * ``VOLUME_FEATURES`` (3D classifiers): ``forward_features`` is the backbone's lowest-resolution
   map, which the anatomy head reads.
 
-``REPORT_GENERATION`` (report generators, later UniCT) writes a report per scan and trains on
+``SEGMENTATION`` (UniCT) predicts per-category finding masks on the model grid together with
+the classification in one pass, and, when it has a report head, the reports and its fusion
+attention; prediction writes them next to the probabilities. ``FEATURE_MAP`` (UniCT) computes
+its logits from one spatial feature map, the map Grad-CAM weights (``hyperct explain``).
+
+``REPORT_GENERATION`` (report generators) writes a report per scan and trains on
 report text. A family that only writes reports has no tasks: ``task_names`` is empty and
 ``predict_all`` gives ``(B, 0)`` logits, so the classification paths (predictions table, AUC
 selection) have nothing to do for it and the report paths (``reports.csv``, selection by
@@ -41,6 +46,8 @@ class Capability(enum.Enum):
     ADD_TASK = "add_task"
     GENERATE_LORA = "generate_lora"
     REPORT_GENERATION = "report_generation"
+    SEGMENTATION = "segmentation"
+    FEATURE_MAP = "feature_map"
 
 
 #: The backbone identity of a model without a frozen backbone (weights all in the checkpoint).
@@ -174,6 +181,42 @@ class ReportGeneratingModel(ScreeningModel, Protocol):
         """One report per image, decoded as the model's config says (greedy or beam)."""
 
 
+@runtime_checkable
+class SegmentingModel(ScreeningModel, Protocol):
+    """``Capability.SEGMENTATION``: masks, classification (and reports) in one pass (UniCT)."""
+
+    @property
+    def segmentation_classes(self) -> list[str]:
+        """Names of the mask channels, in channel order."""
+
+    @property
+    def fusion_tasks(self) -> tuple[str, ...]:
+        """The tasks (rows and columns) of the fusion attention matrix."""
+
+    @property
+    def has_report_head(self) -> bool:
+        """Whether :meth:`predict` can write reports."""
+
+    def predict(
+        self, images: torch.Tensor, image_mask: torch.Tensor | None = None, generation: Any = None
+    ) -> Any:
+        """An object with ``probabilities`` ``(B, T)`` (``task_names`` order),
+        ``mask_probabilities`` ``(B, K, depth, H, W)`` on the model grid, ``reports`` (a list
+        when ``generation``, a :class:`~hyperct.models.report.generate.GenerationConfig`, is
+        given, else None) and ``fusion_attention`` ``(B, heads, F, F)`` or None (no fusion)."""
+
+
+@runtime_checkable
+class FeatureMapModel(ScreeningModel, Protocol):
+    """``Capability.FEATURE_MAP``: logits computed from one spatial feature map (Grad-CAM)."""
+
+    def feature_map_logits(
+        self, images: torch.Tensor, image_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The feature map ``(B, C, s, h, w)`` (3D: ``s`` feature slices; 2.5D: ``s`` images of
+        three slices) and the logits ``(B, T)`` computed from it, in one autograd graph."""
+
+
 PROTOCOLS: dict[Capability, type] = {
     Capability.TASK_FEATURES: TaskFeatureModel,
     Capability.SHARED_FEATURES: SharedFeatureModel,
@@ -181,6 +224,8 @@ PROTOCOLS: dict[Capability, type] = {
     Capability.ADD_TASK: TaskExtensibleModel,
     Capability.GENERATE_LORA: LoRAGeneratingModel,
     Capability.REPORT_GENERATION: ReportGeneratingModel,
+    Capability.SEGMENTATION: SegmentingModel,
+    Capability.FEATURE_MAP: FeatureMapModel,
 }
 
 _M = TypeVar("_M")

@@ -67,8 +67,10 @@ class _Latents:
 class UniCT(nn.Module):
     """Classification + segmentation + report generation from one encoder (see module doc)."""
 
-    #: Capabilities beyond the common screening-model interface (none of the existing ones).
-    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    #: Masks, reports and fusion attention in one pass; Grad-CAM on the encoder's feature map.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.SEGMENTATION, Capability.FEATURE_MAP}
+    )
 
     def __init__(
         self,
@@ -111,6 +113,16 @@ class UniCT(nn.Module):
         return list(self.config.classes)
 
     @property
+    def segmentation_classes(self) -> list[str]:
+        """The mask channels, in channel order."""
+        return list(self.config.seg_classes)
+
+    @property
+    def has_report_head(self) -> bool:
+        """Whether a report head was built (a tokenizer was given)."""
+        return self.report_decoder is not None
+
+    @property
     def feature_width(self) -> int:
         """Channels of the encoder's feature map."""
         return self.encoder.channels
@@ -139,6 +151,13 @@ class UniCT(nn.Module):
         """Classification logits ``(B, K)`` from the encoder's output (e.g. for Grad-CAM on
         ``encoded.feature_map``)."""
         return self._outputs(encoded)[0].class_logits
+
+    def feature_map_logits(
+        self, images: torch.Tensor, image_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's feature map and the classification logits computed from it."""
+        encoded = self.forward_features(images, image_mask)
+        return encoded.feature_map, self.forward_head(encoded)
 
     def _outputs(self, encoded: EncodedCT) -> tuple[UniCTOutput, _Latents]:
         """Every output but the report logits, and the latents the report head reads."""
