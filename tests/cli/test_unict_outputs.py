@@ -4,6 +4,7 @@ writes masks on each CT's own grid, reports and the fusion attention."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import nibabel as nib
@@ -17,6 +18,9 @@ from hyperct.cli.main import app
 from hyperct.config.run import config_from_dict, config_to_dict
 from hyperct.data.cache import ScanCache
 from hyperct.data.prepare import prepare_cache
+from hyperct.evaluation.bootstrap import BootstrapConfig
+from hyperct.evaluation.run_outputs import run_output_sections
+from hyperct.evaluation.sources import Source
 from hyperct.inference.checkpoint import MODEL_ASSETS, Checkpoint, save_checkpoint, trainable_state
 from hyperct.io.read import read_ct
 from hyperct.io.volume import Volume
@@ -45,13 +49,16 @@ pytestmark = pytest.mark.slow  # the module's cohort: two real CTs prepared, the
 @pytest.fixture(scope="module")
 def cohort(real_ct: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The two real CTs (test split) with an emphysema label, a report and a finding mask
-    (the phantom's task bitmask: emphysema where the CT is below -900 HU), and their cache."""
+    (the phantom's task bitmask: emphysema in a box of the middle half of each axis), and
+    their cache."""
     root = tmp_path_factory.mktemp("unict_cohort")
     emphysema = task_by_name("Emphysema")
     rows = []
     for i, name in enumerate(SCANS):
         ct = read_ct(real_ct / name)
-        bits = ((ct.array < -900).astype(np.int32) << emphysema.id).astype(np.int32)
+        box = np.zeros(ct.shape, np.int32)
+        box[tuple(slice(n // 4, 3 * n // 4) for n in ct.shape)] = 1
+        bits = box << emphysema.id
         mask = write_nifti(Volume(bits, ct.spacing, ct.affine), root / f"findings{i}.nii.gz",
                            axcodes=ct.meta["original_axcodes"])
         labels = {t: -1 for t in TASK_NAMES}
@@ -138,3 +145,50 @@ def test_predict_raw_scans_writes_their_masks_beside_the_probabilities(
         np.testing.assert_allclose(mask.affine, source.affine, atol=1e-6)
     reports = pd.read_csv(out.parent / "reports.csv", keep_default_na=False)
     assert reports["scan_id"].tolist() == ["ts_chest_crop", "ts_example_ct_sm"]
+
+
+def test_evaluate_adds_segmentation_reports_and_the_fusion_attention(
+    predicted: Path, cohort: dict[str, Path], real_ct: Path, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(app, ["evaluate", str(predicted), "--resamples", "20",
+                                      "--no-lora", "--no-meteor", "--out", str(tmp_path / "eval")])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "eval"
+    page = (out / "report.html").read_text()
+    for title in ("Segmentation", "Report generation", "Fusion attention"):
+        assert f">{title}</h2>" in page, title
+
+    per_scan = pd.read_csv(predicted / "fusion_attention.csv")
+    tasks = ["classification", "segmentation", "report"]
+    mean = pd.read_csv(out / "fusion_attention.csv").set_index("query")
+    assert list(mean.index) == list(mean.columns) == tasks
+    np.testing.assert_allclose(mean.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(mean.to_numpy(), per_scan.groupby("query")[tasks].mean()
+                               .loc[tasks].to_numpy(), atol=1e-5)
+    np.testing.assert_allclose(np.load(out / "fusion_attention.npy"), mean.to_numpy(), atol=1e-6)
+    assert (out / "plots" / "fusion_attention.png").stat().st_size > 1000
+
+    metrics = json.loads((out / "report_metrics.json").read_text())
+    assert metrics["n_reports"] == 2
+    emphysema = ScanCache(cohort["cache"]).read_finding_channels().index("1c Emphysema")
+    for i, name in enumerate(SCANS):  # the references: the finding masks, on the CT's grid
+        ref = np.asarray(nib.load(out / "reference_masks" / f"ct{i}.nii.gz").dataobj)
+        truth = np.asarray(nib.load(cohort["root"] / f"findings{i}.nii.gz").dataobj) > 0
+        assert truth.shape == nib.load(real_ct / name).shape
+        dice = 2 * (ref[..., emphysema].astype(bool) & truth).sum() / (ref[..., emphysema].sum()
+                                                                       + truth.sum())
+        assert ref.shape == (*truth.shape, 14) and dice > 0.9, (name, dice)
+    summary = pd.read_csv(out / "segmentation_summary.csv")
+    findings = summary[summary["metric"] == "global_dice"].set_index("category")["n_findings"]
+    assert findings["1c Emphysema"] == findings["all"] == 2  # the only finding drawn, per scan
+
+    oracle = tmp_path / "oracle_run"  # the references as predictions score Dice 1
+    shutil.copytree(predicted, oracle, ignore=shutil.ignore_patterns("evaluation"))
+    for ref in (out / "reference_masks").iterdir():
+        shutil.copy(ref, oracle / "masks" / ref.name)
+    sections = run_output_sections(Source(oracle / "predictions.csv", oracle), tmp_path / "oracle",
+                                   ["test"], BootstrapConfig(n_resamples=10), skip=["reports"])
+    assert [s.title for s in sections] == ["Segmentation", "Fusion attention"]
+    scores = pd.read_csv(tmp_path / "oracle" / "segmentation_summary.csv")
+    best = scores[scores["category"] == "all"].set_index("metric")["value"]
+    assert best["global_dice"] == pytest.approx(1.0) and best["hit_rate"] == pytest.approx(1.0)
