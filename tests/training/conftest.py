@@ -22,3 +22,19 @@ def tiny_batch() -> dict[str, torch.Tensor]:
         "image_mask": torch.tensor([[True, True, True], [True, True, False]]),
         "labels": labels,
     }
+
+
+@pytest.fixture(scope="session")
+def findings_cache3d(cohort: dict, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The cohort with reports and finding masks (scans 1 and 5 without one), cached as 3D
+    crops: ``{"manifest", "cache"}``."""
+    from cohort_helpers import SPEC3D, findings_manifest
+
+    from hyperct.data.prepare import prepare_cache
+    from hyperct.preprocess.spec import SpacingCropSpec
+
+    folder = tmp_path_factory.mktemp("findings")
+    manifest = findings_manifest(cohort, folder, no_mask=(1, 5))
+    report = prepare_cache(manifest, SpacingCropSpec(**SPEC3D), folder / "cache3d", progress=False)
+    assert report.ok, report.failed
+    return {"manifest": str(manifest), "cache": str(folder / "cache3d")}
