@@ -98,3 +98,43 @@ def test_bf16_trains_with_finite_losses(unict_overrides: list[str]) -> None:
     train(cfg)
     history = pd.read_csv(Path(cfg.output_dir) / "history.csv")
     assert np.isfinite(history[["train_loss", *(f"train_loss/{p}" for p in PARTS)]]).all().all()
+
+
+def _refused(overrides: list[str], run: Path, *named: str) -> None:
+    """The CLI exits 2 with a one-line error naming ``named`` and writes no run folder."""
+    code, output = _cli_train(overrides)
+    assert code == 2, output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and all(name in errors[0] for name in named), output
+    assert not run.exists()
+
+
+def test_every_supervision_off_is_refused_naming_the_fields(
+    unict_overrides: list[str], tmp_path: Path
+) -> None:
+    off = [f"unict.supervise_{p}=false" for p in PARTS]
+    _refused([*unict_overrides, *off], tmp_path / "run", *(f"unict.supervise_{p}" for p in PARTS))
+
+
+def test_segmentation_without_finding_masks_in_the_cache_is_refused(
+    unict_overrides: list[str], cohort: dict, cache3d: str, tmp_path: Path
+) -> None:
+    from cohort_helpers import report_manifest
+
+    manifest = report_manifest(cohort, tmp_path / "data")
+    overrides = [*unict_overrides, f"data.manifest={manifest}", f"data.cache3d={cache3d}"]
+    _refused(overrides, tmp_path / "run", cache3d, "unict.supervise_segmentation")
+
+
+def test_a_report_head_without_report_text_is_refused(
+    unict_overrides: list[str], findings_cache3d: dict[str, str], tmp_path: Path
+) -> None:
+    df = pd.read_csv(findings_cache3d["manifest"])
+    df["report_text"] = ""
+    manifest = tmp_path / "no_reports.csv"
+    df.to_csv(manifest, index=False)
+    _refused([*unict_overrides, f"data.manifest={manifest}"], tmp_path / "run", "report_text",
+             "unict.supervise_report")
+    code, output = _cli_train([*unict_overrides, f"data.manifest={manifest}",
+                               "unict.supervise_report=false", "optim.epochs=1"])
+    assert code == 0, output

@@ -65,7 +65,7 @@ from hyperct.training.evaluate import (
 from hyperct.training.loop import LoopContext, train_one_epoch
 from hyperct.training.objective_setup import build_objective
 from hyperct.training.objectives import AuxLoss
-from hyperct.training.report_setup import report_assets
+from hyperct.training.report_setup import NoReportTextError, report_assets
 from hyperct.training.run_log import RunLogger, Timer, write_run_record
 from hyperct.training.state import TrainState, restore, to_checkpoint
 
@@ -199,7 +199,13 @@ def _model_assets(cfg: TrainConfig, data: RunData, resume_from: Path | None) -> 
         return report_assets(cfg, data.manifest)
     assets: dict[str, Any] = {SEG_CLASSES: list(data.train.finding_channels)}
     if cfg.unict_config().supervise_report:
-        assets |= report_assets(cfg, data.manifest)
+        try:
+            assets |= report_assets(cfg, data.manifest)
+        except NoReportTextError as err:
+            raise NoReportTextError(
+                f"unict.supervise_report: {err}; set unict.supervise_report=false to train "
+                "UniCT without its report head"
+            ) from None
     return assets
 
 
