@@ -27,10 +27,11 @@ PARTS = ("classification", "segmentation", "report")
 
 @pytest.fixture
 def unict_overrides(
-    findings_cache3d: dict[str, str], tiny_overrides: list[str], tmp_path: Path
+    findings_cohort: dict[str, str], tiny_overrides: list[str], tmp_path: Path
 ) -> list[str]:
-    return [*tiny_overrides, *TINY_UNICT, f"data.manifest={findings_cache3d['manifest']}",
-            f"data.cache3d={findings_cache3d['cache']}", f"output_dir={tmp_path / 'run'}"]
+    return [*tiny_overrides, *TINY_UNICT, f"data.manifest={findings_cohort['manifest']}",
+            f"data.cache={findings_cohort['cache']}", f"data.cache3d={findings_cohort['cache3d']}",
+            f"output_dir={tmp_path / 'run'}"]
 
 
 def _cli_train(overrides: list[str]) -> tuple[int, str]:
@@ -93,6 +94,16 @@ def test_a_supervision_switched_off_leaves_no_loss_column(
         assert result.selection == "val loss"
 
 
+def test_the_ctscroll_encoder_trains_on_the_slice_stack_cache(unict_overrides: list[str]) -> None:
+    cfg = load_config(None, [*unict_overrides, "unict.encoder=ctscroll", "unict.cnn_depth=10",
+                             "unict.cnn_width=4", "unict.slice_window=3", "optim.epochs=1"])
+    assert not cfg.is_3d
+    train(cfg)
+    history = pd.read_csv(Path(cfg.output_dir) / "history.csv")
+    assert np.isfinite(history[[f"train_loss/{p}" for p in PARTS]]).all().all()
+    assert (Path(cfg.output_dir) / "reports.csv").is_file()
+
+
 def test_bf16_trains_with_finite_losses(unict_overrides: list[str]) -> None:
     cfg = load_config(None, [*unict_overrides, "runtime.bf16=true", "optim.epochs=1"])
     train(cfg)
@@ -127,9 +138,9 @@ def test_segmentation_without_finding_masks_in_the_cache_is_refused(
 
 
 def test_a_report_head_without_report_text_is_refused(
-    unict_overrides: list[str], findings_cache3d: dict[str, str], tmp_path: Path
+    unict_overrides: list[str], findings_cohort: dict[str, str], tmp_path: Path
 ) -> None:
-    df = pd.read_csv(findings_cache3d["manifest"])
+    df = pd.read_csv(findings_cohort["manifest"])
     df["report_text"] = ""
     manifest = tmp_path / "no_reports.csv"
     df.to_csv(manifest, index=False)
