@@ -121,7 +121,6 @@ class OracleSegmenter(nn.Module):
     task_names = ["Emphysema"]
     segmentation_classes = ["2d"]
     fusion_tasks = ("classification", "segmentation")
-    has_report_head = False
 
     def predict(self, images, image_mask=None, generation=None) -> UniCTPrediction:  # noqa: ANN001
         masks = torch.stack([torch.from_numpy(self.masks[s]).float() for s in self.order])

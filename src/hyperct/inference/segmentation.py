@@ -34,7 +34,7 @@ from hyperct.inference.batch import ScanPredictions, to_device
 from hyperct.inference.device import autocast
 from hyperct.inference.reports import REPORTS, write_reports
 from hyperct.io.atomic import write_csv_atomic, write_text_atomic
-from hyperct.models.interface import SegmentingModel
+from hyperct.models.interface import Capability, SegmentingModel
 from hyperct.models.report.generate import GenerationConfig
 from hyperct.preprocess.grid_map import GridRecord, write_masks_nifti
 from hyperct.tasks import TASK_NAMES
@@ -66,10 +66,11 @@ def segment_batch(
     model: SegmentingModel, batch: dict[str, Any], scan_ids: Sequence[str], bf16: bool
 ) -> SegmentedScans:
     """All outputs of one batch (``image``, optional ``image_mask``), in one model pass; the
-    report is written when the model has a report head."""
+    report is written when the model writes reports (it has a report head)."""
     device = next(iter(model.parameters())).device  # type: ignore[attr-defined]
     batch = to_device(batch, device)
-    generation = GenerationConfig() if model.has_report_head else None
+    writes = Capability.REPORT_GENERATION in model.capabilities
+    generation = GenerationConfig() if writes else None
     with autocast(device, bf16):
         out = model.predict(batch["image"], batch.get("image_mask"), generation)
     masks = (out.mask_probabilities.float() >= MASK_THRESHOLD).to(torch.uint8).cpu().numpy()

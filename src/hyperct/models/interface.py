@@ -15,12 +15,14 @@ The feature interfaces differ by how a family is conditioned:
 * ``VOLUME_FEATURES`` (3D classifiers): ``forward_features`` is the backbone's lowest-resolution
   map, which the anatomy head reads.
 
-``SEGMENTATION`` (UniCT) predicts per-category finding masks on the model grid together with
-the classification in one pass, and, when it has a report head, the reports and its fusion
-attention; prediction writes them next to the probabilities. ``FEATURE_MAP`` (UniCT) computes
-its logits from one spatial feature map, the map Grad-CAM weights (``hyperct explain``).
+``UNIFIED_TASKS`` (UniCT) classifies, segments and writes the report from one forward pass
+and gives a loss per supervised task. ``SEGMENTATION`` (UniCT) predicts per-category finding
+masks on the model grid together with the classification in one pass, and the fusion attention
+(and, with ``REPORT_GENERATION``, the reports); prediction writes them next to the
+probabilities. ``FEATURE_MAP`` (UniCT) computes its logits from one spatial feature map, the map
+Grad-CAM weights (``hyperct explain``).
 
-``REPORT_GENERATION`` (report generators) writes a report per scan and trains on
+``REPORT_GENERATION`` (report generators, UniCT with a report head) writes a report per scan and trains on
 report text. A family that only writes reports has no tasks: ``task_names`` is empty and
 ``predict_all`` gives ``(B, 0)`` logits, so the classification paths (predictions table, AUC
 selection) have nothing to do for it and the report paths (``reports.csv``, selection by
@@ -46,6 +48,7 @@ class Capability(enum.Enum):
     ADD_TASK = "add_task"
     GENERATE_LORA = "generate_lora"
     REPORT_GENERATION = "report_generation"
+    UNIFIED_TASKS = "unified_tasks"
     SEGMENTATION = "segmentation"
     FEATURE_MAP = "feature_map"
 
@@ -182,8 +185,31 @@ class ReportGeneratingModel(ScreeningModel, Protocol):
 
 
 @runtime_checkable
+class UnifiedTaskModel(ScreeningModel, Protocol):
+    """``Capability.UNIFIED_TASKS``: every task's output from one pass, a loss per task (UniCT).
+
+    ``config`` says which tasks are supervised and their weights (``supervise_<task>``,
+    ``weight_<task>``).
+    """
+
+    config: Any
+
+    def forward(
+        self, images: torch.Tensor, image_mask: torch.Tensor | None = None, reports: Any = None
+    ) -> Any:
+        """Every task's output; ``reports`` (from :meth:`encode_reports`) for teacher forcing."""
+
+    def losses(self, output: Any, targets: Any) -> dict[str, torch.Tensor]:
+        """Unweighted loss per supervised task; a missing target adds nothing to its loss."""
+
+    def encode_reports(self, reports: Sequence[str | None]) -> Any:
+        """The token batch of ``reports`` (a scan without text contributes no report loss)."""
+
+
+@runtime_checkable
 class SegmentingModel(ScreeningModel, Protocol):
-    """``Capability.SEGMENTATION``: masks, classification (and reports) in one pass (UniCT)."""
+    """``Capability.SEGMENTATION``: masks, classification (and, with ``REPORT_GENERATION``,
+    reports) in one pass (UniCT)."""
 
     @property
     def segmentation_classes(self) -> list[str]:
@@ -192,10 +218,6 @@ class SegmentingModel(ScreeningModel, Protocol):
     @property
     def fusion_tasks(self) -> tuple[str, ...]:
         """The tasks (rows and columns) of the fusion attention matrix."""
-
-    @property
-    def has_report_head(self) -> bool:
-        """Whether :meth:`predict` can write reports."""
 
     def predict(
         self, images: torch.Tensor, image_mask: torch.Tensor | None = None, generation: Any = None
@@ -224,6 +246,7 @@ PROTOCOLS: dict[Capability, type] = {
     Capability.ADD_TASK: TaskExtensibleModel,
     Capability.GENERATE_LORA: LoRAGeneratingModel,
     Capability.REPORT_GENERATION: ReportGeneratingModel,
+    Capability.UNIFIED_TASKS: UnifiedTaskModel,
     Capability.SEGMENTATION: SegmentingModel,
     Capability.FEATURE_MAP: FeatureMapModel,
 }
