@@ -192,3 +192,21 @@ def test_evaluate_adds_segmentation_reports_and_the_fusion_attention(
     scores = pd.read_csv(tmp_path / "oracle" / "segmentation_summary.csv")
     best = scores[scores["category"] == "all"].set_index("metric")["value"]
     assert best["global_dice"] == pytest.approx(1.0) and best["hit_rate"] == pytest.approx(1.0)
+
+
+def test_explain_a_unict_run_gives_a_saliency_map_on_the_ct_grid(
+    unict_run: Path, real_ct: Path, tmp_path: Path
+) -> None:
+    scan = real_ct / "ts_chest_crop.nii.gz"
+    result = CliRunner().invoke(app, ["explain", str(scan), "--checkpoint", str(unict_run),
+                                      "--task", "emphysema", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    heat = nib.load(tmp_path / "ts_chest_crop_emphysema_saliency.nii.gz")
+    ct = read_ct(scan)
+    assert heat.shape == ct.shape
+    np.testing.assert_allclose(heat.affine, ct.affine, atol=1e-4)
+    values = np.asarray(heat.dataobj)
+    assert values.min() >= 0.0 and values.max() == pytest.approx(1.0) and values.std() > 0.01
+    record = json.loads((tmp_path / "ts_chest_crop_emphysema_saliency.json").read_text())
+    assert record["block"] is None and record["task"] == "Emphysema"
+    assert (tmp_path / "ts_chest_crop_emphysema_axial.png").is_file()

@@ -106,3 +106,61 @@ def test_overlap_chance_within_a_region() -> None:
     mask[0, 0] = True
     assert saliency_overlap(saliency, mask).ratio == pytest.approx(2.0)  # flattered by the air
     assert saliency_overlap(saliency, mask, region=body).ratio == pytest.approx(1.0)
+
+
+class BrightVolumeModel(nn.Module):
+    """Feature map = 4x4x4-pooled voxels; the logit grows with brightness everywhere."""
+
+    capabilities = frozenset({Capability.FEATURE_MAP})
+    task_names = list(TASK_NAMES)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def feature_map_logits(self, images, image_mask=None):  # noqa: ANN001, ANN201
+        feature_map = F.avg_pool3d(images, 4) * self.scale
+        return feature_map, feature_map.mean(dim=(2, 3, 4)).expand(-1, len(TASK_NAMES))
+
+
+def test_feature_map_saliency_lands_on_the_blob_through_crop_and_resampling() -> None:
+    from hyperct.preprocess.spec import SpacingCropSpec
+
+    hu = np.full((30, 48, 48), -1000, dtype=np.int16)
+    hu[4:10, 30:40, 6:16] = 400  # off-centre: outside the middle the crop keeps would be lost
+    hu[:, :4, :] = -150  # a band of fat, so the volume passes as plausible CT
+    volume = Volume(hu, (2.0, 1.0, 1.0), np.eye(4), source="blob")
+    spec = SpacingCropSpec(spacing_zyx=(2.0, 2.0, 2.0), pad_shape_zyx=(32, 32, 32),
+                           crop_shape_zyx=(32, 32, 32))
+    result = explain_volume(BrightVolumeModel(), volume, spec, TASK_NAMES[0])
+    saliency = result.saliency.array
+    assert result.block is None
+    assert saliency.shape == hu.shape and saliency.max() == pytest.approx(1.0)
+    peak = np.unravel_index(np.argmax(saliency), saliency.shape)
+    assert 4 <= peak[0] < 10 and 30 <= peak[1] < 40 and 6 <= peak[2] < 16
+    assert saliency_overlap(saliency, hu > 0).pointing_hit
+
+
+@pytest.mark.parametrize("encoder", ["volume3d", "ctscroll"])
+def test_unict_classification_head_gets_a_feature_map_cam(encoder: str) -> None:
+    from hyperct.explain.gradcam import feature_map_gradcam
+    from hyperct.models.unict import UniCT, UniCTConfig
+
+    torch.manual_seed(0)
+    tiny = ({"backbone3d": "resnet10_3d", "backbone3d_kwargs": {"width": 4}}
+            if encoder == "volume3d" else {"cnn_depth": 10, "cnn_width": 4})
+    model = UniCT(UniCTConfig(encoder=encoder, dim=16, heads=2, slice_window=3,
+                              seg_classes=("1c",), cls_latents=2, seg_embed=4, seg_upsample=1,
+                              supervise_report=False, **tiny)).eval()
+    if encoder == "volume3d":
+        images, image_mask = torch.randn(1, 1, 32, 64, 64), None
+    else:
+        images, image_mask = torch.randn(1, 4, 3, 32, 32), torch.tensor([[True] * 3 + [False]])
+    with torch.no_grad():
+        feature_map, logits = model.feature_map_logits(images, image_mask)
+    result = feature_map_gradcam(model, images, image_mask, task_id=2)
+    assert tuple(result.cam.shape) == tuple(feature_map.shape[2:]) and result.cam.numel() >= 4
+    assert result.logit == pytest.approx(float(logits[0, 2]), abs=1e-5)
+    assert (result.cam >= 0).all() and result.cam.std() > 0  # a map, not a constant
+    if image_mask is not None:
+        assert not result.cam[3].any()  # the padding image gets no saliency

@@ -10,11 +10,12 @@ import typer
 def explain(
     scan: Path = typer.Argument(..., help="CT file (NIfTI, DICOM folder or zip)."),
     checkpoint: Path = typer.Option(
-        ..., "--checkpoint", help="RUN folder or checkpoint file of a HyperCT run."
+        ..., "--checkpoint", help="RUN folder or checkpoint file of a HyperCT or UniCT run."
     ),
     task: str = typer.Option(..., "--task", help="Task name or short name (see `hyperct tasks`)."),
     block: int = typer.Option(
-        -2, "--block", help="ViT block whose patch tokens are used (-2: input of the last block)."
+        -2, "--block", help="ViT block whose patch tokens are used (-2: input of the last block); a UniCT "
+        "run is explained on its encoder's feature map instead."
     ),
     out: Path = typer.Option(None, "--out", help="Output folder (default: RUN/explain)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, or auto."),

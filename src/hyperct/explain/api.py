@@ -19,14 +19,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from hyperct.evaluation.plots import save_png
-from hyperct.explain.gradcam import DEFAULT_BLOCK, cam_to_grid, gradcam, grid_to_volume, normalise
+from hyperct.explain.gradcam import (
+    DEFAULT_BLOCK,
+    cam_to_grid,
+    feature_map_gradcam,
+    gradcam,
+    grid_to_volume,
+    normalise,
+)
 from hyperct.explain.overlay import axial_overlay_figure
 from hyperct.io.atomic import write_text_atomic
 from hyperct.io.volume import Volume
-from hyperct.models.interface import ScreeningModel
+from hyperct.models.interface import Capability, ScreeningModel
 from hyperct.preprocess import SliceStackSpec, preprocess_volume, to_model_input
+from hyperct.preprocess.grid_map import grid_record, map_to_ct_grid
 from hyperct.preprocess.spec import PreprocessSpec
 from hyperct.tasks import task_by_name
 
@@ -40,7 +49,7 @@ class Explanation:
     scan: str
     task: str
     probability: float
-    block: int
+    block: int | None
     saliency: Volume
     nifti: Path | None = None
     png: Path | None = None
@@ -50,7 +59,13 @@ class Explanation:
 def explain_volume(
     model: ScreeningModel, volume: Volume, spec: PreprocessSpec, task: str, block: int = DEFAULT_BLOCK
 ) -> Explanation:
-    """Grad-CAM of ``task`` for ``volume``; the map is in [0, 1] on the volume's own grid."""
+    """Grad-CAM of ``task`` for ``volume``; the map is in [0, 1] on the volume's own grid.
+
+    A model with ``Capability.FEATURE_MAP`` is explained on its feature map (``block`` does not
+    apply; it is recorded as None); any other on ViT patch tokens of ``block`` (2.5D only).
+    """
+    if Capability.FEATURE_MAP in model.capabilities:
+        return _explain_feature_map(model, volume, spec, task)
     if not isinstance(spec, SliceStackSpec):
         raise ValueError(
             f"Grad-CAM on ViT patch tokens needs a 2.5D slice-stack spec, got {spec.kind}"
@@ -71,6 +86,36 @@ def explain_volume(
         probability=probability,
         block=block,
         saliency=heat,
+    )
+
+
+def _explain_feature_map(
+    model: ScreeningModel, volume: Volume, spec: PreprocessSpec, task: str
+) -> Explanation:
+    """Grad-CAM on the feature map, brought to the model grid, then to the CT's grid through
+    the scan's grid record (the crop placed back, trilinear)."""
+    task_id = _task_id(model, task)
+    sample = to_model_input(preprocess_volume(volume, spec), spec)
+    device = next(model.parameters()).device  # type: ignore[attr-defined]
+    images = sample["image"][None].to(device)
+    image_mask = sample["image_mask"][None].to(device) if "image_mask" in sample else None
+    result = feature_map_gradcam(model, images, image_mask, task_id)
+    if isinstance(spec, SliceStackSpec):
+        grid = cam_to_grid(result.cam, spec.slices, (spec.size, spec.size))
+    else:
+        crop = tuple(spec.crop_shape_zyx)
+        cam = F.interpolate(result.cam[None, None], size=crop, mode="trilinear",
+                            align_corners=False)
+        grid = cam[0, 0].numpy()
+    on_ct = map_to_ct_grid(grid, grid_record(volume, spec))
+    saliency = normalise(np.clip(on_ct.array, 0.0, None))
+    return Explanation(
+        scan=str(volume.source),
+        task=model.task_names[task_id],
+        probability=float(torch.sigmoid(torch.tensor(result.logit))),
+        block=None,
+        saliency=Volume(saliency.astype(np.float32), volume.spacing, volume.affine,
+                        source=volume.source),
     )
 
 
@@ -95,7 +140,8 @@ def explain_scan(
     out = Path(out)
     stem = f"{scan_stem(Path(scan))}_{_slug(result.task)}"
     result.nifti = write_nifti(result.saliency, out / f"{stem}_saliency.nii.gz")
-    title = f"{result.task}: p = {result.probability:.3f} (Grad-CAM, block {block})"
+    where = "feature map" if result.block is None else f"block {result.block}"
+    title = f"{result.task}: p = {result.probability:.3f} (Grad-CAM, {where})"
     result.png = save_png(
         axial_overlay_figure(volume.array, result.saliency.array, title), out / f"{stem}_axial.png"
     )
@@ -105,7 +151,7 @@ def explain_scan(
         "checkpoint": str(checkpoint),
         "task": result.task,
         "probability": result.probability,
-        "block": block,
+        "block": result.block,
         "nifti": result.nifti.name,
         "png": result.png.name,
     }

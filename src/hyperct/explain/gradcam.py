@@ -1,10 +1,13 @@
-"""Grad-CAM for one task of a HyperCT model, mapped from ViT patch tokens back to the CT grid.
+"""Grad-CAM for one task of a HyperCT model, mapped from ViT patch tokens back to the CT grid,
+and for a model whose logits come from one spatial feature map (UniCT's encoder map).
 
 Grad-CAM (Selvaraju et al., ICCV 2017): the patch tokens A (N images x h x w x C) of a chosen
 block, weighted per channel by the mean gradient of the task's logit over all positions of all
 images of the scan (the scan is one 3-D feature map), summed over channels, ReLU. The model must
 declare ``Capability.TASK_FEATURES`` (:class:`hyperct.models.interface.TaskFeatureModel`, e.g.
-HyperCT): its ``forward_features`` gives the patch tokens of a chosen block.
+HyperCT): its ``forward_features`` gives the patch tokens of a chosen block. A model that
+declares ``Capability.FEATURE_MAP`` (:class:`hyperct.models.interface.FeatureMapModel`, UniCT)
+is explained on the feature map its logits are computed from (:func:`feature_map_gradcam`).
 
 Mapping back (the 2.5D packing of :mod:`hyperct.preprocess.packing`): image j holds slices
 3j, 3j+1, 3j+2 of the resized grid, so its in-plane map (upsampled from h x w to the grid's
@@ -21,7 +24,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hyperct.models.interface import Capability, ScreeningModel, TaskFeatureModel, require
+from hyperct.models.interface import (
+    Capability,
+    FeatureMapModel,
+    ScreeningModel,
+    TaskFeatureModel,
+    require,
+)
 
 #: Output of the second-to-last block = input of the last one. The last block's own patch outputs
 #: get no gradient: only its CLS output feeds the head (the usual ViT Grad-CAM layer choice).
@@ -70,6 +79,25 @@ def gradcam(
     full = torch.zeros((len(image_mask), *cam.shape[1:]), dtype=cam.dtype, device=cam.device)
     full[real] = cam
     return CamResult(cam=full.float().cpu(), logit=float(logit.detach().reshape(-1)[0]))
+
+
+def feature_map_gradcam(
+    model: ScreeningModel, images: torch.Tensor, image_mask: torch.Tensor | None, task_id: int
+) -> CamResult:
+    """Grad-CAM of task ``task_id`` for one scan on the feature map its logits are computed
+    from (``Capability.FEATURE_MAP``, e.g. UniCT's encoder map): ``images`` as the model reads
+    them with a batch of one. ``cam`` is ``(s, h, w)``: 3D, the map's slices; 2.5D, one
+    in-plane map per image of three slices (padding images 0)."""
+    model = require(model, Capability.FEATURE_MAP, FeatureMapModel, "Grad-CAM")
+    with torch.enable_grad():
+        feature_map, logits = model.feature_map_logits(images, image_mask)
+        logit = logits[0, task_id]
+        (grad,) = torch.autograd.grad(logit, feature_map)
+    weights = grad[0].mean(dim=(1, 2, 3))  # one weight per channel for the whole scan
+    cam = F.relu(torch.einsum("c,cshw->shw", weights, feature_map[0].detach()))
+    if image_mask is not None:
+        cam = cam * image_mask[0].to(cam.device, cam.dtype)[:, None, None]
+    return CamResult(cam=cam.float().cpu(), logit=float(logit.detach()))
 
 
 def cam_to_grid(cam: torch.Tensor, n_slices: int, size: tuple[int, int]) -> np.ndarray:

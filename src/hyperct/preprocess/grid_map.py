@@ -4,7 +4,8 @@
 CT's canonical shape and affine (as :func:`hyperct.io.read.read_ct` gives them), the file's own
 orientation, the resampled shape (the per-axis resample factors follow) and where the resampled
 grid sits in the cached grid (the 3D spec's pad/crop offsets) and in the model's centre crop.
-:func:`mask_to_ct_grid` inverts it (nearest neighbour; voxels the crop cut away are 0) and
+:func:`mask_to_ct_grid` inverts it (nearest neighbour; voxels the crop cut away are 0;
+:func:`map_to_ct_grid` the same, trilinear, for continuous maps) and
 :func:`write_mask_nifti` writes the result as NIfTI in the file's own orientation, so the mask
 has the shape and affine of the input CT file, voxel for voxel.
 """
@@ -97,23 +98,44 @@ def mask_to_ct_grid(mask: np.ndarray, record: GridRecord) -> Volume:
     mask = np.asarray(mask)
     if mask.dtype == bool:
         mask = mask.astype(np.uint8)
-    if _padded_triplets(mask.shape, record):
-        mask = mask[: record.grid_shape[0]]
-    if mask.shape == record.crop_shape and mask.shape != record.grid_shape:
-        full = np.zeros(record.grid_shape, dtype=mask.dtype)
-        full[tuple(slice(s, s + n) for s, n in zip(record.crop_start, record.crop_shape))] = mask
-        mask = full
-    if mask.shape != record.grid_shape:
+    return _on_ct_grid(resize_labels(_on_resampled_grid(mask, record), record.ct_shape), record)
+
+
+def map_to_ct_grid(values: np.ndarray, record: GridRecord) -> Volume:
+    """A continuous map (e.g. a saliency map) on the same grids as :func:`mask_to_ct_grid`
+    takes, on the CT's grid by trilinear resizing (0 where the crop cut the CT away)."""
+    import torch
+    import torch.nn.functional as F
+
+    resampled = _on_resampled_grid(np.asarray(values, dtype=np.float32), record)
+    x = torch.from_numpy(np.ascontiguousarray(resampled))[None, None]
+    out = F.interpolate(x, size=record.ct_shape, mode="trilinear", align_corners=False)[0, 0]
+    return _on_ct_grid(out.numpy(), record)
+
+
+def _on_resampled_grid(array: np.ndarray, record: GridRecord) -> np.ndarray:
+    """``array`` (cached grid, model crop or 2.5D model grid) placed on the resampled CT grid."""
+    if _padded_triplets(array.shape, record):
+        array = array[: record.grid_shape[0]]
+    if array.shape == record.crop_shape and array.shape != record.grid_shape:
+        full = np.zeros(record.grid_shape, dtype=array.dtype)
+        full[tuple(slice(s, s + n) for s, n in zip(record.crop_start, record.crop_shape))] = array
+        array = full
+    if array.shape != record.grid_shape:
         raise ValueError(
-            f"mask of shape {mask.shape} is on neither the cached grid {record.grid_shape} nor "
+            f"mask of shape {array.shape} is on neither the cached grid {record.grid_shape} nor "
             f"the model crop {record.crop_shape} of this scan"
         )
-    resampled = np.zeros(record.resampled_shape, dtype=mask.dtype)
+    resampled = np.zeros(record.resampled_shape, dtype=array.dtype)
     src, dst = overlap(record.resampled_shape, record.grid_shape, record.offsets)
-    resampled[src] = mask[dst]
+    resampled[src] = array[dst]
+    return resampled
+
+
+def _on_ct_grid(array: np.ndarray, record: GridRecord) -> Volume:
     affine = np.asarray(record.affine, dtype=np.float64)
     return Volume(
-        array=resize_labels(resampled, record.ct_shape),
+        array=array,
         spacing=spacing_from_affine(affine),
         affine=affine,
         meta={"original_axcodes": record.axcodes},
