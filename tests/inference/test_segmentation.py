@@ -74,6 +74,30 @@ def _loader(manifest: Path, cache: Path) -> DataLoader:
     return DataLoader(dataset, batch_size=2, collate_fn=collate_scans)
 
 
+def test_a_2p5d_unict_writes_masks_on_the_ct_grid_from_whole_triplets(
+    real_ct: Path, tmp_path: Path
+) -> None:
+    from hyperct.data.cache import ScanCache
+    from hyperct.preprocess.spec import SliceStackSpec
+
+    rows = [{"scan_id": "ct0", "patient_id": "p0", "path": str(real_ct / SCANS[0]),
+             "cohort": "internal", "split": "test", **{t: -1 for t in TASK_NAMES}}]
+    pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
+    spec = SliceStackSpec(slices=20, size=64)  # 7 triplets, the last padded
+    assert prepare_cache(tmp_path / "manifest.csv", spec, tmp_path / "cache", progress=False).ok
+    torch.manual_seed(0)
+    model = UniCT(UniCTConfig(encoder="ctscroll", cnn_depth=10, cnn_width=4, dim=16, heads=2,
+                              slice_window=3, classes=CLASSES, seg_classes=SEG, cls_latents=2,
+                              seg_embed=4, seg_upsample=1, supervise_report=False)).eval()
+    folder = OutputFolder(tmp_path / "out", model)
+    folder.predict(_loader(tmp_path / "manifest.csv", tmp_path / "cache"),
+                   ScanCache(tmp_path / "cache").load_grid_record, False)
+    source, mask = nib.load(real_ct / SCANS[0]), nib.load(tmp_path / "out" / MASKS_DIR / "ct0.nii.gz")
+    assert mask.shape == (*source.shape, len(SEG))
+    np.testing.assert_allclose(mask.affine, source.affine, atol=1e-6)
+    assert folder.tables()[0] is None  # no report head, no reports
+
+
 def test_unict_outputs_align_with_the_input_ct(
     real_cache: tuple[Path, Path], real_ct: Path, tmp_path: Path
 ) -> None:

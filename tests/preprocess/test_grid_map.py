@@ -98,3 +98,23 @@ def test_a_2p5d_model_grid_of_whole_triplets_loses_its_padded_slices(real_ct: Pa
     padded[depth:] = 7  # padding: never written back
     back = mask_to_ct_grid(padded, record).array
     assert back.shape == record.ct_shape and set(np.unique(back)) == {1}
+
+
+def test_many_masks_are_written_as_each_channel_mapped_on_its_own(
+    real_ct: Path, tmp_path: Path
+) -> None:
+    from hyperct.preprocess.grid_map import write_masks_nifti
+
+    ct = read_ct(real_ct / "ts_chest_crop.nii.gz")
+    spec = SpacingCropSpec(
+        spacing_zyx=(4.0, 4.0, 4.0), pad_shape_zyx=(40, 48, 48), crop_shape_zyx=(32, 40, 40)
+    )
+    record = grid_record(ct, spec)
+    rng = np.random.default_rng(0)
+    masks = (rng.random((18, *record.crop_shape)) > 0.7).astype(np.uint8)  # 16 packed, then 2
+    written = nib.load(write_masks_nifti(masks, record, tmp_path / "masks.nii.gz"))
+    assert written.shape == (*nib.load(real_ct / "ts_chest_crop.nii.gz").shape, 18)
+    assert written.get_data_dtype() == np.uint8
+    for k in (0, 15, 16, 17):
+        one = nib.load(write_mask_nifti(masks[k], record, tmp_path / f"m{k}.nii.gz"))
+        np.testing.assert_array_equal(np.asarray(written.dataobj)[..., k], np.asarray(one.dataobj))
