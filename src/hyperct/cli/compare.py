@@ -37,6 +37,16 @@ def compare(
                    "spend)."
     ),
     seeds: int = typer.Option(1, help="Runs per method, with seeds seed, seed+1, ..."),
+    folds: int | None = typer.Option(
+        None,
+        help="Patient-level K-fold cross-validation of the training cohorts (test: one fold; "
+             "val: 15 % of the patients; train: the rest), each method trained per fold into "
+             "OUT/<method>/fold<k>/, the folds' manifests in OUT/folds/. Not with --seeds.",
+    ),
+    reference: str | None = typer.Option(
+        None, help="Variant the paired differences are taken against (default: hyperct when "
+                   "compared, else the first)."
+    ),
     lr_grid: str = typer.Option(
         "", help="Comma-separated learning rates; each method's is chosen by mean validation "
                  "AUC over its seeds (default: the config's optim.lr)."
@@ -59,10 +69,11 @@ def compare(
         grid = tuple(float(v) for v in lr_grid.split(",") if v.strip())
     except ValueError:
         raise ConfigError(f"--lr-grid must be comma-separated numbers, got {lr_grid!r}") from None
-    protocol = Protocol(budget=budget, budget_amount=budget_amount, seeds=seeds, lr_grid=grid)
+    protocol = Protocol(budget=budget, budget_amount=budget_amount, seeds=seeds, lr_grid=grid,
+                        folds=folds)
     result = compare_methods(
         cfg=cfg, methods=names, out=out, split=split, anatomy=anatomy,  # type: ignore[arg-type]
-        bootstrap=bootstrap, protocol=protocol,
+        bootstrap=bootstrap, protocol=protocol, reference=reference,
     )
     typer.echo(result.markdown)  # tables stay copyable
     typer.echo(f"predictions: {result.predictions_path}\nsummary: {result.summary_path}")
