@@ -218,3 +218,30 @@ def test_folds_cross_validate_every_method(tiny_overrides: list[str], tmp_path: 
     assert result.reference == "hyperct" and (out / "vs_hyperct.csv").is_file()
     assert "mean ± sd over folds" in result.markdown and "pooled out-of-fold" in result.markdown
     assert json.loads((out / "compare.json").read_text())["folded_cohorts"] == ["internal"]
+
+
+def test_a_custom_variant_is_its_own_column(tiny_overrides: list[str], tmp_path: Path) -> None:
+    cfg = load_config(None, [*tiny_overrides, "optim.epochs=1", "tasks=[Emphysema, Cardiomegaly]"])
+    result = compare_methods(cfg=cfg, methods=["ew"], custom=["ew-fast=ew:optim.lr=0.01"],
+                             out=tmp_path / "cmp", bootstrap=0)
+    assert {"ew", "ew-fast"} <= set(result.summary.columns)
+    saved = load_config(str(tmp_path / "cmp" / "ew-fast" / "config.yaml"))
+    assert saved.optim.lr == 0.01 and saved.method == "ew" and cfg.optim.lr != 0.01
+    assert result.reference == "ew"
+    variants = json.loads((tmp_path / "cmp" / "compare.json").read_text())["variants"]
+    assert variants["ew-fast"] == {"method": "ew", "overrides": ["optim.lr=0.01"],
+                                   "outputs": ["classification"]}
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"protocol": Protocol(lr_grid=(1e-3, 1e-4))}, "--lr-grid chooses on validation AUC"),
+    ({"reference": "seg-only"}, "'seg-only' is not trained to classify"),
+    ({"reference": "mgda"}, "'mgda' is not a compared variant"),
+])
+def test_compare_refuses_before_training(
+    tiny_overrides: list[str], tmp_path: Path, kwargs: dict, message: str
+) -> None:
+    cfg = load_config(None, tiny_overrides)
+    with pytest.raises(ConfigError, match=message):
+        compare_methods(cfg=cfg, methods=["unict", "seg-only"], out=tmp_path / "cmp", **kwargs)
+    assert not (tmp_path / "cmp").exists()

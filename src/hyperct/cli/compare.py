@@ -12,7 +12,15 @@ def compare(
         ..., help="Named config (`hyperct config list`) or YAML file shared by every method."
     ),
     methods: str = typer.Option(
-        "hyperct,ew,uw,rlw,dwa,gls,mgda,stl", help="Comma-separated methods to train."
+        "hyperct,ew,uw,rlw,dwa,gls,mgda,stl",
+        help="Comma-separated methods, named variants (unict, unict-no-fusion, "
+             "unict-no-modulation, unict-no-cls, unict-no-seg, unict-no-report, cls-only, "
+             "seg-only, report-only) and presets (unict-ablations: those nine).",
+    ),
+    variant: list[str] = typer.Option(
+        [], "--variant",
+        help="A custom variant NAME=METHOD:KEY=VALUE;KEY=VALUE (config overrides as for --set), "
+             "compared under NAME (repeatable).",
     ),
     out: Path = typer.Option(Path("compare"), help="Folder: one run per method + the tables."),
     overrides: list[str] = typer.Option([], "--set", help="Dotted config override (repeatable)."),
@@ -56,8 +64,11 @@ def compare(
 
     Methods: hyperct, the shared-LoRA baselines by weighting method (ew, uw, rlw, dwa, gls, mgda,
     pcgrad, cagrad, nashmtl, famo), stl, and the 3D classifiers (resnet18_3d, swin_3d, ...),
-    which read data.cache3d when the config sets it. HyperCT trains
-    sampling.tasks_per_sample tasks per sample (--set sampling.tasks_per_sample=5).
+    which read data.cache3d when the config sets it, and UniCT with its named variants
+    (--methods unict-ablations: the full model, its five ablations and the three single-task
+    models with its encoder; OUT/outputs.csv holds their segmentation and report metrics).
+    HyperCT trains sampling.tasks_per_sample tasks per sample (--set
+    sampling.tasks_per_sample=5).
     """
     from hyperct.config.run import ConfigError
     from hyperct.training import load_config
@@ -73,9 +84,12 @@ def compare(
                         folds=folds)
     result = compare_methods(
         cfg=cfg, methods=names, out=out, split=split, anatomy=anatomy,  # type: ignore[arg-type]
-        bootstrap=bootstrap, protocol=protocol, reference=reference,
+        bootstrap=bootstrap, protocol=protocol, reference=reference, custom=variant,
     )
     typer.echo(result.markdown)  # tables stay copyable
-    typer.echo(f"predictions: {result.predictions_path}\nsummary: {result.summary_path}")
+    if result.predictions_path is not None:
+        typer.echo(f"predictions: {result.predictions_path}\nsummary: {result.summary_path}")
+    if result.outputs is not None and not result.outputs.empty:
+        typer.echo(f"segmentation and report metrics: {out / 'outputs.csv'}")
     if result.anatomy_pairs is not None:
-        typer.echo(f"anatomy pairs: {result.summary_path.with_name('anatomy_pairs.csv')}")
+        typer.echo(f"anatomy pairs: {out / 'anatomy_pairs.csv'}")

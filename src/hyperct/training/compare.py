@@ -19,7 +19,10 @@ the protocol and the chosen lrs; ``timing.csv`` the training seconds per step;
 ``vs_<reference>.csv`` each variant's paired bootstrap AUC difference to the reference variant
 (hyperct when compared, else the first), and with anatomy pairs ``anatomy_pairs.csv`` (with -
 without); with folds ``pooled.csv``, the bootstrap CIs of every variant's AUC on the pooled
-out-of-fold test predictions; ``summary.md`` all of it as markdown.
+out-of-fold test predictions; ``outputs.csv`` the segmentation and report metrics of the
+variants trained to those outputs (:mod:`hyperct.training.compare_outputs`); ``summary.md`` all
+of it as markdown. A variant is a method or a named variant, a method with config overrides
+(:mod:`hyperct.training.compare_variants`); the AUC tables cover the variants trained to classify.
 
 Pooling: over seeds, every seed predicts the same scans, so an AUC is the mean of the seeds'
 AUCs on each resample (:func:`~hyperct.evaluation.bootstrap.pooled_difference_table`). Over
@@ -43,12 +46,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hyperct.config.run import METHODS, ConfigError, TrainConfig
+from hyperct.config.run import ConfigError, TrainConfig
 from hyperct.inference.checkpoint import LAST
 from hyperct.inference.predictions import read_predictions, write_predictions
 from hyperct.io.atomic import write_csv_atomic, write_text_atomic
 from hyperct.tasks import TASK_NAMES
+from hyperct.data.manifest import load_manifest
 from hyperct.training.budget import budget_config, check_unit, default_amount
+from hyperct.training.compare_outputs import ScoredRun, output_metrics, outputs_markdown
+from hyperct.training.compare_variants import Entry, entry_config, outputs, parse_entries
 from hyperct.training.folds import fold_manifests, fold_name, folded_cohorts, write_fold_manifests
 from hyperct.training.run_log import HISTORY, RECORD, read_history
 from hyperct.training.selection import auc_rows, choose_lr, seed_statistics, validation_auc
@@ -67,8 +73,8 @@ AnatomyMode = Literal["config", "off", "on", "both"]
 class CompareResult:
     """Where the comparison's tables are, and the summary itself."""
 
-    predictions_path: Path
-    summary_path: Path
+    predictions_path: Path | None
+    summary_path: Path | None
     summary: pd.DataFrame
     markdown: str
     timing: pd.DataFrame
@@ -79,6 +85,7 @@ class CompareResult:
     versus: pd.DataFrame | None = None
     reference: str | None = None
     pooled: pd.DataFrame | None = None
+    outputs: pd.DataFrame | None = None
 
     @property
     def vs_hyperct(self) -> pd.DataFrame | None:
@@ -88,26 +95,31 @@ class CompareResult:
 
 @dataclass(frozen=True)
 class Variant:
-    """One run of a comparison: a method, with or without anatomy supervision."""
+    """One compared configuration: an entry (a method with its overrides, under its name), with
+    or without anatomy supervision."""
 
-    method: str
+    entry: Entry
     anatomy: bool
 
     @property
+    def method(self) -> str:
+        return self.entry.method
+
+    @property
     def name(self) -> str:
-        return self.method + (ANATOMY_SUFFIX if self.anatomy else "")
+        return self.entry.name + (ANATOMY_SUFFIX if self.anatomy else "")
 
 
-def variants(cfg: TrainConfig, methods: Sequence[str], anatomy: AnatomyMode) -> list[Variant]:
+def variants(cfg: TrainConfig, entries: Sequence[Entry], anatomy: AnatomyMode) -> list[Variant]:
     """The runs of a comparison: ``config`` keeps the config's ``anatomy.enabled``, ``off`` /
-    ``on`` force it, ``both`` trains each method without and with it."""
+    ``on`` force it, ``both`` trains each entry without and with it."""
     flags = {
         "config": [bool(cfg.anatomy.get("enabled"))], "off": [False], "on": [True],
         "both": [False, True],
     }
     if anatomy not in flags:
         raise ConfigError(f"--anatomy must be one of {sorted(flags)}, got {anatomy!r}")
-    return [Variant(m, flag) for m in methods for flag in flags[anatomy]]
+    return [Variant(e, flag) for e in entries for flag in flags[anatomy]]
 
 
 @dataclass(frozen=True)
@@ -160,6 +172,7 @@ class Run:
     seed_index: int
     name: str
     run_dir: Path
+    outputs: tuple[str, ...] = ("classification",)
 
 
 def seed_names(seeds: int) -> list[str]:
@@ -188,24 +201,29 @@ def compare_methods(
     bootstrap: int = 1000,
     protocol: Protocol = Protocol(),
     reference: str | None = None,
+    custom: Sequence[str] = (),
 ) -> CompareResult:
     """Train every run of ``protocol`` into ``out`` and write the joint tables.
 
-    ``bootstrap``: resamples of the paired tests (with/without anatomy; each variant vs
-    ``reference``, default hyperct when compared, else the first variant) and of the pooled
-    out-of-fold CIs; 0: no test.
+    ``methods``: methods, named variants and presets, ``custom``: variants
+    ``NAME=METHOD:KEY=VALUE;...`` (:mod:`hyperct.training.compare_variants`). ``bootstrap``:
+    resamples of the paired tests (with/without anatomy; each variant vs ``reference``, default
+    hyperct when compared, else the first variant that classifies) and of the CIs; 0: none.
+    Classification tables cover the variants trained to classify; segmentation and report
+    metrics (:mod:`hyperct.training.compare_outputs`) those trained to segment or report.
     """
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise ConfigError(f"--methods: unknown {unknown or 'none given'}; choose from {METHODS}")
     out = Path(out)
-    runs = variants(cfg, methods, anatomy)
+    runs = variants(cfg, parse_entries(methods, custom), anatomy)
     names = [v.name for v in runs]
-    reference = reference or ("hyperct" if "hyperct" in names else names[0])
-    if reference not in names:
-        raise ConfigError(f"--reference {reference!r} is not a compared variant ({names})")
-    manifests, oof = _fold_manifests(cfg, out, protocol)
-    planned, amount = _plan(cfg, runs, out, protocol, manifests)
+    bases = {v.name: entry_config(cfg, v.entry) for v in runs}
+    classify = [name for name in names if "classification" in outputs(bases[name])]
+    reference = _reference(reference, names, classify)
+    if protocol.lr_grid and len(classify) < len(names):
+        raise ConfigError(f"--lr-grid chooses on validation AUC, but "
+                          f"{sorted(set(names) - set(classify))} are not trained to classify; "
+                          "compare them without --lr-grid")
+    manifests, folded = _fold_manifests(cfg, out, protocol)
+    planned, amount = _plan(cfg, runs, bases, out, protocol, manifests)
     for run, sub in planned:
         _train_or_keep(run, sub)
     table_runs = runs_table([run for run, _ in planned], cfg.data.train_cohort)
@@ -213,57 +231,97 @@ def compare_methods(
     chosen = selection[selection["chosen"]].set_index("variant")["lr"]
     table_runs["selected"] = [row.lr == chosen[row.variant] for row in table_runs.itertuples()]
     selected = [run for run, _ in planned if run.lr == chosen[run.variant.name]]
+    write_csv_atomic(table_runs, out / "runs.csv", float_format="%.6g")
+    write_csv_atomic(selection, out / "lr_selection.csv", float_format="%.6g")
+    timing = timing_table(table_runs[table_runs["selected"]], runs)
+    write_csv_atomic(timing, out / "timing.csv", float_format="%.4f")
+    over = "folds" if protocol.folds else "seeds"
+    scored = output_metrics(
+        [ScoredRun(r.variant.name, r.name, r.run_dir, load_manifest(sub.data.manifest,
+                                                                    check_files=False), r.outputs)
+         for r, sub in planned if r in selected and set(r.outputs) - {"classification"}],
+        split, bootstrap,
+        OUT_OF_FOLD if protocol.folds else None)
+    if not scored.empty:
+        write_csv_atomic(scored, out / "outputs.csv", float_format="%.4f")
+    result = CompareResult(None, None, pd.DataFrame(), "", timing, runs=table_runs,
+                           lr_selection=selection, reference=reference, outputs=scored)
+    if classify:
+        _classification_tables(result, [r for r in selected if "classification" in r.outputs],
+                               [v for v in runs if v.name in classify], out, split,
+                               Pooling(protocol.repeats, folded, bootstrap), over)
+    write_text_atomic(out / "compare.json", json.dumps(
+        {"split": split, "budget": protocol.budget, "budget_amount": amount,
+         "seeds": protocol.seeds, "folds": protocol.folds,
+         "fold_manifests": [str(p) for p in manifests], "folded_cohorts": folded,
+         "reference": reference,
+         "variants": {r.variant.name: {"method": r.variant.method,
+                                       "overrides": list(r.variant.entry.overrides),
+                                       "outputs": list(r.outputs)} for r in selected},
+         "lr_grid": list(protocol.lr_grid), "chosen_lr": {k: float(v) for k, v in chosen.items()},
+         "selection": f"mean validation AUC over {over} (val rows only)"}, indent=2) + "\n")
+    result.markdown = "\n".join([
+        result.markdown,
+        outputs_markdown(scored, names, OUT_OF_FOLD if protocol.folds else None),
+        runs_markdown(table_runs, protocol), timing_markdown(timing),
+        pairs_markdown(result.anatomy_pairs) if result.anatomy_pairs is not None else "",
+        versus_markdown(result.versus, reference, over) if result.versus is not None else "",
+    ]).strip() + "\n"
+    write_text_atomic(out / "summary.md", result.markdown)
+    return result
+
+
+def _reference(reference: str | None, names: Sequence[str], classify: Sequence[str]) -> str | None:
+    """The variant the AUC differences are taken against: ``reference``, else hyperct when it
+    is compared, else the first variant that classifies (None if none does)."""
+    if reference is None:
+        return "hyperct" if "hyperct" in classify else (classify[0] if classify else None)
+    if reference not in names:
+        raise ConfigError(f"--reference {reference!r} is not a compared variant ({list(names)})")
+    if reference not in classify:
+        raise ConfigError(f"--reference {reference!r} is not trained to classify; the "
+                          "differences are AUC differences")
+    return reference
+
+
+def _classification_tables(
+    result: CompareResult, selected: Sequence[Run], runs: Sequence[Variant], out: Path,
+    split: str, pooling: Pooling, over: str,
+) -> None:
+    """The AUC tables of the variants that classify, into ``out`` and ``result``."""
+    names = [v.name for v in runs]
     table = pd.concat(
         [read_predictions(r.run_dir / "predictions.csv").assign(method=r.variant.name, run=r.name)
          for r in selected],
         ignore_index=True,
     )
-    predictions_path = write_predictions(table, out / "predictions.csv")
+    result.predictions_path = write_predictions(table, out / "predictions.csv")
     summary = summary_table(table, split)
-    summary = summary[["cohort", "row", *[n for n in names if n in summary.columns]]]
-    summary_path = write_csv_atomic(summary, out / "summary.csv", float_format="%.4f")
-    over = "folds" if protocol.folds else "seeds"
-    stats = seed_statistics(table, split).rename(columns={"seeds": over})
-    write_csv_atomic(stats, out / f"{over}.csv", float_format="%.4f")
-    write_csv_atomic(table_runs, out / "runs.csv", float_format="%.6g")
-    write_csv_atomic(selection, out / "lr_selection.csv", float_format="%.6g")
-    timing = timing_table(table_runs[table_runs["selected"]], runs)
-    write_csv_atomic(timing, out / "timing.csv", float_format="%.4f")
-    pooling = Pooling(protocol.repeats, oof, bootstrap)
-    pairs = anatomy_pairs(table, runs, split, pooling) if bootstrap else None
-    if pairs is not None:
-        write_csv_atomic(pairs, out / "anatomy_pairs.csv", float_format="%.4f")
-    versus = reference_differences(table, runs, reference, split, pooling) if bootstrap else None
-    if versus is not None:
-        write_csv_atomic(versus, out / f"vs_{reference}.csv", float_format="%.4f")
-    pooled = pooled_confidence(table, split, pooling) if bootstrap and oof else None
-    if pooled is not None:
-        write_csv_atomic(pooled, out / "pooled.csv", float_format="%.4f")
-    write_text_atomic(out / "compare.json", json.dumps(
-        {"split": split, "budget": protocol.budget, "budget_amount": amount,
-         "seeds": protocol.seeds, "folds": protocol.folds,
-         "fold_manifests": [str(p) for p in manifests], "folded_cohorts": oof,
-         "reference": reference,
-         "lr_grid": list(protocol.lr_grid), "chosen_lr": {k: float(v) for k, v in chosen.items()},
-         "selection": f"mean validation AUC over {over} (val rows only)"}, indent=2) + "\n")
-    markdown = "\n".join([
-        summary_markdown(summary, names) if len(protocol.repeats) == 1
-        else seeds_markdown(stats, names, over),
-        pooled_markdown(pooled, names) if pooled is not None else "",
-        runs_markdown(table_runs, protocol), timing_markdown(timing),
-        pairs_markdown(pairs) if pairs is not None else "",
-        versus_markdown(versus, reference, over) if versus is not None else "",
-    ]).rstrip() + "\n"
-    write_text_atomic(out / "summary.md", markdown)
-    return CompareResult(predictions_path, summary_path, summary, markdown, timing, pairs,
-                         table_runs, selection, stats, versus, reference, pooled)
+    result.summary = summary[["cohort", "row", *[n for n in names if n in summary.columns]]]
+    result.summary_path = write_csv_atomic(result.summary, out / "summary.csv", float_format="%.4f")
+    result.seeds = seed_statistics(table, split).rename(columns={"seeds": over})
+    write_csv_atomic(result.seeds, out / f"{over}.csv", float_format="%.4f")
+    if pooling.n_resamples:
+        result.anatomy_pairs = anatomy_pairs(table, runs, split, pooling)
+        if result.anatomy_pairs is not None:
+            write_csv_atomic(result.anatomy_pairs, out / "anatomy_pairs.csv", float_format="%.4f")
+        result.versus = reference_differences(table, runs, result.reference, split, pooling)
+        if result.versus is not None:
+            write_csv_atomic(result.versus, out / f"vs_{result.reference}.csv", float_format="%.4f")
+        if pooling.folded:
+            result.pooled = pooled_confidence(table, split, pooling)
+            write_csv_atomic(result.pooled, out / "pooled.csv", float_format="%.4f")
+    result.markdown = "\n".join([
+        summary_markdown(result.summary, names) if len(pooling.repeats) == 1
+        else seeds_markdown(result.seeds, names, over),
+        pooled_markdown(result.pooled, names) if result.pooled is not None else "",
+    ])
 
 
 def _fold_manifests(cfg: TrainConfig, out: Path, protocol: Protocol) -> tuple[list[Path], list[str]]:
     """With folds: the folds' manifests written to ``out/folds/`` and the re-split cohorts."""
     if protocol.folds is None:
         return [], []
-    from hyperct.data.manifest import load_manifest
     from hyperct.training.data_setup import require_data_paths
 
     require_data_paths(cfg)
@@ -274,10 +332,11 @@ def _fold_manifests(cfg: TrainConfig, out: Path, protocol: Protocol) -> tuple[li
 
 
 def _plan(
-    cfg: TrainConfig, runs: Sequence[Variant], out: Path, protocol: Protocol,
-    manifests: Sequence[Path] = (),
+    cfg: TrainConfig, runs: Sequence[Variant], bases: dict[str, TrainConfig], out: Path,
+    protocol: Protocol, manifests: Sequence[Path] = (),
 ) -> tuple[list[tuple[Run, TrainConfig]], int | None]:
-    """Every run's config, and the budget amount (None without a budget)."""
+    """Every run's config (from ``bases``, each variant's config), and the budget amount (None
+    without a budget)."""
     amount = None
     repeats = []
     for i, name in enumerate(protocol.repeats):
@@ -286,28 +345,29 @@ def _plan(
         labels = _train_labels(dataclasses.replace(cfg, data=data)) if protocol.budget else None
         repeats.append((i, name, data, seed, labels))
     if protocol.budget is not None:
-        reference = dataclasses.replace(cfg, method=runs[0].method, data=repeats[0][2])
+        reference = dataclasses.replace(bases[runs[0].name], data=repeats[0][2])
         amount = protocol.budget_amount or default_amount(reference, protocol.budget,
                                                           repeats[0][4])
         logger.info("budget: %d %s for every method", amount, protocol.budget)
     planned = []
     for variant in runs:
-        for lr in protocol.lr_grid or (cfg.optim.lr,):
+        base = bases[variant.name]
+        for lr in protocol.lr_grid or (base.optim.lr,):
             for i, name, data, seed, labels in repeats:
                 run_dir = run_folder(out, variant, lr, name, protocol)
                 sub = dataclasses.replace(
-                    cfg, method=variant.method, output_dir=str(run_dir), seed=seed, data=data,
-                    anatomy={**cfg.anatomy, "enabled": variant.anatomy},
-                    optim=dataclasses.replace(cfg.optim, lr=lr),
+                    base, output_dir=str(run_dir), seed=seed, data=data,
+                    anatomy={**base.anatomy, "enabled": variant.anatomy},
+                    optim=dataclasses.replace(base.optim, lr=lr),
                 )
                 if protocol.budget is not None:
                     sub = budget_config(sub, protocol.budget, amount, labels)  # type: ignore[arg-type]
-                planned.append((Run(variant, lr, seed - cfg.seed, name, run_dir), sub))
+                planned.append((Run(variant, lr, seed - cfg.seed, name, run_dir, outputs(sub)),
+                                sub))
     return planned, amount
 
 
 def _train_labels(cfg: TrainConfig) -> torch.Tensor:
-    from hyperct.data.manifest import load_manifest
     from hyperct.training.data_setup import require_data_paths, train_labels
 
     require_data_paths(cfg)
@@ -339,7 +399,8 @@ def runs_table(runs: Sequence[Run], cohort: str | None) -> pd.DataFrame:
             if r.get("train_seconds") not in (None, "") and float(r.get("steps") or 0) > 0
         ]
         record = json.loads((run.run_dir / RECORD).read_text())
-        predictions = read_predictions(run.run_dir / "predictions.csv")
+        val_auc = (validation_auc(read_predictions(run.run_dir / "predictions.csv"), cohort)
+                   if "classification" in run.outputs else np.nan)
         rows.append({
             "variant": run.variant.name, "method": run.variant.method,
             "anatomy": run.variant.anatomy, "lr": run.lr, "run": run.name,
@@ -350,7 +411,7 @@ def runs_table(runs: Sequence[Run], cohort: str | None) -> pd.DataFrame:
             "seconds_per_step": float(np.median(per_step)) if per_step else np.nan,
             "train_seconds": sum(float(r.get("train_seconds") or 0) for r in history),
             "runtime_s": record.get("runtime_s", np.nan),
-            "val_mean_auc": validation_auc(predictions, cohort),
+            "val_mean_auc": val_auc,
         })
     return pd.DataFrame(rows)
 
