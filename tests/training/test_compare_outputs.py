@@ -27,7 +27,7 @@ def _run(folder: Path, test: list[str], dice: dict[str, list[float]], reports: d
     pd.DataFrame({"scan_id": list(reports), "report": list(reports.values())}).to_csv(
         folder / REPORTS, index=False)
     manifest = pd.DataFrame({
-        "scan_id": [*REPORT, "v"],
+        "scan_id": [*REPORT, "v"], "cohort": "internal",
         "split": ["test" if s in test else "train" for s in REPORT] + ["val"],
         "report_text": [*REPORT.values(), "Val report."],
     })
@@ -35,7 +35,7 @@ def _run(folder: Path, test: list[str], dice: dict[str, list[float]], reports: d
 
 
 def test_folds_are_scored_one_by_one_and_stacked(tmp_path: Path) -> None:
-    both = ("classification", "segmentation", "report")
+    both = ("segmentation", "report")
     d0, m0 = _run(tmp_path / "f0", ["a", "b"], {"a": [0.8, 0.0], "b": [0.5], "v": [1.0]},
                   {"a": "Small left pleural effusion.", "b": "Emphysema.", "v": "x"})
     d1, m1 = _run(tmp_path / "f1", ["c", "d", "e"], {"c": [0.2], "d": [0.05, 0.6], "v": [0.0]},
@@ -75,3 +75,38 @@ def test_missing_files_give_no_rows_and_missing_reports_are_refused(tmp_path: Pa
     run = ScoredRun("unict", "seed0", folder, manifest, ("report",))
     with pytest.raises(ValueError, match=r"no generated report for 1 test scan.*\['b'\]"):
         output_metrics([run], "test", 0)
+
+
+def test_classification_f1_and_map_per_cohort(tmp_path: Path) -> None:
+    """F1 at the threshold chosen on val (Youden), and average precision, on test, per cohort."""
+    from sklearn.metrics import average_precision_score, f1_score
+
+    from hyperct.evaluation.metrics import youden_threshold
+    from hyperct.inference.predictions import predictions_from_arrays, write_predictions
+
+    rng = np.random.default_rng(1)
+    splits = ["val"] * 12 + ["test"] * 12
+    cohorts = ["internal"] * 18 + ["external"] * 6
+    labels = np.full((24, 25), -1)
+    labels[:, 0] = np.tile([1, 0, 0, 1, 0, 1], 4)
+    labels[:, 1] = np.tile([0, 1, 1, 0, 0, 0], 4)
+    probs = rng.uniform(0, 1, (24, 25))
+    table = predictions_from_arrays(scan_ids=[f"s{i}" for i in range(24)], cohorts=cohorts,
+                                    splits=splits, labels=labels, probs=probs, method="m",
+                                    run="seed0")
+    (tmp_path / "run").mkdir()
+    write_predictions(table, tmp_path / "run" / "predictions.csv")
+    manifest = pd.DataFrame({"scan_id": [f"s{i}" for i in range(24)], "split": splits,
+                             "cohort": cohorts})
+    got = output_metrics([ScoredRun("m", "seed0", tmp_path / "run", manifest,
+                                    ("classification",))], "test", 0)
+    got = got.set_index(["cohort", "metric"])["value"]
+    val, test = slice(0, 12), slice(12, 18)  # the internal test scans
+    f1s, aps = [], []
+    for j in (0, 1):
+        threshold = youden_threshold(pd.Series(labels[val, j]), pd.Series(probs[val, j]))
+        f1s.append(f1_score(labels[test, j], probs[test, j] >= threshold))
+        aps.append(average_precision_score(labels[test, j], probs[test, j]))
+    assert got[("internal", "mean_f1")] == pytest.approx(np.mean(f1s))
+    assert got[("internal", "map")] == pytest.approx(np.mean(aps))
+    assert ("external", "map") in got.index and ("internal", "global_dice") not in got.index

@@ -239,8 +239,7 @@ def compare_methods(
     scored = output_metrics(
         [ScoredRun(r.variant.name, r.name, r.run_dir, load_manifest(sub.data.manifest,
                                                                     check_files=False), r.outputs)
-         for r, sub in planned if r in selected and set(r.outputs) - {"classification"}],
-        split, bootstrap,
+         for r, sub in planned if r in selected], split, bootstrap,
         OUT_OF_FOLD if protocol.folds else None)
     if not scored.empty:
         write_csv_atomic(scored, out / "outputs.csv", float_format="%.4f")

@@ -2,6 +2,7 @@
 
 Files read in a run folder, for a variant trained to that output:
 
+* ``predictions.csv`` (:mod:`hyperct.inference.predictions`): the classification probabilities;
 * ``reports.csv`` (:data:`hyperct.inference.reports.REPORTS`; ``scan_id, report``): the
   generated reports, scored against the ``report_text`` of the run's manifest on the scans of
   the split that have one;
@@ -10,12 +11,15 @@ Files read in a run folder, for a variant trained to that output:
   matched_instances, pred_instances, ref_instances, hit``): the predicted masks' scores against
   the reference masks, of which the scans of the split are kept.
 
-Metrics (:data:`METRICS`): Global Dice and hit rate over all findings
+Metrics (:data:`METRICS`), per cohort: the mean over tasks of F1 (at each run's threshold
+chosen on validation, :func:`hyperct.evaluation.metrics.task_metrics`) and of average precision
+(mAP) - the AUCs are in the comparison's own tables; Global Dice and hit rate over all findings
 (:mod:`hyperct.evaluation.segmentation_summary`); BLEU-4, ROUGE-L, CE macro-F1 and CRG
 (:mod:`hyperct.evaluation.report_metrics`; METEOR is left out, it needs Java). Every run is
-scored on its own; with folds, the folds' scans are also stacked (each scan is tested in one
-fold) and scored once as the ``out-of-fold`` run, with bootstrap CIs over scans for Dice, hit
-rate, CE-F1 and CRG. A variant whose file is missing gets no row, and a warning.
+scored on its own; with folds, the folds' segmentation and report scans are also stacked (each
+scan is tested in one fold) and scored once as the ``out-of-fold`` run, with bootstrap CIs over
+scans for Dice, hit rate, CE-F1 and CRG. A variant whose file is missing gets no row, and a
+warning.
 """
 
 from __future__ import annotations
@@ -28,10 +32,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sklearn.metrics import average_precision_score
+
 from hyperct.evaluation.bootstrap import BootstrapConfig
+from hyperct.evaluation.metrics import task_metrics
 from hyperct.evaluation.report_metrics import ReportMetricsConfig, report_metrics
 from hyperct.evaluation.segmentation_files import FINDINGS_CSV
 from hyperct.evaluation.segmentation_summary import ALL, summary_table
+from hyperct.inference.predictions import COHORT, LABEL, PROB, SPLIT, TASK, read_predictions
 from hyperct.inference.reports import REPORTS
 from hyperct.labels.io import read_csv_text
 
@@ -39,10 +47,12 @@ logger = logging.getLogger(__name__)
 
 #: (output, metric) rows of the table, in order.
 METRICS: tuple[tuple[str, str], ...] = (
+    ("classification", "mean_f1"), ("classification", "map"),
     ("segmentation", "global_dice"), ("segmentation", "hit_rate"),
     ("report", "bleu_4"), ("report", "rouge_l"), ("report", "ce_macro_f1"), ("report", "crg"),
 )
-COLUMNS = ("variant", "run", "output", "metric", "value", "ci_low", "ci_high", "n_scans")
+COLUMNS = ("variant", "run", "cohort", "output", "metric", "value", "ci_low", "ci_high",
+           "n_scans")
 
 
 @dataclass(frozen=True)
@@ -59,31 +69,58 @@ class ScoredRun:
 def output_metrics(
     runs: Sequence[ScoredRun], split: str, n_resamples: int, pooled_run: str | None = None
 ) -> pd.DataFrame:
-    """Rows of :data:`COLUMNS` for every run's segmentation and report outputs on ``split``;
-    with ``pooled_run`` (the folds' stacked run name) also the variant's folds stacked."""
+    """Rows of :data:`COLUMNS` for every run's outputs on ``split``; with ``pooled_run`` (the
+    folds' stacked run name) also the variant's folds stacked (segmentation and report)."""
     config = BootstrapConfig(n_resamples=max(n_resamples, 10))
     rows: list[dict[str, object]] = []
     for variant in dict.fromkeys(r.variant for r in runs):
         own = [r for r in runs if r.variant == variant]
-        for output, read, score in (("segmentation", _findings, _score_findings),
+        for output, read, score in (("classification", _predictions, _score_predictions),
+                                    ("segmentation", _findings, _score_findings),
                                     ("report", _report_pairs, _score_reports)):
             if output not in own[0].outputs:
                 continue
             parts = [(r.run, read(r, split)) for r in own]
             parts = [(name, part) for name, part in parts if part is not None]
-            if pooled_run is not None and len(parts) == len(own):
+            if pooled_run is not None and len(parts) == len(own) and output != "classification":
                 parts.append((pooled_run, pd.concat([p for _, p in parts], ignore_index=True)))
             for name, part in parts:
-                rows += [{"variant": variant, "run": name, "output": output, **row}
-                         for row in score(part, config)]
+                for cohort, rows_ in part.groupby("cohort", sort=True):
+                    rows += [{"variant": variant, "run": name, "cohort": cohort,
+                              "output": output, **row} for row in score(rows_, config)]
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     if n_resamples == 0:
         table[["ci_low", "ci_high"]] = np.nan
     return table
 
 
-def _split_scans(run: ScoredRun, split: str) -> set[str]:
-    return set(run.manifest.loc[run.manifest["split"] == split, "scan_id"].astype(str))
+def _split_cohorts(run: ScoredRun, split: str) -> pd.Series:
+    """Scan id -> cohort of the scans of ``split`` in the run's manifest."""
+    rows = run.manifest[run.manifest["split"] == split]
+    return pd.Series(rows["cohort"].to_numpy(), index=rows["scan_id"].astype(str))
+
+
+def _predictions(run: ScoredRun, split: str) -> pd.DataFrame | None:
+    """Per (cohort, task) of ``split``: labelled scans, F1 at the run's validation threshold
+    (thresholds chosen over the whole table, as ``hyperct evaluate`` does) and average precision."""
+    path = run.run_dir / "predictions.csv"
+    if not path.is_file():
+        logger.warning("%s: no predictions.csv; its classification is not scored", run.run_dir)
+        return None
+    predictions = read_predictions(path)
+    metrics = task_metrics(predictions)
+    metrics = metrics[metrics[SPLIT] == split][[COHORT, TASK, "n", "f1"]]
+    rows = predictions[(predictions[SPLIT] == split) & (predictions[LABEL] != -1)]
+    ap = {key: (average_precision_score(part[LABEL], part[PROB])
+                if 0 < part[LABEL].sum() < len(part) else np.nan)
+          for key, part in rows.groupby([COHORT, TASK], sort=False)}
+    return metrics.assign(ap=[ap.get(key, np.nan) for key in zip(metrics[COHORT], metrics[TASK])])
+
+
+def _score_predictions(tasks: pd.DataFrame, config: BootstrapConfig) -> list[dict[str, object]]:
+    return [{"metric": metric, "value": tasks[column].mean(), "ci_low": np.nan,
+             "ci_high": np.nan, "n_scans": int(tasks["n"].max())}
+            for metric, column in (("mean_f1", "f1"), ("map", "ap"))]
 
 
 def _findings(run: ScoredRun, split: str) -> pd.DataFrame | None:
@@ -92,7 +129,9 @@ def _findings(run: ScoredRun, split: str) -> pd.DataFrame | None:
         logger.warning("%s: no %s; its segmentation is not scored", run.run_dir, FINDINGS_CSV)
         return None
     findings = pd.read_csv(path, dtype={"scan_id": str, "category": str})
-    return findings[findings["scan_id"].isin(_split_scans(run, split))]
+    cohorts = _split_cohorts(run, split)
+    findings = findings[findings["scan_id"].isin(cohorts.index)]
+    return findings.assign(cohort=findings["scan_id"].map(cohorts))
 
 
 def _report_pairs(run: ScoredRun, split: str) -> pd.DataFrame | None:
@@ -111,6 +150,7 @@ def _report_pairs(run: ScoredRun, split: str) -> pd.DataFrame | None:
         raise ValueError(f"{path}: no generated report for {len(missing)} {split} scan(s) "
                          f"with a reference report (e.g. {missing[:5]})")
     return pd.DataFrame({"scan_id": reference["scan_id"].to_numpy(),
+                         "cohort": reference["cohort"].to_numpy(),
                          "generated": generated[reference["scan_id"]].to_numpy(),
                          "reference": reference["report_text"].to_numpy()})
 
@@ -147,16 +187,18 @@ def outputs_markdown(table: pd.DataFrame, variants: Sequence[str], pooled_run: s
     if table.empty:
         return ""
     cols = [v for v in variants if v in set(table["variant"])]
-    title = "### segmentation and report metrics"
-    if pooled_run is not None:
-        title += " (mean ± sd over folds; pooled out-of-fold with bootstrap 95% CI)"
-    lines = [title, "", "| | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
-    for output, metric in METRICS:
-        cells = [_cell(table[(table["variant"] == v) & (table["metric"] == metric)], pooled_run)
-                 for v in cols]
-        if any(cells):
-            lines.append(f"| {metric} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    how = " (mean ± sd over folds; pooled out of fold with bootstrap 95% CI)" if pooled_run else ""
+    lines: list[str] = []
+    for cohort, rows in table.groupby("cohort", sort=False):
+        lines += [f"### {cohort}: each variant's own outputs{how}", "",
+                  "| | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+        for _, metric in METRICS:
+            cells = [_cell(rows[(rows["variant"] == v) & (rows["metric"] == metric)], pooled_run)
+                     for v in cols]
+            if any(cells):
+                lines.append(f"| {metric} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def _cell(rows: pd.DataFrame, pooled_run: str | None) -> str:
