@@ -236,9 +236,10 @@ def compare_methods(
     timing = timing_table(table_runs[table_runs["selected"]], runs)
     write_csv_atomic(timing, out / "timing.csv", float_format="%.4f")
     over = "folds" if protocol.folds else "seeds"
+    manifest_of = {m: load_manifest(m, check_files=False)
+                   for m in dict.fromkeys(sub.data.manifest for _, sub in planned)}
     scored = output_metrics(
-        [ScoredRun(r.variant.name, r.name, r.run_dir, load_manifest(sub.data.manifest,
-                                                                    check_files=False), r.outputs)
+        [ScoredRun(r.variant.name, r.name, r.run_dir, manifest_of[sub.data.manifest], r.outputs)
          for r, sub in planned if r in selected], split, bootstrap,
         OUT_OF_FOLD if protocol.folds else None)
     if not scored.empty:
