@@ -245,3 +245,45 @@ def test_compare_refuses_before_training(
     with pytest.raises(ConfigError, match=message):
         compare_methods(cfg=cfg, methods=["unict", "seg-only"], out=tmp_path / "cmp", **kwargs)
     assert not (tmp_path / "cmp").exists()
+
+
+#: A seconds-sized UniCT on the 8 x 16 x 16 crops of the findings cohort's 3D cache.
+TINY_UNICT = [
+    "unict.encoder=volume3d", "unict.backbone3d_kwargs={width: 4}", "unict.dim=16",
+    "unict.heads=2", "unict.cls_latents=2", "unict.report_latents=2", "unict.seg_embed=4",
+    "unict.seg_upsample=1", "unict.decoder={width: 16, layers: 1, heads: 2, max_len: 24}",
+    "report.vocab_size=300", "tasks=[Emphysema, Cardiomegaly]", "optim.epochs=1",
+]
+
+
+@pytest.mark.slow
+def test_two_unict_variants_cross_validated(
+    tiny_overrides: list[str], findings_cohort: dict[str, str], tmp_path: Path
+) -> None:
+    cfg = load_config(None, [*tiny_overrides, *TINY_UNICT,
+                             f"data.manifest={findings_cohort['manifest']}",
+                             f"data.cache={findings_cohort['cache']}",
+                             f"data.cache3d={findings_cohort['cache3d']}"])
+    out = tmp_path / "cmp"
+    result = compare_methods(cfg=cfg, methods=["unict", "cls-only"], out=out, bootstrap=20,
+                             protocol=Protocol(folds=2))
+    for variant in ("unict", "cls-only"):
+        for k in (0, 1):
+            saved = load_config(str(out / variant / f"fold{k}" / "config.yaml"))
+            assert saved.data.manifest == str(out / "folds" / f"fold{k}.csv")
+    assert load_config(str(out / "cls-only" / "fold0" / "config.yaml")).unict_config().fusion is False
+    assert (out / "unict" / "fold1" / "reports.csv").is_file()
+    assert not (out / "cls-only" / "fold1" / "reports.csv").is_file()
+    assert result.reference == "unict" and set(result.versus["variant"]) == {"cls-only"}
+    assert set(result.pooled["method"]) == {"unict", "cls-only"}
+    scored = result.outputs
+    report = scored[scored["output"] == "report"]
+    assert set(report["variant"]) == {"unict"}
+    assert set(report["run"]) == {"fold0", "fold1", "out-of-fold"}
+    internal_test = sum(
+        ((f["cohort"] == "internal") & (f["split"] == "test")).sum()
+        for f in (load_manifest(out / "folds" / f"fold{k}.csv", check_files=False) for k in (0, 1)))
+    pooled = report[report["run"] == "out-of-fold"]
+    assert set(pooled["cohort"]) == {"internal"} and (pooled["n_scans"] == internal_test).all()
+    assert set(scored.loc[scored["output"] == "classification", "variant"]) == {"unict", "cls-only"}
+    assert "each variant's own outputs" in result.markdown and "| ce_macro_f1 |" in result.markdown

@@ -40,23 +40,27 @@ def test_folds_are_scored_one_by_one_and_stacked(tmp_path: Path) -> None:
                   {"a": "Small left pleural effusion.", "b": "Emphysema.", "v": "x"})
     d1, m1 = _run(tmp_path / "f1", ["c", "d", "e"], {"c": [0.2], "d": [0.05, 0.6], "v": [0.0]},
                   {"c": "Nodule.", "d": "", "e": "Normal chest.", "v": "y"})
+    m1.loc[m1["scan_id"] == "e", "cohort"] = "external"  # not re-split: never stacked
     runs = [ScoredRun("unict", "fold0", d0, m0, both), ScoredRun("unict", "fold1", d1, m1, both),
             ScoredRun("seg-only", "fold0", d0, m0, ("segmentation",)),
             ScoredRun("seg-only", "fold1", tmp_path / "no-files", m1, ("segmentation",))]
-    table = output_metrics(runs, "test", 50, pooled_run="out-of-fold")
-    got = table.set_index(["variant", "run", "metric"])["value"]
+    table = output_metrics(runs, "test", 50, pooled_run="out-of-fold", folded=["internal"])
+    got = table[table["cohort"] == "internal"].set_index(["variant", "run", "metric"])["value"]
     assert got[("unict", "fold0", "global_dice")] == pytest.approx((0.8 + 0.0 + 0.5) / 3)
     assert got[("unict", "fold1", "hit_rate")] == pytest.approx(2 / 3)
     assert got[("unict", "out-of-fold", "global_dice")] == pytest.approx(2.15 / 6)
     assert got[("unict", "out-of-fold", "hit_rate")] == pytest.approx(4 / 6)
-    # the reports of the stacked test scans a-e, scored once against the manifest's texts
-    generated = ["Small left pleural effusion.", "Emphysema.", "Nodule.", "", "Normal chest."]
-    expected = report_metrics(generated, list(REPORT.values()), ReportMetricsConfig(meteor=False))
+    # the reports of the stacked internal test scans a-d, scored once against the manifest's texts
+    generated = ["Small left pleural effusion.", "Emphysema.", "Nodule.", ""]
+    expected = report_metrics(generated, list(REPORT.values())[:4],
+                              ReportMetricsConfig(meteor=False))
     for metric in ("bleu_4", "rouge_l", "ce_macro_f1", "crg"):
         assert got[("unict", "out-of-fold", metric)] == pytest.approx(expected.metrics[metric])
     pooled = table[(table["run"] == "out-of-fold") & (table["variant"] == "unict")]
-    n_scans = pooled.groupby("output")["n_scans"].unique().map(list).to_dict()
-    assert n_scans == {"report": [5], "segmentation": [4]}  # e has no finding
+    assert set(pooled["cohort"]) == {"internal"}
+    assert (pooled["n_scans"] == 4).all()
+    external = table[(table["cohort"] == "external") & (table["variant"] == "unict")]
+    assert set(external["run"]) == {"fold1"} and set(external["output"]) == {"report"}
     dice = pooled[pooled["metric"] == "global_dice"].iloc[0]
     assert dice["ci_low"] <= dice["value"] <= dice["ci_high"]
     # seg-only lacks fold1's file: no stacked run of a partial set; segmentation only

@@ -241,7 +241,7 @@ def compare_methods(
     scored = output_metrics(
         [ScoredRun(r.variant.name, r.name, r.run_dir, manifest_of[sub.data.manifest], r.outputs)
          for r, sub in planned if r in selected], split, bootstrap,
-        OUT_OF_FOLD if protocol.folds else None)
+        OUT_OF_FOLD if protocol.folds else None, folded)
     if not scored.empty:
         write_csv_atomic(scored, out / "outputs.csv", float_format="%.4f")
     result = CompareResult(None, None, pd.DataFrame(), "", timing, runs=table_runs,

@@ -67,10 +67,12 @@ class ScoredRun:
 
 
 def output_metrics(
-    runs: Sequence[ScoredRun], split: str, n_resamples: int, pooled_run: str | None = None
+    runs: Sequence[ScoredRun], split: str, n_resamples: int, pooled_run: str | None = None,
+    folded: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Rows of :data:`COLUMNS` for every run's outputs on ``split``; with ``pooled_run`` (the
-    folds' stacked run name) also the variant's folds stacked (segmentation and report)."""
+    folds' stacked run name) also the variant's folds stacked on the ``folded`` cohorts, whose
+    scans each fold tests once (segmentation and report)."""
     config = BootstrapConfig(n_resamples=max(n_resamples, 10))
     rows: list[dict[str, object]] = []
     for variant in dict.fromkeys(r.variant for r in runs):
@@ -83,7 +85,8 @@ def output_metrics(
             parts = [(r.run, read(r, split)) for r in own]
             parts = [(name, part) for name, part in parts if part is not None]
             if pooled_run is not None and len(parts) == len(own) and output != "classification":
-                parts.append((pooled_run, pd.concat([p for _, p in parts], ignore_index=True)))
+                stacked = pd.concat([p for _, p in parts], ignore_index=True)
+                parts.append((pooled_run, stacked[stacked["cohort"].isin(list(folded))]))
             for name, part in parts:
                 for cohort, rows_ in part.groupby("cohort", sort=True):
                     rows += [{"variant": variant, "run": name, "cohort": cohort,
