@@ -31,8 +31,8 @@ def compare(
              "without and with it, as OUT/<method> and OUT/<method>+anatomy, plus a paired test).",
     ),
     bootstrap: int = typer.Option(
-        1000, help="Resamples of the paired bootstrap tests (vs hyperct; with/without anatomy); "
-                   "0: skip."
+        1000, help="Resamples of the bootstrap CIs and paired tests (vs the reference; "
+                   "with/without anatomy); 0: skip."
     ),
     budget: str | None = typer.Option(
         None,
@@ -60,14 +60,17 @@ def compare(
                  "AUC over its seeds (default: the config's optim.lr)."
     ),
 ) -> None:
-    """Train each method into OUT/<method>/ (finished runs are kept, stopped ones resumed).
+    """Train each method into OUT/<method>/ (finished runs are kept, stopped
+    ones resumed).
 
-    Methods: hyperct, the shared-LoRA baselines by weighting method (ew, uw, rlw, dwa, gls, mgda,
-    pcgrad, cagrad, nashmtl, famo), stl, and the 3D classifiers (resnet18_3d, swin_3d, ...),
-    which read data.cache3d when the config sets it, and UniCT with its named variants
-    (--methods unict-ablations: the full model, its five ablations and the three single-task
-    models with its encoder; OUT/outputs.csv holds their segmentation and report metrics).
-    HyperCT trains sampling.tasks_per_sample tasks per sample (--set
+    Methods: hyperct, the shared-LoRA baselines by weighting method (ew, uw,
+    rlw, dwa, gls, mgda, pcgrad, cagrad, nashmtl, famo), stl, the 3D
+    classifiers (resnet18_3d, swin_3d, ...), which read data.cache3d when the
+    config sets it, report3d, and unict with its named variants (--methods
+    unict-ablations: the full model, its five ablations and the three
+    single-task models with its encoder; OUT/outputs.csv holds every
+    variant's own classification, segmentation and report metrics). HyperCT
+    trains sampling.tasks_per_sample tasks per sample (--set
     sampling.tasks_per_sample=5).
     """
     from hyperct.config.run import ConfigError
