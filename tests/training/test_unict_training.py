@@ -9,19 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from cohort_helpers import TINY_UNICT
 from typer.testing import CliRunner
 
 from hyperct.cli.main import app
 from hyperct.inference.checkpoint import load_checkpoint
 from hyperct.training import load_config, train
 
-#: A seconds-sized UniCT on the 8 x 16 x 16 crops of the 3D cache.
-TINY_UNICT = [
-    "method=unict", "unict.encoder=volume3d", "unict.backbone3d_kwargs={width: 4}", "unict.dim=16",
-    "unict.heads=2", "unict.cls_latents=2", "unict.report_latents=2", "unict.seg_embed=4",
-    "unict.seg_upsample=1", "unict.decoder={width: 16, layers: 1, heads: 2, max_len: 24}",
-    "report.vocab_size=300", "tasks=[Emphysema, Cardiomegaly]",
-]
 PARTS = ("classification", "segmentation", "report")
 
 
