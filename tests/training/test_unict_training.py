@@ -131,6 +131,21 @@ def test_segmentation_without_finding_masks_in_the_cache_is_refused(
     _refused(overrides, tmp_path / "run", cache3d, "unict.supervise_segmentation")
 
 
+def test_segmentation_on_partial_triplets_is_refused(
+    unict_overrides: list[str], findings_cohort: dict[str, str], tmp_path: Path
+) -> None:
+    from hyperct.data.prepare import prepare_cache
+    from hyperct.preprocess.spec import SliceStackSpec
+
+    cache = tmp_path / "cache10"
+    spec = SliceStackSpec(slices=10, size=16)
+    assert prepare_cache(findings_cohort["manifest"], spec, cache, progress=False).ok
+    overrides = [*unict_overrides, "unict.encoder=ctscroll", "unict.cnn_depth=10",
+                 "unict.cnn_width=4", f"data.cache={cache}"]
+    _refused(overrides, tmp_path / "run", str(cache), "multiple of 3",
+             "unict.supervise_segmentation")
+
+
 def test_a_report_head_without_report_text_is_refused(
     unict_overrides: list[str], findings_cohort: dict[str, str], tmp_path: Path
 ) -> None:
