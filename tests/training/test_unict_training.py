@@ -56,6 +56,7 @@ def test_unict_run_writes_predictions_reports_and_a_loss_per_task(
     assert len(reports) == 12 and reports["report"].map(lambda t: isinstance(t, str)).all()
 
 
+@pytest.mark.slow
 def test_resume_matches_an_unbroken_run(unict_overrides: list[str], tmp_path: Path) -> None:
     straight = load_config(None, [*unict_overrides, f"output_dir={tmp_path / 'straight'}"])
     train(straight)
