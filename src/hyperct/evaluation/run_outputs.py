@@ -36,6 +36,7 @@ from hyperct.evaluation import html
 from hyperct.evaluation.bootstrap import BootstrapConfig
 from hyperct.evaluation.plots import attention_figure, png_base64, save_png
 from hyperct.evaluation.report_extras import report_metrics_section, segmentation_section
+from hyperct.evaluation.segmentation_files import MaskEvaluation
 from hyperct.evaluation.sources import Source
 from hyperct.io.atomic import write_atomic, write_csv_atomic, write_text_atomic
 
@@ -120,7 +121,28 @@ def table_ids(run: Path, splits: Sequence[str]) -> set[str] | None:
 def _segmentation(
     masks: Path, cache: Path, table: pd.DataFrame, out_dir: Path, bootstrap: BootstrapConfig
 ) -> html.Section | None:
-    """Reference masks of the predicted scans from the cache, then evaluate-masks on both."""
+    """The Segmentation section: :func:`score_masks`, or a note that there was nothing."""
+    result = score_masks(masks, cache, table, out_dir, bootstrap)
+    if result is None:
+        body = (f"<p class=note>No predicted scan of these splits has a finding mask in "
+                f"{html.escape(str(cache))}; nothing to score.</p>")
+        return html.Section("Segmentation", body, "segmentation")
+    for failure in result.failures:
+        logger.warning("segmentation not scored: %s", failure)
+    return segmentation_section(
+        result.files[1],
+        f"Predicted masks ({html.escape(str(masks))}, thresholded at 0.5) against the cache's "
+        f"finding masks, both on each CT's own grid; {len(result.failures)} scan(s) failed.",
+    )
+
+
+def score_masks(
+    masks: Path, cache: Path, table: pd.DataFrame, out_dir: Path, bootstrap: BootstrapConfig
+) -> MaskEvaluation | None:
+    """Score the predicted ``masks`` folder of the scans of ``table`` (manifest rows) against
+    the cache's finding masks: the references are written into ``out_dir/reference_masks/``
+    on each CT's grid, then ``segmentation_findings.csv`` and ``segmentation_summary.csv``
+    into ``out_dir``. None when no predicted scan has a finding mask."""
     import json
 
     from hyperct.data.cache import ScanCache, cache_key
@@ -143,19 +165,10 @@ def _segmentation(
         write_masks_nifti(stack[index], scans.load_grid_record(scan_id), ref_dir / f"{key}.nii.gz")
         written += 1
     if not written:
-        body = (f"<p class=note>No predicted scan of these splits has a finding mask in "
-                f"{html.escape(str(cache))}; nothing to score.</p>")
-        return html.Section("Segmentation", body, "segmentation")
-    result = evaluate_mask_dirs(
+        return None
+    return evaluate_mask_dirs(
         masks, ref_dir, out_dir,
         config=MaskEvaluationConfig(categories=tuple(channels), bootstrap=bootstrap),
-    )
-    for failure in result.failures:
-        logger.warning("segmentation not scored: %s", failure)
-    return segmentation_section(
-        result.files[1],
-        f"Predicted masks ({html.escape(str(masks))}, thresholded at 0.5) against the cache's "
-        f"finding masks, both on each CT's own grid; {len(result.failures)} scan(s) failed.",
     )
 
 
