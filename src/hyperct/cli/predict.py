@@ -1,7 +1,7 @@
 """`hyperct predict`: all 25 probabilities for CT files, or the predictions table of a manifest;
 for a run that writes reports (``report3d``), the generated report of each CT file; for a
 segmenting run (``unict``) also the masks (NIfTI on each CT's own grid), reports and fusion
-attention, in the folder of ``--out`` (:mod:`hyperct.inference.segmentation`)."""
+attention, in the folder of ``--out`` (:mod:`hyperct.inference.scan_outputs`)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Report sections from what a segmenting run (UniCT) predicted besides probabilities.
 
 ``hyperct predict`` writes ``masks/``, ``reports.csv`` and ``fusion_attention.csv`` into the run
-folder (:mod:`hyperct.inference.segmentation`); each present file adds its section, for the
+folder (:mod:`hyperct.inference.scan_outputs`); each present file adds its section, for the
 scans of the evaluated splits:
 
 * **Segmentation**: the predicted masks against the cache's finding masks, scored by
@@ -68,7 +68,7 @@ def run_output_sections(
     ``"segmentation"`` or ``"reports"`` (scored from a file the user gave instead); ``meteor``
     off skips METEOR (it needs Java and takes ~10 s to start)."""
     from hyperct.inference.reports import REPORTS
-    from hyperct.inference.segmentation import ATTENTION_CSV, MASKS_DIR
+    from hyperct.inference.scan_outputs import ATTENTION_CSV, MASKS_DIR
 
     run = source.run_dir
     if run is None:
@@ -141,19 +141,22 @@ def score_masks(
 ) -> MaskEvaluation | None:
     """Score the predicted ``masks`` folder of the scans of ``table`` (manifest rows) against
     the cache's finding masks: the references are written into ``out_dir/reference_masks/``
-    on each CT's grid, then ``segmentation_findings.csv`` and ``segmentation_summary.csv``
-    into ``out_dir``. None when no predicted scan has a finding mask."""
+    (replacing any earlier ones) on each CT's grid, then ``segmentation_findings.csv`` and
+    ``segmentation_summary.csv`` into ``out_dir``. None when no predicted scan has a finding
+    mask."""
     import json
 
     from hyperct.data.cache import ScanCache, cache_key
     from hyperct.evaluation.segmentation_files import MaskEvaluationConfig, evaluate_mask_dirs
-    from hyperct.inference.segmentation import CHANNELS_JSON
+    from hyperct.inference.scan_outputs import CHANNELS_JSON
     from hyperct.preprocess.grid_map import write_masks_nifti
 
     channels = json.loads((masks / CHANNELS_JSON).read_text())["channels"]
     scans = ScanCache(cache)
     index = _channel_index(channels, scans.read_finding_channels(), cache)
     ref_dir = out_dir / REFERENCE_MASKS
+    if ref_dir.is_dir():  # the references of an earlier evaluation (other splits) go
+        shutil.rmtree(ref_dir)
     written = 0
     for scan_id in table["scan_id"].astype(str):
         key = cache_key(scan_id)
@@ -217,7 +220,7 @@ def _reports(
 def attention_section(path: Path, scan_ids: set[str] | None, out_dir: Path) -> html.Section:
     """The fusion attention averaged over the scans (of ``scan_ids`` when given): table, CSV,
     NPY and heat map."""
-    from hyperct.inference.segmentation import ATTENTION_COLUMNS
+    from hyperct.inference.scan_outputs import ATTENTION_COLUMNS
     from hyperct.labels.io import read_csv_text
 
     rows = read_csv_text(path)

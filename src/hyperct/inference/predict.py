@@ -32,7 +32,7 @@ from hyperct.inference.predictions import (
 )
 from hyperct.inference.rng import seed_everything
 from hyperct.inference.spec import cache_spec, checkpoint_spec, same_spec
-from hyperct.inference.segmentation import OutputFolder
+from hyperct.inference.scan_outputs import OutputFolder
 from hyperct.models.interface import Capability, ScreeningModel, SegmentingModel, require
 from hyperct.tasks import TASK_NAMES
 
@@ -152,12 +152,12 @@ def predict_manifest(
     each rank predicts its part of it and rank 0 writes the one table of all ranks.
 
     A segmenting model (UniCT) also writes its masks, reports and fusion attention into
-    ``outputs`` (default: the folder of ``out``; see :mod:`hyperct.inference.segmentation`).
+    ``outputs`` (default: the folder of ``out``; see :mod:`hyperct.inference.scan_outputs`).
     """
     if outputs is None and out is not None:
         outputs = Path(out).parent
     with process_group(resolve_device(device)) as info:
-        local = _predict_part(
+        local, folder = _predict_part(
             checkpoint=checkpoint, manifest=manifest, cache=cache, splits=splits,
             batch_size=batch_size, device=str(resolve_device(device, info.local_rank)),
             method=method, run=run, part=shard.split(info.world_size, info.rank),
@@ -170,8 +170,8 @@ def predict_manifest(
                                 info.is_main)
     if out is not None and info.is_main:
         write_predictions(result.table, out)
-    if local.folder is not None and info.is_main:  # type: ignore[attr-defined]
-        result.outputs = local.folder.write_tables(  # type: ignore[attr-defined]
+    if folder is not None and info.is_main:
+        result.outputs = folder.write_tables(
             [p.reports for p in parts], [p.attention for p in parts]  # type: ignore[attr-defined]
         )
     return result
@@ -179,11 +179,11 @@ def predict_manifest(
 
 @dataclass
 class _Part:
-    """One process's predictions table and failures, and a segmenting model's outputs."""
+    """What one process sends the others: its predictions table and failures, and a
+    segmenting model's reports and attention rows (its masks are written already)."""
 
     table: pd.DataFrame
     failed: dict[str, str]
-    folder: OutputFolder | None = None
     reports: pd.DataFrame | None = None
     attention: pd.DataFrame | None = None
 
@@ -200,8 +200,9 @@ def _predict_part(
     run: str | None,
     part: Shard,
     outputs: str | Path | None,
-) -> _Part:
-    """This process's scans of the manifest: those of ``part`` that the cache can serve."""
+) -> tuple[_Part, OutputFolder | None]:
+    """This process's scans of the manifest: those of ``part`` that the cache can serve, and
+    the folder a segmenting model's outputs went to."""
     from hyperct.data.cache import ScanCache
     from hyperct.data.dataset import collate_scans
     from hyperct.data.manifest import load_manifest
@@ -247,8 +248,8 @@ def _predict_part(
         tables.append(predictions_table(preds, table, method, run, tasks))
     part_table = pd.concat(tables, ignore_index=True)
     if folder is None:
-        return _Part(part_table, failed)
-    return _Part(part_table, failed, folder, *folder.tables())
+        return _Part(part_table, failed), None
+    return _Part(part_table, failed, *folder.tables()), folder
 
 
 def _output_folder(model: ScreeningModel, outputs: str | Path | None) -> OutputFolder | None:

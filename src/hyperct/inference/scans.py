@@ -142,10 +142,10 @@ def segment_scans(
     spacing: tuple[float, float, float] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Probabilities as by :func:`predict_scans`, and a segmenting run's outputs written into
-    ``out_dir`` (:mod:`hyperct.inference.segmentation`): each scan's mask on its own grid as
+    ``out_dir`` (:mod:`hyperct.inference.scan_outputs`): each scan's mask on its own grid as
     ``masks/<file stem>.nii.gz``, ``reports.csv`` and ``fusion_attention.csv`` keyed by the
     file stem. Returns the probabilities and the reports (index: the file path)."""
-    from hyperct.inference.segmentation import OutputFolder, segment_batch
+    from hyperct.inference.scan_outputs import OutputFolder, segment_batch
     from hyperct.io.read import scan_stem
     from hyperct.preprocess.grid_map import grid_record
 

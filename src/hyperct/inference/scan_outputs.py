@@ -32,7 +32,7 @@ import torch
 
 from hyperct.inference.batch import ScanPredictions, to_device
 from hyperct.inference.device import autocast
-from hyperct.inference.reports import REPORTS, write_reports
+from hyperct.inference.reports import COLUMNS, REPORTS, write_reports
 from hyperct.io.atomic import write_csv_atomic, write_text_atomic
 from hyperct.models.interface import Capability, SegmentingModel
 from hyperct.models.report.generate import GenerationConfig
@@ -144,7 +144,7 @@ class OutputFolder:
 
     def tables(self) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
         """The reports table and the attention table (None where the model has none)."""
-        reports = pd.DataFrame(self.reports, columns=["scan_id", "report"]) if self.reports else None
+        reports = pd.DataFrame(self.reports, columns=list(COLUMNS)) if self.reports else None
         attention = pd.DataFrame(self.attention) if self.attention else None
         return reports, attention
 

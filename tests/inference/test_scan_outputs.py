@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from hyperct.data.dataset import collate_scans
 from hyperct.data.prepare import prepare_cache
 from hyperct.inference.predict import split_dataset
-from hyperct.inference.segmentation import (
+from hyperct.inference.scan_outputs import (
     ATTENTION_CSV,
     MASKS_DIR,
     OutputFolder,
