@@ -73,3 +73,19 @@ def test_dicom_refuses_non_empty_folder(small_volume: Volume, tmp_path: Path) ->
     (tmp_path / "x" / "keep.txt").write_text("x")
     with pytest.raises(FileExistsError, match="non-empty"):
         write_dicom_series(small_volume, tmp_path / "x")
+
+
+def test_channels_are_stored_last_each_as_its_own_volume(small_volume: Volume, tmp_path: Path) -> None:
+    import nibabel as nib
+
+    from hyperct.io.write import write_nifti_channels
+
+    stack = np.stack([small_volume.array > 0, small_volume.array < -500]).astype(np.uint8)
+    four = nib.load(write_nifti_channels(stack, small_volume.affine, tmp_path / "m.nii.gz", "LPS"))
+    for k, channel in enumerate(stack):
+        one = nib.load(write_nifti(Volume(channel, small_volume.spacing, small_volume.affine),
+                                   tmp_path / f"c{k}.nii.gz", axcodes="LPS"))
+        np.testing.assert_array_equal(np.asarray(four.dataobj)[..., k], np.asarray(one.dataobj))
+        np.testing.assert_allclose(four.affine, one.affine)
+    with pytest.raises(ValueError, match=r"\(C, z, y, x\)"):
+        write_nifti_channels(stack[0], small_volume.affine, tmp_path / "bad.nii.gz")

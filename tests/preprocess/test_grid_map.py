@@ -14,7 +14,7 @@ from hyperct.io.volume import Volume
 from hyperct.preprocess.grid_map import GridRecord, grid_record, mask_to_ct_grid, write_mask_nifti
 from hyperct.preprocess.pipeline import preprocess_findings, preprocess_mask
 from hyperct.preprocess.resample import centre_offsets, pad_or_crop
-from hyperct.preprocess.spec import NAMED_SPECS, SpacingCropSpec
+from hyperct.preprocess.spec import NAMED_SPECS, SliceStackSpec, SpacingCropSpec
 
 SPECS = {"slice_stack": NAMED_SPECS["paper"], "spacing_crop": NAMED_SPECS["anatomy3d"]}
 
@@ -88,3 +88,13 @@ def test_packed_findings_resample_each_channel_on_its_own(real_ct: Path, kind: s
     for channel, code in zip(stack, ["2e", "1c", "2d"]):
         expected = preprocess_mask(Volume(channel, ct.spacing, ct.affine), SPECS[kind])
         np.testing.assert_array_equal(cached[channel_of(code)], expected)
+
+
+def test_a_2p5d_model_grid_of_whole_triplets_loses_its_padded_slices(real_ct: Path) -> None:
+    record = grid_record(read_ct(real_ct / "ts_chest_crop.nii.gz"), SliceStackSpec(slices=20, size=64))
+    depth, height, width = record.grid_shape
+    padded = np.zeros((21, height, width), np.uint8)  # 7 triplets for 20 slices
+    padded[:depth] = 1
+    padded[depth:] = 7  # padding: never written back
+    back = mask_to_ct_grid(padded, record).array
+    assert back.shape == record.ct_shape and set(np.unique(back)) == {1}

@@ -30,11 +30,30 @@ def evaluate(
     report_metrics: Path = typer.Option(
         None, "--report-metrics", help="Metrics JSON of `hyperct evaluate-reports`."
     ),
+    manifest: Path = typer.Option(
+        None, "--manifest", help="A unict RUN: manifest whose report_text the reports are scored "
+        "against (default: the run's data.manifest)."
+    ),
+    cache: Path = typer.Option(
+        None, "--cache", help="A unict RUN: cache whose finding masks the masks are scored "
+        "against (default: the run's cache)."
+    ),
+    no_meteor: bool = typer.Option(
+        False, "--no-meteor", help="A unict RUN: skip METEOR in its report metrics (needs Java)."
+    ),
 ) -> None:
-    """Evaluate RUN (the reference) and any --compare/--predictions; write report.html and tables."""
+    """Evaluate RUN (the reference) and any --compare/--predictions; write report.html and tables.
+
+    A unict RUN predicted with `hyperct predict --out RUN/predictions.csv` also gets its
+    segmentation, report-generation and fusion attention sections.
+    """
     from hyperct.evaluation.bootstrap import BootstrapConfig
     from hyperct.evaluation.report import evaluate as run_evaluation
+    from hyperct.evaluation.run_outputs import RunReferences
     from hyperct.evaluation.tables import EvaluationConfig
+
+    if (manifest is None) != (cache is None):
+        raise typer.BadParameter("give --manifest and --cache together (or neither: the run's own)")
 
     config = EvaluationConfig(
         bootstrap=BootstrapConfig(n_resamples=resamples, seed=seed), splits=tuple(split)
@@ -47,5 +66,7 @@ def evaluate(
         lora=not no_lora,
         segmentation=segmentation,
         report_metrics=report_metrics,
+        references=RunReferences(manifest, cache) if manifest is not None else None,
+        meteor=not no_meteor,
     )
     typer.echo(f"report: {result.report}")

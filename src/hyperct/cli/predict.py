@@ -1,9 +1,12 @@
 """`hyperct predict`: all 25 probabilities for CT files, or the predictions table of a manifest;
-for a run that writes reports (``report3d``), the generated report of each CT file."""
+for a run that writes reports (``report3d``), the generated report of each CT file; for a
+segmenting run (``unict``) also the masks (NIfTI on each CT's own grid), reports and fusion
+attention, in the folder of ``--out`` (:mod:`hyperct.inference.segmentation`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -15,7 +18,8 @@ def predict(
     cache: Path = typer.Option(None, help="Scan cache of --manifest (prepared with the run's spec)."),
     out: Path = typer.Option(
         None, help="Output .csv or .json (manifest mode: the predictions table; a report run: "
-                   "JSON {scan: {report: text}} or CSV scan, report)."
+                   "JSON {scan: {report: text}} or CSV scan, report). A unict run writes "
+                   "masks/, reports.csv and fusion_attention.csv into its folder."
     ),
     split: list[str] = typer.Option([], help="Manifest mode: only these splits (repeatable)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
@@ -45,16 +49,21 @@ def predict(
         predict_scans,
         probabilities_table,
         report_scans,
+        run_capabilities,
         write_scan_probabilities,
         write_scan_reports,
-        writes_reports,
     )
     from hyperct.io.read import parse_spacing
+    from hyperct.models.interface import Capability
 
     options = {"paths": scans, "checkpoint": checkpoint, "device": device,
                "allow_implausible": allow_implausible,
                "spacing": parse_spacing(spacing) if spacing else None}
-    if writes_reports(checkpoint):
+    capabilities = run_capabilities(checkpoint)
+    if Capability.SEGMENTATION in capabilities:
+        _segment(options, out)
+        return
+    if Capability.REPORT_GENERATION in capabilities:
         reports = report_scans(**options)
         for scan, text in reports["report"].items():
             console.print(f"{scan}:\n{text}\n", markup=False, highlight=False)
@@ -67,6 +76,24 @@ def predict(
     if out is not None:
         write_scan_probabilities(probs, out)
         console.print(f"written to {out}")
+
+
+def _segment(options: dict[str, Any], out: Path | None) -> None:
+    """A segmenting run (UniCT): probabilities to ``out``; masks, reports and fusion
+    attention into its folder."""
+    from hyperct.cli.output import plain_console
+    from hyperct.inference.scans import probabilities_table, segment_scans, write_scan_probabilities
+
+    if out is None:
+        raise typer.BadParameter("this run writes masks and reports: give --out (the "
+                                 "probabilities file; the rest goes into its folder)")
+    probs, reports = segment_scans(**options, out_dir=out.parent)
+    console = plain_console()
+    console.print(probabilities_table(probs))
+    for scan, text in (reports["report"].items() if reports is not None else ()):
+        console.print(f"{scan}:\n{text}\n", markup=False, highlight=False)
+    write_scan_probabilities(probs, out)
+    console.print(f"written to {out}; masks in {out.parent / 'masks'}")
 
 
 def _predict_manifest(
@@ -90,5 +117,6 @@ def _predict_manifest(
         return
     table = result.table
     plain_console().print(f"{table['scan_id'].nunique()} scans x {table['task'].nunique()} tasks"
-                          + (f" written to {out}" if out else ""))
+                          + (f" written to {out}" if out else "")
+                          + "".join(f"; {path}" for path in result.outputs))
     exit_if_failed([f"{sid}: {why}" for sid, why in sorted(result.failed.items())], "predict")

@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
@@ -92,6 +93,24 @@ def calibration_figure(df: pd.DataFrame, models: Sequence[str], title: str) -> F
 
     fig = _task_grid(known, draw, title, "mean predicted probability", "observed rate")
     _legend(fig, colours, extra=[("perfect", "#bbbbbb", ":")])
+    return fig
+
+
+def attention_figure(matrix: pd.DataFrame, title: str) -> Figure:
+    """Heat map of an attention matrix: query tasks as rows, key tasks as columns, each cell
+    labelled with its weight (the paper's fusion attention plot)."""
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(matrix.columns), 1.2 + 1.0 * len(matrix)))
+    image = ax.imshow(matrix.to_numpy(dtype=float), cmap="viridis", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(len(matrix.columns)), list(matrix.columns), rotation=30, ha="right")
+    ax.set_yticks(range(len(matrix.index)), list(matrix.index))
+    ax.set_xlabel("key (attended to)")
+    ax.set_ylabel("query")
+    for (i, j), value in np.ndenumerate(matrix.to_numpy(dtype=float)):
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center",
+                color="black" if value > 0.6 else "white", fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
     return fig
 
 

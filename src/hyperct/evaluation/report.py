@@ -37,6 +37,7 @@ from hyperct.evaluation.report_extras import (
     saliency_section,
     segmentation_section,
 )
+from hyperct.evaluation.run_outputs import RunReferences, run_output_sections
 from hyperct.evaluation.sources import Source, load_sources, model_order
 from hyperct.evaluation.tables import EvaluationConfig, EvaluationTables, compute_tables
 from hyperct.io.atomic import write_csv_atomic, write_text_atomic
@@ -63,13 +64,18 @@ def evaluate(
     lora: bool = True,
     segmentation: str | Path | None = None,
     report_metrics: str | Path | None = None,
+    references: RunReferences | None = None,
+    meteor: bool = True,
 ) -> EvaluationResult:
     """Evaluate RUN folders and predictions files and write the report to ``out``.
 
     ``out`` defaults to ``<first RUN>/evaluation`` (or ``./evaluation`` for a file). With
     ``lora`` the LoRA analysis of a HyperCT checkpoint in the first RUN is included;
     ``segmentation`` (the summary CSV of ``hyperct evaluate-masks``) and ``report_metrics`` (the
-    JSON of ``hyperct evaluate-reports``) add their sections.
+    JSON of ``hyperct evaluate-reports``) add their sections. The masks, reports and fusion
+    attention a segmenting run's prediction wrote into the first RUN add theirs
+    (:mod:`hyperct.evaluation.run_outputs`; ``references``: the manifest and cache to score
+    them against, default the run's own; ``meteor`` off skips METEOR there).
     """
     df, sources = load_sources([*runs, *predictions])
     out_dir = Path(out) if out is not None else _default_out(sources[0])
@@ -83,6 +89,9 @@ def evaluate(
         segmentation_section(Path(segmentation) if segmentation is not None else None),
         report_metrics_section(Path(report_metrics) if report_metrics is not None else None),
     ]
+    skip = [k for k, v in (("segmentation", segmentation), ("reports", report_metrics)) if v]
+    extras += run_output_sections(sources[0], out_dir, config.splits, config.bootstrap,
+                                  references, skip, meteor)
     if lora:
         extras.insert(0, lora_section(sources, out_dir / "plots"))
     sections = _sections(tables, models, figures) + [s for s in extras if s is not None]

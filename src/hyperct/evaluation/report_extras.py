@@ -90,8 +90,9 @@ _SEGMENTATION_COLUMNS = (
 _CI = ("value", "ci_low", "ci_high")
 
 
-def segmentation_section(summary_csv: Path | None) -> html.Section | None:
-    """Per-category segmentation metrics with CIs from ``segmentation_summary.csv``."""
+def segmentation_section(summary_csv: Path | None, source: str = "") -> html.Section | None:
+    """Per-category segmentation metrics with CIs from ``segmentation_summary.csv``;
+    ``source`` (HTML) says what was scored."""
     if summary_csv is None:
         return None
     from hyperct.labels.io import read_csv_text
@@ -118,11 +119,12 @@ def segmentation_section(summary_csv: Path | None) -> html.Section | None:
         "Dice \u2265 0.2; percentile bootstrap over scans.</p>"
     )
     table = "<table>" + "".join(rows) + "</table>"
-    return html.Section("Segmentation", note + table, "segmentation")
+    return html.Section("Segmentation", _source_note(source) + note + table, "segmentation")
 
 
-def report_metrics_section(metrics_json: Path | None) -> html.Section | None:
-    """The metrics of ``hyperct evaluate-reports`` and its CE scores per finding."""
+def report_metrics_section(metrics_json: Path | None, source: str = "") -> html.Section | None:
+    """The metrics of ``hyperct evaluate-reports`` and its CE scores per finding; ``source``
+    (HTML) says what was scored."""
     if metrics_json is None:
         return None
     from hyperct.evaluation.report_metrics import METRIC_KEYS
@@ -160,7 +162,12 @@ def report_metrics_section(metrics_json: Path | None) -> html.Section | None:
         "CIs: percentile bootstrap over exams.</p>"
     )
     table = f"<table><tr><th class=name>metric</th><th>value</th></tr>{rows}</table>"
-    return html.Section("Report generation", note + table + details, "report-generation")
+    body = _source_note(source) + note + table + details
+    return html.Section("Report generation", body, "report-generation")
+
+
+def _source_note(source: str) -> str:
+    return f"<p class=note>{source}</p>" if source else ""
 
 
 def _ci_span(intervals: dict[str, list[float | None]], key: str) -> str:

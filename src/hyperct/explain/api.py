@@ -84,7 +84,7 @@ def explain_scan(
     device: str = "cpu",
 ) -> Explanation:
     """Load the run's model, explain ``task`` on ``scan`` and write NIfTI, PNG and JSON to ``out``."""
-    from hyperct.io.read import read_ct
+    from hyperct.io.read import read_ct, scan_stem
     from hyperct.io.write import write_nifti
     from hyperct.inference.predict import load_trained_model
     from hyperct.inference.spec import checkpoint_spec
@@ -93,7 +93,7 @@ def explain_scan(
     volume = read_ct(scan)
     result = explain_volume(model, volume, checkpoint_spec(ckpt, checkpoint), task, block)
     out = Path(out)
-    stem = f"{_scan_stem(Path(scan))}_{_slug(result.task)}"
+    stem = f"{scan_stem(Path(scan))}_{_slug(result.task)}"
     result.nifti = write_nifti(result.saliency, out / f"{stem}_saliency.nii.gz")
     title = f"{result.task}: p = {result.probability:.3f} (Grad-CAM, block {block})"
     result.png = save_png(
@@ -125,14 +125,6 @@ def _task_id(model: ScreeningModel, task: str) -> int:
             f"task {task!r} is not a task of this model ({len(names)} tasks, e.g. {names[:3]})"
         )
     return names.index(name)
-
-
-def _scan_stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".nii.gz", ".nii", ".zip"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def _slug(text: str) -> str:

@@ -32,7 +32,8 @@ from hyperct.inference.predictions import (
 )
 from hyperct.inference.rng import seed_everything
 from hyperct.inference.spec import cache_spec, checkpoint_spec, same_spec
-from hyperct.models.interface import ScreeningModel
+from hyperct.inference.segmentation import OutputFolder
+from hyperct.models.interface import Capability, ScreeningModel, SegmentingModel, require
 from hyperct.tasks import TASK_NAMES
 
 if TYPE_CHECKING:
@@ -126,6 +127,7 @@ class ManifestPrediction:
     table: pd.DataFrame
     failed: dict[str, str] = field(default_factory=dict)
     main: bool = True
+    outputs: list[Path] = field(default_factory=list)
 
 
 def predict_manifest(
@@ -140,6 +142,7 @@ def predict_manifest(
     method: str | None = None,
     run: str | None = None,
     shard: Shard = Shard(),
+    outputs: str | Path | None = None,
 ) -> ManifestPrediction:
     """Predict all 25 tasks for every scan of ``manifest`` (or of ``splits``) from ``cache``.
 
@@ -147,12 +150,18 @@ def predict_manifest(
     cache entry is missing or unreadable is a failure of that scan; the others are predicted.
     ``shard`` predicts only that shard's scans (:mod:`hyperct.data.shard`); under ``torchrun``
     each rank predicts its part of it and rank 0 writes the one table of all ranks.
+
+    A segmenting model (UniCT) also writes its masks, reports and fusion attention into
+    ``outputs`` (default: the folder of ``out``; see :mod:`hyperct.inference.segmentation`).
     """
+    if outputs is None and out is not None:
+        outputs = Path(out).parent
     with process_group(resolve_device(device)) as info:
         local = _predict_part(
             checkpoint=checkpoint, manifest=manifest, cache=cache, splits=splits,
             batch_size=batch_size, device=str(resolve_device(device, info.local_rank)),
             method=method, run=run, part=shard.split(info.world_size, info.rank),
+            outputs=outputs,
         )
         parts = all_gather_objects(local, info)
     tables = [p.table for p in parts]  # type: ignore[attr-defined]
@@ -161,7 +170,22 @@ def predict_manifest(
                                 info.is_main)
     if out is not None and info.is_main:
         write_predictions(result.table, out)
+    if local.folder is not None and info.is_main:  # type: ignore[attr-defined]
+        result.outputs = local.folder.write_tables(  # type: ignore[attr-defined]
+            [p.reports for p in parts], [p.attention for p in parts]  # type: ignore[attr-defined]
+        )
     return result
+
+
+@dataclass
+class _Part:
+    """One process's predictions table and failures, and a segmenting model's outputs."""
+
+    table: pd.DataFrame
+    failed: dict[str, str]
+    folder: OutputFolder | None = None
+    reports: pd.DataFrame | None = None
+    attention: pd.DataFrame | None = None
 
 
 def _predict_part(
@@ -175,7 +199,8 @@ def _predict_part(
     method: str | None,
     run: str | None,
     part: Shard,
-) -> ManifestPrediction:
+    outputs: str | Path | None,
+) -> _Part:
     """This process's scans of the manifest: those of ``part`` that the cache can serve."""
     from hyperct.data.cache import ScanCache
     from hyperct.data.dataset import collate_scans
@@ -209,13 +234,32 @@ def _predict_part(
     for sid, why in sorted(failed.items()):
         logger.error("scan %s failed: %s", sid, why)
     usable = wanted[~wanted["scan_id"].isin(list(failed))]
+    folder = _output_folder(model, outputs)
+    bf16 = bool(cfg.runtime.bf16)
     tables = [predictions_table(ScanPredictions.empty(), table, method, run, tasks)]
     for split in sorted(usable["split"].unique()):
         loader = DataLoader(split_dataset(usable, cache, split), batch_size=batch_size,
                             shuffle=False, collate_fn=collate_scans)
-        preds = predict_batches(model, loader, dev, bool(cfg.runtime.bf16))
+        if folder is None:
+            preds = predict_batches(model, loader, dev, bf16)
+        else:
+            preds = folder.predict(loader, scans.load_grid_record, bf16)
         tables.append(predictions_table(preds, table, method, run, tasks))
-    return ManifestPrediction(pd.concat(tables, ignore_index=True), failed)
+    part_table = pd.concat(tables, ignore_index=True)
+    if folder is None:
+        return _Part(part_table, failed)
+    return _Part(part_table, failed, folder, *folder.tables())
+
+
+def _output_folder(model: ScreeningModel, outputs: str | Path | None) -> OutputFolder | None:
+    """Where a segmenting model's outputs go; None for another model (or without a folder)."""
+    if Capability.SEGMENTATION not in model.capabilities:
+        return None
+    if outputs is None:
+        logger.warning("the masks and reports of this run are not written: give an output file "
+                       "(--out), they go into its folder")
+        return None
+    return OutputFolder(outputs, require(model, Capability.SEGMENTATION, SegmentingModel, "masks"))
 
 
 def _cache_problem(cache: ScanCache, scan_id: str) -> str | None:

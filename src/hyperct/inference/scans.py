@@ -21,7 +21,13 @@ from hyperct.inference.batch import predict_logits
 from hyperct.inference.device import autocast
 from hyperct.io.atomic import write_atomic, write_text_atomic
 from hyperct.io.volume import Volume
-from hyperct.models.interface import ReportGeneratingModel, ScreeningModel
+from hyperct.models.interface import (
+    Capability,
+    ReportGeneratingModel,
+    ScreeningModel,
+    SegmentingModel,
+    require,
+)
 from hyperct.preprocess.spec import PreprocessSpec
 
 logger = logging.getLogger(__name__)
@@ -115,16 +121,57 @@ def volume_batch(
     return {k: v.unsqueeze(0).to(device) for k, v in item.items() if k in ("image", "image_mask")}
 
 
-def writes_reports(checkpoint: str | Path) -> bool:
-    """Whether the model of ``checkpoint``'s run writes reports (its per-scan output is then
-    the report, not probabilities)."""
+def run_capabilities(checkpoint: str | Path) -> frozenset[Capability]:
+    """The capabilities of ``checkpoint``'s model family (what its per-scan output is: the
+    report of a report writer, the masks and report of a segmenting model, else probabilities)."""
     from hyperct.inference.checkpoint import load_checkpoint
     from hyperct.inference.predict import checkpoint_config
-    from hyperct.models.interface import Capability
     from hyperct.models.registry import family_of
 
     cfg = checkpoint_config(load_checkpoint(checkpoint), checkpoint)
-    return Capability.REPORT_GENERATION in family_of(cfg.method).model.capabilities
+    return family_of(cfg.method).model.capabilities
+
+
+def segment_scans(
+    *,
+    paths: Sequence[str | Path],
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    device: str = "auto",
+    allow_implausible: bool = False,
+    spacing: tuple[float, float, float] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Probabilities as by :func:`predict_scans`, and a segmenting run's outputs written into
+    ``out_dir`` (:mod:`hyperct.inference.segmentation`): each scan's mask on its own grid as
+    ``masks/<file stem>.nii.gz``, ``reports.csv`` and ``fusion_attention.csv`` keyed by the
+    file stem. Returns the probabilities and the reports (index: the file path)."""
+    from hyperct.inference.segmentation import OutputFolder, segment_batch
+    from hyperct.io.read import scan_stem
+    from hyperct.preprocess.grid_map import grid_record
+
+    stems = {str(path): scan_stem(Path(path)) for path in paths}
+    if len(set(stems.values())) < len(stems):
+        raise ValueError("two scans have the same file name; their masks would overwrite each "
+                         f"other in {out_dir}/masks: {sorted(stems.values())}")
+    model, spec, bf16 = _load_run(checkpoint, device)
+    segmenter = require(model, Capability.SEGMENTATION, SegmentingModel,
+                        f"writing masks with {checkpoint}")
+    folder = OutputFolder(out_dir, segmenter)
+    rows, reports = {}, {}
+    for path, stem in stems.items():
+        volume = read_checked(path, spacing)
+        batch = volume_batch(model, spec, volume, allow_implausible)
+        scans = segment_batch(segmenter, batch, [stem], bf16)
+        record = grid_record(volume, spec)
+        folder.add(scans, lambda _: record)
+        rows[path] = scans.probs[0]
+        if scans.reports is not None:
+            reports[path] = scans.reports[0]
+        logger.info("predicted %s; its masks are in %s", path, folder.mask_path(stem))
+    folder.write_tables(*([t] for t in folder.tables()))
+    probs = pd.DataFrame.from_dict(rows, orient="index", columns=model.task_names)
+    texts = pd.DataFrame.from_dict(reports, orient="index", columns=["report"]) if reports else None
+    return probs, texts
 
 
 def report_scans(
@@ -137,8 +184,6 @@ def report_scans(
 ) -> pd.DataFrame:
     """The generated report of each scan (index: the file path, column ``report``); files are
     read and checked as by :func:`predict_scans`."""
-    from hyperct.models.interface import Capability, require
-
     model, spec, bf16 = _load_run(checkpoint, device)
     writer = require(model, Capability.REPORT_GENERATION, ReportGeneratingModel,
                      f"writing reports with {checkpoint}")

@@ -30,10 +30,13 @@ def from_canonical(
     array: np.ndarray, affine: np.ndarray, axcodes: str | tuple[str, ...]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Inverse of :func:`to_canonical`: put a canonical ``array`` back on the axes ``axcodes``
-    (a file's original orientation, e.g. ``"LPS"``); return it and its index->RAS affine."""
+    (a file's original orientation, e.g. ``"LPS"``); return it and its index->RAS affine.
+    Axes after the first three (e.g. channels last) are kept as they are."""
     transform = ornt.ornt_transform(_CANONICAL_ORNT, ornt.axcodes2ornt(tuple(axcodes)))
     out = np.ascontiguousarray(ornt.apply_orientation(array, transform))
-    return out, np.asarray(affine, dtype=np.float64) @ ornt.inv_ornt_aff(transform, array.shape)
+    return out, np.asarray(affine, dtype=np.float64) @ ornt.inv_ornt_aff(
+        transform, array.shape[:3]
+    )
 
 
 def canonical_grid(

@@ -77,6 +77,16 @@ def parse_spacing(text: str) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
+def scan_stem(path: Path) -> str:
+    """A CT's name without its format suffix (``.nii.gz``, ``.nii``, ``.zip``): the name of
+    what is written for it (saliency maps, masks)."""
+    name = path.name
+    for suffix in (".nii.gz", ".nii", ".zip"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 def read_mask(path: str | Path, like: Volume | None = None) -> Volume:
     """Read a label map (NIfTI) onto the canonical grid, keeping integer labels.
 

@@ -31,11 +31,27 @@ def write_nifti(volume: Volume, path: str | Path, axcodes: str | None = None) ->
     ``axcodes`` (e.g. a source file's ``meta["original_axcodes"]``) stores the array on those
     axes instead of the canonical ones, so the file matches that source voxel for voxel.
     """
+    return _save_nifti(volume.array, volume.affine, path, axcodes)
+
+
+def write_nifti_channels(
+    channels: np.ndarray, affine: np.ndarray, path: str | Path, axcodes: str | None = None
+) -> Path:
+    """Write a ``(C, z, y, x)`` stack on one canonical grid as one 4-D NIfTI, channels last
+    (the layout of ReXGroundingCT's finding masks), otherwise as :func:`write_nifti`."""
+    if channels.ndim != 4:
+        raise ValueError(f"{path}: a channel stack is (C, z, y, x), got shape {channels.shape}")
+    return _save_nifti(np.moveaxis(channels, 0, -1), affine, path, axcodes)
+
+
+def _save_nifti(
+    array: np.ndarray, affine: np.ndarray, path: str | Path, axcodes: str | None
+) -> Path:
     path = Path(path)
     if not path.name.endswith((".nii", ".nii.gz")):
         raise ValueError(f"{path}: a NIfTI file name ends in .nii or .nii.gz")
-    array = volume.array if volume.array.dtype.kind in "iub" else volume.array.astype(np.float32)
-    affine = volume.affine
+    if array.dtype.kind not in "iub":
+        array = array.astype(np.float32)
     if axcodes is not None:
         array, affine = from_canonical(array, affine, axcodes)
     img = nib.Nifti1Image(array, affine)

@@ -16,7 +16,11 @@ The feature interfaces differ by how a family is conditioned:
   map, which the anatomy head reads.
 
 ``UNIFIED_TASKS`` (UniCT) classifies, segments and writes the report from one forward pass
-and gives a loss per supervised task.
+and gives a loss per supervised task. ``SEGMENTATION`` (UniCT) predicts per-category finding
+masks on the model grid together with the classification in one pass, and the fusion attention
+(and, with ``REPORT_GENERATION``, the reports); prediction writes them next to the
+probabilities. ``FEATURE_MAP`` (UniCT) computes its logits from one spatial feature map, the map
+Grad-CAM weights (``hyperct explain``).
 
 ``REPORT_GENERATION`` (report generators, UniCT with a report head) writes a report per scan and trains on
 report text. A family that only writes reports has no tasks: ``task_names`` is empty and
@@ -45,6 +49,8 @@ class Capability(enum.Enum):
     GENERATE_LORA = "generate_lora"
     REPORT_GENERATION = "report_generation"
     UNIFIED_TASKS = "unified_tasks"
+    SEGMENTATION = "segmentation"
+    FEATURE_MAP = "feature_map"
 
 
 #: The backbone identity of a model without a frozen backbone (weights all in the checkpoint).
@@ -200,6 +206,39 @@ class UnifiedTaskModel(ScreeningModel, Protocol):
         """The token batch of ``reports`` (a scan without text contributes no report loss)."""
 
 
+@runtime_checkable
+class SegmentingModel(ScreeningModel, Protocol):
+    """``Capability.SEGMENTATION``: masks, classification (and, with ``REPORT_GENERATION``,
+    reports) in one pass (UniCT)."""
+
+    @property
+    def segmentation_classes(self) -> list[str]:
+        """Names of the mask channels, in channel order."""
+
+    @property
+    def fusion_tasks(self) -> tuple[str, ...]:
+        """The tasks (rows and columns) of the fusion attention matrix."""
+
+    def predict(
+        self, images: torch.Tensor, image_mask: torch.Tensor | None = None, generation: Any = None
+    ) -> Any:
+        """An object with ``probabilities`` ``(B, T)`` (``task_names`` order),
+        ``mask_probabilities`` ``(B, K, depth, H, W)`` on the model grid, ``reports`` (a list
+        when ``generation``, a :class:`~hyperct.models.report.generate.GenerationConfig`, is
+        given, else None) and ``fusion_attention`` ``(B, heads, F, F)`` or None (no fusion)."""
+
+
+@runtime_checkable
+class FeatureMapModel(ScreeningModel, Protocol):
+    """``Capability.FEATURE_MAP``: logits computed from one spatial feature map (Grad-CAM)."""
+
+    def feature_map_logits(
+        self, images: torch.Tensor, image_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The feature map ``(B, C, s, h, w)`` (3D: ``s`` feature slices; 2.5D: ``s`` images of
+        three slices) and the logits ``(B, T)`` computed from it, in one autograd graph."""
+
+
 PROTOCOLS: dict[Capability, type] = {
     Capability.TASK_FEATURES: TaskFeatureModel,
     Capability.SHARED_FEATURES: SharedFeatureModel,
@@ -208,6 +247,8 @@ PROTOCOLS: dict[Capability, type] = {
     Capability.GENERATE_LORA: LoRAGeneratingModel,
     Capability.REPORT_GENERATION: ReportGeneratingModel,
     Capability.UNIFIED_TASKS: UnifiedTaskModel,
+    Capability.SEGMENTATION: SegmentingModel,
+    Capability.FEATURE_MAP: FeatureMapModel,
 }
 
 _M = TypeVar("_M")

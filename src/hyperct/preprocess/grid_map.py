@@ -19,7 +19,7 @@ import numpy as np
 
 from hyperct.io.orientation import spacing_from_affine
 from hyperct.io.volume import CANONICAL_AXES, Volume
-from hyperct.io.write import write_nifti
+from hyperct.io.write import write_nifti, write_nifti_channels
 from hyperct.preprocess.pipeline import crop_window, resampled_shape
 from hyperct.preprocess.resample import centre_offsets, overlap, resize_labels
 from hyperct.preprocess.spec import PreprocessSpec, SpacingCropSpec
@@ -89,13 +89,16 @@ def grid_record(volume: Volume, spec: PreprocessSpec) -> GridRecord:
 
 
 def mask_to_ct_grid(mask: np.ndarray, record: GridRecord) -> Volume:
-    """A mask (or label map) on the cached grid or the model's evaluation crop, on the CT's grid.
+    """A mask (or label map) on the cached grid, the model's evaluation crop or (2.5D) the
+    model grid of whole triplets, on the CT's grid.
 
     Returns a Volume with the shape, spacing and affine of ``read_ct`` of the scan.
     """
     mask = np.asarray(mask)
     if mask.dtype == bool:
         mask = mask.astype(np.uint8)
+    if _padded_triplets(mask.shape, record):
+        mask = mask[: record.grid_shape[0]]
     if mask.shape == record.crop_shape and mask.shape != record.grid_shape:
         full = np.zeros(record.grid_shape, dtype=mask.dtype)
         full[tuple(slice(s, s + n) for s, n in zip(record.crop_start, record.crop_shape))] = mask
@@ -120,3 +123,22 @@ def mask_to_ct_grid(mask: np.ndarray, record: GridRecord) -> Volume:
 def write_mask_nifti(mask: np.ndarray, record: GridRecord, path: str | Path) -> Path:
     """Write a model-grid mask as NIfTI on its CT's own grid and orientation (atomically)."""
     return write_nifti(mask_to_ct_grid(mask, record), path, axcodes=record.axcodes)
+
+
+def write_masks_nifti(masks: np.ndarray, record: GridRecord, path: str | Path) -> Path:
+    """Write ``(C, ...)`` model-grid masks as one 4-D NIfTI (channels last) on the CT's own grid
+    and orientation, each channel mapped as by :func:`mask_to_ct_grid`."""
+    channels = np.stack([mask_to_ct_grid(channel, record).array for channel in masks])
+    return write_nifti_channels(
+        channels, np.asarray(record.affine, dtype=np.float64), path, axcodes=record.axcodes
+    )
+
+
+def _padded_triplets(shape: tuple[int, ...], record: GridRecord) -> bool:
+    """Whether ``shape`` is a 2.5D model grid: the slice stack padded to whole triplets."""
+    depth = record.grid_shape[0]
+    return (
+        record.crop_shape == record.grid_shape
+        and shape[1:] == record.grid_shape[1:]
+        and depth < shape[0] < depth + 3
+    )

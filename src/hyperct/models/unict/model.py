@@ -68,9 +68,12 @@ class _Latents:
 class UniCT(nn.Module):
     """Classification + segmentation + report generation from one encoder (see module doc)."""
 
-    #: Capabilities beyond the common screening-model interface; an instance with a report
-    #: head adds ``REPORT_GENERATION``.
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.UNIFIED_TASKS})
+    #: Capabilities beyond the common screening-model interface: one pass for every task, its
+    #: masks and fusion attention, Grad-CAM on the encoder's feature map; an instance with a
+    #: report head adds ``REPORT_GENERATION``.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.UNIFIED_TASKS, Capability.SEGMENTATION, Capability.FEATURE_MAP}
+    )
 
     def __init__(
         self,
@@ -115,6 +118,11 @@ class UniCT(nn.Module):
         return list(self.config.classes)
 
     @property
+    def segmentation_classes(self) -> list[str]:
+        """The mask channels, in channel order."""
+        return list(self.config.seg_classes)
+
+    @property
     def feature_width(self) -> int:
         """Channels of the encoder's feature map."""
         return self.encoder.channels
@@ -143,6 +151,13 @@ class UniCT(nn.Module):
         """Classification logits ``(B, K)`` from the encoder's output (e.g. for Grad-CAM on
         ``encoded.feature_map``)."""
         return self._outputs(encoded)[0].class_logits
+
+    def feature_map_logits(
+        self, images: torch.Tensor, image_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's feature map and the classification logits computed from it."""
+        encoded = self.forward_features(images, image_mask)
+        return encoded.feature_map, self.forward_head(encoded)
 
     def _outputs(self, encoded: EncodedCT) -> tuple[UniCTOutput, _Latents]:
         """Every output but the report logits, and the latents the report head reads."""
