@@ -63,3 +63,6 @@ def test_bad_config_and_inputs_are_named() -> None:
         _config(token_grid=(1, 2))
     with pytest.raises(ValueError, match=r"\(B, C, D, H, W\)"):
         ReportGenerator3D(_config()).generate_reports(torch.randn(2, 16, 16))
+    with pytest.raises(ValueError, match="takes no image_mask"):
+        ReportGenerator3D(_config()).generate_reports(
+            torch.randn(2, 1, 8, 16, 16), torch.ones(2, 4, dtype=torch.bool))

@@ -287,3 +287,30 @@ def test_two_unict_variants_cross_validated(
     assert set(pooled["cohort"]) == {"internal"} and (pooled["n_scans"] == internal_test).all()
     assert set(scored.loc[scored["output"] == "classification", "variant"]) == {"unict", "cls-only"}
     assert "each variant's own outputs" in result.markdown and "| ce_macro_f1 |" in result.markdown
+
+
+@pytest.mark.slow
+def test_unict_and_seg_only_report_global_dice_from_their_runs(
+    tiny_overrides: list[str], findings_cohort: dict[str, str], tmp_path: Path
+) -> None:
+    """The runs' segmentation_findings.csv reach outputs.csv: Global Dice and hit rate of the
+    test scans with a finding, for both variants trained to segment."""
+    cfg = load_config(None, [*tiny_overrides, *TINY_UNICT,
+                             f"data.manifest={findings_cohort['manifest']}",
+                             f"data.cache={findings_cohort['cache']}",
+                             f"data.cache3d={findings_cohort['cache3d']}"])
+    out = tmp_path / "cmp"
+    compare_methods(cfg=cfg, methods=["unict", "seg-only"], out=out, bootstrap=10)
+    scored = pd.read_csv(out / "outputs.csv")
+    seg = scored[scored["output"] == "segmentation"].set_index(["variant", "cohort", "metric"])
+    for variant in ("unict", "seg-only"):
+        findings = pd.read_csv(out / variant / "segmentation_findings.csv", dtype={"scan_id": str})
+        test = findings[findings["split"] == "test"]
+        assert test["dice"].notna().any()
+        for cohort, rows in test.groupby("cohort"):
+            real = rows[rows["dice"].notna()]
+            row = seg.loc[(variant, cohort, "global_dice")]
+            assert row["value"] == pytest.approx(real["dice"].mean(), abs=1e-4)
+            assert 0 <= row["value"] <= 1 and row["n_scans"] == rows["scan_id"].nunique()
+            assert seg.loc[(variant, cohort, "hit_rate"), "value"] == pytest.approx(
+                real["hit"].mean(), abs=1e-4)

@@ -10,6 +10,9 @@ import pandas as pd
 import pytest
 from cohort_helpers import TINY_UNICT
 
+from hyperct.data.manifest import load_manifest
+from hyperct.inference.predict import split_dataset
+
 SCRIPT = """
 import sys
 from hyperct.training import load_config, train
@@ -49,3 +52,10 @@ def test_two_ranks_agree_on_the_weights(
     assert (run / "best.pt").is_file() and (run / "predictions.csv").is_file()
     if family == "unict":
         assert len(pd.read_csv(run / "reports.csv")) == 12  # val + test, each scan once
+        findings = pd.read_csv(run / "segmentation_findings.csv", dtype={"scan_id": str})
+        assert not findings.duplicated(["scan_id", "finding"]).any()  # each scan once
+        manifest = load_manifest(findings_cohort["manifest"], check_files=False)
+        holding = {item["scan_id"] for split in ("val", "test")
+                   for item in split_dataset(manifest, findings_cohort["cache3d"], split)
+                   if item["findings_mask"].any()}
+        assert set(findings.loc[findings["dice"].notna(), "scan_id"]) == holding  # both ranks'

@@ -159,3 +159,52 @@ def test_a_report_head_without_report_text_is_refused(
     code, output = _cli_train([*unict_overrides, f"data.manifest={manifest}",
                                "unict.supervise_report=false", "optim.epochs=1"])
     assert code == 0, output
+
+
+@pytest.mark.parametrize("encoder", [
+    pytest.param([], id="volume3d", marks=pytest.mark.slow),
+    pytest.param(["unict.encoder=ctscroll", "unict.cnn_depth=10", "unict.cnn_width=4",
+                  "unict.slice_window=3"], id="ctscroll"),  # 2.5D: masks cut to the slices
+])
+def test_a_run_scores_its_val_and_test_masks(
+    unict_overrides: list[str], findings_cohort: dict[str, str], encoder: list[str],
+    tmp_path: Path,
+) -> None:
+    """segmentation_findings.csv: a row with a Dice for every val and test scan whose model
+    input holds a finding (the cohort's masks have one category), no row for a scan without a
+    mask."""
+    import json
+    import shutil
+
+    from hyperct.data.cache import ScanCache
+    from hyperct.data.manifest import load_manifest
+    from hyperct.evaluation.segmentation_files import FINDINGS_CSV
+    from hyperct.inference.predict import split_dataset
+
+    manifest = load_manifest(findings_cohort["manifest"], check_files=False)
+    caches = {}
+    for name in ("cache", "cache3d"):  # copies where one val and one test scan lose the mask
+        caches[name] = shutil.copytree(findings_cohort[name], tmp_path / name)
+        for split in ("val", "test"):
+            scan_id = str(manifest.loc[manifest["split"] == split, "scan_id"].iloc[0])
+            ScanCache(caches[name]).findings_path(scan_id).unlink()
+    cfg = load_config(None, [*unict_overrides, *encoder, "optim.epochs=1",
+                             *(f"data.{name}={path}" for name, path in caches.items())])
+    train(cfg)
+    run = Path(cfg.output_dir)
+    findings = pd.read_csv(run / FINDINGS_CSV, dtype={"scan_id": str})
+    items = [item for split in ("val", "test")
+             for item in split_dataset(manifest, cfg.run_cache, split)]
+    masked = {i["scan_id"] for i in items if i["has_findings_mask"]}
+    with_finding = findings[findings["dice"].notna()]
+    assert len(masked) == len(items) - 2 and len(with_finding)
+    assert set(with_finding["scan_id"]) == {
+        i["scan_id"] for i in items if i["has_findings_mask"] and i["findings_mask"].any()}
+    assert set(findings["scan_id"]) <= masked
+    assert with_finding["dice"].between(0, 1).all()
+    assert (with_finding["ref_instances"] > 0).all()
+    truth = manifest.assign(scan_id=manifest["scan_id"].astype(str)).set_index("scan_id")
+    assert (findings["split"] == findings["scan_id"].map(truth["split"])).all()
+    assert (findings["cohort"] == findings["scan_id"].map(truth["cohort"])).all()
+    assert FINDINGS_CSV in json.loads((run / "run.json").read_text())["outputs"]
+    assert (run / "reports.csv").is_file()

@@ -30,7 +30,8 @@ def generate_batches(
     model: ReportGeneratingModel, batches: Iterable[dict[str, Any]], device: torch.device,
     bf16: bool,
 ) -> pd.DataFrame:
-    """The ``scan_id, report`` table of every scan the batches hold (eval mode)."""
+    """The ``scan_id, report`` table of every scan the batches hold (eval mode); a 2.5D
+    batch's ``image_mask`` keeps the padding of its shorter scans out of their reports."""
     was_training = model.training  # type: ignore[attr-defined]
     model.eval()  # type: ignore[attr-defined]
     ids: list[str] = []
@@ -38,7 +39,7 @@ def generate_batches(
     for batch in batches:
         batch = to_device(batch, device)
         with autocast(device, bf16):
-            texts.extend(model.generate_reports(batch["image"]))
+            texts.extend(model.generate_reports(batch["image"], batch.get("image_mask")))
         ids.extend(str(s) for s in batch["scan_id"])
     model.train(was_training)  # type: ignore[attr-defined]
     return pd.DataFrame({COLUMNS[0]: ids, COLUMNS[1]: texts})

@@ -106,7 +106,7 @@ def report_volume(
     was configured); an implausible volume is refused as by :func:`predict_volume`."""
     batch = volume_batch(model, spec, volume, allow_implausible)
     with torch.no_grad(), autocast(batch["image"].device, bf16):
-        return model.generate_reports(batch["image"])[0]
+        return model.generate_reports(batch["image"], batch.get("image_mask"))[0]
 
 
 def volume_batch(

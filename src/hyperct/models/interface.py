@@ -180,8 +180,11 @@ class ReportGeneratingModel(ScreeningModel, Protocol):
     def report_loss(self, images: torch.Tensor, reports: Sequence[str]) -> torch.Tensor:
         """Teacher-forced mean token cross-entropy of ``reports`` (one per image, none empty)."""
 
-    def generate_reports(self, images: torch.Tensor) -> list[str]:
-        """One report per image, decoded as the model's config says (greedy or beam)."""
+    def generate_reports(
+        self, images: torch.Tensor, image_mask: torch.Tensor | None = None
+    ) -> list[str]:
+        """One report per image, decoded as the model's config says (greedy or beam);
+        ``image_mask`` marks a 2.5D batch's real images (padding is not read), None for 3D."""
 
 
 @runtime_checkable

@@ -114,8 +114,12 @@ class ReportGenerator3D(FullyTrainable, nn.Module):
         _check_volume(images)
         return self.report.loss(images, reports)
 
-    def generate_reports(self, images: torch.Tensor) -> list[str]:
+    def generate_reports(
+        self, images: torch.Tensor, image_mask: torch.Tensor | None = None
+    ) -> list[str]:
         """One report per volume, greedy or beam as configured."""
+        if image_mask is not None:
+            raise ValueError("ReportGenerator3D reads whole volumes; it takes no image_mask")
         _check_volume(images)
         return self.report.generate(images, self.config.generation())
 

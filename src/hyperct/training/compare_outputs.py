@@ -8,8 +8,9 @@ Files read in a run folder, for a variant trained to that output:
   the split that have one;
 * ``segmentation_findings.csv`` (:data:`hyperct.evaluation.segmentation_files.FINDINGS_CSV`,
   the per-finding table of ``hyperct evaluate-masks``: ``scan_id, finding, category, dice,
-  matched_instances, pred_instances, ref_instances, hit``): the predicted masks' scores against
-  the reference masks, of which the scans of the split are kept.
+  matched_instances, pred_instances, ref_instances, hit``, which a segmenting run writes at the
+  end of training: :mod:`hyperct.training.split_segmentation`): the predicted masks' scores
+  against the reference masks, of which the scans of the split are kept.
 
 Metrics (:data:`METRICS`), per cohort: the mean over tasks of F1 (at each run's threshold
 chosen on validation, :func:`hyperct.evaluation.metrics.task_metrics`) and of average precision

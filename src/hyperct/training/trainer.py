@@ -4,7 +4,9 @@ Run folder: ``config.yaml`` (resolved), ``last.pt`` (resume), ``best.pt`` (best 
 AUC; lowest validation loss when the objective selects by loss: a model without tasks that
 writes reports, UniCT without classification),
 ``history.csv``, ``tb/`` (TensorBoard), ``predictions.csv`` (best model on val and test),
-``reports.csv`` (the generated reports of val and test, report models only), ``run.json``
+``reports.csv`` (the generated reports of val and test, report models only),
+``segmentation_findings.csv`` (a segmenting model's val and test masks scored against the
+cache's finding masks: :mod:`hyperct.training.split_segmentation`), ``run.json``
 (versions, git SHA, device, seeds, runtime). Works alone or under ``torchrun``.
 
 Everything that can refuse a run (device, data, every split's scans in the cache, a resume whose
@@ -30,6 +32,7 @@ from torch.utils.data import Dataset
 
 from hyperct.config.files import save_config
 from hyperct.config.run import OptimConfig, TrainConfig, config_to_dict
+from hyperct.evaluation.segmentation_files import FINDINGS_CSV
 from hyperct.inference.batch import ScanPredictions, predict_batches
 from hyperct.inference.checkpoint import (
     BEST,
@@ -43,8 +46,14 @@ from hyperct.inference.device import resolve_device
 from hyperct.inference.predict import load_weights_into
 from hyperct.inference.rng import seed_everything
 from hyperct.inference.reports import REPORTS, generate_batches, write_reports
+from hyperct.io.atomic import write_csv_atomic
 from hyperct.models.build import SEG_CLASSES, build_model
-from hyperct.models.interface import Capability, ReportGeneratingModel, require
+from hyperct.models.interface import (
+    Capability,
+    ReportGeneratingModel,
+    SegmentingModel,
+    require,
+)
 from hyperct.models.registry import family_of
 from hyperct.training.data_setup import RunData, eval_loader, load_run_data, train_labels, train_loader
 from hyperct.training.distributed import (
@@ -67,6 +76,7 @@ from hyperct.training.objective_setup import build_objective
 from hyperct.training.objectives import AuxLoss
 from hyperct.training.report_setup import NoReportTextError, report_assets
 from hyperct.training.run_log import RunLogger, Timer, write_run_record
+from hyperct.training.split_segmentation import segment_split
 from hyperct.training.state import TrainState, restore, to_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -317,6 +327,45 @@ def _validate(state: TrainState, session: Session, data: RunData) -> Validation:
     return Validation.from_aucs(task_aucs(_predict(state, session, data.val, data), ids))
 
 
+def _write_split_segmentation(state: TrainState, session: Session, data: RunData) -> list[str]:
+    """One pass of the best segmenting model over val and test: ``segmentation_findings.csv``
+    (the scans with a finding mask, scored on the model grid; none when no such scan) and,
+    with a report head, ``reports.csv``. Returns the names of the files written."""
+    import pandas as pd
+
+    from hyperct.inference.predict import split_dataset
+
+    model = require(state.model, Capability.SEGMENTATION, SegmentingModel,
+                    f"the masks of method {state.cfg.method!r}")
+    manifest = data.manifest.assign(scan_id=data.manifest["scan_id"].astype(str))
+    cohorts = manifest.drop_duplicates("scan_id").set_index("scan_id")["cohort"]
+    findings, reports = [], []
+    for split in EVAL_SPLITS:
+        dataset = split_dataset(data.manifest, state.cfg.run_cache, split)
+        if not len(dataset):  # type: ignore[arg-type]
+            continue
+        part = segment_split(model, _loader(state, session, dataset, data), state.cfg.runtime.bf16)
+        for scored in all_gather_objects(part, session.dist):
+            table = scored.findings  # type: ignore[attr-defined]
+            findings.append(table.assign(split=split, cohort=table["scan_id"].map(cohorts)))
+            if scored.reports is not None:  # type: ignore[attr-defined]
+                reports.append(scored.reports)  # type: ignore[attr-defined]
+    written = []
+    table = pd.concat(findings, ignore_index=True) if findings else pd.DataFrame()
+    if len(table):
+        if session.dist.is_main:
+            write_csv_atomic(table, session.run_dir / FINDINGS_CSV, float_format="%.6g")
+        written.append(FINDINGS_CSV)
+    else:
+        logger.info("no val or test scan has a finding mask; the masks are not scored")
+    if reports:
+        if session.dist.is_main:
+            write_reports(pd.concat(reports, ignore_index=True).drop_duplicates("scan_id"),
+                          session.run_dir / REPORTS)
+        written.append(REPORTS)
+    return written
+
+
 def _report_writer(state: TrainState) -> ReportGeneratingModel:
     return require(state.model, Capability.REPORT_GENERATION, ReportGeneratingModel,
                    f"the reports of method {state.cfg.method!r}")
@@ -337,7 +386,8 @@ def _finish(
     state: TrainState, session: Session, data: RunData, timer: Timer, digests: list[object]
 ) -> None:
     """Predict val and test with the best weights, write the predictions (a model with tasks),
-    the generated reports (a model that writes reports) and the run record.
+    the generated reports (a model that writes reports), a segmenting model's mask scores and
+    the run record.
 
     ``digests`` are each rank's final-weights hash: under DDP they must all be equal.
     """
@@ -349,7 +399,9 @@ def _finish(
             cfg=state.cfg, out=session.run_dir / "predictions.csv", write=session.dist.is_main,
         )
         outputs.append("predictions.csv")
-    if Capability.REPORT_GENERATION in state.model.capabilities:
+    if Capability.SEGMENTATION in state.model.capabilities:
+        outputs += _write_split_segmentation(state, session, data)
+    elif Capability.REPORT_GENERATION in state.model.capabilities:
         _write_split_reports(state, session, data)
         outputs.append(REPORTS)
     selected = ("best_val_loss", -state.best_metric) if state.objective.selects_by_loss else (
