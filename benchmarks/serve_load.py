@@ -75,7 +75,7 @@ def load_run(url: str, scan: Path, uploads: int, clients: int, timeout_s: float)
                 start = time.perf_counter()
                 try:
                     study = client.submit(scan)
-                    client.wait(study, timeout_s=timeout_s, poll_s=0.1)
+                    client.wait(study, timeout_s=timeout_s)
                 except Exception as err:  # noqa: BLE001 - every failure is counted, none stops the run
                     with lock:
                         failures.append(str(err))

@@ -83,10 +83,28 @@ def predict_volume(
     A volume whose values are not plausible CT HU raises ``ImplausibleCTError`` unless
     ``allow_implausible``.
     """
-    batch = volume_batch(model, spec, volume, allow_implausible)
-    with torch.no_grad(), autocast(batch["image"].device, bf16):
-        logits = predict_logits(model, batch)
-    return torch.sigmoid(logits.float())[0].cpu().numpy()
+    return predict_inputs(model, [volume_batch(model, spec, volume, allow_implausible)], bf16)[0]
+
+
+def predict_inputs(
+    model: ScreeningModel, inputs: Sequence[dict[str, torch.Tensor]], bf16: bool = False
+) -> np.ndarray:
+    """Probabilities ``(N, T)`` of ``N`` one-scan inputs (:func:`volume_batch`), in order.
+
+    Inputs of the same shapes run as one batch (a service batches the studies waiting for it);
+    each scan's probabilities do not depend on the others of its batch.
+    """
+    groups: dict[tuple[tuple[str, tuple[int, ...]], ...], list[int]] = {}
+    for index, item in enumerate(inputs):
+        groups.setdefault(tuple((k, tuple(v.shape)) for k, v in sorted(item.items())), []).append(index)
+    probs: list[np.ndarray] = [np.empty(0)] * len(inputs)
+    for indices in groups.values():
+        batch = {k: torch.cat([inputs[i][k] for i in indices]) for k in inputs[indices[0]]}
+        with torch.no_grad(), autocast(batch["image"].device, bf16):
+            logits = predict_logits(model, batch)
+        for i, row in zip(indices, torch.sigmoid(logits.float()).cpu().numpy()):
+            probs[i] = row
+    return np.stack(probs)
 
 
 def report_volume(
