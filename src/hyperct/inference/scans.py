@@ -41,7 +41,7 @@ def predict_scans(
     ``allow_implausible``), stops the run with an error naming the file. ``spacing`` (z, y, x mm)
     is used for files that give no voxel size.
     """
-    model, spec, bf16 = _load_run(checkpoint, device)
+    model, spec, bf16 = load_predictor(checkpoint, device)
     rows = {}
     for path in paths:
         volume = read_checked(path, spacing)
@@ -50,8 +50,9 @@ def predict_scans(
     return pd.DataFrame.from_dict(rows, orient="index", columns=model.task_names)
 
 
-def _load_run(checkpoint: str | Path, device: str) -> tuple[ScreeningModel, PreprocessSpec, bool]:
-    """The run's model, the spec it was trained with, and whether it runs in bf16."""
+def load_predictor(checkpoint: str | Path, device: str) -> tuple[ScreeningModel, PreprocessSpec, bool]:
+    """The run's model, the spec it was trained with, and whether it runs in bf16 (what
+    :func:`predict_volume` needs)."""
     from hyperct.inference.predict import checkpoint_config, load_trained_model
     from hyperct.inference.spec import checkpoint_spec
 
@@ -157,7 +158,7 @@ def report_scans(
     read and checked as by :func:`predict_scans`."""
     from hyperct.models.interface import Capability, require
 
-    model, spec, bf16 = _load_run(checkpoint, device)
+    model, spec, bf16 = load_predictor(checkpoint, device)
     writer = require(model, Capability.REPORT_GENERATION, ReportGeneratingModel,
                      f"writing reports with {checkpoint}")
     rows = {}
