@@ -118,6 +118,24 @@ def test_bad_requests_get_json_4xx_naming_the_problem(served, real_ct, tmp_path)
         assert "Traceback" not in response.text
 
 
+def test_status_request_waits_for_the_study_to_settle(served, real_ct):
+    import time
+
+    _, server = served
+    with server() as url, Client(url) as client:
+        study = client.submit(real_ct / "ts_example_ct_sm.nii.gz")
+        start = time.monotonic()
+        settled = httpx.get(f"{url}/v1/studies/{study}", params={"wait": 55}, timeout=60).json()
+        waited = time.monotonic() - start
+        again = httpx.get(f"{url}/v1/studies/{study}", params={"wait": 55}, timeout=60)
+        unknown = httpx.get(f"{url}/v1/studies/{'x' * 22}", params={"wait": 55}, timeout=60)
+        too_long = httpx.get(f"{url}/v1/studies/{study}", params={"wait": 3600})
+    assert settled["status"] == "done" and waited < 55
+    assert again.json()["status"] == "done" and again.elapsed.total_seconds() < 5
+    assert unknown.status_code == 404 and unknown.elapsed.total_seconds() < 5
+    assert too_long.status_code == 422 and "wait" in too_long.json()["error"]
+
+
 def test_non_ct_values_fail_the_study_with_the_reason(served, tmp_path):
     _, server = served
     scan = tmp_path / "mri_like.nii.gz"

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hyperct.inference.segmentation import SegmentedScans
+from hyperct.inference.scan_outputs import SegmentedScans
 from hyperct.training.split_segmentation import score_scans
 
 CHANNELS = ["1a", "2d"]

@@ -13,8 +13,9 @@ def serve(
     run: list[Path] = typer.Option(..., "--run", help="Run folder to serve (repeatable)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind; other than loopback needs --token."),
     port: int = typer.Option(8000, help="TCP port."),
-    workers: int = typer.Option(1, help="Inference workers (each predicts one study at a time)."),
+    workers: int = typer.Option(1, help="Inference workers (each predicts one batch at a time)."),
     queue_size: int = typer.Option(32, help="Studies that may wait; more are refused with 503."),
+    max_batch: int = typer.Option(4, help="A worker predicts up to this many waiting studies as one batch."),
     data: Path = typer.Option(Path("hyperct_serve"), help="Folder of the job store and results."),
     token: str = typer.Option(None, envvar="HYPERCT_SERVE_TOKEN", help="API token (Bearer)."),
     device: str = typer.Option("cpu", help="cpu or cuda[:N]."),
@@ -33,7 +34,7 @@ def serve(
 
     config = ServeConfig(
         runs=tuple(run), data_dir=data, host=host, port=port, workers=workers,
-        queue_size=queue_size, token=token, device=device, cors_origins=tuple(cors_origin),
+        queue_size=queue_size, max_batch=max_batch, token=token, device=device, cors_origins=tuple(cors_origin),
         limits=UploadLimits(max_bytes=int(max_upload_mb * 2**20)),
         qc=QCExpectations(max_slice_mm=max_slice_mm),
     )

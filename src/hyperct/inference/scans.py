@@ -47,7 +47,7 @@ def predict_scans(
     ``allow_implausible``), stops the run with an error naming the file. ``spacing`` (z, y, x mm)
     is used for files that give no voxel size.
     """
-    model, spec, bf16 = _load_run(checkpoint, device)
+    model, spec, bf16 = load_predictor(checkpoint, device)
     rows = {}
     for path in paths:
         volume = read_checked(path, spacing)
@@ -56,8 +56,9 @@ def predict_scans(
     return pd.DataFrame.from_dict(rows, orient="index", columns=model.task_names)
 
 
-def _load_run(checkpoint: str | Path, device: str) -> tuple[ScreeningModel, PreprocessSpec, bool]:
-    """The run's model, the spec it was trained with, and whether it runs in bf16."""
+def load_predictor(checkpoint: str | Path, device: str) -> tuple[ScreeningModel, PreprocessSpec, bool]:
+    """The run's model, the spec it was trained with, and whether it runs in bf16 (what
+    :func:`predict_volume` needs)."""
     from hyperct.inference.predict import checkpoint_config, load_trained_model
     from hyperct.inference.spec import checkpoint_spec
 
@@ -89,10 +90,28 @@ def predict_volume(
     A volume whose values are not plausible CT HU raises ``ImplausibleCTError`` unless
     ``allow_implausible``.
     """
-    batch = volume_batch(model, spec, volume, allow_implausible)
-    with torch.no_grad(), autocast(batch["image"].device, bf16):
-        logits = predict_logits(model, batch)
-    return torch.sigmoid(logits.float())[0].cpu().numpy()
+    return predict_inputs(model, [volume_batch(model, spec, volume, allow_implausible)], bf16)[0]
+
+
+def predict_inputs(
+    model: ScreeningModel, inputs: Sequence[dict[str, torch.Tensor]], bf16: bool = False
+) -> np.ndarray:
+    """Probabilities ``(N, T)`` of ``N`` one-scan inputs (:func:`volume_batch`), in order.
+
+    Inputs of the same shapes run as one batch (a service batches the studies waiting for it);
+    each scan's probabilities do not depend on the others of its batch.
+    """
+    groups: dict[tuple[tuple[str, tuple[int, ...]], ...], list[int]] = {}
+    for index, item in enumerate(inputs):
+        groups.setdefault(tuple((k, tuple(v.shape)) for k, v in sorted(item.items())), []).append(index)
+    probs: list[np.ndarray] = [np.empty(0)] * len(inputs)
+    for indices in groups.values():
+        batch = {k: torch.cat([inputs[i][k] for i in indices]) for k in inputs[indices[0]]}
+        with torch.no_grad(), autocast(batch["image"].device, bf16):
+            logits = predict_logits(model, batch)
+        for i, row in zip(indices, torch.sigmoid(logits.float()).cpu().numpy()):
+            probs[i] = row
+    return np.stack(probs)
 
 
 def report_volume(
@@ -153,7 +172,7 @@ def segment_scans(
     if len(set(stems.values())) < len(stems):
         raise ValueError("two scans have the same file name; their masks would overwrite each "
                          f"other in {out_dir}/masks: {sorted(stems.values())}")
-    model, spec, bf16 = _load_run(checkpoint, device)
+    model, spec, bf16 = load_predictor(checkpoint, device)
     segmenter = require(model, Capability.SEGMENTATION, SegmentingModel,
                         f"writing masks with {checkpoint}")
     folder = OutputFolder(out_dir, segmenter)
@@ -184,7 +203,7 @@ def report_scans(
 ) -> pd.DataFrame:
     """The generated report of each scan (index: the file path, column ``report``); files are
     read and checked as by :func:`predict_scans`."""
-    model, spec, bf16 = _load_run(checkpoint, device)
+    model, spec, bf16 = load_predictor(checkpoint, device)
     writer = require(model, Capability.REPORT_GENERATION, ReportGeneratingModel,
                      f"writing reports with {checkpoint}")
     rows = {}

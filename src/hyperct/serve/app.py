@@ -4,7 +4,8 @@ Endpoints (all JSON unless said otherwise; errors are ``{"error": "..."}`` with 
 
 - ``POST /v1/studies?model=NAME`` multipart ``files``: a NIfTI file, a zip of a DICOM series or
   DICOM files -> 202 ``{"id", "status"}``;
-- ``GET /v1/studies`` past studies, newest first; ``GET /v1/studies/{id}`` a study's status;
+- ``GET /v1/studies`` past studies, newest first; ``GET /v1/studies/{id}`` a study's status
+  (``?wait=S``: answered when the study finishes or fails, or after S seconds);
 - ``GET /v1/studies/{id}/result`` per-task probability, operating threshold and call, QC flags,
   model and preprocessing identity, timings;
 - ``GET /v1/studies/{id}/image`` the CT as NIfTI; ``.../saliency/{task}`` Grad-CAM as NIfTI;
@@ -17,11 +18,12 @@ With a token configured every ``/v1`` request needs ``Authorization: Bearer <tok
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -30,19 +32,22 @@ from fastapi import FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hyperct.serve.config import ServeConfig
-from hyperct.serve.jobs import IMAGE, RESULT, QueueFull, Workers
+from hyperct.serve.jobs import IMAGE, RESULT, QueueFull, Workers, study_image
 from hyperct.serve.runs import ServedRun
 from hyperct.serve.store import JobStore, new_job_id
 from hyperct.serve.uploads import UploadError, UploadFile as Part, remove_upload, store_upload
+from hyperct.serve.waiters import Settled
 
 logger = logging.getLogger(__name__)
 
 NIFTI = "application/gzip"
 SLACK = 1 << 20  # multipart framing around the files
+MAX_WAIT_S = 60.0  # the longest a status request may wait for its study
 
 
 class APIError(Exception):
@@ -55,8 +60,9 @@ class APIError(Exception):
 
 def create_app(config: ServeConfig, runs: Mapping[str, ServedRun]) -> FastAPI:
     """The service over already loaded ``runs`` (name -> run)."""
-    store = JobStore(config.data_dir)
-    workers = Workers(store, runs, config.workers, config.queue_size, config.qc)
+    settled = Settled()
+    store = JobStore(config.data_dir, on_settled=settled.notify)
+    workers = Workers(store, runs, config.workers, config.queue_size, config.qc, config.max_batch)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
@@ -122,8 +128,18 @@ def create_app(config: ServeConfig, runs: Mapping[str, ServedRun]) -> FastAPI:
         return [job.to_dict() for job in store.list(limit=limit)]
 
     @app.get("/v1/studies/{job_id}")
-    def status(job_id: str) -> dict[str, Any]:
-        return _job(store, job_id).to_dict()
+    async def status(
+        job_id: str,
+        wait: float = Query(0, ge=0, le=MAX_WAIT_S,
+                            description="seconds to wait for a queued or running study to finish or fail"),
+    ) -> dict[str, Any]:
+        with settled.watch(job_id) as event:
+            job = await run_in_threadpool(_job, store, job_id)
+            if wait and job.status in ("queued", "running"):
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), wait)
+                job = await run_in_threadpool(store.get, job_id)
+        return job.to_dict()
 
     @app.get("/v1/studies/{job_id}/result")
     def result(job_id: str) -> dict[str, Any]:
@@ -132,8 +148,8 @@ def create_app(config: ServeConfig, runs: Mapping[str, ServedRun]) -> FastAPI:
 
     @app.get("/v1/studies/{job_id}/image")
     def image(job_id: str) -> FileResponse:
-        _done(store, job_id)
-        return FileResponse(store.job_dir(job_id) / IMAGE, media_type="application/octet-stream",
+        job = _done(store, job_id)
+        return FileResponse(study_image(job, store.job_dir(job_id)), media_type="application/octet-stream",
                             filename=IMAGE)
 
     @app.get("/v1/studies/{job_id}/saliency/{task}")
@@ -148,7 +164,7 @@ def create_app(config: ServeConfig, runs: Mapping[str, ServedRun]) -> FastAPI:
             from hyperct.io.read import read_ct
             from hyperct.io.write import write_nifti
 
-            write_nifti(run.saliency(read_ct(folder / IMAGE), task), path)
+            write_nifti(run.saliency(read_ct(study_image(job, folder)), task), path)
         return FileResponse(path, media_type=NIFTI, filename=f"saliency_{task}.nii.gz")
 
     @app.get("/v1/studies/{job_id}/findings.json")

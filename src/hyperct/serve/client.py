@@ -28,6 +28,7 @@ class Client:
 
     def __init__(self, url: str, token: str | None = None, timeout_s: float = 120.0):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._timeout_s = timeout_s
         self._http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout_s)
 
     def close(self) -> None:
@@ -72,16 +73,19 @@ class Client:
     def result(self, study: str) -> dict[str, Any]:
         return self._json("GET", f"/v1/studies/{study}/result")
 
-    def wait(self, study: str, timeout_s: float = 600.0, poll_s: float = 0.5) -> dict[str, Any]:
-        """Poll until the study is done (its result) or failed (``ServiceError``)."""
+    def wait(self, study: str, timeout_s: float = 600.0, wait_s: float = 30.0) -> dict[str, Any]:
+        """Wait until the study is done (its result) or failed (``ServiceError``); each status
+        request waits on the server up to ``wait_s`` for the study to settle, so a study costs
+        one or two requests, not a poll every fraction of a second."""
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            job = self.status(study)
+        while (left := deadline - time.monotonic()) > 0:
+            wait = round(min(wait_s, left), 3)
+            job = self._json("GET", f"/v1/studies/{study}", params={"wait": wait},
+                             timeout=self._timeout_s + wait)
             if job["status"] == "done":
                 return self.result(study)
             if job["status"] == "failed":
                 raise ServiceError(409, f"study {study} failed: {job['error']}")
-            time.sleep(poll_s)
         raise ServiceError(0, f"study {study} not done after {timeout_s:.0f} s")
 
     def download(self, study: str, what: str, out: str | Path) -> Path:

@@ -24,6 +24,7 @@ class ServeConfig:
     port: int = 8000
     workers: int = 1
     queue_size: int = 32
+    max_batch: int = 4
     token: str | None = None
     device: str = "cpu"
     cors_origins: tuple[str, ...] = ()
@@ -33,8 +34,8 @@ class ServeConfig:
     def __post_init__(self) -> None:
         if not self.runs:
             raise ServeConfigError("give at least one --run (a run folder of hyperct train)")
-        if self.workers < 1 or self.queue_size < 1:
-            raise ServeConfigError("--workers and --queue-size must be at least 1")
+        if self.workers < 1 or self.queue_size < 1 or self.max_batch < 1:
+            raise ServeConfigError("--workers, --queue-size and --max-batch must be at least 1")
         if not is_loopback(self.host) and not self.token:
             raise ServeConfigError(
                 f"--host {self.host} accepts connections from other machines: set an API token "

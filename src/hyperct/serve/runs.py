@@ -11,9 +11,12 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from hyperct.io.volume import Volume
 from hyperct.models.interface import ScreeningModel
@@ -47,16 +50,27 @@ class ServedRun:
             **self.identity,
         }
 
-    def predict(self, volume: Volume) -> dict[str, Any]:
-        """Per-task probability, threshold and call for one CT, with timings."""
-        from hyperct.inference.scans import predict_volume
+    def prepare(self, volume: Volume) -> dict[str, torch.Tensor]:
+        """``volume`` preprocessed with the run's spec, as a one-scan model input; a volume
+        whose values are not plausible CT HU raises ``ImplausibleCTError``."""
+        from hyperct.inference.scans import volume_batch
+
+        return volume_batch(self.model, self.spec, volume)
+
+    def predict(self, inputs: Sequence[dict[str, torch.Tensor]]) -> tuple[list[list[dict[str, Any]]], float]:
+        """Per-task probability, threshold and call for each prepared CT (one batch), and the
+        seconds the batch took."""
+        from hyperct.inference.scans import predict_inputs
 
         start = time.perf_counter()
         with self.lock:
-            probs = predict_volume(self.model, self.spec, volume, self.bf16)
+            probs = predict_inputs(self.model, inputs, self.bf16)
         seconds = time.perf_counter() - start
+        return [self._findings(row) for row in probs.tolist()], seconds
+
+    def _findings(self, probs: list[float]) -> list[dict[str, Any]]:
         findings = []
-        for name, prob in zip(self.task_names, probs.tolist()):
+        for name, prob in zip(self.task_names, probs):
             threshold, source = self.thresholds[name]
             findings.append({
                 "task": name,
@@ -66,7 +80,7 @@ class ServedRun:
                 "threshold_source": source,
                 "positive": bool(prob >= threshold),
             })
-        return {"findings": findings, "timings_s": {"model": round(seconds, 3)}}
+        return findings
 
     def saliency(self, volume: Volume, task: str) -> Volume:
         """Grad-CAM of ``task`` on ``volume``'s own grid."""

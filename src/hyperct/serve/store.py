@@ -15,6 +15,7 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,16 +75,23 @@ def new_job_id() -> str:
 
 
 class JobStore:
-    """Jobs in ``<data>/jobs.sqlite3``, their files in ``<data>/jobs/<id>/``; thread-safe."""
+    """Jobs in ``<data>/jobs.sqlite3``, their files in ``<data>/jobs/<id>/``; thread-safe.
 
-    def __init__(self, data_dir: str | Path):
+    ``on_settled(job_id)`` is called after a job is marked done or failed.
+    """
+
+    def __init__(self, data_dir: str | Path, on_settled: Callable[[str], None] | None = None):
         self.root = Path(data_dir)
+        self._on_settled = on_settled
         (self.root / "jobs").mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.root / "jobs.sqlite3", check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         with self._lock, self._db:
             self._db.execute("PRAGMA journal_mode=WAL")
+            # Survives a killed process (the restart contract) without an fsync per status
+            # change, which cost a worker ~15 ms a study; only a power cut may lose the last few.
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
 
     def recover(self) -> list[Job]:
@@ -114,10 +122,12 @@ class JobStore:
 
     def finish(self, job_id: str, flags: list[dict[str, Any]]) -> None:
         self._update(job_id, status="done", finished=time.time(), flags=json.dumps(flags))
+        self._settled(job_id)
 
     def fail(self, job_id: str, error: str, flags: list[dict[str, Any]] | None = None) -> None:
         self._update(job_id, status="failed", finished=time.time(), error=error,
                      flags=json.dumps(flags or []))
+        self._settled(job_id)
 
     def get(self, job_id: str) -> Job:
         """The job ``job_id``; ``KeyError`` when there is none."""
@@ -139,6 +149,10 @@ class JobStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _settled(self, job_id: str) -> None:
+        if self._on_settled is not None:
+            self._on_settled(job_id)
 
     def _update(self, job_id: str, **fields: Any) -> None:
         columns = ", ".join(f"{name} = ?" for name in fields)

@@ -1,8 +1,8 @@
 """``segmentation_findings.csv`` of a segmenting run (UniCT): the best model's masks of the val
 and test scans scored against the cache's finding masks, at the end of training.
 
-The masks are those ``hyperct predict`` writes (:func:`hyperct.inference.segmentation.segment_batch`:
-probabilities thresholded at :data:`~hyperct.inference.segmentation.MASK_THRESHOLD`), scored
+The masks are those ``hyperct predict`` writes (:func:`hyperct.inference.scan_outputs.segment_batch`:
+probabilities thresholded at :data:`~hyperct.inference.scan_outputs.MASK_THRESHOLD`), scored
 on the model grid, where the cache holds the reference masks, so nothing is resampled. One
 channel per category, scored as ``hyperct evaluate-masks --categories`` does
 (:func:`hyperct.evaluation.segmentation.score_category_masks`: each non-empty reference category
@@ -28,7 +28,7 @@ import pandas as pd
 from hyperct.evaluation.segmentation import FindingScore, score_category_masks
 from hyperct.evaluation.segmentation_summary import findings_table
 from hyperct.inference.reports import COLUMNS as REPORT_COLUMNS
-from hyperct.inference.segmentation import SegmentedScans, segment_batch
+from hyperct.inference.scan_outputs import SegmentedScans, segment_batch
 from hyperct.models.interface import Capability, SegmentingModel
 
 
