@@ -109,6 +109,9 @@ def test_reference_sentences(text, task, label):
         ("Patchy ground glass consolidations in the right upper lobe.", "Consolidation", -1),
         ("Patchy ground glass consolidations in the right upper lobe.", "Lung opacity", 1),
         ("Ground glass opacities and consolidation in the right upper lobe.", "Consolidation", 1),
+        ("A bilateral small amount of effusion is observed.", "Pleural effusion", 1),
+        ("Left-sided effusion was not detected.", "Pleural effusion", 0),
+        ("A bilateral small amount of effusion is observed.", "Pericardial effusion", -1),
     ],
 )
 def test_radiology_phrasings(text, task, label):

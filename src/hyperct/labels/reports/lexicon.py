@@ -407,6 +407,9 @@ RULES: tuple[FindingRule, ...] = (
             r"\bpericardial\s*(?:,|and|or|/|-)\s*(?:and\s+|or\s+)?pleural[\s-]+" + _EFFUSION,
             _NEAR + r"(?:\w+\s+){0,3}?(?:pleura\w*|hemithora\w*)",
             r"\bhydrothora\w*",
+            # A sided effusion is pleural: the pericardium has no sides ("bilateral effusion").
+            r"\b(?:bilateral|both[- ]sided|right[- ]sided|left[- ]sided)\s+"
+            r"(?:(?!pleura|pericard)[\w-]+\s+){0,4}?effusions?\b",
         ),
     ),
     FindingRule(
