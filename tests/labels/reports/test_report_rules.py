@@ -105,6 +105,9 @@ def test_reference_sentences(text, task, label):
         ("Fibrotic bands and patchy increases in density in the left upper lobe.",
          "Lung opacity", 1),
         ("Pleural-parenchymal density increases at both apices.", "Lung opacity", -1),
+        # An "and" between two sites does not coordinate the density with the scar.
+        ("Density increases in the lingula and the middle lobe consistent with atelectasis.",
+         "Lung opacity", -1),
         # Ground-glass consolidation is a ground-glass opacity, not a consolidation.
         ("Patchy ground glass consolidations in the right upper lobe.", "Consolidation", -1),
         ("Patchy ground glass consolidations in the right upper lobe.", "Lung opacity", 1),

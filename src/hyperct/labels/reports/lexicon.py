@@ -101,9 +101,12 @@ _SCAR_DENSITY = re.compile(
     r"\bperibronch\w*|\bband",
     _I,
 )
-# "density increases and atelectatic changes": a coordinated finding names a second finding,
-# it does not say what the density is.
-_COORDINATION = re.compile(r"\b(?:and|as\s+well\s+as)\b", _I)
+# "density increases and atelectatic changes": a finding coordinated with the density (the two
+# noun phrases joined by "and", a few modifiers apart) is a second finding, not what the
+# density is.
+_COORDINATION = re.compile(
+    r"^\W*(?:[\w-]+\s+){0,1}?(?:and|as\s+well\s+as)\s+(?:[\w-]+\s+){0,2}$", _I
+)
 
 
 def _segment_span(sentence: str, start: int) -> tuple[int, int]:
@@ -128,7 +131,7 @@ def _is_parenchymal_opacity(sentence: str, start: int, end: int) -> bool:
     low, high = _segment_span(sentence, start)
     for m in _SCAR_DENSITY.finditer(sentence, low, high):
         between = sentence[m.end() : start] if m.end() <= start else sentence[end : m.start()]
-        if m.start() < end and m.end() > start or not _COORDINATION.search(between):
+        if m.start() < end and m.end() > start or not _COORDINATION.match(between):
             return False
     return True
 
