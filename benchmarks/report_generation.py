@@ -165,6 +165,8 @@ def main() -> None:
                 f"output_dir={run}", f"optim.epochs={epochs}", f"optim.batch_size={args.batch_size}",
                 f"optim.lr={args.lr}", "optim.scheduler=cosine", "optim.weight_decay=1e-4",
                 "optim.max_grad_norm=5.0", f"runtime.device={args.device}",
+                # bf16 autocast on a CPU turned the loss NaN within two epochs; fp32 trains.
+                f"runtime.bf16={str(args.device.startswith('cuda')).lower()}",
                 "runtime.progress=false",
                 *model_overrides(args.encoder_width, args.layers, args.width),
                 *(SMOKE if args.smoke else []),
