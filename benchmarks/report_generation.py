@@ -21,6 +21,7 @@ its numbers mean nothing and are not saved).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import tempfile
 from collections import Counter
@@ -145,6 +146,12 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--work", type=Path, help="keep the cohort, cache and run here")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --work from its last.pt up to --epochs (fewer "
+                             "than planned stops it there and writes the reports)")
+    parser.add_argument("--schedule-epochs", type=int,
+                        help="with --resume: the epochs the cosine schedule was set for at the "
+                             "start (recorded in the notes; default --epochs)")
     parser.add_argument("--smoke", action="store_true",
                         help="16 scans, 1 epoch, tiny model, 50 resamples; nothing saved")
     args = parser.parse_args()
@@ -171,7 +178,7 @@ def main() -> None:
                 *model_overrides(args.encoder_width, args.layers, args.width),
                 *(SMOKE if args.smoke else []),
             ])
-            train(cfg)
+            train(cfg, resume=args.resume and (run / "last.pt").is_file())
         manifest = pd.read_csv(manifest_path)
         test = manifest[(manifest["split"] == "test") & manifest["report_text"].notna()]
         test_ids = test["scan_id"].astype(str).tolist()
@@ -188,6 +195,7 @@ def main() -> None:
         config = ReportMetricsConfig(meteor=False, bootstrap=BootstrapConfig(n_resamples=boot))
         results = {name: report_metrics(texts, reference, config) for name, texts in systems.items()}
         split = manifest["split"].value_counts().to_dict()
+        record = json.loads((run / "run.json").read_text())
     metrics = [row for name, result in results.items() for row in rows_of(name, result)]
     metrics += goal_rows(results)
     for row in metrics:
@@ -204,8 +212,10 @@ def main() -> None:
         f"Phantom cohort of {n} scans (preset small, splits {split}), reports written by the "
         f"phantom. report3d: ResNet-10 3D (width {args.encoder_width}) pooled to 2x4x4 tokens, "
         f"{args.layers}-layer decoder width {args.width}, byte-level BPE of 1000 trained on the "
-        f"training reports, {epochs} epochs, AdamW lr {args.lr}, cosine, greedy decoding, "
-        f"selection by validation loss. Nearest neighbour: cosine similarity of the served "
+        f"training reports, {record['epochs']} epochs (best {record['best_epoch']} by "
+        f"validation loss), AdamW lr {args.lr}, cosine schedule set for "
+        f"{args.schedule_epochs or epochs} epochs, greedy decoding, fp32. Nearest neighbour: cosine "
+        f"similarity of the served "
         f"volume pooled to {POOL}, standardised. Most common: the modal training report. Metrics "
         f"on the test split, METEOR off; {boot} bootstrap resamples of the scans for the CE-F1 "
         f"and CRG CIs. One seed. "
