@@ -67,6 +67,17 @@ def test_crg_bounds_perfect_silent_and_all_wrong() -> None:
     assert crg(ref, ~ref) == pytest.approx(0.2)
 
 
+@pytest.mark.parametrize("exams, positives", [(2, 7), (12, 37), (30, 101)])
+def test_a_perfect_report_set_scores_exactly_one(exams: int, positives: int) -> None:
+    # The fractions r and U of the formula rounded some of these to 1 + 2e-16.
+    cells = [(i // len(FINDINGS), i % len(FINDINGS)) for i in range(0, 3 * positives, 3)]
+    ref = _labels(exams, cells)
+    assert ref.sum() == positives
+    assert crg(ref, ref) == 1.0
+    low, high = clinical_intervals(ref, ref, BootstrapConfig(n_resamples=50))["crg"]
+    assert low == high == 1.0
+
+
 def test_crg_is_undefined_without_positives_or_negatives() -> None:
     none = np.zeros((3, len(FINDINGS)), dtype=bool)
     assert math.isnan(crg(none, none))  # A = 0

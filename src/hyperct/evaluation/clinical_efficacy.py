@@ -131,12 +131,16 @@ def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
 
 
 def _crg(x: int, a: np.ndarray, tp: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    """CRG from pooled counts (X decisions, A reference positives); NaN where A = 0 or A = X."""
+    """CRG from pooled counts (X decisions, A reference positives); NaN where A = 0 or A = X.
+
+    U / (2U - s) with r = (X - A) / 2A, U = (X - A) / 2, s = r TP - r FN - FP, multiplied
+    through by 2A so that only products of counts remain: a perfect report set scores exactly
+    1 (the fractions r and U rounded it to 1 + 2e-16 for some A).
+    """
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = (x - a) / (2 * a)
-        u = (x - a) / 2
-        s = r * tp - r * (a - tp) - fp
-        return np.where((a > 0) & (a < x), u / (2 * u - s), np.nan)
+        num = a * (x - a)
+        den = (x - a) * (3 * a - 2 * tp) + 2 * a * fp
+        return np.where((a > 0) & (a < x), num / den, np.nan)
 
 
 def _percentiles(values: np.ndarray, config: BootstrapConfig) -> tuple[float, float]:

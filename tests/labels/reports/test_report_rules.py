@@ -92,6 +92,29 @@ def test_reference_sentences(text, task, label):
         ("Band atelectasis in the lingula.", "Pulmonary fibrotic sequela", -1),
         ("Septal lines at both lung bases.", "Interlobular septal thickening", 1),
         ("Areas of increased attenuation in the left lung.", "Lung opacity", 1),
+        # A prior-study frame holds across the ", there is" clause break.
+        ("On the earlier CT of the patient, there was a consolidation in the right lower lobe.",
+         "Consolidation", 0),
+        ("Compared with the earlier CT, there is a consolidation in the right lower lobe.",
+         "Consolidation", 1),
+        # A scar word joined by "and" is a second finding, not what the density is.
+        ("Patchy increases in density and fibrotic bands in the left upper lobe.",
+         "Lung opacity", 1),
+        ("Patchy increases in density compatible with fibrotic bands in the left upper lobe.",
+         "Lung opacity", -1),
+        ("Fibrotic bands and patchy increases in density in the left upper lobe.",
+         "Lung opacity", 1),
+        ("Pleural-parenchymal density increases at both apices.", "Lung opacity", -1),
+        # An "and" between two sites does not coordinate the density with the scar.
+        ("Density increases in the lingula and the middle lobe consistent with atelectasis.",
+         "Lung opacity", -1),
+        # Ground-glass consolidation is a ground-glass opacity, not a consolidation.
+        ("Patchy ground glass consolidations in the right upper lobe.", "Consolidation", -1),
+        ("Patchy ground glass consolidations in the right upper lobe.", "Lung opacity", 1),
+        ("Ground glass opacities and consolidation in the right upper lobe.", "Consolidation", 1),
+        ("A bilateral small amount of effusion is observed.", "Pleural effusion", 1),
+        ("Left-sided effusion was not detected.", "Pleural effusion", 0),
+        ("A bilateral small amount of effusion is observed.", "Pericardial effusion", -1),
     ],
 )
 def test_radiology_phrasings(text, task, label):

@@ -44,6 +44,16 @@ def test_scope(clause, phrase, expected):
     assert _status(clause, phrase) is expected
 
 
+def test_prior_study_frame_reaches_over_the_clause_break():
+    clause = "there is a consolidation in the lingula"
+    start = clause.index("consolidation")
+    end = start + len("consolidation")
+    framed = classify_mention(clause, start, end, preceding="On the prior CT of the patient, ")
+    assert framed.status is Status.ABSENT
+    # Only the prior-study frame reaches over: a negation before the break does not.
+    assert classify_mention(clause, start, end, preceding="No effusion, ").status is Status.PRESENT
+
+
 def test_history_not_in_this_examination():
     clause = (
         "A ground-glass nodule in the lower lobe of the left lung, which was observed in the "

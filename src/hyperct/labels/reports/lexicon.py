@@ -75,14 +75,6 @@ _NOT_THORACIC = re.compile(
 _SEGMENT = re.compile(r"[^,;()]+")
 
 
-def _segment_around(sentence: str, start: int) -> str:
-    """The comma-delimited piece of the sentence holding ``start``."""
-    for m in _SEGMENT.finditer(sentence):
-        if m.start() <= start < m.end():
-            return m.group(0)
-    return sentence
-
-
 def _vessel_text(sentence: str, start: int) -> str:
     """Where a plaque's vessel is named: the words after it if they name one, else the sentence.
 
@@ -105,21 +97,43 @@ def _is_arterial(sentence: str, start: int, end: int) -> bool:
 
 _SCAR_DENSITY = re.compile(
     r"\bsequel\w*|\bfibro\w*|\bat[ea]lect\w*|\bcalcif\w*|\bscar\w*|\bsclero\w*|"
-    r"\blinear\b|\bpleuroparenchymal|\bsoft\s+tissue|\bperibronch\w*|\bband",
+    r"\blinear\b|\bpleuro-?parenchymal|\bpleural[\s-]+parenchymal|\bsoft\s+tissue|"
+    r"\bperibronch\w*|\bband",
     _I,
 )
+# "density increases and atelectatic changes": a finding coordinated with the density (the two
+# noun phrases joined by "and", a few modifiers apart) is a second finding, not what the
+# density is.
+_COORDINATION = re.compile(
+    r"^\W*(?:[\w-]+\s+){0,1}?(?:and|as\s+well\s+as)\s+(?:[\w-]+\s+){0,2}$", _I
+)
+
+
+def _segment_span(sentence: str, start: int) -> tuple[int, int]:
+    """The span of the comma-delimited piece of the sentence holding ``start``."""
+    for m in _SEGMENT.finditer(sentence):
+        if m.start() <= start < m.end():
+            return m.span()
+    return 0, len(sentence)
 
 
 def _is_parenchymal_opacity(sentence: str, start: int, end: int) -> bool:
     """A "density increase" is an opacity unless its segment calls it a scar, band or collapse.
 
-    A dependent density stays an opacity whatever lies beside it ("atelectasis and dependent
-    density increases").
+    A scar word qualifies the density when nothing coordinates the two ("pleuroparenchymal
+    sequelae density", "density increase consistent with band atelectasis"); a finding joined
+    by "and" is another finding beside it ("density increases and atelectatic changes"). A
+    dependent density stays an opacity whatever lies beside it.
     """
     phrase = sentence[start:end]
     if not re.search(r"(?i)densit", phrase) or re.match(r"(?i)dep[ae]nd", phrase):
         return True
-    return not _SCAR_DENSITY.search(_segment_around(sentence, start))
+    low, high = _segment_span(sentence, start)
+    for m in _SCAR_DENSITY.finditer(sentence, low, high):
+        between = sentence[m.end() : start] if m.end() <= start else sentence[end : m.start()]
+        if m.start() < end and m.end() > start or not _COORDINATION.match(between):
+            return False
+    return True
 
 
 def _ctr_increased(sentence: str, start: int, end: int) -> bool:
@@ -396,6 +410,9 @@ RULES: tuple[FindingRule, ...] = (
             r"\bpericardial\s*(?:,|and|or|/|-)\s*(?:and\s+|or\s+)?pleural[\s-]+" + _EFFUSION,
             _NEAR + r"(?:\w+\s+){0,3}?(?:pleura\w*|hemithora\w*)",
             r"\bhydrothora\w*",
+            # A sided effusion is pleural: the pericardium has no sides ("bilateral effusion").
+            r"\b(?:bilateral|both[- ]sided|right[- ]sided|left[- ]sided)\s+"
+            r"(?:(?!pleura|pericard)[\w-]+\s+){0,4}?effusions?\b",
         ),
     ),
     FindingRule(
@@ -405,7 +422,9 @@ RULES: tuple[FindingRule, ...] = (
     _PERIBRONCHIAL_CTRATE,
     FindingRule(
         task="Consolidation",
-        terms=(r"\bconsolidat\w*",),
+        # "ground-glass consolidation" is a ground-glass opacity: the density a consolidation
+        # has is what ground glass lacks.
+        terms=(r"(?<!glass )(?<!glass-)\bconsolidat\w*",),
     ),
     FindingRule(
         task="Bronchiectasis",

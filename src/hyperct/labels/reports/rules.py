@@ -114,7 +114,9 @@ def find_mentions(
                 continue
             if rule.context is not None and not rule.context(sentence, *span):
                 continue
-            scope = classify_mention(clause.text, m.start(), m.end())
+            scope = classify_mention(
+                clause.text, m.start(), m.end(), preceding=sentence[: clause.start]
+            )
             mentions.append(
                 Mention(rule.task, scope.status, index, sentence, m.group(0), scope.cue)
             )

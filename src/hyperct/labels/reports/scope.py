@@ -113,14 +113,19 @@ def _first_words(text: str, n: int) -> str:
     return " ".join(words[:n])
 
 
-def classify_mention(clause: str, start: int, end: int) -> ScopeResult:
-    """Classify the mention at ``clause[start:end]`` as present, absent or uncertain."""
+def classify_mention(clause: str, start: int, end: int, preceding: str = "") -> ScopeResult:
+    """Classify the mention at ``clause[start:end]`` as present, absent or uncertain.
+
+    ``preceding`` is the sentence's text before the clause. Only a prior-study frame reaches
+    over the clause break from it: "In the previous examination, there is X" splits before
+    "there is", yet X is still placed in the prior study.
+    """
     before = _PSEUDO_NEGATION.sub(" ", _last_words(clause[:start], PRE_WINDOW_WORDS))
     after = _PSEUDO_NEGATION.sub(" ", _first_words(clause[end:], POST_WINDOW_WORDS))
     hedge = _NEGATED_HEDGE.search(before + " " + after)
     if hedge:
         return ScopeResult(Status.UNCERTAIN, hedge.group(0))
-    prior = _PRIOR_ONLY.search(clause[:start])
+    prior = _PRIOR_ONLY.search(preceding + clause[:start])
     if prior:
         return ScopeResult(Status.ABSENT, prior.group(0).strip())
     now = _NOT_NOW.search(clause[end:])
