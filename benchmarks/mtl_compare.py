@@ -205,8 +205,9 @@ def main() -> None:
             metrics += rows_of(result, budget, size["bootstrap"])
             chosen[budget] = json.loads((work / f"compare_{budget}" / "compare.json").read_text())
         split = read_table(manifest)["split"].value_counts().to_dict()
+    cut = {k: [FULL[k], v] for k, v in size.items() if v != FULL[k]}
     notes = (
-        f"Size {args.size}: {json.dumps({k: v for k, v in size.items() if k != 'methods'})}. "
+        f"Size {args.size}; cut from the full size (full -> run): {json.dumps(cut)}. "
         f"Phantom cohort of {size['n']} scans (grid preset {size['preset']}; splits {split}), "
         f"true labels; config demo (tiny DINOv3 stand-in backbone pretrained "
         f"{args.backbone_pretraining} for {size['pretrain_epochs']} epochs on a separate "
