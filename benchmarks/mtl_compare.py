@@ -26,6 +26,10 @@ six methods, 3 seeds, a 2-value lr grid and both budgets; it cuts the cost of ea
 phantom preset ``tiny`` (48-64 px, 24-32 slices), 6 slices at 64 px with 16 px patches (2
 images of 4 x 4 patches per scan, 1/32 of the full size's tokens), 1 epoch at equal epochs,
 and an 80-scan backbone cohort pretrained 12 epochs. STL is left out (25 models per run).
+Measured at ``hour`` on 2 cores shared with other jobs (load average 9-20, the benchmark at
+``nice 19``): cohorts and pretraining 12 min, one seed of both budgets (24 runs) 24 min, so 3
+seeds take about 85 min there; a run's wall time is mostly the wait for a core (the same EW
+run took 4 s and 66 s).
 ``smoke`` checks the whole path in a few minutes and writes nothing to ``benchmarks/results``.
 Run: ``.venv/bin/python -m benchmarks.mtl_compare --work DIR [--size hour|smoke]``.
 """
