@@ -29,14 +29,17 @@ TINY_FIELDS: dict[str, dict] = {
     "classifier3d": {"backbone": "resnet18_3d", "backbone_kwargs": {"width": 4}, "num_tasks": 4},
     "report3d": {"tokenizer": _TOKENIZER, "encoder_kwargs": {"width": 4}, "token_grid": (1, 2, 2),
                  "width": 16, "layers": 1, "heads": 2, "max_len": 12},
+    "unict": {"encoder": "volume3d", "backbone3d_kwargs": {"width": 4}, "dim": 16, "heads": 2,
+              "classes": ("a", "b", "c", "d"), "seg_classes": ("1a", "2d"), "seg_embed": 4,
+              "seg_upsample": 1, "supervise_report": False},
 }
 #: Task outputs of each tiny config (a report generator classifies nothing).
-TASKS = {"hyperct": 4, "shared-lora": 4, "classifier3d": 4, "report3d": 0}
+TASKS = {"hyperct": 4, "shared-lora": 4, "classifier3d": 4, "report3d": 0, "unict": 4}
 
 
 def _inputs(section: str) -> tuple[torch.Tensor, torch.Tensor | None]:
     g = torch.Generator().manual_seed(0)
-    if section in ("model3d", "report"):
+    if section in ("model3d", "report", "unict"):
         return torch.randn(2, 1, 16, 16, 16, generator=g), None
     return torch.randn(2, 3, 3, 32, 32, generator=g), torch.tensor([[True] * 3, [True, True, False]])
 

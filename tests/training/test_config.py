@@ -112,3 +112,31 @@ def test_report_decoding_reaches_the_model_config() -> None:
     assert cfg.is_3d and report_config(cfg.report, {"format": "x"}).beam_width == 4
     greedy = load_config(None, ["method=report3d", "report.beam_width=4"])
     assert report_config(greedy.report, {"format": "x"}).beam_width == 1
+
+
+@pytest.mark.parametrize(("override", "match"), [
+    ("unict.dimm=8", r"unknown config key 'unict.dimm'"),
+    ("unict.classes=[a]", r"unknown config key 'unict.classes' \(set by the run"),
+    ("unict.seg_classes=[a]", r"unknown config key 'unict.seg_classes' \(set by the run"),
+    ("unict.dim=10", r"unict.dim 10 is not divisible by heads 4"),
+    ("unict.encoder=vit", r"unict.encoder 'vit' is unknown"),
+    ("unict.weight_report=-1", r"unict.weight_report must be >= 0"),
+])
+def test_unict_section_is_validated_with_its_dotted_key(override: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        load_config(None, ["method=unict", override])
+
+
+def test_unict_with_every_supervision_off_is_refused_naming_the_fields() -> None:
+    off = [f"unict.supervise_{t}=false" for t in ("classification", "segmentation", "report")]
+    with pytest.raises(ConfigError, match="unict.supervise_classification, "
+                       "unict.supervise_segmentation, unict.supervise_report are all false"):
+        load_config(None, ["method=unict", *off])
+    assert not load_config(None, ["method=unict", *off[:2]]).unict_config().supervise_classification
+
+
+def test_unict_reads_the_3d_cache_unless_its_encoder_is_dinov3() -> None:
+    paths = ["data.cache=c25", "data.cache3d=c3d"]
+    for encoder, cache in (("ctscroll", "c3d"), ("volume3d", "c3d"), ("dinov3", "c25")):
+        cfg = load_config(None, ["method=unict", f"unict.encoder={encoder}", *paths])
+        assert cfg.is_3d == (cache == "c3d") and cfg.run_cache == cache

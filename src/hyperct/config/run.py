@@ -23,6 +23,7 @@ from hyperct.tasks import TASK_NAMES, task_by_name
 
 if typing.TYPE_CHECKING:
     from hyperct.anatomy.supervision import AnatomyConfig
+    from hyperct.models.unict.config import UniCTConfig
 
 #: HyperCT, the shared-LoRA baselines by weighting method, single-task learning, and the 3D
 #: classifiers trained end to end (named by their backbone in ``hyperct.models.backbones3d``).
@@ -34,10 +35,20 @@ METHODS_3D: tuple[str, ...] = (
 )
 #: Report generators: a 3D encoder and a text decoder (``report`` section), served 3D volumes.
 METHODS_REPORT: tuple[str, ...] = ("report3d",)
-METHODS: tuple[str, ...] = ("hyperct", *WEIGHTING_METHODS, "stl", *METHODS_3D, *METHODS_REPORT)
+#: UniCT: one model that classifies, segments the findings and writes the report (``unict``).
+METHODS_UNICT: tuple[str, ...] = ("unict",)
+METHODS: tuple[str, ...] = (
+    "hyperct", *WEIGHTING_METHODS, "stl", *METHODS_3D, *METHODS_REPORT, *METHODS_UNICT,
+)
 SAMPLING: tuple[str, ...] = ("uniform", "inverse_prevalence")
 SCHEDULERS: tuple[str, ...] = ("step", "cosine")
 DECODING: tuple[str, ...] = ("greedy", "beam")
+#: UniCTConfig fields a run fills itself rather than from its ``unict`` section.
+UNICT_RUN_FIELDS: tuple[str, ...] = ("classes", "seg_classes")
+#: UniCT's three supervisions (``unict.<switch>``); at least one must be on.
+UNICT_SUPERVISIONS: tuple[str, ...] = (
+    "supervise_classification", "supervise_segmentation", "supervise_report",
+)
 
 
 class ConfigError(ValueError):
@@ -249,6 +260,11 @@ class TrainConfig:
                           "segmentation loss (any method; needs a cache with masks)."},
     )
     report: ReportConfig = field(default_factory=ReportConfig)
+    unict: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "UniCT: UniCTConfig fields (encoder, switches, loss weights); the "
+                          "ablations are overrides, e.g. --set unict.fusion=false."},
+    )
     optim: OptimConfig = field(default_factory=OptimConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
@@ -264,11 +280,14 @@ class TrainConfig:
             if not self.tasks:
                 raise ConfigError("tasks must name at least one task, or be null for all 25")
         self.anatomy_config()
+        self.unict_config()
 
     @property
     def is_3d(self) -> bool:
-        """Whether the method reads 3D volumes (a spacing_crop cache): the 3D classifiers and
-        the report generators."""
+        """Whether the method reads 3D volumes (a spacing_crop cache): the 3D classifiers, the
+        report generators and UniCT unless its encoder is the 2.5D DINOv3 one."""
+        if self.method in METHODS_UNICT:
+            return self.unict_config().encoder != "dinov3"
         return self.method in METHODS_3D or self.method in METHODS_REPORT
 
     @property
@@ -284,6 +303,34 @@ class TrainConfig:
             return AnatomyConfig(**self.anatomy)
         except (TypeError, ValueError) as err:
             raise ConfigError(f"anatomy: {err}") from None
+
+    def unict_config(self, **run_fields: Any) -> UniCTConfig:
+        """The ``unict`` section as a validated :class:`~hyperct.models.unict.config.UniCTConfig`.
+
+        ``classes`` and ``seg_classes`` are not keys of the section: the run sets them
+        (``run_fields``) from the task catalogue and the cache's finding-mask channels.
+        """
+        from hyperct.models.unict.config import UniCTConfig
+
+        known = {f.name for f in dataclasses.fields(UniCTConfig)} - set(UNICT_RUN_FIELDS)
+        unknown = sorted(set(self.unict) - known)
+        if unknown:
+            why = (" (set by the run: the task outputs and the cache's finding channels)"
+                   if unknown[0] in UNICT_RUN_FIELDS else "")
+            raise ConfigError(
+                f"unknown config key 'unict.{unknown[0]}'{why}; known keys here: {sorted(known)}"
+            )
+        defaults = {f.name: f.default for f in dataclasses.fields(UniCTConfig)}
+        switches = [f"unict.{k}" for k in UNICT_SUPERVISIONS]
+        if not any(self.unict.get(k, defaults[k]) for k in UNICT_SUPERVISIONS):
+            raise ConfigError(f"{', '.join(switches)} are all false: UniCT would train nothing; "
+                              "switch at least one supervision on")
+        try:
+            return UniCTConfig(**self.unict, **run_fields)
+        except (TypeError, ValueError) as err:
+            # the model names its fields UniCTConfig.<field>; the run config names them unict.<field>
+            message = str(err).replace("UniCTConfig.", "unict.").replace("UniCTConfig:", "unict:")
+            raise ConfigError(message if message.startswith("unict") else f"unict: {message}") from None
 
     @property
     def task_names(self) -> tuple[str, ...]:

@@ -56,13 +56,23 @@ def load_trained_model(
     cfg = checkpoint_config(ckpt, checkpoint)
     checkpoint_spec(ckpt, checkpoint)
     if model_overrides:
-        cfg.model = {**cfg.model, **model_overrides}
+        _override_model(cfg, model_overrides)
     target = resolve_device(device)
     seed_everything(cfg.seed)  # a randomly initialised backbone is then rebuilt identically
     model = build_model(cfg, ckpt.extra.get(MODEL_ASSETS))
     check_backbone(ckpt.backbone, model, str(checkpoint))
     load_trainable_state(model, ckpt.model, str(checkpoint))
     return model.to(target).eval(), ckpt  # type: ignore[attr-defined]
+
+
+def _override_model(cfg: TrainConfig, overrides: dict[str, Any]) -> None:
+    """Set model config fields in the section the run's model family reads them from."""
+    from hyperct.models.registry import family_of
+
+    if family_of(cfg.method).section == "unict":
+        cfg.unict = {**cfg.unict, **overrides}
+    else:
+        cfg.model = {**cfg.model, **overrides}
 
 
 def checkpoint_config(ckpt: Checkpoint, source: str | Path) -> TrainConfig:

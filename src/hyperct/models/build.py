@@ -7,7 +7,9 @@ config dataclass, the ``model3d`` section to
 :class:`~hyperct.models.classifier3d.Classifier3DConfig`; an unknown key is reported with its
 dotted name. The ``report`` section and the run's tokenizer (a *model asset*: learned from the
 training data before the weights, saved in the checkpoint's ``extra["model_assets"]``) build a
-:class:`~hyperct.models.report3d.ReportGenerator3DConfig`.
+:class:`~hyperct.models.report3d.ReportGenerator3DConfig`. UniCT is built from the ``unict``
+section, its task outputs (the 25 tasks), and two assets: the finding-mask channels of the run's
+cache (its segmentation classes) and, when its report head is supervised, the tokenizer.
 """
 
 from __future__ import annotations
@@ -94,7 +96,8 @@ def build_model(cfg: TrainConfig, assets: dict[str, Any] | None = None) -> Scree
     """A fresh model for ``cfg.method`` (2.5D: backbone frozen, adapters initialised).
 
     ``assets`` are what a family learns from the data before its weights: the report
-    generators need ``{"tokenizer": ReportTokenizer.to_state()}``; the others need none.
+    generators need ``{"tokenizer": ReportTokenizer.to_state()}``, UniCT
+    ``{"seg_classes": [...]}`` and the tokenizer when ``unict.supervise_report``; the others none.
     """
     from hyperct.models.registry import family_of
 
@@ -106,6 +109,8 @@ def build_model(cfg: TrainConfig, assets: dict[str, Any] | None = None) -> Scree
                 "reports at the start of a run and saved in its checkpoints)"
             )
         return family.model(report_config(cfg.report, assets["tokenizer"]))  # type: ignore[return-value]
+    if family.section == "unict":
+        return _unict(cfg, assets or {})
     if family.section == "model3d":
         config = model3d_config(cfg.method, cfg.model3d)
         try:
@@ -116,3 +121,30 @@ def build_model(cfg: TrainConfig, assets: dict[str, Any] | None = None) -> Scree
     if cfg.runtime.activation_checkpointing:
         fields["activation_checkpointing"] = True
     return family.model(model_config(cfg.method, fields))  # type: ignore[return-value]
+
+
+#: Model assets of UniCT: the cache's finding-mask channels (one segmentation class each).
+SEG_CLASSES = "seg_classes"
+
+
+def _unict(cfg: TrainConfig, assets: dict[str, Any]) -> ScreeningModel:
+    """UniCT with the 25 task outputs (the run's ``tasks`` choose which are trained), the
+    cache's finding channels as segmentation classes and, for a report head, the tokenizer."""
+    from hyperct.models.report.tokenizer import ReportTokenizer
+    from hyperct.models.unict import UniCT
+    from hyperct.tasks import TASK_NAMES
+
+    if SEG_CLASSES not in assets:
+        raise ConfigError(f"method {cfg.method!r} needs the finding-mask channels of its cache "
+                          "(recorded at the start of a run and saved in its checkpoints)")
+    config = cfg.unict_config(classes=TASK_NAMES, seg_classes=tuple(assets[SEG_CLASSES]))
+    if config.supervise_report and "tokenizer" not in assets:
+        raise ConfigError(
+            f"unict.supervise_report: method {cfg.method!r} needs its report tokenizer (trained "
+            "on the training reports at the start of a run and saved in its checkpoints)"
+        )
+    tokenizer = ReportTokenizer.from_state(assets["tokenizer"]) if config.supervise_report else None
+    try:
+        return UniCT(config, tokenizer)  # type: ignore[return-value]
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"unict: {err}") from None

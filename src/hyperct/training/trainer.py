@@ -42,7 +42,7 @@ from hyperct.inference.device import resolve_device
 from hyperct.inference.predict import load_weights_into
 from hyperct.inference.rng import seed_everything
 from hyperct.inference.reports import REPORTS, generate_batches, write_reports
-from hyperct.models.build import build_model
+from hyperct.models.build import SEG_CLASSES, build_model
 from hyperct.models.interface import Capability, ReportGeneratingModel, require
 from hyperct.models.registry import family_of
 from hyperct.training.data_setup import RunData, eval_loader, load_run_data, train_labels, train_loader
@@ -180,13 +180,20 @@ def make_scheduler(
 
 
 def _model_assets(cfg: TrainConfig, data: RunData, resume_from: Path | None) -> dict[str, Any]:
-    """What the model is built from besides the config: a report family's tokenizer, trained
-    on the training reports (a resume reuses the one saved in ``last.pt``); others need none."""
-    if family_of(cfg.method).section != "report":
+    """What the model is built from besides the config (a resume reuses what ``last.pt``
+    saved): a report family's tokenizer, trained on the training reports; UniCT's finding-mask
+    channels of the cache, and its tokenizer when the report head is supervised; others none."""
+    section = family_of(cfg.method).section
+    if section not in ("report", "unict"):
         return {}
     if resume_from is not None:
         return dict(load_checkpoint(resume_from).extra.get(MODEL_ASSETS) or {})
-    return report_assets(cfg, data.manifest)
+    if section == "report":
+        return report_assets(cfg, data.manifest)
+    assets: dict[str, Any] = {SEG_CLASSES: list(data.train.finding_channels)}
+    if cfg.unict_config().supervise_report:
+        assets |= report_assets(cfg, data.manifest)
+    return assets
 
 
 def _build_state(
