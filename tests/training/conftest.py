@@ -22,3 +22,23 @@ def tiny_batch() -> dict[str, torch.Tensor]:
         "image_mask": torch.tensor([[True, True, True], [True, True, False]]),
         "labels": labels,
     }
+
+
+@pytest.fixture(scope="session")
+def findings_cohort(cohort: dict, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The cohort with reports and finding masks (scans 1 and 5 without one), cached as 3D
+    crops and as 2.5D slice stacks: ``{"manifest", "cache3d", "cache"}``."""
+    from cohort_helpers import SPEC3D, findings_manifest
+
+    from hyperct.data.prepare import prepare_cache
+    from hyperct.preprocess.spec import SliceStackSpec, SpacingCropSpec
+
+    folder = tmp_path_factory.mktemp("findings")
+    manifest = findings_manifest(cohort, folder, no_mask=(1, 5))
+    out = {"manifest": str(manifest)}
+    for name, spec in (("cache3d", SpacingCropSpec(**SPEC3D)),
+                       ("cache", SliceStackSpec(slices=9, size=32))):
+        report = prepare_cache(manifest, spec, folder / name, progress=False)
+        assert report.ok, report.failed
+        out[name] = str(folder / name)
+    return out

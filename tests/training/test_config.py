@@ -135,8 +135,11 @@ def test_unict_with_every_supervision_off_is_refused_naming_the_fields() -> None
     assert not load_config(None, ["method=unict", *off[:2]]).unict_config().supervise_classification
 
 
-def test_unict_reads_the_3d_cache_unless_its_encoder_is_dinov3() -> None:
+def test_unict_reads_the_cache_its_encoder_reads() -> None:
+    from hyperct.models.unict.encoders import ENCODERS
+
     paths = ["data.cache=c25", "data.cache3d=c3d"]
-    for encoder, cache in (("ctscroll", "c3d"), ("volume3d", "c3d"), ("dinov3", "c25")):
+    for encoder, cache in (("ctscroll", "c25"), ("volume3d", "c3d"), ("dinov3", "c25")):
         cfg = load_config(None, ["method=unict", f"unict.encoder={encoder}", *paths])
-        assert cfg.is_3d == (cache == "c3d") and cfg.run_cache == cache
+        assert cfg.is_3d == (cache == "c3d") == (ENCODERS[encoder].kind == "3d")
+        assert cfg.run_cache == cache

@@ -1,5 +1,6 @@
 """Objectives: HyperCT's per-sample task BCE and the baselines' masked per-task losses."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,6 +14,7 @@ from hyperct.models.classifier3d import Classifier3D, Classifier3DConfig
 from hyperct.training.objectives import (
     HyperCTObjective,
     MultiLabelObjective,
+    UniCTObjective,
     WeightedMultiTaskObjective,
     masked_bce,
     masked_task_losses,
@@ -244,3 +246,95 @@ def test_k_tasks_per_sample_train_k_labels_in_one_batched_pass(
     assert sorted(seen[0].tolist()) == [0, 7, 7, 20, 24]
     assert len(calls) == 1 and sorted(calls[0].tolist()) == [0, 7, 20, 24]
     assert torch.isfinite(torch.tensor(logs["loss"]))
+
+
+def _unict(**overrides) -> torch.nn.Module:
+    """A tiny UniCT with the 25 task outputs, two finding channels and a report head."""
+    from hyperct.models.report.tokenizer import ReportTokenizer, TokenizerConfig
+    from hyperct.models.unict import UniCT, UniCTConfig
+    from hyperct.tasks import TASK_NAMES
+
+    torch.manual_seed(0)
+    config = UniCTConfig(
+        encoder="volume3d", backbone3d_kwargs={"width": 4}, dim=16, heads=2, cls_latents=2,
+        report_latents=2, seg_embed=4, seg_upsample=1, classes=TASK_NAMES,
+        seg_classes=("1c", "2d"), decoder={"width": 16, "layers": 1, "heads": 2, "max_len": 16},
+        **overrides,
+    )
+    texts = ["Emphysema is seen.", "No emphysema."] * 4
+    tokenizer = ReportTokenizer.train(texts, TokenizerConfig(vocab_size=300, min_frequency=1))
+    return UniCT(config, tokenizer if config.supervise_report else None)
+
+
+def _unict_batch(present: tuple[bool, bool] = (True, True)) -> dict:
+    g = torch.Generator().manual_seed(1)
+    labels = torch.full((2, 25), -1.0)
+    labels[:, [0, 7]] = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    masks = (torch.rand(2, 2, 8, 16, 16, generator=g) > 0.8).to(torch.uint8)
+    return {"image": torch.randn(2, 1, 8, 16, 16, generator=g), "labels": labels,
+            "findings_mask": masks, "has_findings_mask": torch.tensor(present),
+            "report_text": ["Emphysema is seen.", ""]}
+
+
+def _unict_objective(model, tasks=(0, 7)) -> UniCTObjective:
+    return UniCTObjective(list(tasks), model.config.supervise_classification)
+
+
+#: Each supervision and the head only its loss trains.
+_HEADS = {"classification": "class_head", "segmentation": "seg_decoder", "report": "report_decoder"}
+
+
+@pytest.mark.parametrize("part", list(_HEADS))
+def test_unict_supervision_switched_off_sends_its_head_no_gradient(part: str) -> None:
+    model = _unict(**{f"supervise_{part}": False})
+    logs = _unict_objective(model).backward(model, _unict_batch(), 1.0)
+    assert f"loss/{part}" not in logs
+    assert all(f"loss/{p}" in logs for p in _HEADS if p != part)
+    head = getattr(model, _HEADS[part])
+    assert head is None or all(p.grad is None for p in head.parameters())
+    for other in (p for p in _HEADS if p != part):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0
+                   for p in getattr(model, _HEADS[other]).parameters()), other
+
+
+def test_unict_scan_without_a_mask_adds_no_segmentation_loss() -> None:
+    def run(batch: dict) -> tuple[dict, list[torch.Tensor]]:
+        model = _unict(supervise_classification=False, supervise_report=False)
+        logs = _unict_objective(model).backward(model, batch, 1.0)
+        return logs, [p.grad for p in model.seg_decoder.parameters()]
+
+    batch = _unict_batch(present=(True, False))
+    logs, grads = run(batch)
+    batch["findings_mask"][1] = 1 - batch["findings_mask"][1]  # the unflagged scan's mask
+    other_logs, other_grads = run(batch)
+    assert logs["loss/segmentation"] == other_logs["loss/segmentation"] > 0
+    assert all(torch.equal(a, b) for a, b in zip(grads, other_grads, strict=True))
+    none, _ = run(_unict_batch(present=(False, False)))  # nothing to learn from: skipped
+    assert np.isnan(none["loss"]) and none["samples"] == 0.0
+
+
+def test_unict_loss_is_the_weighted_sum_and_labels_outside_the_run_are_unused() -> None:
+    model = _unict(weight_segmentation=2.0, weight_report=0.5)
+    logs = _unict_objective(model, tasks=(0,)).backward(model, _unict_batch(), 1.0)
+    parts = 1.0 * logs["loss/classification"] + 2.0 * logs["loss/segmentation"] + 0.5 * logs[
+        "loss/report"]
+    assert logs["loss"] == pytest.approx(parts, rel=1e-5)
+    assert logs["labels"] == 2.0  # task 0 of both scans; task 7 is not in the run
+
+
+def test_unict_validation_loss_selects_when_nothing_is_classified() -> None:
+    model = _unict(supervise_classification=False).eval()
+    objective = _unict_objective(model)
+    assert objective.selects_by_loss and not _unict_objective(_unict()).selects_by_loss
+    with torch.no_grad():
+        total, scans = objective.validation_loss(model, _unict_batch())
+    assert scans == 2 and total > 0
+
+
+def test_unict_refuses_the_anatomy_head() -> None:
+    from hyperct.config.run import ConfigError, config_from_dict
+    from hyperct.training.objective_setup import build_objective
+
+    cfg = config_from_dict({"method": "unict", "anatomy": {"enabled": True}})
+    with pytest.raises(ConfigError, match="anatomy.enabled"):
+        build_objective(cfg, _unict(), torch.device("cpu"), torch.zeros(0, 25))

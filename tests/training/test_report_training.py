@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
+from cohort_helpers import report_manifest
+
 from hyperct.inference.checkpoint import load_checkpoint
 from hyperct.models.interface import Capability
 from hyperct.training import load_config, train
@@ -15,26 +17,6 @@ from hyperct.training.report_setup import NoReportTextError, training_reports
 TINY_REPORT = ["report.encoder=resnet10_3d", "report.encoder_kwargs={width: 4}",
                "report.token_grid=[1, 2, 2]", "report.vocab_size=300", "report.layers=1",
                "report.width=32", "report.heads=2", "report.max_len=24", "report.dropout=0.1"]
-
-
-def _report(row: pd.Series) -> str:
-    """Words that follow the scan's two learnable findings (blob: emphysema, ring: cardiomegaly)."""
-    lung = "Emphysema is seen." if row["Emphysema"] == 1 else "No emphysema."
-    heart = "The heart is enlarged." if row["Cardiomegaly"] == 1 else "Heart size is normal."
-    return f"{lung} {heart}"
-
-
-def report_manifest(cohort: dict, folder: Path, empty: tuple[int, ...] = ()) -> Path:
-    """The cohort's manifest with ``report_text`` (absolute paths); rows ``empty`` get none."""
-    df = pd.read_csv(cohort["manifest"])
-    df["path"] = [str(Path(cohort["root"]) / p) for p in df["path"]]
-    df["anatomy_path"] = [str(Path(cohort["root"]) / p) for p in df["anatomy_path"]]
-    df["report_text"] = [_report(row) for _, row in df.iterrows()]
-    df.loc[list(empty), "report_text"] = np.nan
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "manifest.csv"
-    df.to_csv(path, index=False)
-    return path
 
 
 @pytest.fixture

@@ -17,8 +17,9 @@ def train(
     ),
     method: str = typer.Option(
         None,
-        help="Method: hyperct, ew, uw, rlw, dwa, gls, mgda, pcgrad, cagrad, nashmtl, famo, stl, or "
-             "a 3D classifier (resnet18_3d, swin_3d, ...; reads data.cache3d when set).",
+        help="Method: hyperct, ew, uw, rlw, dwa, gls, mgda, pcgrad, cagrad, nashmtl, famo, stl, "
+             "a 3D classifier (resnet18_3d, swin_3d, ...; reads data.cache3d when set), report3d, "
+             "or unict (classification, segmentation and report; the unict: section).",
     ),
     tasks: str = typer.Option(None, help="Comma-separated task names (STL: one model each)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in output_dir from last.pt."),

@@ -285,9 +285,9 @@ class TrainConfig:
     @property
     def is_3d(self) -> bool:
         """Whether the method reads 3D volumes (a spacing_crop cache): the 3D classifiers, the
-        report generators and UniCT unless its encoder is the 2.5D DINOv3 one."""
+        report generators and UniCT with a volume encoder (``unict.encoder: volume3d``)."""
         if self.method in METHODS_UNICT:
-            return self.unict_config().encoder != "dinov3"
+            return self.unict_config().reads_volumes
         return self.method in METHODS_3D or self.method in METHODS_REPORT
 
     @property

@@ -15,7 +15,10 @@ The feature interfaces differ by how a family is conditioned:
 * ``VOLUME_FEATURES`` (3D classifiers): ``forward_features`` is the backbone's lowest-resolution
   map, which the anatomy head reads.
 
-``REPORT_GENERATION`` (report generators, later UniCT) writes a report per scan and trains on
+``UNIFIED_TASKS`` (UniCT) classifies, segments and writes the report from one forward pass
+and gives a loss per supervised task.
+
+``REPORT_GENERATION`` (report generators, UniCT with a report head) writes a report per scan and trains on
 report text. A family that only writes reports has no tasks: ``task_names`` is empty and
 ``predict_all`` gives ``(B, 0)`` logits, so the classification paths (predictions table, AUC
 selection) have nothing to do for it and the report paths (``reports.csv``, selection by
@@ -41,6 +44,7 @@ class Capability(enum.Enum):
     ADD_TASK = "add_task"
     GENERATE_LORA = "generate_lora"
     REPORT_GENERATION = "report_generation"
+    UNIFIED_TASKS = "unified_tasks"
 
 
 #: The backbone identity of a model without a frozen backbone (weights all in the checkpoint).
@@ -174,6 +178,28 @@ class ReportGeneratingModel(ScreeningModel, Protocol):
         """One report per image, decoded as the model's config says (greedy or beam)."""
 
 
+@runtime_checkable
+class UnifiedTaskModel(ScreeningModel, Protocol):
+    """``Capability.UNIFIED_TASKS``: every task's output from one pass, a loss per task (UniCT).
+
+    ``config`` says which tasks are supervised and their weights (``supervise_<task>``,
+    ``weight_<task>``).
+    """
+
+    config: Any
+
+    def forward(
+        self, images: torch.Tensor, image_mask: torch.Tensor | None = None, reports: Any = None
+    ) -> Any:
+        """Every task's output; ``reports`` (from :meth:`encode_reports`) for teacher forcing."""
+
+    def losses(self, output: Any, targets: Any) -> dict[str, torch.Tensor]:
+        """Unweighted loss per supervised task; a missing target adds nothing to its loss."""
+
+    def encode_reports(self, reports: Sequence[str | None]) -> Any:
+        """The token batch of ``reports`` (a scan without text contributes no report loss)."""
+
+
 PROTOCOLS: dict[Capability, type] = {
     Capability.TASK_FEATURES: TaskFeatureModel,
     Capability.SHARED_FEATURES: SharedFeatureModel,
@@ -181,6 +207,7 @@ PROTOCOLS: dict[Capability, type] = {
     Capability.ADD_TASK: TaskExtensibleModel,
     Capability.GENERATE_LORA: LoRAGeneratingModel,
     Capability.REPORT_GENERATION: ReportGeneratingModel,
+    Capability.UNIFIED_TASKS: UnifiedTaskModel,
 }
 
 _M = TypeVar("_M")

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
-from hyperct.config.run import ConfigError, TrainConfig
+from hyperct.config.run import METHODS_UNICT, ConfigError, TrainConfig
 from hyperct.inference.spec import cache_spec
 from hyperct.tasks import TASK_NAMES
 from hyperct.training.distributed import DistInfo
@@ -66,6 +66,14 @@ def load_run_data(cfg: TrainConfig) -> RunData:
         raise ValueError(
             f"{cache}: anatomy.enabled but the cache holds no anatomy masks; record anatomy_path "
             f"in the manifest (`hyperct anatomy`) and run `hyperct prepare` again"
+        )
+    if cfg.method in METHODS_UNICT and cfg.unict_config().supervise_segmentation and (
+        not train.has_findings
+    ):
+        raise ValueError(
+            f"{cache}: unict.supervise_segmentation is on but the cache holds no finding masks "
+            "of the training scans; record findings_mask_path in the manifest and run `hyperct "
+            "prepare` again, or set unict.supervise_segmentation=false"
         )
     return RunData(manifest, train, val, collate_scans, spec)
 

@@ -1,21 +1,25 @@
-"""The validation score used for model selection: per-task AUCs of a loader's predictions."""
+"""The validation score used for model selection: per-task AUCs of a loader's predictions, or
+an objective's validation loss."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
+from torch import nn
 
 from hyperct.config.run import TrainConfig
 from hyperct.evaluation.auc import auc
-from hyperct.inference.batch import ScanPredictions
+from hyperct.inference.batch import ScanPredictions, to_device
 from hyperct.inference.predict import predictions_table, split_dataset
 from hyperct.inference.predictions import write_predictions
 from hyperct.tasks import LABEL_MISSING, TASK_NAMES
+from hyperct.training.objectives import Objective
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +40,23 @@ def task_aucs(preds: ScanPredictions, task_ids: Sequence[int]) -> dict[str, floa
 def mean_auc(aucs: dict[str, float]) -> float:
     """Mean of per-task AUCs (NaN when no task had both classes)."""
     return float(np.mean(list(aucs.values()))) if aucs else float("nan")
+
+
+@torch.no_grad()
+def validation_loss(
+    objective: Objective, model: nn.Module, batches: Iterable[dict[str, Any]],
+    device: torch.device,
+) -> tuple[float, int]:
+    """The objective's summed validation loss over the batches (eval mode) and over how many
+    scans it was taken."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for batch in batches:
+        loss, scans = objective.validation_loss(model, to_device(batch, device))
+        total, count = total + loss, count + scans
+    model.train(was_training)
+    return total, count
 
 
 def write_split_predictions(

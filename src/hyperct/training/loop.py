@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from hyperct.inference.batch import to_device
 from hyperct.training.distributed import DistInfo, average_gradients
-from hyperct.training.objectives import Objective
+from hyperct.training.objectives import PART_LOSS, Objective
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,8 @@ class LoopContext:
 class EpochStats:
     """Mean training loss over the batches that had labels, and counts: ``labels`` are the
     (sample, task) labels that entered a loss, ``backbone_passes`` the image stacks that went
-    through the backbone (see :mod:`hyperct.training.budget`)."""
+    through the backbone (see :mod:`hyperct.training.budget`). ``parts``: the mean of each
+    per-part loss the objective logs (``loss/<part>``) over the batches that logged it."""
 
     loss: float
     batches: int
@@ -46,6 +47,7 @@ class EpochStats:
     samples: int
     labels: int = 0
     backbone_passes: int = 0
+    parts: dict[str, float] = field(default_factory=dict)
 
 
 def train_one_epoch(
@@ -67,6 +69,7 @@ def train_one_epoch(
     optimizer.zero_grad(set_to_none=True)
     total, n_loss, step, pending, seen = 0.0, 0, start_step, 0, 0
     counts = {"samples": 0, "labels": 0, "backbone_passes": 0}
+    parts: dict[str, list[float]] = {}
     bar = tqdm(batches, desc="train", leave=False, disable=not (ctx.progress and ctx.dist.is_main))
     for batch in bar:
         if pending == 0 and limits and _spent(limits, counts | {"steps": step - start_step}):
@@ -77,6 +80,8 @@ def train_one_epoch(
             total, n_loss = total + logs["loss"], n_loss + 1
             for key in counts:
                 counts[key] += int(logs.get(key, 0.0))
+            for key in (k for k in logs if k.startswith(PART_LOSS)):
+                parts.setdefault(key, []).append(logs[key])
             bar.set_postfix(loss=f"{logs['loss']:.4f}")
         if pending == ctx.grad_accum:
             step += 1
@@ -87,7 +92,8 @@ def train_one_epoch(
     if pending:
         step += 1
         _optimizer_step(optimizer, ctx)
-    return EpochStats(total / max(n_loss, 1), seen, step - start_step, **counts)
+    means = {key: sum(values) / len(values) for key, values in sorted(parts.items())}
+    return EpochStats(total / max(n_loss, 1), seen, step - start_step, **counts, parts=means)
 
 
 def _spent(limits: Mapping[str, int], counts: Mapping[str, int]) -> bool:

@@ -1,6 +1,7 @@
 """The objective a method trains with: HyperCT's task sampling, a weighting method, the 3D
-classifiers' multi-label BCE, or the report generators' teacher-forced text loss; the
-classification objectives with the anatomy supervision of the ``anatomy`` section."""
+classifiers' multi-label BCE, the report generators' teacher-forced text loss, or UniCT's
+weighted per-task losses; the classification objectives with the anatomy supervision of the
+``anatomy`` section."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ import torch
 
 from hyperct.config.run import METHODS, ConfigError, TrainConfig, method_section
 from hyperct.inference.device import autocast
-from hyperct.models.interface import Capability, ScreeningModel, SharedFeatureModel, require
+from hyperct.models.interface import (
+    Capability,
+    ScreeningModel,
+    SharedFeatureModel,
+    UnifiedTaskModel,
+    require,
+)
 from hyperct.tasks import TASK_NAMES
 from hyperct.training.objectives import (
     AuxLoss,
@@ -20,6 +27,7 @@ from hyperct.training.objectives import (
     MultiLabelObjective,
     Objective,
     ReportObjective,
+    UniCTObjective,
     WeightedMultiTaskObjective,
 )
 from hyperct.training.sampling import inverse_prevalence_weights
@@ -41,22 +49,32 @@ def build_objective(
     """``cfg.method``'s objective over the run's tasks (``cfg.task_names``), chosen by how the
     model exposes its features: volume features get the multi-label BCE, task-conditioned
     features HyperCT's task sampling, a shared representation the method's weighting, and a
-    model that only writes reports the teacher-forced report loss.
+    model that only writes reports the teacher-forced report loss, and a model with every task
+    in one pass (UniCT) its own per-task losses.
 
     With ``anatomy.enabled`` the objective owns an auxiliary segmentation head on the model's
-    feature map (:mod:`hyperct.anatomy.supervision`).
+    feature map (:mod:`hyperct.anatomy.supervision`); UniCT, which segments the findings
+    itself, refuses it.
     """
+    bf16 = functools.partial(autocast, device, cfg.runtime.bf16)
+    if Capability.UNIFIED_TASKS in model.capabilities:
+        if cfg.anatomy_config().enabled:
+            raise ConfigError(f"anatomy.enabled: method {cfg.method!r} segments the findings "
+                              "with its own head and takes no anatomy head; disable it")
+        unified = require(model, Capability.UNIFIED_TASKS, UnifiedTaskModel, f"method {cfg.method!r}")
+        return UniCTObjective(
+            [TASK_NAMES.index(t) for t in cfg.task_names],
+            unified.config.supervise_classification, aux_losses=aux_losses, autocast=bf16,
+        )
     if Capability.REPORT_GENERATION in model.capabilities and not model.task_names:
         if cfg.anatomy_config().enabled:
             raise ConfigError(f"anatomy.enabled: method {cfg.method!r} writes reports and has no "
                               "feature map objective for the anatomy head; disable it")
-        return ReportObjective(
-            [], aux_losses, functools.partial(autocast, device, cfg.runtime.bf16)
-        )
+        return ReportObjective([], aux_losses, bf16)
     task_ids = [TASK_NAMES.index(t) for t in cfg.task_names]
     common = {
         "aux_losses": aux_losses,
-        "autocast": functools.partial(autocast, device, cfg.runtime.bf16),
+        "autocast": bf16,
         "anatomy": _anatomy(cfg, model, device),
     }
     if Capability.VOLUME_FEATURES in model.capabilities:

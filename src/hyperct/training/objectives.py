@@ -22,6 +22,7 @@ from hyperct.models.interface import (
     Capability,
     ReportGeneratingModel,
     SharedFeatureModel,
+    UnifiedTaskModel,
     require,
 )
 from hyperct.tasks import LABEL_MISSING
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
     from hyperct.anatomy.supervision import AnatomySupervision
 
 AuxLoss = Callable[[nn.Module, dict[str, Any]], torch.Tensor]
+
+#: Prefix of the per-part losses an objective logs (``loss/<part>``); the loop averages each
+#: over the batches that logged it.
+PART_LOSS = "loss/"
 
 
 class Objective(abc.ABC):
@@ -57,6 +62,15 @@ class Objective(abc.ABC):
         at least, and the counts a training budget reads (:mod:`hyperct.training.budget`):
         ``labels`` ((sample, task) labels in the loss) and ``backbone_passes`` (image stacks
         through the backbone); the loop counts a missing one as 0."""
+
+    #: Whether epochs are selected by the lowest :meth:`validation_loss` rather than by the
+    #: mean validation AUC of the model's tasks.
+    selects_by_loss: bool = False
+
+    def validation_loss(self, model: nn.Module, batch: dict[str, Any]) -> tuple[float, int]:
+        """The summed validation loss of a batch and over how many scans (an objective with
+        :attr:`selects_by_loss` writes it; called in eval mode without gradients)."""
+        raise NotImplementedError(f"{type(self).__name__} selects epochs by validation AUC")
 
     def parameters(self) -> list[nn.Parameter]:
         """Trainable parameters the objective owns (anatomy head, UW's log-variances...)."""
@@ -281,20 +295,109 @@ class MultiLabelObjective(Objective):
 
 class ReportObjective(Objective):
     """Teacher-forced cross-entropy of each scan's ``report_text``; scans without report text
-    (empty in the manifest) are dropped from the batch and contribute no loss."""
+    (empty in the manifest) are dropped from the batch and contribute no loss. Epochs are
+    selected by the validation report loss (the model has no tasks)."""
+
+    selects_by_loss = True
 
     def backward(self, model: nn.Module, batch: dict[str, Any], scale: float) -> dict[str, float]:
+        loss, kept = self._report_loss(model, batch)
+        if loss is None:
+            return {"loss": float("nan"), "samples": 0.0}
+        logs = self._backward_with_extras(model, batch, loss, None, scale)
+        return {"loss": float(loss.detach()), "samples": float(kept), **logs}
+
+    def validation_loss(self, model: nn.Module, batch: dict[str, Any]) -> tuple[float, int]:
+        """The batch's mean token loss times its scans with report text, and their number."""
+        loss, kept = self._report_loss(model, batch)
+        return (0.0, 0) if loss is None else (float(loss) * kept, kept)
+
+    def _report_loss(self, model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor | None, int]:
         writer = require(model, Capability.REPORT_GENERATION, ReportGeneratingModel,  # type: ignore[arg-type]
                          "the report objective")
         texts = batch.get("report_text") or []
         keep = [i for i, text in enumerate(texts) if text]
         if not keep:
-            return {"loss": float("nan"), "samples": 0.0}
+            return None, 0
         images = batch["image"][torch.as_tensor(keep, device=batch["image"].device)]
         with self.autocast():
-            loss = writer.report_loss(images, [texts[i] for i in keep]).float()
-        logs = self._backward_with_extras(model, batch, loss, None, scale)
-        return {"loss": float(loss.detach()), "samples": float(len(keep)), **logs}
+            return writer.report_loss(images, [texts[i] for i in keep]).float(), len(keep)
+
+
+class UniCTObjective(Objective):
+    """UniCT: the weighted sum (``unict.weight_<task>``) of its supervised tasks' losses from
+    one forward pass: BCE over the run's known labels, Dice + BCE over the scans with a finding
+    mask (``findings_mask``, ``has_findings_mask``), teacher-forced cross-entropy over the scans
+    with ``report_text``.
+
+    A missing target adds nothing to its loss; a batch without any target of a supervised task
+    is skipped. Logs the total and ``loss/<task>`` of each task with a target in the batch.
+    Epochs are selected by the mean validation AUC when classification is supervised, else by
+    the lowest validation total loss. The anatomy supervision is refused for UniCT
+    (:func:`~hyperct.training.objective_setup.build_objective`): its own segmentation head
+    reads the finding masks.
+    """
+
+    def __init__(self, task_ids: Sequence[int], supervise_classification: bool,
+                 **kwargs: Any) -> None:
+        super().__init__(task_ids, **kwargs)
+        self.selects_by_loss = not supervise_classification
+
+    def backward(self, model: nn.Module, batch: dict[str, Any], scale: float) -> dict[str, float]:
+        unified = _unified(model)
+        targets, counts = self._targets(unified, batch)
+        if not any(counts.values()):
+            return {"loss": float("nan"), "samples": 0.0, "labels": 0.0, "backbone_passes": 0.0}
+        total, losses = self._losses(unified, batch, targets)
+        logs = self._backward_with_extras(model, batch, total, None, scale)
+        parts = {f"{PART_LOSS}{task}": float(loss.detach()) for task, loss in losses.items()
+                 if counts[task]}
+        scans = float(len(batch["image"]))
+        return {"loss": float(total.detach()), "samples": scans,
+                "labels": float(counts.get("classification", 0)), "backbone_passes": scans,
+                **parts, **logs}
+
+    def validation_loss(self, model: nn.Module, batch: dict[str, Any]) -> tuple[float, int]:
+        """The batch's total loss times its scans, and their number (0 without any target)."""
+        unified = _unified(model)
+        targets, counts = self._targets(unified, batch)
+        if not any(counts.values()):
+            return 0.0, 0
+        scans = len(batch["image"])
+        return float(self._losses(unified, batch, targets)[0]) * scans, scans
+
+    def _losses(
+        self, model: UnifiedTaskModel, batch: dict[str, Any], targets: Any
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        from hyperct.models.unict.losses import total_loss
+
+        with self.autocast():
+            output = model(batch["image"], batch.get("image_mask"), reports=targets.reports)
+        losses = model.losses(output, targets)
+        return total_loss(losses, model.config), losses
+
+    def _targets(self, model: UnifiedTaskModel, batch: dict[str, Any]) -> tuple[Any, dict[str, int]]:
+        """The batch's targets of the supervised tasks and how many each task has (labels,
+        scans with a mask, scans with report text)."""
+        from hyperct.models.unict.losses import UniCTTargets
+
+        config, targets, counts = model.config, UniCTTargets(), {}
+        if config.supervise_classification:
+            targets.labels = self.run_labels(batch["labels"])
+            counts["classification"] = int((targets.labels != LABEL_MISSING).sum())
+        if config.supervise_segmentation and "findings_mask" in batch:
+            targets.masks, targets.mask_present = batch["findings_mask"], batch["has_findings_mask"]
+            counts["segmentation"] = int(targets.mask_present.sum())
+        if config.supervise_report and batch.get("report_text"):
+            texts = batch["report_text"]
+            targets.reports = model.encode_reports(texts)
+            counts["report"] = sum(1 for text in texts if text and text.strip())
+        return targets, counts
+
+
+def _unified(model: nn.Module) -> UnifiedTaskModel:
+    return require(model, Capability.UNIFIED_TASKS, UnifiedTaskModel,  # type: ignore[arg-type]
+                   "the UniCT objective")
 
 
 def _forward(

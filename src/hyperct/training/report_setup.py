@@ -1,20 +1,15 @@
 """What a report-writing run needs besides the common loop: its tokenizer, trained on the
-training split's ``report_text`` before the model is built, and the validation loss that
-selects its best epoch (teacher-forced mean token cross-entropy over the val reports)."""
+training split's ``report_text`` before the model is built (the validation loss that selects
+its best epoch is its objective's, :meth:`~hyperct.training.objectives.Objective.validation_loss`)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
-import torch
 
 from hyperct.config.run import TrainConfig
-from hyperct.inference.batch import to_device
-from hyperct.inference.device import autocast
-from hyperct.models.interface import ReportGeneratingModel
 
 logger = logging.getLogger(__name__)
 
@@ -56,26 +51,3 @@ def report_assets(cfg: TrainConfig, manifest: pd.DataFrame) -> dict[str, Any]:
     logger.info("report tokenizer: %d entries from %d training reports",
                 tokenizer.vocab_size, len(texts))
     return {"tokenizer": tokenizer.to_state()}
-
-
-@torch.no_grad()
-def report_loss(
-    model: ReportGeneratingModel, batches: Iterable[dict[str, Any]], device: torch.device,
-    bf16: bool,
-) -> tuple[float, int]:
-    """The summed teacher-forced loss (each batch's mean token loss times its reports) over
-    the batches' scans with report text, and how many reports that was."""
-    was_training = model.training  # type: ignore[attr-defined]
-    model.eval()  # type: ignore[attr-defined]
-    total, count = 0.0, 0
-    for batch in batches:
-        texts = batch.get(REPORT_COLUMN) or []
-        keep = [i for i, text in enumerate(texts) if text]
-        if not keep:
-            continue
-        batch = to_device(batch, device)
-        with autocast(device, bf16):
-            loss = model.report_loss(batch["image"][keep], [texts[i] for i in keep])
-        total, count = total + float(loss) * len(keep), count + len(keep)
-    model.train(was_training)  # type: ignore[attr-defined]
-    return total, count

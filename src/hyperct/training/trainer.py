@@ -1,7 +1,8 @@
 """Train one model from a :class:`TrainConfig`: epochs, validation, model selection, checkpoints.
 
 Run folder: ``config.yaml`` (resolved), ``last.pt`` (resume), ``best.pt`` (best mean validation
-AUC; for a model without tasks that writes reports, lowest validation report loss),
+AUC; lowest validation loss when the objective selects by loss: a model without tasks that
+writes reports, UniCT without classification),
 ``history.csv``, ``tb/`` (TensorBoard), ``predictions.csv`` (best model on val and test),
 ``reports.csv`` (the generated reports of val and test, report models only), ``run.json``
 (versions, git SHA, device, seeds, runtime). Works alone or under ``torchrun``.
@@ -54,11 +55,17 @@ from hyperct.training.distributed import (
     cleanup,
     init_distributed,
 )
-from hyperct.training.evaluate import EVAL_SPLITS, mean_auc, task_aucs, write_split_predictions
+from hyperct.training.evaluate import (
+    EVAL_SPLITS,
+    mean_auc,
+    task_aucs,
+    validation_loss,
+    write_split_predictions,
+)
 from hyperct.training.loop import LoopContext, train_one_epoch
 from hyperct.training.objective_setup import build_objective
 from hyperct.training.objectives import AuxLoss
-from hyperct.training.report_setup import report_assets, report_loss
+from hyperct.training.report_setup import NoReportTextError, report_assets
 from hyperct.training.run_log import RunLogger, Timer, write_run_record
 from hyperct.training.state import TrainState, restore, to_checkpoint
 
@@ -99,7 +106,7 @@ class RunExistsError(FileExistsError):
 @dataclass
 class RunResult:
     """Where a run is and how it ended: ``best_metric`` is the best epoch's ``selection``
-    (the mean validation AUC, or for a report model without tasks the validation loss)."""
+    (the mean validation AUC, or the validation loss when the objective selects by loss)."""
 
     run_dir: Path
     best_epoch: int
@@ -144,7 +151,7 @@ def train_single(
             session.log.close()
     finally:
         cleanup(dist)
-    if not state.model.task_names:
+    if state.objective.selects_by_loss:
         return RunResult(run_dir, state.best_epoch, -state.best_metric, state.epoch, "val loss")
     return RunResult(run_dir, state.best_epoch, state.best_metric, state.epoch)
 
@@ -192,7 +199,13 @@ def _model_assets(cfg: TrainConfig, data: RunData, resume_from: Path | None) -> 
         return report_assets(cfg, data.manifest)
     assets: dict[str, Any] = {SEG_CLASSES: list(data.train.finding_channels)}
     if cfg.unict_config().supervise_report:
-        assets |= report_assets(cfg, data.manifest)
+        try:
+            assets |= report_assets(cfg, data.manifest)
+        except NoReportTextError as err:
+            raise NoReportTextError(
+                f"unict.supervise_report: {err}; set unict.supervise_report=false to train "
+                "UniCT without its report head"
+            ) from None
     return assets
 
 
@@ -244,7 +257,8 @@ def run_epochs(state: TrainState, session: Session, data: RunData, validate: Val
         row = {"epoch": state.epoch, "lr": lr, "train_loss": stats.loss, val.column: val.value,
                "steps": stats.steps, "samples": stats.samples, "labels": stats.labels,
                "backbone_passes": stats.backbone_passes,
-               "train_seconds": round(train_seconds, 3), "seconds": round(timer.seconds, 2)}
+               "train_seconds": round(train_seconds, 3), "seconds": round(timer.seconds, 2),
+               **{f"train_{part}": value for part, value in stats.parts.items()}}
         _save(state, session, row | val.details, improved)
         logger.info("epoch %d: train loss %.4f, %s %.4f%s", state.epoch, stats.loss,
                     val.column, val.value, " (best)" if improved else "")
@@ -287,14 +301,15 @@ def _save(state: TrainState, session: Session, row: dict[str, float], improved: 
 
 
 def _validate(state: TrainState, session: Session, data: RunData) -> Validation:
-    """Mean validation AUC; a model without tasks that writes reports: validation report loss."""
+    """Mean validation AUC; the objective's validation loss when it selects by loss (a report
+    model without tasks, UniCT without classification)."""
     from hyperct.tasks import TASK_NAMES
 
-    if not state.model.task_names:
-        writer = _report_writer(state)
+    if state.objective.selects_by_loss:
         loader = _loader(state, session, data.val, data)
         parts = all_gather_objects(
-            report_loss(writer, loader, session.device, state.cfg.runtime.bf16), session.dist
+            validation_loss(state.objective, state.model, loader, session.device),  # type: ignore[arg-type]
+            session.dist,
         )
         total, count = (sum(p[i] for p in parts) for i in (0, 1))  # type: ignore[index]
         return Validation.from_loss(total / count if count else math.nan)
@@ -304,7 +319,7 @@ def _validate(state: TrainState, session: Session, data: RunData) -> Validation:
 
 def _report_writer(state: TrainState) -> ReportGeneratingModel:
     return require(state.model, Capability.REPORT_GENERATION, ReportGeneratingModel,
-                   f"method {state.cfg.method!r} without tasks")
+                   f"the reports of method {state.cfg.method!r}")
 
 
 def _loader(state: TrainState, session: Session, dataset: Dataset, data: RunData) -> Any:
@@ -337,8 +352,8 @@ def _finish(
     if Capability.REPORT_GENERATION in state.model.capabilities:
         _write_split_reports(state, session, data)
         outputs.append(REPORTS)
-    selected = ("best_val_mean_auc", state.best_metric) if state.model.task_names else (
-        "best_val_loss", -state.best_metric)
+    selected = ("best_val_loss", -state.best_metric) if state.objective.selects_by_loss else (
+        "best_val_mean_auc", state.best_metric)
     if session.dist.is_main:
         write_run_record(session.run_dir, {
             "method": state.cfg.method, "device": str(session.device),

@@ -16,6 +16,9 @@ from hyperct.tasks import CONVENTIONAL
 
 #: Visual encoders by name (built in :mod:`hyperct.models.unict.encoders`).
 ENCODER_NAMES = ("ctscroll", "volume3d", "dinov3")
+#: The encoders that read 3D volumes (a ``spacing_crop`` cache); the others read 2.5D stacks of
+#: slice triplets (a ``slice_stack`` cache).
+VOLUME_ENCODERS = ("volume3d",)
 #: Depths of the 2D ResNet of the CT-Scroll encoder.
 CNN_DEPTHS = (10, 18, 34)
 
@@ -100,6 +103,11 @@ class UniCTConfig(DictConfig):
         self._check_choices()
         self._check_sizes()
         self._check_tasks()
+
+    @property
+    def reads_volumes(self) -> bool:
+        """Whether the encoder reads 3D volumes rather than 2.5D slice triplets."""
+        return self.encoder in VOLUME_ENCODERS
 
     @property
     def num_classes(self) -> int:

@@ -100,6 +100,7 @@ def report_loss(logits: torch.Tensor | None, reports: EncodedBatch | None) -> to
     if logits is None:
         raise ValueError("reports are given as targets but were not passed to UniCT.forward")
     targets = reports.ids[:, 1:].masked_fill(~reports.mask[:, 1:].bool(), -100)
+    targets = targets.to(logits.device)  # the token batch is encoded on the CPU
     if not (targets >= 0).any():
         return _zero(logits)
     return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100)

@@ -43,6 +43,7 @@ from hyperct.models.unict.encoders import EncodedCT, create_encoder
 from hyperct.models.unict.fusion import NoFusion, TaskFusion
 from hyperct.models.unict.heads import SEGMENTATION_DECODERS, ClassificationHead
 from hyperct.models.unict.losses import UniCTOutput, UniCTTargets, unict_losses
+from hyperct.models.unict.losses import report_loss as teacher_forced_loss
 from hyperct.models.unict.modulation import MaskFiLM, NoModulation
 
 
@@ -67,8 +68,9 @@ class _Latents:
 class UniCT(nn.Module):
     """Classification + segmentation + report generation from one encoder (see module doc)."""
 
-    #: Capabilities beyond the common screening-model interface (none of the existing ones).
-    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    #: Capabilities beyond the common screening-model interface; an instance with a report
+    #: head adds ``REPORT_GENERATION``.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.UNIFIED_TASKS})
 
     def __init__(
         self,
@@ -80,6 +82,8 @@ class UniCT(nn.Module):
         self.config = config
         self.tokenizer = tokenizer
         self.report_decoder = _report_decoder(config, tokenizer, report_decoder)
+        if self.report_decoder is not None:
+            self.capabilities = self.capabilities | {Capability.REPORT_GENERATION}
         self.encoder = create_encoder(config)
         dim, heads, drop = config.dim, config.heads, config.dropout
         latents = {"classification": config.cls_latents, "segmentation": config.num_seg_classes}
@@ -167,6 +171,14 @@ class UniCT(nn.Module):
     def losses(self, output: UniCTOutput, targets: UniCTTargets) -> dict[str, torch.Tensor]:
         """Unweighted loss per supervised task (:func:`~hyperct.models.unict.losses.unict_losses`)."""
         return unict_losses(output, targets, self.config)
+
+    def report_loss(
+        self, images: torch.Tensor, reports: Sequence[str], image_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Teacher-forced mean token cross-entropy of ``reports``, one per scan (the
+        report-generating interface; also the report part of :meth:`losses`)."""
+        encoded = self.encode_reports(reports)
+        return teacher_forced_loss(self(images, image_mask, reports=encoded).report_logits, encoded)
 
     def encode_reports(self, reports: Sequence[str | None]) -> EncodedBatch:
         """Token batch of ``reports``; a scan without text (None or blank) is bos only."""

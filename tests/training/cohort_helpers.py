@@ -1,0 +1,56 @@
+"""The synthetic cohort (../conftest.py) with a report per scan and, for UniCT, finding masks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Crops of the 3D cache (the same spec as the ``cache3d`` fixture).
+SPEC3D = {"spacing_zyx": (3.0, 2.0, 2.0), "pad_shape_zyx": (8, 20, 20), "crop_shape_zyx": (8, 16, 16)}
+
+
+def _report(row: pd.Series) -> str:
+    """Words that follow the scan's two learnable findings (blob: emphysema, ring: cardiomegaly)."""
+    lung = "Emphysema is seen." if row["Emphysema"] == 1 else "No emphysema."
+    heart = "The heart is enlarged." if row["Cardiomegaly"] == 1 else "Heart size is normal."
+    return f"{lung} {heart}"
+
+
+def report_manifest(cohort: dict, folder: Path, empty: tuple[int, ...] = ()) -> Path:
+    """The cohort's manifest with ``report_text`` (absolute paths); rows ``empty`` get none."""
+    df = pd.read_csv(cohort["manifest"])
+    df["path"] = [str(Path(cohort["root"]) / p) for p in df["path"]]
+    df["anatomy_path"] = [str(Path(cohort["root"]) / p) for p in df["anatomy_path"]]
+    df["report_text"] = [_report(row) for _, row in df.iterrows()]
+    df.loc[list(empty), "report_text"] = np.nan
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "manifest.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def findings_manifest(cohort: dict, folder: Path, no_mask: tuple[int, ...] = ()) -> Path:
+    """:func:`report_manifest` plus ``findings_mask_path``: each scan's bright blob as the
+    Emphysema bit of a phantom-style task bitmask; rows ``no_mask`` have no mask."""
+    from hyperct.io.read import read_ct
+    from hyperct.io.volume import Volume
+    from hyperct.io.write import write_nifti
+    from hyperct.tasks import task_by_name
+
+    path = report_manifest(cohort, folder)
+    df = pd.read_csv(path)
+    bit = np.uint32(1 << task_by_name("Emphysema").id)
+    masks = []
+    for i, ct_path in enumerate(df["path"]):
+        if i in no_mask:
+            masks.append(np.nan)
+            continue
+        ct = read_ct(ct_path)
+        bits = np.where(ct.array > 500, bit, np.uint32(0)).astype(np.uint32)
+        masks.append(str(write_nifti(Volume(bits, ct.spacing, ct.affine),
+                                     folder / f"findings{i:02d}.nii.gz")))
+    df["findings_mask_path"] = masks
+    df.to_csv(path, index=False)
+    return path
