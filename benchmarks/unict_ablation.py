@@ -44,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,8 +78,9 @@ SPEC = SpacingCropSpec(spacing_zyx=(10.0, 10.0, 10.0), pad_shape_zyx=(32, 36, 36
                        crop_shape_zyx=(28, 32, 32))
 #: The classification tasks: the 18 CT-RATE findings (UniCT's default classes).
 TASKS = tuple(t.name for t in CONVENTIONAL)
-#: Test CTs whose whole prediction is timed.
+#: Test CTs whose whole prediction is timed, and timed training steps per configuration.
 TIMED_CTS = 8
+TIMED_STEPS = 5
 #: The markdown ablation table written beside the result.
 TABLE = "unict_ablation.md"
 BENCH, TRAIN_COST, PREDICT_COST, FINDINGS = (
@@ -86,14 +88,14 @@ BENCH, TRAIN_COST, PREDICT_COST, FINDINGS = (
 
 #: The shared model of the full run (every configuration); ``--smoke`` shrinks it.
 MODEL = ["unict.encoder=volume3d", "unict.backbone3d=resnet10_3d",
-         "unict.backbone3d_kwargs={width: 8}", "unict.dim=64", "unict.heads=4",
+         "unict.backbone3d_kwargs={width: 8, stem_stride: [1, 1, 1]}", "unict.dim=64", "unict.heads=4",
          "unict.slice_window=5", "unict.cls_latents=4", "unict.report_latents=8",
          "unict.seg_embed=16", "unict.seg_upsample=2",
          "unict.decoder={width: 64, layers: 1, heads: 4, max_len: 192}"]
-SMOKE_MODEL = ["unict.backbone3d_kwargs={width: 4}", "unict.dim=16", "unict.heads=2",
+SMOKE_MODEL = ["unict.backbone3d_kwargs={width: 4, stem_stride: [1, 1, 1]}", "unict.dim=16", "unict.heads=2",
                "unict.seg_embed=4", "unict.seg_upsample=1",
                "unict.decoder={width: 16, layers: 1, heads: 2, max_len: 48}"]
-FULL = {"n": 300, "epochs": 8, "batch_size": 8, "lr": 1e-3, "bootstrap": 1000}
+FULL = {"n": 300, "epochs": 10, "batch_size": 8, "lr": 1e-3, "bootstrap": 1000}
 SMOKE = {"n": 40, "epochs": 1, "batch_size": 4, "lr": 1e-3, "bootstrap": 50}
 
 
@@ -155,33 +157,42 @@ def train_overrides(variant: Variant, manifest: Path, cache: Path, run: Path,
         f"output_dir={run}", f"tasks={tasks}", f"optim.epochs={size['epochs']}",
         f"optim.batch_size={size['batch_size']}", f"optim.lr={size['lr']}",
         "optim.scheduler=cosine", "optim.weight_decay=1e-4", "optim.max_grad_norm=5.0",
-        "runtime.device=cpu", "runtime.progress=false",
+        "runtime.device=cpu", "runtime.progress=false", "runtime.bf16=false",
         *MODEL, *(SMOKE_MODEL if smoke else []), *variant.overrides,
     ]
 
 
-# --- the subprocesses: one trains a configuration, one predicts its test scans ---------------
+# --- the subprocesses: train, predict the test scans, time training steps --------------------
 
 
 def _rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 
 
+def _timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """``fn()``, its wall seconds and this process's CPU seconds."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - wall, time.process_time() - cpu
+
+
 def train_child(job: dict[str, Any]) -> dict[str, Any]:
-    """Train (or resume) one configuration; its peak RSS, and the RSS before training."""
+    """Train (or resume) one configuration: wall and CPU seconds, peak RSS and the RSS before."""
     from hyperct.training import load_config, train
 
     baseline = _rss_gb()
     run = Path(job["run"])
     resumed = (run / "last.pt").is_file()
-    train(load_config(None, job["overrides"]), resume=resumed)
-    return {"peak_rss_gb": _rss_gb(), "baseline_rss_gb": baseline, "resumed": resumed}
+    cfg = load_config(None, job["overrides"])
+    _, wall, cpu = _timed(lambda: train(cfg, resume=resumed))
+    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_gb": _rss_gb(), "baseline_rss_gb": baseline,
+            "resumed": resumed}
 
 
 def predict_child(job: dict[str, Any]) -> dict[str, Any]:
     """Predict every cached test scan with the run's best model: the test findings' scores
-    (segmentation runs), the time of the whole prediction of the first :data:`TIMED_CTS`
-    CTs, the peak RSS and the RSS before the model was loaded."""
+    (segmentation runs), the wall and CPU seconds of the whole prediction (report included when
+    supervised) of the first :data:`TIMED_CTS` CTs, peak RSS and the RSS before loading."""
     import torch
 
     from hyperct.evaluation.segmentation import score_category_masks
@@ -196,32 +207,70 @@ def predict_child(job: dict[str, Any]) -> dict[str, Any]:
     generation = None
     if variant.supervises("report"):
         generation = GenerationConfig(max_tokens=model.report_decoder.max_len)
-    scores, times = [], []
+    scores, walls, cpus = [], [], []
     for index in range(len(dataset)):
         item = dataset[index]
-        timed = index < TIMED_CTS
-        start = time.perf_counter()
+        image = item["image"].unsqueeze(0)
         with torch.inference_mode():
-            pred = model.predict(item["image"].unsqueeze(0), None, generation if timed else None)
-        if timed:
-            times.append(time.perf_counter() - start)
+            if index < TIMED_CTS:
+                pred, wall, cpu = _timed(lambda: model.predict(image, None, generation))
+                walls.append(wall)
+                cpus.append(cpu)
+            else:
+                pred = model.predict(image)
         if variant.supervises("segmentation") and bool(item["has_findings_mask"]):
             masks = (pred.mask_probabilities[0] >= 0.5).numpy()
             ref = item["findings_mask"].numpy().astype(bool)
             scores += score_category_masks(masks, ref, dataset.finding_channels, item["scan_id"])
     if variant.supervises("segmentation"):
         write_csv_atomic(findings_table(scores), Path(job["run"]) / FINDINGS)
-    return {"times_s": times, "peak_rss_gb": _rss_gb(), "baseline_rss_gb": baseline}
+    return {"wall_s": walls, "cpu_s": cpus, "peak_rss_gb": _rss_gb(), "baseline_rss_gb": baseline}
+
+
+def step_child(job: dict[str, Any]) -> dict[str, Any]:
+    """Time :data:`TIMED_STEPS` training steps of the run's model on one fixed batch of
+    training scans after a warm-up step, through the trainer's own objective (forward, the
+    supervised losses, backward) and an AdamW step: wall and CPU seconds per step, peak RSS and
+    the RSS before the model was built. Data loading is not in it, so the CPU time does not
+    depend on the load of the shared machine."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from hyperct.inference.predict import checkpoint_config, load_trained_model, split_dataset
+    from hyperct.training.objective_setup import build_objective
+
+    dataset = split_dataset(pd.read_csv(job["manifest"]), job["cache"], "train")
+    batch = next(iter(DataLoader(dataset, batch_size=job["batch_size"])))
+    baseline = _rss_gb()
+    model, ckpt = load_trained_model(job["run"], device="cpu")
+    objective = build_objective(checkpoint_config(ckpt, job["run"]), model, torch.device("cpu"),
+                                batch["labels"])
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        objective.backward(model, batch, 1.0)
+        optimizer.step()
+
+    step()
+    walls, cpus = [], []
+    for _ in range(TIMED_STEPS):
+        _, wall, cpu = _timed(step)
+        walls.append(wall)
+        cpus.append(cpu)
+    return {"wall_s": walls, "cpu_s": cpus, "peak_rss_gb": _rss_gb(), "baseline_rss_gb": baseline}
 
 
 CHILDREN: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "train": train_child, "predict": predict_child}
+    "train": train_child, "predict": predict_child, "step": step_child}
 
 
 def spawn(kind: str, job: dict[str, Any]) -> dict[str, Any]:
-    """Run one child in a fresh interpreter (same niceness); its JSON result."""
+    """Run one child in a fresh interpreter with one torch thread (same niceness); its JSON."""
     command = [sys.executable, "-m", "benchmarks.unict_ablation", "--child", kind, json.dumps(job)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{kind} of {job['run']} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -229,7 +278,7 @@ def spawn(kind: str, job: dict[str, Any]) -> dict[str, Any]:
 
 def run_variant(variant: Variant, manifest: Path, cache: Path, work: Path,
                 size: dict[str, Any], smoke: bool) -> dict[str, Any]:
-    """Train and predict one configuration unless its ``bench.json`` exists; that record."""
+    """Train, predict and time one configuration unless its ``bench.json`` exists; that record."""
     run = work / "runs" / variant.folder
     record = run / BENCH
     if record.is_file():
@@ -239,22 +288,23 @@ def run_variant(variant: Variant, manifest: Path, cache: Path, work: Path,
         job = {"run": str(run), "overrides": train_overrides(variant, manifest, cache, run, size,
                                                             smoke)}
         write_text_atomic(run / TRAIN_COST, json.dumps(spawn("train", job)) + "\n")
-    predicted = spawn("predict", {"run": str(run), "manifest": str(manifest), "cache": str(cache),
-                                  "variant": {"name": variant.name, "folder": variant.folder,
-                                              "off": list(variant.off)}})
-    write_text_atomic(run / PREDICT_COST, json.dumps(predicted) + "\n")
+    data = {"run": str(run), "manifest": str(manifest), "cache": str(cache)}
+    predicted = spawn("predict", {**data, "variant": {"name": variant.name,
+                                                      "folder": variant.folder,
+                                                      "off": list(variant.off)}})
+    stepped = spawn("step", {**data, "batch_size": size["batch_size"]})
     bench = {"train": json.loads((run / TRAIN_COST).read_text()), "predict": predicted,
-             "step_s": step_seconds(run / "history.csv"),
+             "step": stepped, "trainer_step_s": step_seconds(run / "history.csv"),
              "wall_s": round(time.perf_counter() - started, 1)}
     write_text_atomic(record, json.dumps(bench, indent=2) + "\n")
-    logger.info("%s: step %.2f s, train peak %.2f GB, predict %.2f s/CT, in %.0f s",
-                variant.name, bench["step_s"], bench["train"]["peak_rss_gb"],
-                statistics.median(predicted["times_s"]), bench["wall_s"])
+    logger.info("%s: step %.2f CPU s, predict %.2f CPU s/CT, train %.0f s wall, in %.0f s",
+                variant.name, statistics.median(stepped["cpu_s"]),
+                statistics.median(predicted["cpu_s"]), bench["train"]["wall_s"], bench["wall_s"])
     return bench
 
 
 def step_seconds(history: Path) -> float:
-    """Median over epochs of the trainer's training seconds per optimiser step."""
+    """Median over epochs of the trainer's wall seconds per optimiser step (data included)."""
     table = pd.read_csv(history)
     return float((table["train_seconds"] / table["steps"]).median())
 
@@ -477,31 +527,37 @@ def difference_rows(scores: dict[str, Scores], reference_reports: list[str], tes
 
 
 def cost_rows(benches: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Step time, prediction time per CT and both peak RSS per configuration; UniCT against
-    the three single-task models together."""
+    """Per configuration: training step and prediction per CT (CPU seconds with one thread:
+    the load-independent cost; wall as well), their peak RSS above the process's RSS before the
+    model, the trainer's own step time and peak RSS. Then UniCT against the three single-task
+    models together (the sum of their costs)."""
     rows = []
     costs = {}
     for name, b in benches.items():
-        train, predict = b["train"], b["predict"]
+        step, predict, train = b["step"], b["predict"], b["train"]
         costs[name] = {
-            "train step": b["step_s"],
-            "train memory": train["peak_rss_gb"] - train["baseline_rss_gb"],
-            "prediction": statistics.median(predict["times_s"]),
+            "train step": statistics.median(step["cpu_s"]),
+            "train step memory": step["peak_rss_gb"] - step["baseline_rss_gb"],
+            "prediction": statistics.median(predict["cpu_s"]),
             "prediction memory": predict["peak_rss_gb"] - predict["baseline_rss_gb"],
         }
         rows += [
-            _row(f"train step time, {name}", b["step_s"], "s", wall_s=b["wall_s"]),
-            _row(f"train peak RSS, {name}", train["peak_rss_gb"], "GB",
-                 above_baseline_gb=costs[name]["train memory"], resumed=train["resumed"]),
-            _row(f"prediction time per CT, {name}", costs[name]["prediction"], "s",
-                 times_s=[round(t, 3) for t in predict["times_s"]]),
-            _row(f"prediction peak RSS, {name}", predict["peak_rss_gb"], "GB",
-                 above_baseline_gb=costs[name]["prediction memory"]),
+            _row(f"train step CPU time, {name}", costs[name]["train step"], "CPU s",
+                 wall_s=statistics.median(step["wall_s"]), trainer_wall_s=b["trainer_step_s"]),
+            _row(f"train step peak RSS above baseline, {name}", costs[name]["train step memory"],
+                 "GB", peak_rss_gb=step["peak_rss_gb"],
+                 trainer_peak_rss_gb=train["peak_rss_gb"]),
+            _row(f"prediction CPU time per CT, {name}", costs[name]["prediction"], "CPU s",
+                 wall_s=statistics.median(predict["wall_s"])),
+            _row(f"prediction peak RSS above baseline, {name}", costs[name]["prediction memory"],
+                 "GB", peak_rss_gb=predict["peak_rss_gb"]),
+            _row(f"training run, {name}", train["wall_s"], "s", cpu_s=train["cpu_s"],
+                 resumed=train["resumed"]),
         ]
     singles = [v.name for v in SINGLE.values()]
     if UNICT.name in costs and all(s in costs for s in singles):
-        for key, unit in (("train step", "s"), ("train memory", "GB"), ("prediction", "s"),
-                          ("prediction memory", "GB")):
+        for key, unit in (("train step", "CPU s"), ("train step memory", "GB"),
+                          ("prediction", "CPU s"), ("prediction memory", "GB")):
             together = sum(costs[s][key] for s in singles)
             ratio = costs[UNICT.name][key] / together
             rows.append(_row(
@@ -542,6 +598,8 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int)
     parser.add_argument("--configs", help="comma-separated run folders to run (default all: "
                                           + ",".join(v.folder for v in VARIANTS) + ")")
+    parser.add_argument("--parallel", type=int, default=2,
+                        help="configurations trained at once (one torch thread each)")
     parser.add_argument("--cohort-only", action="store_true",
                         help="generate and prepare the cohort, then stop")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "JOB"), help=argparse.SUPPRESS)
@@ -558,8 +616,20 @@ def main() -> None:
         manifest, cache = cohort_and_cache(work, size["n"], seed=0)
         if args.cohort_only:
             return
-        benches = {v.name: run_variant(v, manifest, cache, work, size, args.smoke)
-                   for v in VARIANTS if v.folder in chosen}
+        todo = [v for v in VARIANTS if v.folder in chosen]
+        failed: list[str] = []
+
+        def attempt(variant: Variant) -> dict[str, Any] | None:
+            try:
+                return run_variant(variant, manifest, cache, work, size, args.smoke)
+            except RuntimeError as err:  # a child failed: record it, go on with the others
+                logger.error("%s failed: %s", variant.name, err)
+                failed.append(variant.name)
+                return None
+
+        with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+            done = list(pool.map(attempt, todo))
+        benches = {v.name: b for v, b in zip(todo, done) if b is not None}
         table = pd.read_csv(manifest)
         test = table[table["split"] == "test"].sort_values("scan_id")
         test_ids = test["scan_id"].astype(str).tolist()
@@ -578,8 +648,15 @@ def main() -> None:
                     f"[{row['ci_low']}, {row['ci_high']}]" if "ci_low" in row else "")
     if args.smoke:
         logger.info("smoke run: %d metric rows, nothing recorded", len(metrics))
-        return
-    missing = [v.name for v in VARIANTS if v.name not in benches]
+    else:
+        record(metrics, markdown, size, split, [v.name for v in VARIANTS if v.name not in benches])
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)} (rerun with the same --work to resume)")
+
+
+def record(metrics: list[dict[str, Any]], markdown: str, size: dict[str, Any],
+           split: dict[str, int], missing: list[str]) -> None:
+    """Save the result, its notes and the markdown ablation table."""
     notes = (
         f"Phantom cohort of {size['n']} internal scans (preset small, splits {split}), true "
         f"labels of the 18 CT-RATE findings, the phantom's finding masks and reports; 10 mm "

@@ -82,14 +82,16 @@ def test_classification_metrics_of_perfect_scores():
 
 
 def test_cost_goal_compares_unict_with_the_sum_of_the_single_task_models():
-    def bench(step: float, memory: float) -> dict:
-        return {"step_s": step, "wall_s": 1.0,
-                "train": {"peak_rss_gb": 1.0 + memory, "baseline_rss_gb": 1.0, "resumed": False},
-                "predict": {"times_s": [step / 10], "peak_rss_gb": 0.5 + memory,
-                            "baseline_rss_gb": 0.5}}
+    def bench(cpu: float, memory: float) -> dict:
+        child = {"wall_s": [cpu * 2], "cpu_s": [cpu, cpu * 1.1, cpu * 0.9],
+                 "peak_rss_gb": 1.0 + memory, "baseline_rss_gb": 1.0}
+        return {"step": child, "predict": {**child, "cpu_s": [cpu / 10]}, "trainer_step_s": 1.0,
+                "train": {"wall_s": 60.0, "cpu_s": 50.0, "peak_rss_gb": 2.0, "resumed": False}}
 
     benches = {UNICT.name: bench(1.5, 0.9), **{v.name: bench(0.6, 0.4) for v in SINGLE.values()}}
     goals = {r["metric"].split(":")[0]: r for r in cost_rows(benches) if r["goal"]}
+    assert set(goals) == {"train step", "train step memory", "prediction", "prediction memory"}
     assert goals["train step"]["value"] == pytest.approx(1.5 / 1.8, abs=1e-4)
-    assert goals["train step"]["met"] and goals["train memory"]["met"]
+    assert goals["train step"]["met"] and goals["train step memory"]["met"]
     assert goals["prediction memory"]["value"] == pytest.approx(0.9 / 1.2, abs=1e-4)
+    assert not cost_rows({UNICT.name: bench(1.0, 1.0)})[-1]["goal"]  # no singles: no goal rows

@@ -56,3 +56,22 @@ def test_example_section_shows_both_reports_escaped_and_the_overlay(tmp_path):
     body = example_section(example).body
     assert "Nodule &lt;5 mm&gt;." in body and "effusion" in body and "&amp;" in body
     assert body.count("data:image/png;base64,") == 1 and "2d Nodules / masses" in body
+
+
+@pytest.mark.slow
+def test_unict_step_trains_and_shows_a_test_scan(tmp_path):
+    from hyperct.data.prepare import prepare_cache
+    from hyperct.demo.unict import SPEC, predict_example, train_unict
+    from hyperct.phantom import PhantomConfig, generate_cohort
+
+    cohort = generate_cohort(PhantomConfig(n=40, seed=3, preset="tiny"), tmp_path / "phantom")
+    manifest = report_manifest(cohort.manifest, cohort.reports)
+    assert prepare_cache(manifest, SPEC, tmp_path / "cache3d", progress=False).ok
+    run = train_unict(manifest, tmp_path / "cache3d", tmp_path / "run", seed=0, overrides=[
+        "optim.epochs=1", "unict.decoder={width: 16, layers: 1, heads: 2, max_len: 24}"])
+    example = predict_example(run, manifest, tmp_path / "cache3d", tmp_path / "example")
+    table = pd.read_csv(manifest).set_index("scan_id")
+    assert table.loc[example.scan_id, "split"] == "test"
+    assert example.reference == table.loc[example.scan_id, "report_text"]
+    assert example.overlay_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert isinstance(example.generated, str)

@@ -12,6 +12,7 @@ only, so it never depends on how well the model did.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,8 @@ SPEC = "anatomy3d-cpu"
 #: The tiny UniCT and its budget (every other training field from the defaults).
 TRAIN_OVERRIDES = (
     "optim.epochs=2", "optim.batch_size=8", "optim.lr=1e-3", "optim.scheduler=cosine",
-    "runtime.progress=false", "unict.encoder=volume3d", "unict.backbone3d=resnet10_3d",
+    "runtime.progress=false", "runtime.bf16=false", "unict.encoder=volume3d",
+    "unict.backbone3d=resnet10_3d",
     "unict.backbone3d_kwargs={width: 4}", "unict.dim=32", "unict.heads=2",
     "unict.slice_window=3", "unict.cls_latents=2", "unict.report_latents=4",
     "unict.seg_embed=8", "unict.seg_upsample=1",
@@ -56,15 +58,18 @@ def report_manifest(manifest: Path, reports: Path) -> Path:
                             manifest.with_name(f"{manifest.stem}_reports.csv"))
 
 
-def train_unict(manifest: Path, cache3d: Path, run: Path, seed: int) -> Path:
-    """Train the tiny UniCT on the manifest's train split into ``run``."""
+def train_unict(
+    manifest: Path, cache3d: Path, run: Path, seed: int, overrides: Sequence[str] = ()
+) -> Path:
+    """Train the tiny UniCT on the manifest's train split into ``run`` (``overrides`` after
+    :data:`TRAIN_OVERRIDES`)."""
     from hyperct.tasks import CONVENTIONAL
     from hyperct.training import load_config, train
 
     tasks = ", ".join(t.name for t in CONVENTIONAL)  # the 18 CT-RATE findings
     cfg = load_config(None, [
         "method=unict", f"data.manifest={manifest}", f"data.cache3d={cache3d}",
-        f"output_dir={run}", f"seed={seed}", f"tasks=[{tasks}]", *TRAIN_OVERRIDES,
+        f"output_dir={run}", f"seed={seed}", f"tasks=[{tasks}]", *TRAIN_OVERRIDES, *overrides,
     ])
     train(cfg)
     return run
