@@ -13,7 +13,12 @@ from hyperct.cli.main import main
     [(["--lr-grid", "1e-3,fast"], "--lr-grid must be comma-separated numbers"),
      (["--budget", "minutes"], "--budget must be one of"),
      (["--seeds", "0"], "--seeds must be >= 1"),
-     (["--budget-amount", "5"], "--budget-amount needs --budget")],
+     (["--budget-amount", "5"], "--budget-amount needs --budget"),
+     (["--folds", "1"], "--folds must be >= 2"),
+     (["--folds", "3", "--seeds", "2"], "--folds and --seeds > 1 together are not supported"),
+     (["--variant", "broken"], "must look like NAME=METHOD:KEY=VALUE"),
+     (["--methods", "unict-ablations,fancy"], "unknown 'fancy'"),
+     (["--methods", "unict,seg-only", "--reference", "seg-only"], "not trained to classify")],
 )
 def test_bad_protocol_options_exit_2_naming_the_option(
     args: list[str], message: str, tmp_path: Path, capsys

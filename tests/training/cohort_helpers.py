@@ -10,6 +10,14 @@ import pandas as pd
 #: Crops of the 3D cache (the same spec as the ``cache3d`` fixture).
 SPEC3D = {"spacing_zyx": (3.0, 2.0, 2.0), "pad_shape_zyx": (8, 20, 20), "crop_shape_zyx": (8, 16, 16)}
 
+#: A seconds-sized UniCT on the 8 x 16 x 16 crops of the 3D cache.
+TINY_UNICT = [
+    "method=unict", "unict.encoder=volume3d", "unict.backbone3d_kwargs={width: 4}", "unict.dim=16",
+    "unict.heads=2", "unict.cls_latents=2", "unict.report_latents=2", "unict.seg_embed=4",
+    "unict.seg_upsample=1", "unict.decoder={width: 16, layers: 1, heads: 2, max_len: 24}",
+    "report.vocab_size=300", "tasks=[Emphysema, Cardiomegaly]",
+]
+
 
 def _report(row: pd.Series) -> str:
     """Words that follow the scan's two learnable findings (blob: emphysema, ring: cardiomegaly)."""

@@ -9,19 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from cohort_helpers import TINY_UNICT
 from typer.testing import CliRunner
 
 from hyperct.cli.main import app
 from hyperct.inference.checkpoint import load_checkpoint
 from hyperct.training import load_config, train
 
-#: A seconds-sized UniCT on the 8 x 16 x 16 crops of the 3D cache.
-TINY_UNICT = [
-    "method=unict", "unict.encoder=volume3d", "unict.backbone3d_kwargs={width: 4}", "unict.dim=16",
-    "unict.heads=2", "unict.cls_latents=2", "unict.report_latents=2", "unict.seg_embed=4",
-    "unict.seg_upsample=1", "unict.decoder={width: 16, layers: 1, heads: 2, max_len: 24}",
-    "report.vocab_size=300", "tasks=[Emphysema, Cardiomegaly]",
-]
 PARTS = ("classification", "segmentation", "report")
 
 
@@ -62,6 +56,7 @@ def test_unict_run_writes_predictions_reports_and_a_loss_per_task(
     assert len(reports) == 12 and reports["report"].map(lambda t: isinstance(t, str)).all()
 
 
+@pytest.mark.slow
 def test_resume_matches_an_unbroken_run(unict_overrides: list[str], tmp_path: Path) -> None:
     straight = load_config(None, [*unict_overrides, f"output_dir={tmp_path / 'straight'}"])
     train(straight)
@@ -135,6 +130,21 @@ def test_segmentation_without_finding_masks_in_the_cache_is_refused(
     manifest = report_manifest(cohort, tmp_path / "data")
     overrides = [*unict_overrides, f"data.manifest={manifest}", f"data.cache3d={cache3d}"]
     _refused(overrides, tmp_path / "run", cache3d, "unict.supervise_segmentation")
+
+
+def test_segmentation_on_partial_triplets_is_refused(
+    unict_overrides: list[str], findings_cohort: dict[str, str], tmp_path: Path
+) -> None:
+    from hyperct.data.prepare import prepare_cache
+    from hyperct.preprocess.spec import SliceStackSpec
+
+    cache = tmp_path / "cache10"
+    spec = SliceStackSpec(slices=10, size=16)
+    assert prepare_cache(findings_cohort["manifest"], spec, cache, progress=False).ok
+    overrides = [*unict_overrides, "unict.encoder=ctscroll", "unict.cnn_depth=10",
+                 "unict.cnn_width=4", f"data.cache={cache}"]
+    _refused(overrides, tmp_path / "run", str(cache), "multiple of 3",
+             "unict.supervise_segmentation")
 
 
 def test_a_report_head_without_report_text_is_refused(

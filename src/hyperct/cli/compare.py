@@ -12,7 +12,15 @@ def compare(
         ..., help="Named config (`hyperct config list`) or YAML file shared by every method."
     ),
     methods: str = typer.Option(
-        "hyperct,ew,uw,rlw,dwa,gls,mgda,stl", help="Comma-separated methods to train."
+        "hyperct,ew,uw,rlw,dwa,gls,mgda,stl",
+        help="Comma-separated methods, named variants (unict, unict-no-fusion, "
+             "unict-no-modulation, unict-no-cls, unict-no-seg, unict-no-report, cls-only, "
+             "seg-only, report-only) and presets (unict-ablations: those nine).",
+    ),
+    variant: list[str] = typer.Option(
+        [], "--variant",
+        help="A custom variant NAME=METHOD:KEY=VALUE;KEY=VALUE (config overrides as for --set), "
+             "compared under NAME (repeatable).",
     ),
     out: Path = typer.Option(Path("compare"), help="Folder: one run per method + the tables."),
     overrides: list[str] = typer.Option([], "--set", help="Dotted config override (repeatable)."),
@@ -23,8 +31,8 @@ def compare(
              "without and with it, as OUT/<method> and OUT/<method>+anatomy, plus a paired test).",
     ),
     bootstrap: int = typer.Option(
-        1000, help="Resamples of the paired bootstrap tests (vs hyperct; with/without anatomy); "
-                   "0: skip."
+        1000, help="Resamples of the bootstrap CIs and paired tests (vs the reference; "
+                   "with/without anatomy); 0: skip."
     ),
     budget: str | None = typer.Option(
         None,
@@ -37,17 +45,33 @@ def compare(
                    "spend)."
     ),
     seeds: int = typer.Option(1, help="Runs per method, with seeds seed, seed+1, ..."),
+    folds: int | None = typer.Option(
+        None,
+        help="Patient-level K-fold cross-validation of the training cohorts (test: one fold; "
+             "val: 15 % of the patients; train: the rest), each method trained per fold into "
+             "OUT/<method>/fold<k>/, the folds' manifests in OUT/folds/. Not with --seeds.",
+    ),
+    reference: str | None = typer.Option(
+        None, help="Variant the paired differences are taken against (default: hyperct when "
+                   "compared, else the first)."
+    ),
     lr_grid: str = typer.Option(
         "", help="Comma-separated learning rates; each method's is chosen by mean validation "
                  "AUC over its seeds (default: the config's optim.lr)."
     ),
 ) -> None:
-    """Train each method into OUT/<method>/ (finished runs are kept, stopped ones resumed).
+    """Train each method into OUT/<method>/ (finished runs are kept, stopped
+    ones resumed).
 
-    Methods: hyperct, the shared-LoRA baselines by weighting method (ew, uw, rlw, dwa, gls, mgda,
-    pcgrad, cagrad, nashmtl, famo), stl, and the 3D classifiers (resnet18_3d, swin_3d, ...),
-    which read data.cache3d when the config sets it. HyperCT trains
-    sampling.tasks_per_sample tasks per sample (--set sampling.tasks_per_sample=5).
+    Methods: hyperct, the shared-LoRA baselines by weighting method (ew, uw,
+    rlw, dwa, gls, mgda, pcgrad, cagrad, nashmtl, famo), stl, the 3D
+    classifiers (resnet18_3d, swin_3d, ...), which read data.cache3d when the
+    config sets it, report3d, and unict with its named variants (--methods
+    unict-ablations: the full model, its five ablations and the three
+    single-task models with its encoder; OUT/outputs.csv holds every
+    variant's own classification, segmentation and report metrics). HyperCT
+    trains sampling.tasks_per_sample tasks per sample (--set
+    sampling.tasks_per_sample=5).
     """
     from hyperct.config.run import ConfigError
     from hyperct.training import load_config
@@ -59,12 +83,16 @@ def compare(
         grid = tuple(float(v) for v in lr_grid.split(",") if v.strip())
     except ValueError:
         raise ConfigError(f"--lr-grid must be comma-separated numbers, got {lr_grid!r}") from None
-    protocol = Protocol(budget=budget, budget_amount=budget_amount, seeds=seeds, lr_grid=grid)
+    protocol = Protocol(budget=budget, budget_amount=budget_amount, seeds=seeds, lr_grid=grid,
+                        folds=folds)
     result = compare_methods(
         cfg=cfg, methods=names, out=out, split=split, anatomy=anatomy,  # type: ignore[arg-type]
-        bootstrap=bootstrap, protocol=protocol,
+        bootstrap=bootstrap, protocol=protocol, reference=reference, custom=variant,
     )
     typer.echo(result.markdown)  # tables stay copyable
-    typer.echo(f"predictions: {result.predictions_path}\nsummary: {result.summary_path}")
+    if result.predictions_path is not None:
+        typer.echo(f"predictions: {result.predictions_path}\nsummary: {result.summary_path}")
+    if result.outputs is not None and not result.outputs.empty:
+        typer.echo(f"segmentation and report metrics: {out / 'outputs.csv'}")
     if result.anatomy_pairs is not None:
-        typer.echo(f"anatomy pairs: {result.summary_path.with_name('anatomy_pairs.csv')}")
+        typer.echo(f"anatomy pairs: {out / 'anatomy_pairs.csv'}")

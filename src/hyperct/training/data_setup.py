@@ -67,15 +67,27 @@ def load_run_data(cfg: TrainConfig) -> RunData:
             f"{cache}: anatomy.enabled but the cache holds no anatomy masks; record anatomy_path "
             f"in the manifest (`hyperct anatomy`) and run `hyperct prepare` again"
         )
-    if cfg.method in METHODS_UNICT and cfg.unict_config().supervise_segmentation and (
-        not train.has_findings
-    ):
+    if cfg.method in METHODS_UNICT and cfg.unict_config().supervise_segmentation:
+        check_unict_masks(train, spec, cache)
+    return RunData(manifest, train, val, collate_scans, spec)
+
+
+def check_unict_masks(train: CachedScanDataset, spec: dict[str, Any], cache: str | Path) -> None:
+    """UniCT's segmentation needs finding masks, and in 2.5D whole triplets: its masks are
+    predicted on 3 slices per image, the cache's on ``slices``."""
+    if not train.has_findings:
         raise ValueError(
             f"{cache}: unict.supervise_segmentation is on but the cache holds no finding masks "
             "of the training scans; record findings_mask_path in the manifest and run `hyperct "
             "prepare` again, or set unict.supervise_segmentation=false"
         )
-    return RunData(manifest, train, val, collate_scans, spec)
+    slices = spec.get("slices")
+    if spec.get("kind") == "slice_stack" and isinstance(slices, int) and slices % 3:
+        raise ValueError(
+            f"{cache}: unict.supervise_segmentation on a slice_stack cache needs slices a "
+            f"multiple of 3 (UniCT predicts masks on whole triplets), got {slices}; prepare "
+            "with another spec or set unict.supervise_segmentation=false"
+        )
 
 
 def require_data_paths(cfg: TrainConfig) -> None:

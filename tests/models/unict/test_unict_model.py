@@ -218,3 +218,19 @@ def test_padding_images_change_no_output_of_the_real_ones(make_model):
     torch.testing.assert_close(a.class_logits, b.class_logits)
     torch.testing.assert_close(a.report_logits, b.report_logits)
     torch.testing.assert_close(a.seg_logits[:, :, :9], b.seg_logits[:, :, :9])
+
+
+def test_a_report_head_makes_it_a_report_generator_scoring_like_its_losses(make_model):
+    from hyperct.models.interface import PROTOCOLS, Capability
+
+    images, _ = inputs("volume3d")
+    assert Capability.REPORT_GENERATION not in make_model(report=False).capabilities
+    model = make_model()
+    assert {Capability.UNIFIED_TASKS, Capability.REPORT_GENERATION} <= model.capabilities
+    assert all(isinstance(model, PROTOCOLS[c]) for c in model.capabilities)
+    reports = REPORTS[:2]
+    encoded = model.encode_reports(reports)
+    with torch.no_grad():
+        losses = model.losses(model(images, reports=encoded), UniCTTargets(reports=encoded))
+        torch.testing.assert_close(model.report_loss(images, reports), losses["report"])
+    assert len(model.generate_reports(images)) == 2
