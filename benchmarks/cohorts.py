@@ -17,6 +17,7 @@ from hyperct.phantom.config import PhantomConfig
 from hyperct.tasks import TASK_NAMES
 
 TRUE_LABELS_MANIFEST = "manifest_true_labels.csv"
+REPORTS_MANIFEST = "manifest_true_labels_reports.csv"
 
 
 def true_label_manifest(
@@ -33,3 +34,22 @@ def true_label_manifest(
     for task in tasks:
         manifest[task] = manifest["scan_id"].map(truth[task]).astype(int)
     return write_csv_atomic(manifest, labelled)
+
+
+def attach_reports(table: pd.DataFrame, reports: Path) -> pd.DataFrame:
+    """``table`` with each scan's ``report_text`` from the phantom's ``reports.csv`` (NaN for a
+    scan without a report: the phantom writes none for prospective scans)."""
+    texts = pd.read_csv(reports).set_index("AccessionNo")["report_text"]
+    return table.assign(report_text=table["scan_id"].map(texts))
+
+
+def true_label_report_manifest(
+    config: PhantomConfig, folder: Path, tasks: Sequence[str] = TASK_NAMES
+) -> Path:
+    """:func:`true_label_manifest` with each scan's ``report_text`` as well (kept from an earlier
+    call), for models that learn labels and reports together."""
+    out = folder / REPORTS_MANIFEST
+    if out.is_file():
+        return out
+    table = pd.read_csv(true_label_manifest(config, folder, tasks))
+    return write_csv_atomic(attach_reports(table, folder / "reports.csv"), out)

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from benchmarks.cohorts import attach_reports
 from benchmarks.record import save_result
 from hyperct.data.dataset import CachedScanDataset
 from hyperct.data.prepare import prepare_cache
@@ -69,10 +70,7 @@ def report_cohort(folder: Path, n: int, seed: int) -> Path:
     if manifest.is_file():
         return manifest
     paths = generate_cohort(PhantomConfig(n=n, seed=seed, preset="small", workers=2), folder)
-    table = pd.read_csv(paths.manifest)
-    reports = pd.read_csv(paths.reports).set_index("AccessionNo")["report_text"]
-    table["report_text"] = table["scan_id"].map(reports)
-    return write_csv_atomic(table, manifest)
+    return write_csv_atomic(attach_reports(pd.read_csv(paths.manifest), paths.reports), manifest)
 
 
 def image_features(dataset: CachedScanDataset) -> np.ndarray:

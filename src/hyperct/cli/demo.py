@@ -63,6 +63,9 @@ def demo(**options: Any) -> None:
         typer.echo(f"25-task probabilities for {cfg.real_ct}: {result.predictions}")
     if result.saliency_png is not None:
         typer.echo(f"saliency map: {result.saliency_png}")
+    if result.unict is not None:
+        typer.echo(f"UniCT on test scan {result.unict.scan_id}: predicted mask "
+                   f"{result.unict.overlay_png}")
     typer.echo(f"minutes per step: { {k: round(v / 60, 1) for k, v in result.seconds.items()} }")
     typer.echo(f"HTML report: {result.report.resolve()}")
     typer.echo(f"serve the demo model (viewer at http://127.0.0.1:8000/): hyperct serve --run "

@@ -2,8 +2,9 @@
 
 Every step goes through the same public API (and so the same code) a user runs on real data:
 phantom cohort -> label reports and echo exams into the manifest -> prepare the scan cache ->
-train HyperCT and baselines -> evaluate with bootstrap CIs into one HTML report -> predict all
-25 tasks and a saliency map for one real CT.
+train HyperCT and baselines -> train a tiny UniCT and let it write one test scan's report and
+finding mask -> evaluate with bootstrap CIs into one HTML report -> predict all 25 tasks and a
+saliency map for one real CT.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from hyperct.io.atomic import write_text_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from hyperct.demo.unict import UniCTExample
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +75,11 @@ class DemoConfig:
         metadata={"help": "Objective of that pretraining: supervised (multi-label head on the "
                           "cohort's task labels) or ssl (masked-image modelling, no labels)."},
     )
+    unict: bool = field(
+        default=True,
+        metadata={"help": "Train a tiny UniCT (classification, segmentation, report) and show "
+                          "one test scan's generated report and predicted mask in the report."},
+    )
     explain_task: str = field(
         default="Cardiomegaly", metadata={"help": "Task of the saliency map."}
     )
@@ -114,6 +122,7 @@ class DemoResult:
     predictions: Path | None
     saliency_png: Path | None
     seconds: dict[str, float]
+    unict: UniCTExample | None = None
 
 
 class _Steps:
@@ -143,12 +152,16 @@ def run_demo(config: DemoConfig) -> DemoResult:
         weights = steps.run("pretrain a stand-in backbone", _pretrain, config, cfg, out / "pretrain")
         cfg = dataclasses.replace(cfg, model={**cfg.model, "weights": str(weights)})
     compared = steps.run("train and compare methods", _train, config, cfg, out)
+    example = None
+    if config.unict:
+        example = steps.run("train UniCT and predict a test scan", _unict, config, cohort, out)
     evaluation = steps.run("evaluate", _evaluate, config, out)
     predictions, png = None, None
     if config.real_ct is not None:
         predictions, png = steps.run("predict and explain a real CT", _predict_real, config, out)
     _write_record(out, config, steps.seconds)
-    return DemoResult(out, evaluation.report, compared.summary, predictions, png, steps.seconds)
+    return DemoResult(out, evaluation.report, compared.summary, predictions, png, steps.seconds,
+                      example)
 
 
 def _fresh_output(out: Path, force: bool) -> Path:
@@ -223,6 +236,20 @@ def _train(config: DemoConfig, cfg, out: Path):  # type: ignore[no-untyped-def]
     from hyperct.training.compare import compare_methods
 
     return compare_methods(cfg=cfg, methods=list(config.methods), out=out / "runs")
+
+
+def _unict(config: DemoConfig, cohort, out: Path):  # type: ignore[no-untyped-def]
+    """UniCT on the demo cohort (see :mod:`hyperct.demo.unict`): its own 3D cache, a tiny
+    training run in ``runs/unict``, then one test scan's report and mask."""
+    from hyperct.data.prepare import prepare_cache
+    from hyperct.demo.unict import SPEC, predict_example, report_manifest, train_unict
+
+    manifest = report_manifest(cohort.manifest, cohort.reports)
+    report = prepare_cache(manifest, SPEC, out / "cache3d", workers=config.workers)
+    if not report.ok:
+        raise RuntimeError(f"prepare (3D): {len(report.failed)} scan(s) failed; see {out}")
+    run = train_unict(manifest, out / "cache3d", out / "runs" / "unict", config.seed)
+    return predict_example(run, manifest, out / "cache3d", out / "unict")
 
 
 def _evaluate(config: DemoConfig, out: Path):  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""PNG overlays of a saliency map on axial CT slices."""
+"""PNG overlays on axial CT slices: a saliency map, or a predicted mask beside its reference."""
 
 from __future__ import annotations
 
@@ -47,4 +47,31 @@ def axial_overlay_figure(
         ax.set_title(f"slice {k}", fontsize=8)
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def axial_mask_figure(
+    image: np.ndarray,
+    predicted: np.ndarray,
+    reference: np.ndarray | None,
+    title: str,
+    window: tuple[float, float] = LUNG_WINDOW,
+) -> Figure:
+    """One axial slice of ``image`` with a predicted mask (a translucent fill) and, when given,
+    the reference mask (its outline), all ``(z, y, x)`` on one grid; the slice is the one with
+    the most reference voxels (else the most predicted ones), so the choice never depends on
+    how good the prediction is."""
+    if predicted.shape != image.shape or (reference is not None and reference.shape != image.shape):
+        raise ValueError(f"masks must be on the image grid {image.shape}, got {predicted.shape}"
+                         f"{'' if reference is None else f' and {reference.shape}'}")
+    k = pick_slices((reference if reference is not None and reference.any() else predicted)
+                    .astype(float), count=1)[0]
+    fig, ax = plt.subplots(figsize=(3.6, 3.8), layout="constrained")
+    ax.imshow(image[k], cmap="gray", vmin=window[0], vmax=window[1], interpolation="bilinear")
+    ax.imshow(np.ma.masked_equal(predicted[k].astype(float), 0.0), cmap="autumn", alpha=0.5,
+              vmin=0.0, vmax=1.0, interpolation="nearest")
+    if reference is not None and reference[k].any():
+        ax.contour(reference[k].astype(float), levels=[0.5], colors="cyan", linewidths=1.0)
+    ax.set_title(f"{title}\nslice {k}: predicted (fill), reference (outline)", fontsize=8)
+    ax.axis("off")
     return fig
