@@ -67,6 +67,7 @@ from hyperct.inference.reports import REPORTS
 from hyperct.io.atomic import write_csv_atomic, write_text_atomic
 from hyperct.phantom.config import PhantomConfig
 from hyperct.preprocess.spec import SpacingCropSpec
+from hyperct.training.compare_variants import NAMED
 from hyperct.tasks import CONVENTIONAL
 
 logger = logging.getLogger("benchmarks.unict_ablation")
@@ -115,23 +116,26 @@ class Variant:
         return [f"unict.{switch}=false" for switch in self.off]
 
 
-UNICT = Variant("UniCT", "unict")
+def _named(name: str, folder: str, entry: str) -> Variant:
+    """The configuration of compare's named variant ``entry`` (one definition of the nine)."""
+    off = tuple(o.removeprefix("unict.").removesuffix("=false") for o in NAMED[entry].overrides)
+    return Variant(name, folder, off)
+
+
+UNICT = _named("UniCT", "unict", "unict")
 #: The single-task model of each task.
 SINGLE = {
-    "classification": Variant("classification only", "cls_only", (
-        "supervise_segmentation", "supervise_report", "fusion", "modulation")),
-    "segmentation": Variant("segmentation only", "seg_only", (
-        "supervise_classification", "supervise_report", "fusion", "modulation")),
-    "report": Variant("report only", "report_only", (
-        "supervise_classification", "supervise_segmentation", "fusion", "modulation")),
+    "classification": _named("classification only", "cls_only", "cls-only"),
+    "segmentation": _named("segmentation only", "seg_only", "seg-only"),
+    "report": _named("report only", "report_only", "report-only"),
 }
 #: In run order: the goal's comparisons first, then the paper's five ablations.
 VARIANTS = (UNICT, *SINGLE.values(),
-            Variant("w/o fusion", "no_fusion", ("fusion",)),
-            Variant("w/o modulation", "no_modulation", ("modulation",)),
-            Variant("w/o classification supervision", "no_cls", ("supervise_classification",)),
-            Variant("w/o segmentation supervision", "no_seg", ("supervise_segmentation",)),
-            Variant("w/o report supervision", "no_report", ("supervise_report",)))
+            _named("w/o fusion", "no_fusion", "unict-no-fusion"),
+            _named("w/o modulation", "no_modulation", "unict-no-modulation"),
+            _named("w/o classification supervision", "no_cls", "unict-no-cls"),
+            _named("w/o segmentation supervision", "no_seg", "unict-no-seg"),
+            _named("w/o report supervision", "no_report", "unict-no-report"))
 
 
 def cohort_and_cache(work: Path, n: int, seed: int, workers: int = 2) -> tuple[Path, Path]:

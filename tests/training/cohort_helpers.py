@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 #: Crops of the 3D cache (the same spec as the ``cache3d`` fixture).
 SPEC3D = {"spacing_zyx": (3.0, 2.0, 2.0), "pad_shape_zyx": (8, 20, 20), "crop_shape_zyx": (8, 16, 16)}
@@ -62,3 +63,21 @@ def findings_manifest(cohort: dict, folder: Path, no_mask: tuple[int, ...] = ())
     df["findings_mask_path"] = masks
     df.to_csv(path, index=False)
     return path
+
+
+def straight_and_resumed(overrides: list[str], tmp_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train 2 epochs unbroken and 1 + 1 with a resume; assert both ``last.pt`` hold the same
+    epoch, model assets and weights, and return both histories (unbroken first)."""
+    from hyperct.inference.checkpoint import load_checkpoint
+    from hyperct.training import load_config, train
+
+    train(load_config(None, [*overrides, f"output_dir={tmp_path / 'straight'}"]))
+    broken = [*overrides, f"output_dir={tmp_path / 'broken'}"]
+    train(load_config(None, [*broken, "optim.epochs=1"]))
+    train(load_config(None, broken), resume=True)
+    a = load_checkpoint(tmp_path / "straight" / "last.pt")
+    b = load_checkpoint(tmp_path / "broken" / "last.pt")
+    assert a.epoch == b.epoch == 2 and a.extra["model_assets"] == b.extra["model_assets"]
+    assert all(torch.equal(a.model[k], b.model[k]) for k in a.model)
+    return (pd.read_csv(tmp_path / "straight" / "history.csv"),
+            pd.read_csv(tmp_path / "broken" / "history.csv"))

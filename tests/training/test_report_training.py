@@ -7,9 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from cohort_helpers import report_manifest
+from cohort_helpers import report_manifest, straight_and_resumed
 
-from hyperct.inference.checkpoint import load_checkpoint
 from hyperct.models.interface import Capability
 from hyperct.training import load_config, train
 from hyperct.training.report_setup import NoReportTextError, training_reports
@@ -65,17 +64,7 @@ def test_generation_needs_best_pt_alone(report_overrides: list[str], tmp_path: P
 
 
 def test_resume_matches_an_unbroken_run(report_overrides: list[str], tmp_path: Path) -> None:
-    straight = load_config(None, [*report_overrides, f"output_dir={tmp_path / 'straight'}"])
-    train(straight)
-    broken = [*report_overrides, f"output_dir={tmp_path / 'broken'}"]
-    train(load_config(None, [*broken, "optim.epochs=1"]))
-    train(load_config(None, broken), resume=True)
-    a = load_checkpoint(tmp_path / "straight" / "last.pt")
-    b = load_checkpoint(tmp_path / "broken" / "last.pt")
-    assert a.epoch == b.epoch == 2 and a.extra["model_assets"] == b.extra["model_assets"]
-    assert all(torch.equal(a.model[k], b.model[k]) for k in a.model)
-    ha = pd.read_csv(tmp_path / "straight" / "history.csv")
-    hb = pd.read_csv(tmp_path / "broken" / "history.csv")
+    ha, hb = straight_and_resumed(report_overrides, tmp_path)
     assert ha["train_loss"].tolist() == hb["train_loss"].tolist()
     assert ha["val_loss"].tolist() == hb["val_loss"].tolist()
 

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
-from cohort_helpers import TINY_UNICT
+from cohort_helpers import TINY_UNICT, straight_and_resumed
 from typer.testing import CliRunner
 
 from hyperct.cli.main import app
@@ -58,17 +57,7 @@ def test_unict_run_writes_predictions_reports_and_a_loss_per_task(
 
 @pytest.mark.slow
 def test_resume_matches_an_unbroken_run(unict_overrides: list[str], tmp_path: Path) -> None:
-    straight = load_config(None, [*unict_overrides, f"output_dir={tmp_path / 'straight'}"])
-    train(straight)
-    broken = [*unict_overrides, f"output_dir={tmp_path / 'broken'}"]
-    train(load_config(None, [*broken, "optim.epochs=1"]))
-    train(load_config(None, broken), resume=True)
-    a = load_checkpoint(tmp_path / "straight" / "last.pt")
-    b = load_checkpoint(tmp_path / "broken" / "last.pt")
-    assert a.epoch == b.epoch == 2 and a.extra["model_assets"] == b.extra["model_assets"]
-    assert all(torch.equal(a.model[k], b.model[k]) for k in a.model)
-    ha = pd.read_csv(tmp_path / "straight" / "history.csv")
-    hb = pd.read_csv(tmp_path / "broken" / "history.csv")
+    ha, hb = straight_and_resumed(unict_overrides, tmp_path)
     columns = ["train_loss", "val_mean_auc", *(f"train_loss/{p}" for p in PARTS)]
     assert ha[columns].equals(hb[columns])
 
