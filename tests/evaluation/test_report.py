@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from hyperct.cli.evaluate import evaluate as evaluate_command
 from hyperct.evaluation.bootstrap import BootstrapConfig
-from hyperct.evaluation.html import fmt
+from hyperct.evaluation.html import Section, fmt
 from hyperct.inference.predictions import write_predictions
 from hyperct.evaluation.report import evaluate
 from hyperct.evaluation.sources import load_sources
@@ -125,3 +125,16 @@ def test_reliable_intervals_carry_no_marker(
     ci = pd.read_csv(tmp_path / "out" / "auc_ci.csv")
     assert not ci["ci_unreliable"].any()
     assert "<sup class=warn" not in result.report.read_text()
+
+
+def test_extra_sections_follow_the_computed_ones_with_a_toc_entry(
+    runs: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    extra = Section("UniCT example", "<p id=extra-body>generated beside reference</p>", "unict")
+    result = evaluate(runs=[runs[0]], out=tmp_path / "out", config=CONFIG, lora=False,
+                      sections=[extra])
+    text = result.report.read_text()
+    assert text.count("<p id=extra-body>") == 1
+    headings = [m.start() for m in re.finditer("<h2", text)]
+    assert len(headings) > 1 and text.index("<p id=extra-body>") > headings[-1]  # the last one
+    assert "<a href='#unict'>UniCT example</a>" in text

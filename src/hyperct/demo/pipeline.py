@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from hyperct.demo.unict import UniCTExample
+    from hyperct.evaluation.report import EvaluationResult
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ def run_demo(config: DemoConfig) -> DemoResult:
     example = None
     if config.unict:
         example = steps.run("train UniCT and predict a test scan", _unict, config, cohort, out)
-    evaluation = steps.run("evaluate", _evaluate, config, out)
+    evaluation = steps.run("evaluate", _evaluate, config, out, example)
     predictions, png = None, None
     if config.real_ct is not None:
         predictions, png = steps.run("predict and explain a real CT", _predict_real, config, out)
@@ -252,14 +253,18 @@ def _unict(config: DemoConfig, cohort, out: Path):  # type: ignore[no-untyped-de
     return predict_example(run, manifest, out / "cache3d", out / "unict")
 
 
-def _evaluate(config: DemoConfig, out: Path):  # type: ignore[no-untyped-def]
+def _evaluate(config: DemoConfig, out: Path, example: UniCTExample | None) -> EvaluationResult:
+    """The HTML report of the compared methods, with the UniCT example when there is one."""
+    from hyperct.demo.unict import example_section
     from hyperct.evaluation.bootstrap import BootstrapConfig
     from hyperct.evaluation.report import evaluate
     from hyperct.evaluation.tables import EvaluationConfig
 
     runs = [out / "runs" / m for m in config.methods]
     bootstrap = BootstrapConfig(n_resamples=config.bootstrap, seed=config.seed)
-    return evaluate(runs=runs, out=out / "report", config=EvaluationConfig(bootstrap=bootstrap))
+    extra = [example_section(example)] if example is not None else []
+    return evaluate(runs=runs, out=out / "report", config=EvaluationConfig(bootstrap=bootstrap),
+                    sections=extra)
 
 
 def main_run(config: DemoConfig, out: Path) -> Path:

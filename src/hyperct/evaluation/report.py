@@ -66,6 +66,7 @@ def evaluate(
     report_metrics: str | Path | None = None,
     references: RunReferences | None = None,
     meteor: bool = True,
+    sections: Sequence[html.Section] = (),
 ) -> EvaluationResult:
     """Evaluate RUN folders and predictions files and write the report to ``out``.
 
@@ -75,7 +76,8 @@ def evaluate(
     JSON of ``hyperct evaluate-reports``) add their sections. The masks, reports and fusion
     attention a segmenting run's prediction wrote into the first RUN add theirs
     (:mod:`hyperct.evaluation.run_outputs`; ``references``: the manifest and cache to score
-    them against, default the run's own; ``meteor`` off skips METEOR there).
+    them against, default the run's own; ``meteor`` off skips METEOR there). ``sections`` are
+    appended as given (the demo's UniCT example).
     """
     df, sources = load_sources([*runs, *predictions])
     out_dir = Path(out) if out is not None else _default_out(sources[0])
@@ -94,7 +96,8 @@ def evaluate(
                                   references, skip, meteor)
     if lora:
         extras.insert(0, lora_section(sources, out_dir / "plots"))
-    sections = _sections(tables, models, figures) + [s for s in extras if s is not None]
+    sections = [*_sections(tables, models, figures), *(s for s in extras if s is not None),
+                *sections]
     report = out_dir / "report.html"
     write_text_atomic(report, html.page("hyperct evaluation", _meta(sources, config), sections))
     files += [*plot_files, _write_summary(tables, sources, config, out_dir)]
