@@ -34,7 +34,8 @@ def machine_info() -> dict[str, Any]:
         pass
     try:
         sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+            cwd=RESULTS_DIR.parent,  # the benchmarked checkout, whatever folder it runs from
         ).stdout.strip()
         info["git_sha"] = sha
     except (OSError, subprocess.CalledProcessError):
