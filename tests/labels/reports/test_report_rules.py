@@ -121,6 +121,41 @@ def test_radiology_phrasings(text, task, label):
     assert label_report(text).labels[task] == label
 
 
+# Synonyms and dictation spellings of the four findings that bound CE-F1, in sentences written
+# for these tests (not taken from the shared reports).
+@pytest.mark.parametrize(
+    "text, task, label",
+    [
+        ("Peri-bronchial thickening in both lower lobes.", "Peribronchial thickening", 1),
+        ("Mild peribronchial thickning at the bases.", "Peribronchial thickening", 1),
+        ("Thickened bronchovascular bundles in the right lung.", "Peribronchial thickening", 1),
+        ("Bronchovascular bundle thickening in both lungs.", "Peribronchial thickening", 1),
+        ("Normal bronchovascular bundles.", "Peribronchial thickening", -1),
+        ("Thickened interlobular septae at the bases.", "Interlobular septal thickening", 1),
+        ("Interlobular septal thikening in the right lower lobe.",
+         "Interlobular septal thickening", 1),
+        ("Paraseptal emphysema and apical pleural thickening.",
+         "Interlobular septal thickening", -1),
+        ("A septated effusion with pleural thickening on the left.",
+         "Interlobular septal thickening", -1),
+        ("Small pericardial efusion.", "Pericardial effusion", 1),
+        ("Moderate pericardial effussion is observed.", "Pericardial effusion", 1),
+        ("Hemopericardium after the procedure.", "Pericardial effusion", 1),
+        ("Pericardial thickening without effusion is noted.", "Pericardial effusion", -1),
+        ("A physiological amount of pericardial fluid is present.", "Pericardial effusion", 0),
+        ("Pericardial fluid within physiological limits.", "Pericardial effusion", 0),
+        ("A thin rim of pericardial fluid anteriorly.", "Pericardial effusion", 1),
+        ("Opacification of the right lower lobe.", "Lung opacity", 1),
+        ("Patchy opacified areas in the lingula.", "Lung opacity", 1),
+        ("Groundglass densities in the left upper lobe.", "Lung opacity", 1),
+        ("Good contrast opacification of the pulmonary arteries.", "Lung opacity", -1),
+        ("The opacified pulmonary arteries show no filling defect.", "Lung opacity", -1),
+    ],
+)
+def test_synonyms_and_spellings(text, task, label):
+    assert label_report(text).labels[task] == label
+
+
 def test_all_findings_and_evidence():
     out = label_report("No pleural effusion. Minimal atelectasis in the left lower lobe.")
     assert set(out.labels) == {t.name for t in CONVENTIONAL}

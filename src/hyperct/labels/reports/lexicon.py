@@ -145,7 +145,12 @@ def _ctr_increased(sentence: str, start: int, end: int) -> bool:
 
 _ATHERO = (r"\bcalcif\w*", r"\batherom\w*", r"\batheroscl\w*", r"\bplaques?\b")
 _ATHERO_EXCLUDE = (r"\blymph", r"\bnodul\w+", r"\bpleura\w*", r"\bgranulom\w*")
-_EFFUSION = r"(?:effusions?|fluid|effusion-thickening)"
+# Spellings seen in dictated reports: "efusion", "effussion".
+_EFFUSION = r"(?:ef+us+ions?|fluid|ef+us+ion-thickening)"
+# "thickening", "thickened" and the dictation misspellings "thickning", "thikening", "thickned";
+# "thickness" apart, since a thickness is a measurement until something calls it increased.
+_THICKENING = r"thic?k(?:en|n)(?!ess)\w*"
+_THICKNESS = r"thic?kness\w*"
 _NEAR = r"\b(?:effusions?|fluid)\b(?:\s+[\w,()-]+){0,10}?\s+"
 
 _LYMPH_TERMS = (
@@ -209,14 +214,22 @@ LYMPH_PATHOLOGICAL = FindingRule(
 
 # A word that names another finding or structure: a thickening beyond it belongs to that one.
 _NOT_OTHER_FINDING = r"(?!\w*sept|pleur|glass|densit|nodul|opacit|consolid)"
+# "peribronchial", "peri-bronchial", "peribronchovascular".
+_PERIBRONCH = r"\bperi[- ]?bronch\w*"
 _PERIBRONCHIAL_TERMS = (
     # "peribronchial diffuse mild increase in thickness", "thickening ... along the
     # peribronchial sheath": the thickening and the peribronchial site in one clause, with no
     # other finding between them ("peribronchial area and interlobular septal thickenings").
-    r"\bperibronch\w*(?:\s+(?!and\b|or\b)" + _NOT_OTHER_FINDING + r"[\w-]+){0,5}?\s+"
-    r"(?:thicken\w*|thickness\w*)",
-    r"\b(?:thicken\w*|thickness)\s+(?:" + _NOT_OTHER_FINDING + r"[\w-]+\s+){0,8}?peribronch\w*",
-    r"\bperibronchial\s+(?:cuffing|infiltrat\w*)",
+    _PERIBRONCH + r"(?:\s+(?!and\b|or\b)" + _NOT_OTHER_FINDING + r"[\w-]+){0,5}?\s+"
+    r"(?:" + _THICKENING + "|" + _THICKNESS + ")",
+    r"\b(?:" + _THICKENING + "|" + _THICKNESS + r")\s+(?:" + _NOT_OTHER_FINDING
+    + r"[\w-]+\s+){0,8}?" + _PERIBRONCH,
+    _PERIBRONCH + r"\s+(?:cuffing|infiltrat\w*)",
+    # The bronchovascular bundle is the peribronchovascular interstitium with its bronchus and
+    # artery: its thickening is the same finding ("thickened bronchovascular bundles").
+    r"\bbronchovascular\s+(?:bundles?|interstiti\w*)\s+(?:\w+\s+){0,2}?" + _THICKENING,
+    r"\b" + _THICKENING + r"\s+(?:of\s+)?(?:the\s+)?(?:\w+\s+)?bronchovascular\s+"
+    r"(?:bundles?|interstiti\w*)",
 )
 # CT-RATE convention: only peribronchial wording counts ("bronchial wall thickening" alone is
 # labelled absent by CT-RATE's annotators).
@@ -307,9 +320,17 @@ RULES: tuple[FindingRule, ...] = (
             r"\bpericardial\s+(?:space|recess\w*|sinus)\s+(?:\w+\s+){0,3}(?:fluid|effusion)",
             # "pericardial thickening and effusion": effusion coordinated with another
             # pericardial word; "pericardial thickening" alone is not an effusion.
-            r"\bpericardial\s+(?:thicken\w*|thickness)\s*(?:and|or|with|/|-)\s*(?:\w+\s+)?"
+            # "pericardial thickening without effusion" is not one.
+            r"\bpericardial\s+(?:" + _THICKENING + "|" + _THICKNESS + r")\s*"
+            r"(?:\b(?:and|or|with)\b|/|-)\s*(?:\w+\s+)?" + _EFFUSION,
+            # Water or blood in the pericardial sac.
+            r"\bhydropericardi\w*|\bha?emopericardi\w*",
+        ),
+        # A physiological amount of pericardial fluid is the normal content of the sac.
+        normal=(
+            r"\bphysiolog\w*\s+(?:\w+\s+){0,3}?(?:of\s+)?(?:the\s+)?pericardial\s+"
             + _EFFUSION,
-            r"\bhydropericardi\w*",
+            r"\bpericardial\s+" + _EFFUSION + r"\b[^.;]{0,40}?\b(?:physiolog\w*|normal\s+limits)",
         ),
     ),
     FindingRule(
@@ -369,8 +390,9 @@ RULES: tuple[FindingRule, ...] = (
     FindingRule(
         task="Lung opacity",
         terms=(
-            r"(?<!nodular )\bopacit\w*",
-            r"\bground[- ]glass\w*(?![\s-]+(?:\w+\s+)?nodul)|\bGGOs?\b|\bfrosted\s+glass|"
+            # "opacity", "opacification", "opacified lobe".
+            r"(?<!nodular )\bopaci(?:t|fi)\w*",
+            r"\bground[- ]?glass\w*(?![\s-]+(?:\w+\s+)?nodul)|\bGGOs?\b|\bfrosted\s+glass|"
             r"\bicy\s+(?:glass\s+)?densit\w*",
             # Gravity-dependent opacity of the posterior lung ("dependent density increases").
             r"\bdep[ae]nd[ae]nt\s+(?:\w+\s+)?(?:densit\w*|opacit\w*)",
@@ -380,7 +402,16 @@ RULES: tuple[FindingRule, ...] = (
             r"\b(?:increased|increase\s+in)\s+(?:\w+\s+)?attenuation\b|\battenuation\s+increase\w*",
         ),
         # "metastasis has infiltration into the kidney": invasion of a structure, not an infiltrate.
-        exclude=(_NOT_IN_LUNG, r"\bactive\s+infiltrat\w*", r"\binfiltrat\w*\s+into\b"),
+        # Contrast opacifies vessels and cardiac chambers ("good opacification of the pulmonary
+        # arteries"): that is no lung opacity.
+        exclude=(
+            _NOT_IN_LUNG,
+            r"\bactive\s+infiltrat\w*",
+            r"\binfiltrat\w*\s+into\b",
+            r"\bcontrast\b[^.;]{0,40}\bopacifi\w*|\bopacifi\w*\s+(?:of\s+)?(?:the\s+)?(?:\w+\s+){0,2}?"
+            r"(?:arter\w*|vessels?|veins?|aort\w*|vascular|trunk|chambers?|ventric\w*|atri\w*)"
+            r"|\b(?:arter\w*|vessels?|veins?|aort\w*|vascular)\s+(?:\w+\s+){0,2}?opacifi\w*",
+        ),
         context=_is_parenchymal_opacity,
     ),
     FindingRule(
@@ -438,15 +469,19 @@ RULES: tuple[FindingRule, ...] = (
     FindingRule(
         task="Interlobular septal thickening",
         terms=(
-            # "septal and interstitial thickening", "septal thickenings"
-            r"\b\w*sept\w*\s+(?:[\w-]+\s+){0,3}?(?:thicken\w*|thickness\w*)",
-            r"\bthicken\w*\s+(?:of\s+)?(?:the\s+)?(?:[\w-]+\s+){0,4}?(?:interlobular\s+)?septa\b",
+            # "septal and interstitial thickening", "septal thickenings"; not "paraseptal
+            # emphysema" nor a "septated" effusion beside a pleural thickening.
+            r"\b(?!para)\w*sept(?!at)\w*\s+(?:(?!pleur)[\w-]+\s+){0,3}?(?:" + _THICKENING + "|"
+            + _THICKNESS + ")",
+            # "septa" and its hypercorrect plural "septae".
+            r"\b" + _THICKENING + r"\s+(?:of\s+)?(?:the\s+)?(?:[\w-]+\s+){0,4}?"
+            r"(?:interlobular\s+)?septae?\b",
             # "prominent interlobular septa", "interlobular septal clarification" (prominence)
             r"\bprominen\w*\s+(?:(?:of|in)\s+)?(?:the\s+)?(?:\w+\s+){0,2}?interlobular\s+sept\w*|"
             r"\binterlobular\s+sept\w*\s+(?:prominen\w*|clarification|accentuat\w*)",
             # Thickened lung interstitium: CT-RATE counts it as septal thickening.
-            r"\binterstiti\w*\s+(?:\w+\s+)?thicken\w*|"
-            r"\bthicken\w*\s+(?:of|in)\s+(?:the\s+)?(?:[\w-]+\s+)?interstitium\b",
+            r"\binterstiti\w*\s+(?:\w+\s+)?" + _THICKENING,
+            r"\b" + _THICKENING + r"\s+(?:of|in)\s+(?:the\s+)?(?:[\w-]+\s+)?interstitium\b",
             r"\bkerley\b|\bseptal\s+lines?\b",
         ),
         exclude=(r"\b(?:inter)?(?:atrial|ventricular)\s+sept\w*|\bnasal\s+sept\w*",),
