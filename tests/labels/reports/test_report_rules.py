@@ -156,6 +156,29 @@ def test_synonyms_and_spellings(text, task, label):
     assert label_report(text).labels[task] == label
 
 
+# What a lung density or infiltration is read as, in sentences written for these tests.
+@pytest.mark.parametrize(
+    "text, task, label",
+    [
+        # An infiltration that only interprets another finding is a diagnosis.
+        ("Consolidation in the left lower lobe, considered as pneumonic infiltration.",
+         "Lung opacity", -1),
+        ("The findings should be correlated clinically in terms of infiltration.",
+         "Lung opacity", -1),
+        ("Patchy densities in the right lung compatible with infiltration.", "Lung opacity", 1),
+        ("Infiltration in the right lower lobe.", "Lung opacity", 1),
+        # A relative clause says what the density is.
+        ("Density increases at both apices, which are considered sequelae.", "Lung opacity", -1),
+        ("Density increases at both bases, which may be atelectasis or pneumonia.",
+         "Lung opacity", 1),
+        ("Density increases consistent with atelectasis and infection at the bases.",
+         "Lung opacity", 1),
+    ],
+)
+def test_what_a_density_is_read_as(text, task, label):
+    assert label_report(text).labels[task] == label
+
+
 def test_all_findings_and_evidence():
     out = label_report("No pleural effusion. Minimal atelectasis in the left lower lobe.")
     assert set(out.labels) == {t.name for t in CONVENTIONAL}

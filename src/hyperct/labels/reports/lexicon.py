@@ -101,6 +101,11 @@ _SCAR_DENSITY = re.compile(
     r"\bperibronch\w*|\bband",
     _I,
 )
+# A density read as an active process ("density increases compatible with atelectasis or
+# pneumonia") is an opacity whatever scar word lies beside it.
+_INFECTIVE = re.compile(
+    r"\bpneumon\w*|\binfect\w*|\binflammat\w*|\bcovid|\bviral\b|\bo?edema\w*", _I
+)
 # "density increases and atelectatic changes": a finding coordinated with the density (the two
 # noun phrases joined by "and", a few modifiers apart) is a second finding, not what the
 # density is.
@@ -109,12 +114,44 @@ _COORDINATION = re.compile(
 )
 
 
+_RELATIVE = re.compile(r"\s*(?:which|that)\b", _I)
+
+
 def _segment_span(sentence: str, start: int) -> tuple[int, int]:
-    """The span of the comma-delimited piece of the sentence holding ``start``."""
+    """The span of the comma-delimited piece of the sentence holding ``start``.
+
+    A relative clause set off by a comma belongs to the noun before it ("density increases,
+    which are evaluated in favour of sequelae, ..."), so the span runs through it.
+    """
     for m in _SEGMENT.finditer(sentence):
         if m.start() <= start < m.end():
-            return m.span()
+            low, high = m.span()
+            nxt = _SEGMENT.search(sentence, high)
+            if nxt is not None and _RELATIVE.match(nxt.group(0)):
+                high = nxt.end()
+            return low, high
     return 0, len(sentence)
+
+
+# "consolidations evaluated in favour of pneumonic infiltration", "correlation in terms of
+# infiltration": the infiltration names what another finding is, a diagnosis, not an opacity.
+_INTERPRETATION = re.compile(
+    r"\b(?:in\s+favou?r\s+of|compatible\s+with|consistent\s+with|in\s+terms\s+of|"
+    r"suggestive\s+of|suggesting|evaluated\s+as|considered\s+as|interpreted\s+as)\s+"
+    r"(?:[\w-]+\s+){0,3}?$",
+    _I,
+)
+# An opacity word before the interpretation: the interpreted finding is itself an opacity
+# ("patchy densities compatible with infiltration").
+_OPACITY_WORD = re.compile(r"\b(?:densit|opaci|ground|glass|attenuat|infiltrat)", _I)
+
+
+def _is_diagnosis(sentence: str, start: int, end: int) -> bool:
+    """An infiltration named only as the interpretation of a finding that is no opacity."""
+    if not re.match(r"(?i)infiltrat", sentence[start:end]):
+        return False
+    cue = _INTERPRETATION.search(sentence[:start])
+    return bool(cue) and not _OPACITY_WORD.search(sentence[: cue.start()])
 
 
 def _is_parenchymal_opacity(sentence: str, start: int, end: int) -> bool:
@@ -123,12 +160,18 @@ def _is_parenchymal_opacity(sentence: str, start: int, end: int) -> bool:
     A scar word qualifies the density when nothing coordinates the two ("pleuroparenchymal
     sequelae density", "density increase consistent with band atelectasis"); a finding joined
     by "and" is another finding beside it ("density increases and atelectatic changes"). A
-    dependent density stays an opacity whatever lies beside it.
+    dependent density, or one read as infection or oedema, stays an opacity whatever lies
+    beside it. An infiltration that only
+    interprets another finding is a diagnosis (:func:`_is_diagnosis`).
     """
     phrase = sentence[start:end]
+    if _is_diagnosis(sentence, start, end):
+        return False
     if not re.search(r"(?i)densit", phrase) or re.match(r"(?i)dep[ae]nd", phrase):
         return True
     low, high = _segment_span(sentence, start)
+    if _INFECTIVE.search(sentence, low, high):
+        return True
     for m in _SCAR_DENSITY.finditer(sentence, low, high):
         between = sentence[m.end() : start] if m.end() <= start else sentence[end : m.start()]
         if m.start() < end and m.end() > start or not _COORDINATION.match(between):
