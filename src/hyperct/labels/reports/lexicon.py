@@ -360,7 +360,7 @@ RULES: tuple[FindingRule, ...] = (
             r"(?:[\w-]+\s+)?" + _EFFUSION,
             r"\bpleural\s*(?:,|and|or|/|-)\s*(?:and\s+|or\s+)?pericardial[\s-]+" + _EFFUSION,
             _NEAR + r"(?:\w+\s+){0,3}?pericardi\w*",
-            r"\bpericardial\s+(?:space|recess\w*|sinus)\s+(?:\w+\s+){0,3}(?:fluid|effusion)",
+            r"\bpericardial\s+(?:space|sinus)\s+(?:\w+\s+){0,3}" + _EFFUSION,
             # "pericardial thickening and effusion": effusion coordinated with another
             # pericardial word; "pericardial thickening" alone is not an effusion.
             # "pericardial thickening without effusion" is not one.
@@ -369,8 +369,13 @@ RULES: tuple[FindingRule, ...] = (
             # Water or blood in the pericardial sac.
             r"\bhydropericardi\w*|\bha?emopericardi\w*",
         ),
-        # A physiological amount of pericardial fluid is the normal content of the sac.
+        # A physiological amount of pericardial fluid is the normal content of the sac, and
+        # the pericardial recesses (superior, aortic) hold some of it in most people: fluid
+        # seen only in a recess is no effusion.
         normal=(
+            _EFFUSION + r"\s+(?:(?:is|are|was|were)\s+)?(?:\w+\s+)?(?:in|within|at|of)\s+"
+            r"(?:the\s+)?(?:[\w-]+\s+){0,3}?recess\w*",
+            r"\brecess\w*\s+" + _EFFUSION,
             r"\bphysiolog\w*\s+(?:\w+\s+){0,3}?(?:of\s+)?(?:the\s+)?pericardial\s+"
             + _EFFUSION,
             r"\bpericardial\s+" + _EFFUSION + r"\b[^.;]{0,40}?\b(?:physiolog\w*|normal\s+limits)",
