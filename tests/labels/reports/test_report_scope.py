@@ -82,6 +82,10 @@ def test_negation_about_the_past_exam_does_not_negate_now():
          "ground glass", Status.PRESENT),
         ("No nodule, ground glass opacity or consolidation was detected", "ground glass",
          Status.ABSENT),
+        ("The band is not seen in this examination, and peribronchial thickenings are present",
+         "peribronchial thickenings", Status.PRESENT),
+        ("Atelectasis is not seen and septal thickening is not seen", "septal thickening",
+         Status.ABSENT),
         # A severity word after a comma or "and" opens an affirmed noun phrase.
         ("No pleural effusion, mild peribronchial thickening", "peribronchial thickening",
          Status.PRESENT),

@@ -90,10 +90,11 @@ _NOT_NOW = re.compile(
     _I,
 )
 # What ends a negation's reach before the mention: the negated phrase got its own verb ("No
-# nodule was detected, ground glass ..."), or a comma or "and" opens a new noun phrase with a
-# severity word, which a negated list does not carry ("No effusion, mild peribronchial ...").
+# nodule was detected, ground glass ...", "X is not seen in this examination, and Y ..."), or a
+# comma or "and" opens a new noun phrase with a severity word, which a negated list does not
+# carry ("No effusion, mild peribronchial ...").
 _NEGATION_CLOSED = re.compile(
-    r"\b(?:is|are|was|were|been)\s+(?:\w+\s+)?" + _VERB + r"\b[^,;]*?(?:[,;]|\band\b)|"
+    r"(?:^\s*|\b(?:is|are|was|were|been)\s+)(?:\w+\s+)?" + _VERB + r"\b[^,;]*?(?:[,;]|\band\b)|"
     r"(?:[,;]|\band\b)\s*(?:there\s+(?:is|are)\s+)?(?:an?\s+)?(?:mild|mildly|minimal|minimally|"
     r"moderate|marked|severe|slight|slightly|small|trace|prominent|extensive|diffuse|patchy|"
     r"focal|new|newly)\b",
