@@ -177,6 +177,12 @@ def test_synonyms_and_spellings(text, task, label):
          "Lung opacity", 1),
         ("Density increases consistent with atelectasis and infection at the bases.",
          "Lung opacity", 1),
+        # Invasion by a tumour, and the parenchyma of another organ, are not lung opacities.
+        ("Malignant infiltration of the left brachial plexus.", "Lung opacity", -1),
+        ("Perineural infiltration along the intercostal nerves.", "Lung opacity", -1),
+        ("Hypodense areas in the spleen parenchyma (infiltration?).", "Lung opacity", -1),
+        ("A nodule in the thyroid gland parenchyma.", "Lung nodule", -1),
+        ("Patchy infiltration in the lung parenchyma.", "Lung opacity", 1),
     ],
 )
 def test_what_a_density_is_read_as(text, task, label):

@@ -50,11 +50,18 @@ _OTHER_ORGAN = (
     r"subcutaneous|cutaneous|skin|bones?|vertebra\w*|gallbladder|gall bladder|uterus|ovar\w*|"
     r"prostat\w*|bladder|intestin\w*|colon|gastric|muscles?|mediastinum|mediastinal|adipose|"
     r"humer\w*|ribs?|clavic\w*|scapul\w*|sternum|fractur\w*|"
-    r"fat|fatty|mesenter\w*|perirenal|omentum|omental|peritone\w*|soft tissue)\b"
+    r"fat|fatty|mesenter\w*|perirenal|omentum|omental|peritone\w*|soft tissue|"
+    r"nerves?|plexus|cauda|spinal)\b"
+)
+# Solid organs have a parenchyma of their own: "spleen parenchyma" is not the lung's.
+_PARENCHYMAL_ORGANS = (
+    "liver", "hepatic", "spleen", "splenic", "kidney", "renal", "thyroid", "breast", "pancreas",
+    "pancreatic", "prostate", "adrenal", "gland",
 )
 _LUNG = (
-    r"\b(?:lungs?|pulmonary|lobes?|lobar|parenchym\w*|segments?|fissur\w*|subpleural|apical|"
-    r"apex|perihilar|lingula\w*)\b"
+    r"\b(?:lungs?|pulmonary|lobes?|lobar|"
+    + "".join(rf"(?<!{organ}\s)" for organ in _PARENCHYMAL_ORGANS)
+    + r"parenchym\w*|segments?|fissur\w*|subpleural|apical|apex|perihilar|lingula\w*)\b"
 )
 _NOT_IN_LUNG = _OTHER_ORGAN + r"(?![^.]*" + _LUNG + r")"
 
@@ -456,6 +463,9 @@ RULES: tuple[FindingRule, ...] = (
             _NOT_IN_LUNG,
             r"\bactive\s+infiltrat\w*",
             r"\binfiltrat\w*\s+into\b",
+            # Tumour spreading into a tissue is invasion, not an infiltrate of the lung.
+            r"\b(?:malignan\w*|tumou?r\w*|neoplastic|perineural|lymphomatous|leuka?emic)\s+"
+            r"infiltrat\w*",
             r"\bcontrast\b[^.;]{0,40}\bopacifi\w*|\bopacifi\w*\s+(?:of\s+)?(?:the\s+)?(?:\w+\s+){0,2}?"
             r"(?:arter\w*|vessels?|veins?|aort\w*|vascular|trunk|chambers?|ventric\w*|atri\w*)"
             r"|\b(?:arter\w*|vessels?|veins?|aort\w*|vascular)\s+(?:\w+\s+){0,2}?opacifi\w*",
