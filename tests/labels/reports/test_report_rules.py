@@ -183,6 +183,16 @@ def test_synonyms_and_spellings(text, task, label):
         ("Hypodense areas in the spleen parenchyma (infiltration?).", "Lung opacity", -1),
         ("A nodule in the thyroid gland parenchyma.", "Lung nodule", -1),
         ("Patchy infiltration in the lung parenchyma.", "Lung opacity", 1),
+        # A site named in a later list item does not veto an earlier one.
+        ("Ground glass opacities in both lungs, hepatosteatosis in the liver.",
+         "Lung opacity", 1),
+        ("Patchy ground glass opacity in the lingula and a cyst in the left kidney.",
+         "Lung opacity", 1),
+        ("Subcutaneous emphysema in the chest wall, centrilobular emphysema in both lungs.",
+         "Emphysema", 1),
+        ("In the liver, a hypodense nodule of 8 mm.", "Lung nodule", -1),
+        ("A nodule in the thyroid gland (6 mm, stable).", "Lung nodule", -1),
+        ("Nodules in the anterior and posterior mediastinum.", "Lung nodule", -1),
     ],
 )
 def test_what_a_density_is_read_as(text, task, label):

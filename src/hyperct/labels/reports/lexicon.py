@@ -2,7 +2,8 @@
 
 Each :class:`FindingRule` lists regular expressions for mentions (synonyms, abbreviations and
 misspellings seen in real reports), for contexts that veto a mention (another organ, another
-sense of the word), and for phrases that state the finding is absent without a negation word
+sense of the word; read in the mention's own list item and what precedes it in the clause), and
+for phrases that state the finding is absent without a negation word
 ("heart size is normal", "lymph nodes that did not reach pathological size"). Finding-specific
 logic that a word list cannot express (calcified plaque in coronary vs aortic wall) lives in a
 ``context`` predicate that sees the sentence and the mention's span.
