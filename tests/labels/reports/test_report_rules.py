@@ -193,6 +193,9 @@ def test_synonyms_and_spellings(text, task, label):
         ("In the liver, a hypodense nodule of 8 mm.", "Lung nodule", -1),
         ("A nodule in the thyroid gland (6 mm, stable).", "Lung nodule", -1),
         ("Nodules in the anterior and posterior mediastinum.", "Lung nodule", -1),
+        ("Postoperative density increases in the left chest wall.", "Lung opacity", -1),
+        ("A nodule in the left axilla.", "Lung nodule", -1),
+        ("A 5 mm nodule in the esophageal wall.", "Lung nodule", -1),
     ],
 )
 def test_what_a_density_is_read_as(text, task, label):

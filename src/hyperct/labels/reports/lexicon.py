@@ -52,7 +52,7 @@ _OTHER_ORGAN = (
     r"prostat\w*|bladder|intestin\w*|colon|gastric|muscles?|mediastinum|mediastinal|adipose|"
     r"humer\w*|ribs?|clavic\w*|scapul\w*|sternum|fractur\w*|"
     r"fat|fatty|mesenter\w*|perirenal|omentum|omental|peritone\w*|soft tissue|"
-    r"nerves?|plexus|cauda|spinal)\b"
+    r"nerves?|plexus|cauda|spinal|chest\s+wall|pericardi\w*|axilla\w*|o?esophag\w*|thym\w*)\b"
 )
 # Solid organs have a parenchyma of their own: "spleen parenchyma" is not the lung's.
 _PARENCHYMAL_ORGANS = (
