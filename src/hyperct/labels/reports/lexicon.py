@@ -276,6 +276,11 @@ _PERIBRONCHIAL_TERMS = (
     r"\b(?:" + _THICKENING + "|" + _THICKNESS + r")\s+(?:" + _NOT_OTHER_FINDING
     + r"[\w-]+\s+){0,8}?" + _PERIBRONCH,
     _PERIBRONCH + r"\s+(?:cuffing|infiltrat\w*)",
+    # Coordinated modifiers of one thickening: "peribronchial and interlobular septal
+    # thickening", "peribronchial, interstitial and pleural thickening".
+    _PERIBRONCH + r"\s*(?:,|/|\band\b|\bor\b)\s*(?:inter|intra)?(?:lobular\s+)?"
+    r"(?:septal|interstitial|bronchial(?:\s+wall)?)(?:\s*(?:,|\band\b|\bor\b)\s*"
+    r"(?:[\w-]+\s+){0,2}?|\s+)" + _THICKENING,
     # The bronchovascular bundle is the peribronchovascular interstitium with its bronchus and
     # artery: its thickening is the same finding ("thickened bronchovascular bundles").
     r"\bbronchovascular\s+(?:bundles?|interstiti\w*)\s+(?:\w+\s+){0,2}?" + _THICKENING,
