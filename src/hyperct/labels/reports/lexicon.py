@@ -202,7 +202,10 @@ _EFFUSION = r"(?:ef+us+ions?|fluid|ef+us+ion-thickening)"
 # "thickness" apart, since a thickness is a measurement until something calls it increased.
 _THICKENING = r"thic?k(?:en|n)(?!ess)\w*"
 _THICKNESS = r"thic?kness\w*"
-_NEAR = r"\b(?:effusions?|fluid)\b(?:\s+[\w,()-]+){0,10}?\s+"
+# A word between a finding's parts that is no negation: a mention never spans "not" ("septa
+# are not thickened", "effusion is not seen in the pericardium"), so the scope rules see it.
+_W = r"(?!(?:not|no|nor|without)\b)"
+_NEAR = r"\b(?:effusions?|fluid)\b(?:\s+" + _W + r"[\w,()-]+){0,10}?\s+"
 
 _LYMPH_TERMS = (
     r"\blymphadenopath\w*|\badenopath\w*|\blymphadenomegal\w*|\bLAPs?\b",
@@ -271,19 +274,19 @@ _PERIBRONCHIAL_TERMS = (
     # "peribronchial diffuse mild increase in thickness", "thickening ... along the
     # peribronchial sheath": the thickening and the peribronchial site in one clause, with no
     # other finding between them ("peribronchial area and interlobular septal thickenings").
-    _PERIBRONCH + r"(?:\s+(?!and\b|or\b)" + _NOT_OTHER_FINDING + r"[\w-]+){0,5}?\s+"
+    _PERIBRONCH + r"(?:\s+(?!and\b|or\b)" + _W + _NOT_OTHER_FINDING + r"[\w-]+){0,5}?\s+"
     r"(?:" + _THICKENING + "|" + _THICKNESS + ")",
-    r"\b(?:" + _THICKENING + "|" + _THICKNESS + r")\s+(?:" + _NOT_OTHER_FINDING
+    r"\b(?:" + _THICKENING + "|" + _THICKNESS + r")\s+(?:" + _W + _NOT_OTHER_FINDING
     + r"[\w-]+\s+){0,8}?" + _PERIBRONCH,
     _PERIBRONCH + r"\s+(?:cuffing|infiltrat\w*)",
     # Coordinated modifiers of one thickening: "peribronchial and interlobular septal
     # thickening", "peribronchial, interstitial and pleural thickening".
     _PERIBRONCH + r"\s*(?:,|/|\band\b|\bor\b)\s*(?:inter|intra)?(?:lobular\s+)?"
     r"(?:septal|interstitial|bronchial(?:\s+wall)?)(?:\s*(?:,|\band\b|\bor\b)\s*"
-    r"(?:[\w-]+\s+){0,2}?|\s+)" + _THICKENING,
+    r"(?:" + _W + r"[\w-]+\s+){0,2}?|\s+)" + _THICKENING,
     # The bronchovascular bundle is the peribronchovascular interstitium with its bronchus and
     # artery: its thickening is the same finding ("thickened bronchovascular bundles").
-    r"\bbronchovascular\s+(?:bundles?|interstiti\w*)\s+(?:\w+\s+){0,2}?" + _THICKENING,
+    r"\bbronchovascular\s+(?:bundles?|interstiti\w*)\s+(?:" + _W + r"\w+\s+){0,2}?" + _THICKENING,
     r"\b" + _THICKENING + r"\s+(?:of\s+)?(?:the\s+)?(?:\w+\s+)?bronchovascular\s+"
     r"(?:bundles?|interstiti\w*)",
 )
@@ -295,7 +298,7 @@ PERIBRONCHIAL_CATALOGUE = FindingRule(
     task="Peribronchial thickening",
     terms=(
         *_PERIBRONCHIAL_TERMS,
-        r"\bbronch\w*\s+walls?\s+(?:\w+\s+){0,2}?(?:thicken\w*|thickness\s+increase\w*)",
+        r"\bbronch\w*\s+walls?\s+(?:" + _W + r"\w+\s+){0,2}?(?:thicken\w*|thickness\s+increase\w*)",
         r"\b(?:thicken\w*|thickness\s+increase\w*)\s+(?:of\s+)?(?:the\s+)?(?:\w+\s+)?"
         r"bronch\w*\s+walls?",
         r"\bincrease\w*\s+(?:in\s+)?(?:the\s+)?(?:\w+\s+)?bronch\w*\s+wall\s+thickness",
@@ -372,8 +375,8 @@ RULES: tuple[FindingRule, ...] = (
             r"\bpericardial(?:\s*(?:,|and|or|/|-)\s*(?:and\s+|or\s+)?pleural)?[\s-]+"
             r"(?:[\w-]+\s+)?" + _EFFUSION,
             r"\bpleural\s*(?:,|and|or|/|-)\s*(?:and\s+|or\s+)?pericardial[\s-]+" + _EFFUSION,
-            _NEAR + r"(?:\w+\s+){0,3}?pericardi\w*",
-            r"\bpericardial\s+(?:space|sinus)\s+(?:\w+\s+){0,3}" + _EFFUSION,
+            _NEAR + r"(?:" + _W + r"\w+\s+){0,3}?pericardi\w*",
+            r"\bpericardial\s+(?:space|sinus)\s+(?:" + _W + r"\w+\s+){0,3}" + _EFFUSION,
             # "pericardial thickening and effusion": effusion coordinated with another
             # pericardial word; "pericardial thickening" alone is not an effusion.
             # "pericardial thickening without effusion" is not one.
@@ -453,7 +456,9 @@ RULES: tuple[FindingRule, ...] = (
         terms=(
             # "opacity", "opacification", "opacified lobe".
             r"(?<!nodular )\bopaci(?:t|fi)\w*",
-            r"\bground[- ]?glass\w*(?![\s-]+(?:\w+\s+)?nodul)|\bGGOs?\b|\bfrosted\s+glass|"
+            # Translations of the ground-glass pattern: frosted, matte, icy glass.
+            r"\bground[- ]?glass\w*(?![\s-]+(?:\w+\s+)?nodul)|\bGGOs?\b|"
+            r"\b(?:frosted|matte?)\s+glass|"
             r"\bicy\s+(?:glass\s+)?densit\w*",
             # Gravity-dependent opacity of the posterior lung ("dependent density increases").
             r"\bdep[ae]nd[ae]nt\s+(?:\w+\s+)?(?:densit\w*|opacit\w*)",
@@ -503,7 +508,7 @@ RULES: tuple[FindingRule, ...] = (
             r"\bpleural(?:\s*(?:,|and|or|/|-)\s*(?:and\s+|or\s+)?pericardial)?[\s-]+"
             r"(?:\w+\s+)?" + _EFFUSION,
             r"\bpericardial\s*(?:,|and|or|/|-)\s*(?:and\s+|or\s+)?pleural[\s-]+" + _EFFUSION,
-            _NEAR + r"(?:\w+\s+){0,3}?(?:pleura\w*|hemithora\w*)",
+            _NEAR + r"(?:" + _W + r"\w+\s+){0,3}?(?:pleura\w*|hemithora\w*)",
             r"\bhydrothora\w*",
             # A sided effusion is pleural: the pericardium has no sides ("bilateral effusion").
             r"\b(?:bilateral|both[- ]sided|right[- ]sided|left[- ]sided)\s+"
@@ -535,16 +540,18 @@ RULES: tuple[FindingRule, ...] = (
         terms=(
             # "septal and interstitial thickening", "septal thickenings"; not "paraseptal
             # emphysema" nor a "septated" effusion beside a pleural thickening.
-            r"\b(?!para)\w*sept(?!at)\w*\s+(?:(?!pleur)[\w-]+\s+){0,3}?(?:" + _THICKENING + "|"
+            r"\b(?!para)\w*sept(?!at)\w*\s+(?:(?!pleur)" + _W + r"[\w-]+\s+){0,3}?(?:"
+            + _THICKENING + "|"
             + _THICKNESS + ")",
             # "septa" and its hypercorrect plural "septae".
-            r"\b" + _THICKENING + r"\s+(?:of\s+)?(?:the\s+)?(?:[\w-]+\s+){0,4}?"
+            r"\b" + _THICKENING + r"\s+(?:of\s+)?(?:the\s+)?(?:" + _W + r"[\w-]+\s+){0,4}?"
             r"(?:interlobular\s+)?septae?\b",
             # "prominent interlobular septa", "interlobular septal clarification" (prominence)
             r"\bprominen\w*\s+(?:(?:of|in)\s+)?(?:the\s+)?(?:\w+\s+){0,2}?interlobular\s+sept\w*|"
-            r"\binterlobular\s+sept\w*\s+(?:prominen\w*|clarification|accentuat\w*)",
+            r"\binterlobular\s+sept\w*\s+(?:(?:is|are|was|were|appears?|became|become)\s+"
+            r"(?:" + _W + r"\w+\s+)?)?(?:prominen\w*|clarification|accentuat\w*)",
             # Thickened lung interstitium: CT-RATE counts it as septal thickening.
-            r"\binterstiti\w*\s+(?:\w+\s+)?" + _THICKENING,
+            r"\binterstiti\w*\s+(?:" + _W + r"\w+\s+)?" + _THICKENING,
             r"\b" + _THICKENING + r"\s+(?:of|in)\s+(?:the\s+)?(?:[\w-]+\s+)?interstitium\b",
             r"\bkerley\b|\bseptal\s+lines?\b",
         ),
