@@ -92,6 +92,8 @@ def test_negation_about_the_past_exam_does_not_negate_now():
         ("No pleural effusion and minimal pericardial effusion", "pericardial effusion",
          Status.PRESENT),
         ("No pleural or pericardial effusion", "pericardial effusion", Status.ABSENT),
+        ("No pleural effusion, focal consolidation, patchy opacity or pneumothorax",
+         "patchy opacity", Status.ABSENT),
         ("Neither peribronchial thickening nor bronchiectasis", "bronchiectasis", Status.ABSENT),
         # The answer to a heading.
         ("Pericardial effusion: none", "Pericardial effusion", Status.ABSENT),

@@ -92,12 +92,12 @@ _NOT_NOW = re.compile(
 # What ends a negation's reach before the mention: the negated phrase got its own verb ("No
 # nodule was detected, ground glass ...", "X is not seen in this examination, and Y ..."), or a
 # comma or "and" opens a new noun phrase with a severity word, which a negated list does not
-# carry ("No effusion, mild peribronchial ...").
+# carry ("No effusion, mild peribronchial ..."; "focal", "new" or "patchy" often do: "no
+# effusion, focal consolidation or pneumothorax").
 _NEGATION_CLOSED = re.compile(
     r"(?:^\s*|\b(?:is|are|was|were|been)\s+)(?:\w+\s+)?" + _VERB + r"\b[^,;]*?(?:[,;]|\band\b)|"
     r"(?:[,;]|\band\b)\s*(?:there\s+(?:is|are)\s+)?(?:an?\s+)?(?:mild|mildly|minimal|minimally|"
-    r"moderate|marked|severe|slight|slightly|small|trace|prominent|extensive|diffuse|patchy|"
-    r"focal|new|newly)\b",
+    r"moderate|marked|severe|slight|slightly|small|trace)\b",
     _I,
 )
 # A negation followed by these phrases speaks of the past exam, not of this one.
