@@ -144,6 +144,16 @@ def test_radiology_phrasings(text, task, label):
         ("Interlobular septa are not prominent.", "Interlobular septal thickening", -1),
         ("Bronchovascular bundles are not thickened.", "Peribronchial thickening", -1),
         ("Effusion is not seen in the pericardial space.", "Pericardial effusion", -1),
+        # Fluid belongs to the pericardium only when "pericardial" names the sac and no other
+        # finding or list item stands between them.
+        ("Bilateral pleural effusion and pericardial thickening.", "Pericardial effusion", -1),
+        ("Effusion in the right hemithorax, pericardial fat pad is prominent.",
+         "Pericardial effusion", -1),
+        ("Pleural effusion with adjacent atelectasis near the pericardium.",
+         "Pericardial effusion", -1),
+        ("Effusion in both pleural spaces and in the pericardium.", "Pericardial effusion", 1),
+        ("Effusion measuring 8 mm in the thickest part of the pericardial space.",
+         "Pericardial effusion", 1),
         ("Thickened interlobular septae at the bases.", "Interlobular septal thickening", 1),
         ("Interlobular septal thikening in the right lower lobe.",
          "Interlobular septal thickening", 1),

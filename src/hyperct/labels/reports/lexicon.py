@@ -205,7 +205,18 @@ _THICKNESS = r"thic?kness\w*"
 # A word between a finding's parts that is no negation: a mention never spans "not" ("septa
 # are not thickened", "effusion is not seen in the pericardium"), so the scope rules see it.
 _W = r"(?!(?:not|no|nor|without)\b)"
-_NEAR = r"\b(?:effusions?|fluid)\b(?:\s+" + _W + r"[\w,()-]+){0,10}?\s+"
+# Fluid and the cavity it lies in, a few words apart within one list item, with no other
+# finding between them ("effusion with atelectasis near the pericardium" is not pericardial).
+_FLUID_GAP = (
+    _W + r"(?!(?:atelect|consolid|nodul|thicken|opacit|densit|calcif|lesion|mass\b|fat\b)\w*)"
+)
+_NEAR = r"\b(?:effusions?|fluid)\b(?:\s+" + _FLUID_GAP + r"[\w()-]+){0,10}?\s+"
+# "pericardial" that names the sac, not another structure ("pericardial fat", "pericardial
+# thickening").
+_PERICARDIAL_SAC = (
+    r"pericardi(?:um|ac|al(?!\s+(?!space|area|cavity|sac|sinus|leaves|layers|region|level|"
+    r"recess)[a-z]))\w*"
+)
 
 _LYMPH_TERMS = (
     r"\blymphadenopath\w*|\badenopath\w*|\blymphadenomegal\w*|\bLAPs?\b",
@@ -375,7 +386,7 @@ RULES: tuple[FindingRule, ...] = (
             r"\bpericardial(?:\s*(?:,|and|or|/|-)\s*(?:and\s+|or\s+)?pleural)?[\s-]+"
             r"(?:[\w-]+\s+)?" + _EFFUSION,
             r"\bpleural\s*(?:,|and|or|/|-)\s*(?:and\s+|or\s+)?pericardial[\s-]+" + _EFFUSION,
-            _NEAR + r"(?:" + _W + r"\w+\s+){0,3}?pericardi\w*",
+            _NEAR + r"(?:" + _FLUID_GAP + r"\w+\s+){0,3}?" + _PERICARDIAL_SAC,
             r"\bpericardial\s+(?:space|sinus)\s+(?:" + _W + r"\w+\s+){0,3}" + _EFFUSION,
             # "pericardial thickening and effusion": effusion coordinated with another
             # pericardial word; "pericardial thickening" alone is not an effusion.
