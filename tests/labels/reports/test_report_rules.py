@@ -154,6 +154,8 @@ def test_radiology_phrasings(text, task, label):
         ("Effusion in both pleural spaces and in the pericardium.", "Pericardial effusion", 1),
         ("Effusion measuring 8 mm in the thickest part of the pericardial space.",
          "Pericardial effusion", 1),
+        ("Pericardial effusion and pleural thickening.", "Pleural effusion", -1),
+        ("Effusion between the pleural leaves on the right.", "Pleural effusion", 1),
         ("Thickened interlobular septae at the bases.", "Interlobular septal thickening", 1),
         ("Interlobular septal thikening in the right lower lobe.",
          "Interlobular septal thickening", 1),

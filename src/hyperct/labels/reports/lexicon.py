@@ -519,7 +519,9 @@ RULES: tuple[FindingRule, ...] = (
             r"\bpleural(?:\s*(?:,|and|or|/|-)\s*(?:and\s+|or\s+)?pericardial)?[\s-]+"
             r"(?:\w+\s+)?" + _EFFUSION,
             r"\bpericardial\s*(?:,|and|or|/|-)\s*(?:and\s+|or\s+)?pleural[\s-]+" + _EFFUSION,
-            _NEAR + r"(?:" + _W + r"\w+\s+){0,3}?(?:pleura\w*|hemithora\w*)",
+            # Not "pleural thickening" or "pleural plaque" beside an effusion named elsewhere.
+            _NEAR + r"(?:" + _FLUID_GAP + r"\w+\s+){0,3}?(?:hemithora\w*|pleura\w*\b"
+            r"(?!\s+(?:thicken|calcif|plaque|nodul|mass|lesion|based|retract)\w*))",
             r"\bhydrothora\w*",
             # A sided effusion is pleural: the pericardium has no sides ("bilateral effusion").
             r"\b(?:bilateral|both[- ]sided|right[- ]sided|left[- ]sided)\s+"
