@@ -4,7 +4,9 @@ A mention is *absent* when a negation cue governs it ("no X", "X was not observe
 resolved", "previously seen X ... not detected in this examination") or when it is placed in the
 prior study only ("In the previous examination, there is X"), *uncertain* when a hedge
 governs it ("possible X", "X?", "X cannot be excluded"), and *present* otherwise. Cues reach only
-within the clause (see :mod:`hyperct.labels.reports.text`) and a few words around the mention.
+within the clause (see :mod:`hyperct.labels.reports.text`) and a few words around the mention; a
+preceding negation stops at its own verb ("No A was seen, X ...") and at a new noun phrase with a
+severity word ("No A, mild X"). A denied change ("no significant change in X") denies no finding.
 """
 
 from __future__ import annotations
