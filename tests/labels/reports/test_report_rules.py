@@ -121,6 +121,112 @@ def test_radiology_phrasings(text, task, label):
     assert label_report(text).labels[task] == label
 
 
+# Synonyms and dictation spellings of the four findings that bound CE-F1, in sentences written
+# for these tests (not taken from the shared reports).
+@pytest.mark.parametrize(
+    "text, task, label",
+    [
+        ("Peri-bronchial thickening in both lower lobes.", "Peribronchial thickening", 1),
+        ("Mild peribronchial thickning at the bases.", "Peribronchial thickening", 1),
+        ("Thickened bronchovascular bundles in the right lung.", "Peribronchial thickening", 1),
+        ("Bronchovascular bundle thickening in both lungs.", "Peribronchial thickening", 1),
+        ("Normal bronchovascular bundles.", "Peribronchial thickening", -1),
+        ("Peribronchial and interlobular septal thickening at the bases.",
+         "Peribronchial thickening", 1),
+        ("Peribronchial, interstitial and pleural thickening.", "Peribronchial thickening", 1),
+        ("Peribronchial and interlobular septal thickening at the bases.",
+         "Interlobular septal thickening", 1),
+        ("Interlobular septa are prominent in both lower lobes.",
+         "Interlobular septal thickening", 1),
+        ("Matte glass densities in both lungs.", "Lung opacity", 1),
+        # A mention never spans a negation: "septa are not thickened" is no septal thickening.
+        ("Interlobular septa are not thickened.", "Interlobular septal thickening", -1),
+        ("Interlobular septa are not prominent.", "Interlobular septal thickening", -1),
+        ("Bronchovascular bundles are not thickened.", "Peribronchial thickening", -1),
+        ("Effusion is not seen in the pericardial space.", "Pericardial effusion", -1),
+        # Fluid belongs to the pericardium only when "pericardial" names the sac and no other
+        # finding or list item stands between them.
+        ("Bilateral pleural effusion and pericardial thickening.", "Pericardial effusion", -1),
+        ("Effusion in the right hemithorax, pericardial fat pad is prominent.",
+         "Pericardial effusion", -1),
+        ("Pleural effusion with adjacent atelectasis near the pericardium.",
+         "Pericardial effusion", -1),
+        ("Effusion in both pleural spaces and in the pericardium.", "Pericardial effusion", 1),
+        ("Effusion measuring 8 mm in the thickest part of the pericardial space.",
+         "Pericardial effusion", 1),
+        ("Pericardial effusion and pleural thickening.", "Pleural effusion", -1),
+        ("Effusion between the pleural leaves on the right.", "Pleural effusion", 1),
+        ("Thickened interlobular septae at the bases.", "Interlobular septal thickening", 1),
+        ("Interlobular septal thikening in the right lower lobe.",
+         "Interlobular septal thickening", 1),
+        ("Paraseptal emphysema and apical pleural thickening.",
+         "Interlobular septal thickening", -1),
+        ("A septated effusion with pleural thickening on the left.",
+         "Interlobular septal thickening", -1),
+        ("Small pericardial efusion.", "Pericardial effusion", 1),
+        ("Moderate pericardial effussion is observed.", "Pericardial effusion", 1),
+        ("Hemopericardium after the procedure.", "Pericardial effusion", 1),
+        ("Pericardial thickening without effusion is noted.", "Pericardial effusion", -1),
+        ("A physiological amount of pericardial fluid is present.", "Pericardial effusion", 0),
+        ("Pericardial fluid within physiological limits.", "Pericardial effusion", 0),
+        ("A thin rim of pericardial fluid anteriorly.", "Pericardial effusion", 1),
+        ("Fluid is seen in the superior pericardial recess.", "Pericardial effusion", 0),
+        ("Superior pericardial recess fluid, a normal variant.", "Pericardial effusion", 0),
+        ("Pericardial effusion extending into the superior recess, 9 mm thick.",
+         "Pericardial effusion", 1),
+        ("Opacification of the right lower lobe.", "Lung opacity", 1),
+        ("Patchy opacified areas in the lingula.", "Lung opacity", 1),
+        ("Groundglass densities in the left upper lobe.", "Lung opacity", 1),
+        ("Good contrast opacification of the pulmonary arteries.", "Lung opacity", -1),
+        ("The opacified pulmonary arteries show no filling defect.", "Lung opacity", -1),
+    ],
+)
+def test_synonyms_and_spellings(text, task, label):
+    assert label_report(text).labels[task] == label
+
+
+# What a lung density or infiltration is read as, in sentences written for these tests.
+@pytest.mark.parametrize(
+    "text, task, label",
+    [
+        # An infiltration that only interprets another finding is a diagnosis.
+        ("Consolidation in the left lower lobe, considered as pneumonic infiltration.",
+         "Lung opacity", -1),
+        ("The findings should be correlated clinically in terms of infiltration.",
+         "Lung opacity", -1),
+        ("Patchy densities in the right lung compatible with infiltration.", "Lung opacity", 1),
+        ("Infiltration in the right lower lobe.", "Lung opacity", 1),
+        # A relative clause says what the density is.
+        ("Density increases at both apices, which are considered sequelae.", "Lung opacity", -1),
+        ("Density increases at both bases, which may be atelectasis or pneumonia.",
+         "Lung opacity", 1),
+        ("Density increases consistent with atelectasis and infection at the bases.",
+         "Lung opacity", 1),
+        # Invasion by a tumour, and the parenchyma of another organ, are not lung opacities.
+        ("Malignant infiltration of the left brachial plexus.", "Lung opacity", -1),
+        ("Perineural infiltration along the intercostal nerves.", "Lung opacity", -1),
+        ("Hypodense areas in the spleen parenchyma (infiltration?).", "Lung opacity", -1),
+        ("A nodule in the thyroid gland parenchyma.", "Lung nodule", -1),
+        ("Patchy infiltration in the lung parenchyma.", "Lung opacity", 1),
+        # A site named in a later list item does not veto an earlier one.
+        ("Ground glass opacities in both lungs, hepatosteatosis in the liver.",
+         "Lung opacity", 1),
+        ("Patchy ground glass opacity in the lingula and a cyst in the left kidney.",
+         "Lung opacity", 1),
+        ("Subcutaneous emphysema in the chest wall, centrilobular emphysema in both lungs.",
+         "Emphysema", 1),
+        ("In the liver, a hypodense nodule of 8 mm.", "Lung nodule", -1),
+        ("A nodule in the thyroid gland (6 mm, stable).", "Lung nodule", -1),
+        ("Nodules in the anterior and posterior mediastinum.", "Lung nodule", -1),
+        ("Postoperative density increases in the left chest wall.", "Lung opacity", -1),
+        ("A nodule in the left axilla.", "Lung nodule", -1),
+        ("A 5 mm nodule in the esophageal wall.", "Lung nodule", -1),
+    ],
+)
+def test_what_a_density_is_read_as(text, task, label):
+    assert label_report(text).labels[task] == label
+
+
 def test_all_findings_and_evidence():
     out = label_report("No pleural effusion. Minimal atelectasis in the left lower lobe.")
     assert set(out.labels) == {t.name for t in CONVENTIONAL}

@@ -65,3 +65,40 @@ def test_history_not_in_this_examination():
 def test_negation_about_the_past_exam_does_not_negate_now():
     clause = "Ground glass areas are seen which were not present in the previous examination"
     assert _status(clause, "Ground glass") is Status.PRESENT
+
+
+# Negation scope and "no change" wording, in sentences written for these tests.
+@pytest.mark.parametrize(
+    "clause, phrase, expected",
+    [
+        # A denied change is no denied finding.
+        ("Pericardial effusion has not shown significant change", "Pericardial effusion",
+         Status.PRESENT),
+        ("The opacities did not show any significant size change", "opacities", Status.PRESENT),
+        ("Septal thickening without interval change", "Septal thickening", Status.PRESENT),
+        ("Peribronchial thickening has not shown", "Peribronchial thickening", Status.ABSENT),
+        # A negated phrase closed by its own verb does not reach the next one.
+        ("No nodule was detected, ground glass opacities are seen in both lungs",
+         "ground glass", Status.PRESENT),
+        ("No nodule, ground glass opacity or consolidation was detected", "ground glass",
+         Status.ABSENT),
+        ("The band is not seen in this examination, and peribronchial thickenings are present",
+         "peribronchial thickenings", Status.PRESENT),
+        ("Atelectasis is not seen and septal thickening is not seen", "septal thickening",
+         Status.ABSENT),
+        # A severity word after a comma or "and" opens an affirmed noun phrase.
+        ("No pleural effusion, mild peribronchial thickening", "peribronchial thickening",
+         Status.PRESENT),
+        ("No pleural effusion and minimal pericardial effusion", "pericardial effusion",
+         Status.PRESENT),
+        ("No pleural or pericardial effusion", "pericardial effusion", Status.ABSENT),
+        ("No pleural effusion, focal consolidation, patchy opacity or pneumothorax",
+         "patchy opacity", Status.ABSENT),
+        ("Neither peribronchial thickening nor bronchiectasis", "bronchiectasis", Status.ABSENT),
+        # The answer to a heading.
+        ("Pericardial effusion: none", "Pericardial effusion", Status.ABSENT),
+        ("Pericardial effusion: negative", "Pericardial effusion", Status.ABSENT),
+    ],
+)
+def test_negation_scope_and_change_wording(clause, phrase, expected):
+    assert _status(clause, phrase) is expected

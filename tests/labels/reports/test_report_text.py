@@ -19,6 +19,19 @@ def test_sentences_split_on_semicolon_and_bullets():
     ]
 
 
+def test_colon_keeps_a_heading_with_its_negative_answer():
+    assert split_sentences("Pericardial effusion: none. Findings: mild emphysema") == [
+        "Pericardial effusion: none.",
+        "Findings:",
+        "mild emphysema",
+    ]
+    assert split_sentences("Effusion - not seen. Septal thickening - Present") == [
+        "Effusion - not seen.",
+        "Septal thickening",
+        "Present",
+    ]
+
+
 def test_clauses_break_at_contrast_words():
     clauses = split_clauses("No effusion was detected, but there is atelectasis")
     assert [c.text for c in clauses] == ["No effusion was detected", "there is atelectasis"]

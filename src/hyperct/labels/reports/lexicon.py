@@ -2,7 +2,8 @@
 
 Each :class:`FindingRule` lists regular expressions for mentions (synonyms, abbreviations and
 misspellings seen in real reports), for contexts that veto a mention (another organ, another
-sense of the word), and for phrases that state the finding is absent without a negation word
+sense of the word; read in the mention's own list item and what precedes it in the clause), and
+for phrases that state the finding is absent without a negation word
 ("heart size is normal", "lymph nodes that did not reach pathological size"). Finding-specific
 logic that a word list cannot express (calcified plaque in coronary vs aortic wall) lives in a
 ``context`` predicate that sees the sentence and the mention's span.
@@ -50,11 +51,18 @@ _OTHER_ORGAN = (
     r"subcutaneous|cutaneous|skin|bones?|vertebra\w*|gallbladder|gall bladder|uterus|ovar\w*|"
     r"prostat\w*|bladder|intestin\w*|colon|gastric|muscles?|mediastinum|mediastinal|adipose|"
     r"humer\w*|ribs?|clavic\w*|scapul\w*|sternum|fractur\w*|"
-    r"fat|fatty|mesenter\w*|perirenal|omentum|omental|peritone\w*|soft tissue)\b"
+    r"fat|fatty|mesenter\w*|perirenal|omentum|omental|peritone\w*|soft tissue|"
+    r"nerves?|plexus|cauda|spinal|chest\s+wall|pericardi\w*|axilla\w*|o?esophag\w*|thym\w*)\b"
+)
+# Solid organs have a parenchyma of their own: "spleen parenchyma" is not the lung's.
+_PARENCHYMAL_ORGANS = (
+    "liver", "hepatic", "spleen", "splenic", "kidney", "renal", "thyroid", "breast", "pancreas",
+    "pancreatic", "prostate", "adrenal", "gland",
 )
 _LUNG = (
-    r"\b(?:lungs?|pulmonary|lobes?|lobar|parenchym\w*|segments?|fissur\w*|subpleural|apical|"
-    r"apex|perihilar|lingula\w*)\b"
+    r"\b(?:lungs?|pulmonary|lobes?|lobar|"
+    + "".join(rf"(?<!{organ}\s)" for organ in _PARENCHYMAL_ORGANS)
+    + r"parenchym\w*|segments?|fissur\w*|subpleural|apical|apex|perihilar|lingula\w*)\b"
 )
 _NOT_IN_LUNG = _OTHER_ORGAN + r"(?![^.]*" + _LUNG + r")"
 
@@ -101,6 +109,11 @@ _SCAR_DENSITY = re.compile(
     r"\bperibronch\w*|\bband",
     _I,
 )
+# A density read as an active process ("density increases compatible with atelectasis or
+# pneumonia") is an opacity whatever scar word lies beside it.
+_INFECTIVE = re.compile(
+    r"\bpneumon\w*|\binfect\w*|\binflammat\w*|\bcovid|\bviral\b|\bo?edema\w*", _I
+)
 # "density increases and atelectatic changes": a finding coordinated with the density (the two
 # noun phrases joined by "and", a few modifiers apart) is a second finding, not what the
 # density is.
@@ -109,12 +122,44 @@ _COORDINATION = re.compile(
 )
 
 
+_RELATIVE = re.compile(r"\s*(?:which|that)\b", _I)
+
+
 def _segment_span(sentence: str, start: int) -> tuple[int, int]:
-    """The span of the comma-delimited piece of the sentence holding ``start``."""
+    """The span of the comma-delimited piece of the sentence holding ``start``.
+
+    A relative clause set off by a comma belongs to the noun before it ("density increases,
+    which are evaluated in favour of sequelae, ..."), so the span runs through it.
+    """
     for m in _SEGMENT.finditer(sentence):
         if m.start() <= start < m.end():
-            return m.span()
+            low, high = m.span()
+            nxt = _SEGMENT.search(sentence, high)
+            if nxt is not None and _RELATIVE.match(nxt.group(0)):
+                high = nxt.end()
+            return low, high
     return 0, len(sentence)
+
+
+# "consolidations evaluated in favour of pneumonic infiltration", "correlation in terms of
+# infiltration": the infiltration names what another finding is, a diagnosis, not an opacity.
+_INTERPRETATION = re.compile(
+    r"\b(?:in\s+favou?r\s+of|compatible\s+with|consistent\s+with|in\s+terms\s+of|"
+    r"suggestive\s+of|suggesting|evaluated\s+as|considered\s+as|interpreted\s+as)\s+"
+    r"(?:[\w-]+\s+){0,3}?$",
+    _I,
+)
+# An opacity word before the interpretation: the interpreted finding is itself an opacity
+# ("patchy densities compatible with infiltration").
+_OPACITY_WORD = re.compile(r"\b(?:densit|opaci|ground|glass|attenuat|infiltrat)", _I)
+
+
+def _is_diagnosis(sentence: str, start: int, end: int) -> bool:
+    """An infiltration named only as the interpretation of a finding that is no opacity."""
+    if not re.match(r"(?i)infiltrat", sentence[start:end]):
+        return False
+    cue = _INTERPRETATION.search(sentence[:start])
+    return bool(cue) and not _OPACITY_WORD.search(sentence[: cue.start()])
 
 
 def _is_parenchymal_opacity(sentence: str, start: int, end: int) -> bool:
@@ -123,12 +168,18 @@ def _is_parenchymal_opacity(sentence: str, start: int, end: int) -> bool:
     A scar word qualifies the density when nothing coordinates the two ("pleuroparenchymal
     sequelae density", "density increase consistent with band atelectasis"); a finding joined
     by "and" is another finding beside it ("density increases and atelectatic changes"). A
-    dependent density stays an opacity whatever lies beside it.
+    dependent density, or one read as infection or oedema, stays an opacity whatever lies
+    beside it. An infiltration that only
+    interprets another finding is a diagnosis (:func:`_is_diagnosis`).
     """
     phrase = sentence[start:end]
+    if _is_diagnosis(sentence, start, end):
+        return False
     if not re.search(r"(?i)densit", phrase) or re.match(r"(?i)dep[ae]nd", phrase):
         return True
     low, high = _segment_span(sentence, start)
+    if _INFECTIVE.search(sentence, low, high):
+        return True
     for m in _SCAR_DENSITY.finditer(sentence, low, high):
         between = sentence[m.end() : start] if m.end() <= start else sentence[end : m.start()]
         if m.start() < end and m.end() > start or not _COORDINATION.match(between):
@@ -145,8 +196,27 @@ def _ctr_increased(sentence: str, start: int, end: int) -> bool:
 
 _ATHERO = (r"\bcalcif\w*", r"\batherom\w*", r"\batheroscl\w*", r"\bplaques?\b")
 _ATHERO_EXCLUDE = (r"\blymph", r"\bnodul\w+", r"\bpleura\w*", r"\bgranulom\w*")
-_EFFUSION = r"(?:effusions?|fluid|effusion-thickening)"
-_NEAR = r"\b(?:effusions?|fluid)\b(?:\s+[\w,()-]+){0,10}?\s+"
+# Spellings seen in dictated reports: "efusion", "effussion".
+_EFFUSION = r"(?:ef+us+ions?|fluid|ef+us+ion-thickening)"
+# "thickening", "thickened" and the dictation misspellings "thickning", "thikening", "thickned";
+# "thickness" apart, since a thickness is a measurement until something calls it increased.
+_THICKENING = r"thic?k(?:en|n)(?!ess)\w*"
+_THICKNESS = r"thic?kness\w*"
+# A word between a finding's parts that is no negation: a mention never spans "not" ("septa
+# are not thickened", "effusion is not seen in the pericardium"), so the scope rules see it.
+_W = r"(?!(?:not|no|nor|without)\b)"
+# Fluid and the cavity it lies in, a few words apart within one list item, with no other
+# finding between them ("effusion with atelectasis near the pericardium" is not pericardial).
+_FLUID_GAP = (
+    _W + r"(?!(?:atelect|consolid|nodul|thicken|opacit|densit|calcif|lesion|mass\b|fat\b)\w*)"
+)
+_NEAR = r"\b(?:effusions?|fluid)\b(?:\s+" + _FLUID_GAP + r"[\w()-]+){0,10}?\s+"
+# "pericardial" that names the sac, not another structure ("pericardial fat", "pericardial
+# thickening").
+_PERICARDIAL_SAC = (
+    r"pericardi(?:um|ac|al(?!\s+(?!space|area|cavity|sac|sinus|leaves|layers|region|level|"
+    r"recess)[a-z]))\w*"
+)
 
 _LYMPH_TERMS = (
     r"\blymphadenopath\w*|\badenopath\w*|\blymphadenomegal\w*|\bLAPs?\b",
@@ -209,14 +279,27 @@ LYMPH_PATHOLOGICAL = FindingRule(
 
 # A word that names another finding or structure: a thickening beyond it belongs to that one.
 _NOT_OTHER_FINDING = r"(?!\w*sept|pleur|glass|densit|nodul|opacit|consolid)"
+# "peribronchial", "peri-bronchial", "peribronchovascular".
+_PERIBRONCH = r"\bperi[- ]?bronch\w*"
 _PERIBRONCHIAL_TERMS = (
     # "peribronchial diffuse mild increase in thickness", "thickening ... along the
     # peribronchial sheath": the thickening and the peribronchial site in one clause, with no
     # other finding between them ("peribronchial area and interlobular septal thickenings").
-    r"\bperibronch\w*(?:\s+(?!and\b|or\b)" + _NOT_OTHER_FINDING + r"[\w-]+){0,5}?\s+"
-    r"(?:thicken\w*|thickness\w*)",
-    r"\b(?:thicken\w*|thickness)\s+(?:" + _NOT_OTHER_FINDING + r"[\w-]+\s+){0,8}?peribronch\w*",
-    r"\bperibronchial\s+(?:cuffing|infiltrat\w*)",
+    _PERIBRONCH + r"(?:\s+(?!and\b|or\b)" + _W + _NOT_OTHER_FINDING + r"[\w-]+){0,5}?\s+"
+    r"(?:" + _THICKENING + "|" + _THICKNESS + ")",
+    r"\b(?:" + _THICKENING + "|" + _THICKNESS + r")\s+(?:" + _W + _NOT_OTHER_FINDING
+    + r"[\w-]+\s+){0,8}?" + _PERIBRONCH,
+    _PERIBRONCH + r"\s+(?:cuffing|infiltrat\w*)",
+    # Coordinated modifiers of one thickening: "peribronchial and interlobular septal
+    # thickening", "peribronchial, interstitial and pleural thickening".
+    _PERIBRONCH + r"\s*(?:,|/|\band\b|\bor\b)\s*(?:inter|intra)?(?:lobular\s+)?"
+    r"(?:septal|interstitial|bronchial(?:\s+wall)?)(?:\s*(?:,|\band\b|\bor\b)\s*"
+    r"(?:" + _W + r"[\w-]+\s+){0,2}?|\s+)" + _THICKENING,
+    # The bronchovascular bundle is the peribronchovascular interstitium with its bronchus and
+    # artery: its thickening is the same finding ("thickened bronchovascular bundles").
+    r"\bbronchovascular\s+(?:bundles?|interstiti\w*)\s+(?:" + _W + r"\w+\s+){0,2}?" + _THICKENING,
+    r"\b" + _THICKENING + r"\s+(?:of\s+)?(?:the\s+)?(?:\w+\s+)?bronchovascular\s+"
+    r"(?:bundles?|interstiti\w*)",
 )
 # CT-RATE convention: only peribronchial wording counts ("bronchial wall thickening" alone is
 # labelled absent by CT-RATE's annotators).
@@ -226,7 +309,7 @@ PERIBRONCHIAL_CATALOGUE = FindingRule(
     task="Peribronchial thickening",
     terms=(
         *_PERIBRONCHIAL_TERMS,
-        r"\bbronch\w*\s+walls?\s+(?:\w+\s+){0,2}?(?:thicken\w*|thickness\s+increase\w*)",
+        r"\bbronch\w*\s+walls?\s+(?:" + _W + r"\w+\s+){0,2}?(?:thicken\w*|thickness\s+increase\w*)",
         r"\b(?:thicken\w*|thickness\s+increase\w*)\s+(?:of\s+)?(?:the\s+)?(?:\w+\s+)?"
         r"bronch\w*\s+walls?",
         r"\bincrease\w*\s+(?:in\s+)?(?:the\s+)?(?:\w+\s+)?bronch\w*\s+wall\s+thickness",
@@ -303,13 +386,26 @@ RULES: tuple[FindingRule, ...] = (
             r"\bpericardial(?:\s*(?:,|and|or|/|-)\s*(?:and\s+|or\s+)?pleural)?[\s-]+"
             r"(?:[\w-]+\s+)?" + _EFFUSION,
             r"\bpleural\s*(?:,|and|or|/|-)\s*(?:and\s+|or\s+)?pericardial[\s-]+" + _EFFUSION,
-            _NEAR + r"(?:\w+\s+){0,3}?pericardi\w*",
-            r"\bpericardial\s+(?:space|recess\w*|sinus)\s+(?:\w+\s+){0,3}(?:fluid|effusion)",
+            _NEAR + r"(?:" + _FLUID_GAP + r"\w+\s+){0,3}?" + _PERICARDIAL_SAC,
+            r"\bpericardial\s+(?:space|sinus)\s+(?:" + _W + r"\w+\s+){0,3}" + _EFFUSION,
             # "pericardial thickening and effusion": effusion coordinated with another
             # pericardial word; "pericardial thickening" alone is not an effusion.
-            r"\bpericardial\s+(?:thicken\w*|thickness)\s*(?:and|or|with|/|-)\s*(?:\w+\s+)?"
+            # "pericardial thickening without effusion" is not one.
+            r"\bpericardial\s+(?:" + _THICKENING + "|" + _THICKNESS + r")\s*"
+            r"(?:\b(?:and|or|with)\b|/|-)\s*(?:\w+\s+)?" + _EFFUSION,
+            # Water or blood in the pericardial sac.
+            r"\bhydropericardi\w*|\bha?emopericardi\w*",
+        ),
+        # A physiological amount of pericardial fluid is the normal content of the sac, and
+        # the pericardial recesses (superior, aortic) hold some of it in most people: fluid
+        # seen only in a recess is no effusion.
+        normal=(
+            _EFFUSION + r"\s+(?:(?:is|are|was|were)\s+)?(?:\w+\s+)?(?:in|within|at|of)\s+"
+            r"(?:the\s+)?(?:[\w-]+\s+){0,3}?recess\w*",
+            r"\brecess\w*\s+" + _EFFUSION,
+            r"\bphysiolog\w*\s+(?:\w+\s+){0,3}?(?:of\s+)?(?:the\s+)?pericardial\s+"
             + _EFFUSION,
-            r"\bhydropericardi\w*",
+            r"\bpericardial\s+" + _EFFUSION + r"\b[^.;]{0,40}?\b(?:physiolog\w*|normal\s+limits)",
         ),
     ),
     FindingRule(
@@ -369,8 +465,11 @@ RULES: tuple[FindingRule, ...] = (
     FindingRule(
         task="Lung opacity",
         terms=(
-            r"(?<!nodular )\bopacit\w*",
-            r"\bground[- ]glass\w*(?![\s-]+(?:\w+\s+)?nodul)|\bGGOs?\b|\bfrosted\s+glass|"
+            # "opacity", "opacification", "opacified lobe".
+            r"(?<!nodular )\bopaci(?:t|fi)\w*",
+            # Translations of the ground-glass pattern: frosted, matte, icy glass.
+            r"\bground[- ]?glass\w*(?![\s-]+(?:\w+\s+)?nodul)|\bGGOs?\b|"
+            r"\b(?:frosted|matte?)\s+glass|"
             r"\bicy\s+(?:glass\s+)?densit\w*",
             # Gravity-dependent opacity of the posterior lung ("dependent density increases").
             r"\bdep[ae]nd[ae]nt\s+(?:\w+\s+)?(?:densit\w*|opacit\w*)",
@@ -380,7 +479,19 @@ RULES: tuple[FindingRule, ...] = (
             r"\b(?:increased|increase\s+in)\s+(?:\w+\s+)?attenuation\b|\battenuation\s+increase\w*",
         ),
         # "metastasis has infiltration into the kidney": invasion of a structure, not an infiltrate.
-        exclude=(_NOT_IN_LUNG, r"\bactive\s+infiltrat\w*", r"\binfiltrat\w*\s+into\b"),
+        # Contrast opacifies vessels and cardiac chambers ("good opacification of the pulmonary
+        # arteries"): that is no lung opacity.
+        exclude=(
+            _NOT_IN_LUNG,
+            r"\bactive\s+infiltrat\w*",
+            r"\binfiltrat\w*\s+into\b",
+            # Tumour spreading into a tissue is invasion, not an infiltrate of the lung.
+            r"\b(?:malignan\w*|tumou?r\w*|neoplastic|perineural|lymphomatous|leuka?emic)\s+"
+            r"infiltrat\w*",
+            r"\bcontrast\b[^.;]{0,40}\bopacifi\w*|\bopacifi\w*\s+(?:of\s+)?(?:the\s+)?(?:\w+\s+){0,2}?"
+            r"(?:arter\w*|vessels?|veins?|aort\w*|vascular|trunk|chambers?|ventric\w*|atri\w*)"
+            r"|\b(?:arter\w*|vessels?|veins?|aort\w*|vascular)\s+(?:\w+\s+){0,2}?opacifi\w*",
+        ),
         context=_is_parenchymal_opacity,
     ),
     FindingRule(
@@ -408,7 +519,9 @@ RULES: tuple[FindingRule, ...] = (
             r"\bpleural(?:\s*(?:,|and|or|/|-)\s*(?:and\s+|or\s+)?pericardial)?[\s-]+"
             r"(?:\w+\s+)?" + _EFFUSION,
             r"\bpericardial\s*(?:,|and|or|/|-)\s*(?:and\s+|or\s+)?pleural[\s-]+" + _EFFUSION,
-            _NEAR + r"(?:\w+\s+){0,3}?(?:pleura\w*|hemithora\w*)",
+            # Not "pleural thickening" or "pleural plaque" beside an effusion named elsewhere.
+            _NEAR + r"(?:" + _FLUID_GAP + r"\w+\s+){0,3}?(?:hemithora\w*|pleura\w*\b"
+            r"(?!\s+(?:thicken|calcif|plaque|nodul|mass|lesion|based|retract)\w*))",
             r"\bhydrothora\w*",
             # A sided effusion is pleural: the pericardium has no sides ("bilateral effusion").
             r"\b(?:bilateral|both[- ]sided|right[- ]sided|left[- ]sided)\s+"
@@ -438,15 +551,21 @@ RULES: tuple[FindingRule, ...] = (
     FindingRule(
         task="Interlobular septal thickening",
         terms=(
-            # "septal and interstitial thickening", "septal thickenings"
-            r"\b\w*sept\w*\s+(?:[\w-]+\s+){0,3}?(?:thicken\w*|thickness\w*)",
-            r"\bthicken\w*\s+(?:of\s+)?(?:the\s+)?(?:[\w-]+\s+){0,4}?(?:interlobular\s+)?septa\b",
+            # "septal and interstitial thickening", "septal thickenings"; not "paraseptal
+            # emphysema" nor a "septated" effusion beside a pleural thickening.
+            r"\b(?!para)\w*sept(?!at)\w*\s+(?:(?!pleur)" + _W + r"[\w-]+\s+){0,3}?(?:"
+            + _THICKENING + "|"
+            + _THICKNESS + ")",
+            # "septa" and its hypercorrect plural "septae".
+            r"\b" + _THICKENING + r"\s+(?:of\s+)?(?:the\s+)?(?:" + _W + r"[\w-]+\s+){0,4}?"
+            r"(?:interlobular\s+)?septae?\b",
             # "prominent interlobular septa", "interlobular septal clarification" (prominence)
             r"\bprominen\w*\s+(?:(?:of|in)\s+)?(?:the\s+)?(?:\w+\s+){0,2}?interlobular\s+sept\w*|"
-            r"\binterlobular\s+sept\w*\s+(?:prominen\w*|clarification|accentuat\w*)",
+            r"\binterlobular\s+sept\w*\s+(?:(?:is|are|was|were|appears?|became|become)\s+"
+            r"(?:" + _W + r"\w+\s+)?)?(?:prominen\w*|clarification|accentuat\w*)",
             # Thickened lung interstitium: CT-RATE counts it as septal thickening.
-            r"\binterstiti\w*\s+(?:\w+\s+)?thicken\w*|"
-            r"\bthicken\w*\s+(?:of|in)\s+(?:the\s+)?(?:[\w-]+\s+)?interstitium\b",
+            r"\binterstiti\w*\s+(?:" + _W + r"\w+\s+)?" + _THICKENING,
+            r"\b" + _THICKENING + r"\s+(?:of|in)\s+(?:the\s+)?(?:[\w-]+\s+)?interstitium\b",
             r"\bkerley\b|\bseptal\s+lines?\b",
         ),
         exclude=(r"\b(?:inter)?(?:atrial|ventricular)\s+sept\w*|\bnasal\s+sept\w*",),

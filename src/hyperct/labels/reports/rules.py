@@ -88,6 +88,43 @@ def _overlaps(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
     return any(span[0] < end and start < span[1] for start, end in spans)
 
 
+# Where the list item holding a mention ends: "Ground glass opacities in both lungs,
+# hepatosteatosis in the liver" is two items, and the liver belongs to the second. An "and"
+# between two sides or levels ("anterior and posterior mediastinum") joins one site.
+_ITEM_END = re.compile(
+    r"[,;()]|\s(?:and|as\s+well\s+as)\s(?!(?:the\s+)?(?:anterior|posterior|superior|inferior|"
+    r"left|right|upper|lower|middle|medial|lateral|central|peripheral|both|bilateral)\b)",
+    re.IGNORECASE,
+)
+
+
+def _item_end(clause: str, end: int) -> int:
+    """The end of the list item holding ``clause[:end]``; a parenthesis is read through."""
+    depth = 0
+    for m in _ITEM_END.finditer(clause, end):
+        token = m.group(0)
+        if token == "(":
+            depth += 1
+        elif token == ")":
+            depth = max(depth - 1, 0)
+        elif depth == 0:
+            return m.start()
+    return len(clause)
+
+
+def _excluded(rule: FindingRule, clause: str, end: int, after: int) -> bool:
+    """Whether a veto of ``rule`` governs the mention ending at ``end``.
+
+    A veto counts from ``after`` (the end of the rule's previous mention in the clause, else
+    0) through the end of the mention's own list item: a site or sense named before the mention
+    frames it ("In the liver, a nodule"), one named in a later item, or holding an earlier
+    mention ("subcutaneous emphysema, centrilobular emphysema"), belongs to that one.
+    """
+    if rule.exclude_re is None:
+        return False
+    return bool(rule.exclude_re.search(clause, after, _item_end(clause, end)))
+
+
 def find_mentions(
     rule: FindingRule, sentence: str, index: int, clauses: list[Clause] | None = None
 ) -> list[Mention]:
@@ -106,11 +143,12 @@ def find_mentions(
     if not rule.term_re.search(sentence):
         return mentions
     for clause in clauses if clauses is not None else split_clauses(sentence):
-        if rule.exclude_re is not None and rule.exclude_re.search(clause.text):
-            continue
+        after = 0
         for m in rule.term_re.finditer(clause.text):
             span = (clause.start + m.start(), clause.start + m.end())
-            if _overlaps(span, normal_spans):
+            vetoed = _excluded(rule, clause.text, m.end(), after)
+            after = m.end()
+            if vetoed or _overlaps(span, normal_spans):
                 continue
             if rule.context is not None and not rule.context(sentence, *span):
                 continue

@@ -4,7 +4,9 @@ A mention is *absent* when a negation cue governs it ("no X", "X was not observe
 resolved", "previously seen X ... not detected in this examination") or when it is placed in the
 prior study only ("In the previous examination, there is X"), *uncertain* when a hedge
 governs it ("possible X", "X?", "X cannot be excluded"), and *present* otherwise. Cues reach only
-within the clause (see :mod:`hyperct.labels.reports.text`) and a few words around the mention.
+within the clause (see :mod:`hyperct.labels.reports.text`) and a few words around the mention; a
+preceding negation stops at its own verb ("No A was seen, X ...") and at a new noun phrase with a
+severity word ("No A, mild X"). A denied change ("no significant change in X") denies no finding.
 """
 
 from __future__ import annotations
@@ -46,11 +48,14 @@ _HEDGE = re.compile(
     r"to be evaluated|doubtful)\b",
     _I,
 )
-# Phrases that look like negations but deny a change, not a finding.
+# Phrases that look like negations but deny a change, not a finding: "no significant change",
+# "has not shown any significant size change", "did not demonstrate progression".
 _PSEUDO_NEGATION = re.compile(
-    r"\b(?:no|not|without)\s+(?:a\s+)?(?:significant\s+|apparent\s+|marked\s+|obvious\s+|"
-    r"evident\s+|any\s+)?(?:change|changes|difference|differences|progression|regression|"
-    r"increase in (?:size|number)|decrease in (?:size|number)|interval change)\b|"
+    r"\b(?:no|not|without)\s+(?:(?:show\w*|demonstrat\w*|reveal\w*|display\w*|exhibit\w*|"
+    r"undergo\w*|undergone)\s+)?(?:(?:a|an|any|significant|apparent|marked|obvious|evident|"
+    r"notable|remarkable|major|size|dimensional|morphological|interval)\s+){0,3}"
+    r"(?:change|changes|difference|differences|progression|regression|"
+    r"increase in (?:size|number)|decrease in (?:size|number))\b|"
     r"\bnot\s+(?:only|significantly changed|changed)\b",
     _I,
 )
@@ -72,6 +77,8 @@ _POST_NEGATION = re.compile(
     r"regressed completely|completely regressed|completely resolved|no longer|unlikely)\b|"
     r"\b(?:full|complete|total)\s+(?:regression|resolution)\b|"
     r"\b(?:has|have)\s+regressed\W*$|"
+    # A report's answer to a heading: "Pericardial effusion: none".
+    r"^\W*(?:none|negative|nil)\b|"
     # "Pericardial effusion - no thickening was detected": the dash joins the two findings.
     r"^\W*-\s*no\s+(?:\w+\s+){0,2}?(?:was|were|is|are)\s+" + _VERB + r"\b",
     _I,
@@ -82,6 +89,17 @@ _NOT_NOW = re.compile(
     r"(?:this|the\s+current|the\s+present|current|present|the\s+last)\b|"
     r"\b(?:resolved|regressed|disappeared|removed)\s+(?:completely\s+)?(?:in|on)\s+"
     r"(?:this|the\s+current|the\s+present|current)\b",
+    _I,
+)
+# What ends a negation's reach before the mention: the negated phrase got its own verb ("No
+# nodule was detected, ground glass ...", "X is not seen in this examination, and Y ..."), or a
+# comma or "and" opens a new noun phrase with a severity word, which a negated list does not
+# carry ("No effusion, mild peribronchial ..."; "focal", "new" or "patchy" often do: "no
+# effusion, focal consolidation or pneumothorax").
+_NEGATION_CLOSED = re.compile(
+    r"(?:^\s*|\b(?:is|are|was|were|been)\s+)(?:\w+\s+)?" + _VERB + r"\b[^,;]*?(?:[,;]|\band\b)|"
+    r"(?:[,;]|\band\b)\s*(?:there\s+(?:is|are)\s+)?(?:an?\s+)?(?:mild|mildly|minimal|minimally|"
+    r"moderate|marked|severe|slight|slightly|small|trace)\b",
     _I,
 )
 # A negation followed by these phrases speaks of the past exam, not of this one.
@@ -134,9 +152,9 @@ def classify_mention(clause: str, start: int, end: int, preceding: str = "") -> 
     post = _POST_NEGATION.search(after)
     if post and not _PAST_EXAM.match(after[post.end() :]):
         return ScopeResult(Status.ABSENT, post.group(0))
-    negations = _PRE_NEGATION.findall(before)
-    if negations:
-        return ScopeResult(Status.ABSENT, negations[-1])
+    negations = list(_PRE_NEGATION.finditer(before))
+    if negations and not _NEGATION_CLOSED.search(before[negations[-1].end() :]):
+        return ScopeResult(Status.ABSENT, negations[-1].group(0))
     hedge = _HEDGE.search(clause)
     if hedge:
         return ScopeResult(Status.UNCERTAIN, hedge.group(0))

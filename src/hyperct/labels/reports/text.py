@@ -10,7 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\s*[\"\u2022\u201c\u201d]\s*|\n+|\s+-\s+(?=[A-Z])")
+# A colon ends a sentence unless the answer to a heading follows ("Pericardial effusion: none").
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?;])\s+|(?<=:)\s+(?!(?i:none|absent|negative|nil|not\s+(?:seen|present|detected|"
+    r"observed))\b)|\s*[\"\u2022\u201c\u201d]\s*|\n+|\s+-\s+(?=[A-Z])"
+)
 # Words that start a new clause: a negation before them does not reach past them.
 _CLAUSE_BREAK = re.compile(
     r"\s*(?:,\s*)?\b(?:but|however|although|though|whereas|while|except(?: for)?|apart from|"
