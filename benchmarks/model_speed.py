@@ -135,7 +135,7 @@ def _build(case: dict[str, Any]) -> Any:
     config = HyperCTConfig(
         backbone_dtype="bfloat16" if case["precision"] == "bf16-weights" else "float32",
         activation_checkpointing="checkpointing" in case,
-        checkpointing=case.get("checkpointing", "selective"),
+        checkpointing=case.get("checkpointing", "full"),
         adapt_last_k=case.get("adapt_last_k"),
         dropout=case.get("dropout", 0.05),
         predict_tasks_per_pass=case.get("tasks_per_pass"),
@@ -313,7 +313,7 @@ def bench_memory(timeout_s: float) -> list[dict[str, Any]]:
             "label": f"batch {batch}",
             "kind": "train",
             "precision": "bf16-weights",
-            "checkpointing": "selective",
+            "checkpointing": "full",
             "batch": batch,
             "warmup": 0,
             "repeats": 1,
@@ -322,7 +322,7 @@ def bench_memory(timeout_s: float) -> list[dict[str, Any]]:
         logger.info("memory batch %d: %.2f GB", batch, result["peak_rss_gb"])
         rows.append(
             _row(
-                f"train step peak RSS, batch {batch} x 55 images (bf16 weights + selective checkpointing)",
+                f"train step peak RSS, batch {batch} x 55 images (bf16 weights + full checkpointing)",
                 result["peak_rss_gb"],
                 "GB",
                 None,

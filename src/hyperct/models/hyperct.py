@@ -55,10 +55,12 @@ class HyperCTConfig(DictConfig):
         extra_tasks: names of tasks added after training (see :meth:`HyperCT.add_task`).
         task_dim, module_dim, latent_dim, hyper_output_dim, num_residual_blocks: hypernetwork sizes.
         activation_checkpointing: recompute activations of the blocks in backward (less memory).
-        checkpointing: what ``activation_checkpointing`` recomputes: ``"selective"`` keeps the
-            frozen linear layers' outputs and recomputes the rest of each block (norms, RoPE,
-            attention, dropout, GELU, LoRA's rank-r products; a few percent extra time),
-            ``"full"`` keeps only each block's input (least memory, about one extra forward).
+        checkpointing: what ``activation_checkpointing`` recomputes. ``"full"`` keeps only each
+            block's input (least memory: one extra forward, a step about 1.5x as long);
+            ``"selective"`` keeps the frozen linear layers' outputs and recomputes the rest of
+            each block (norms, RoPE, attention, dropout, GELU, LoRA's rank-r products): about
+            1.25x as long, half of full's extra time, for about 2 GB more than ``"full"`` at
+            batch 2 x 55 ViT-B images (see benchmarks/model_speed.py).
         predict_tasks_per_pass: tasks per batched pass in ``predict_all`` (None: all at once).
     """
 
@@ -81,7 +83,7 @@ class HyperCTConfig(DictConfig):
     hyper_output_dim: int = 512
     num_residual_blocks: int = 2
     activation_checkpointing: bool = False
-    checkpointing: Literal["selective", "full"] = "selective"
+    checkpointing: Literal["selective", "full"] = "full"
     predict_tasks_per_pass: int | None = None
 
     def __post_init__(self) -> None:
