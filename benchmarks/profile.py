@@ -23,13 +23,17 @@ logger = logging.getLogger(__name__)
 TOP_OPS = 15
 
 
-def _model(checkpointing: bool) -> Any:
+def _model(checkpointing: str) -> Any:
     import torch
 
     from hyperct.models.hyperct import HyperCT, HyperCTConfig
 
     torch.manual_seed(0)
-    config = HyperCTConfig(backbone_dtype="bfloat16", activation_checkpointing=checkpointing)
+    config = HyperCTConfig(
+        backbone_dtype="bfloat16",
+        activation_checkpointing=checkpointing != "none",
+        checkpointing="full" if checkpointing == "none" else checkpointing,
+    )
     return HyperCT(config)
 
 
@@ -37,7 +41,7 @@ def predict_fn(images: int, tasks: int) -> Callable[[], None]:
     """``predict_all`` of ``tasks`` tasks on one scan of ``images`` images, in one pass."""
     import torch
 
-    model = _model(checkpointing=False).eval()
+    model = _model(checkpointing="none").eval()
     pixels = torch.randn(1, images, 3, 144, 144)
     mask = torch.ones(1, images, dtype=torch.bool)
 
@@ -48,8 +52,9 @@ def predict_fn(images: int, tasks: int) -> Callable[[], None]:
     return run
 
 
-def train_fn(images: int, checkpointing: bool = True) -> Callable[[], None]:
-    """One training step (forward, backward, AdamW) on batch 2 x ``images`` with two tasks."""
+def train_fn(images: int, checkpointing: str = "none") -> Callable[[], None]:
+    """One training step (forward, backward, AdamW) on batch 2 x ``images`` with two tasks;
+    ``checkpointing``: ``"none"``, ``"selective"`` or ``"full"``."""
     import torch
 
     model = _model(checkpointing=checkpointing).train()
@@ -102,6 +107,12 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=11)
     parser.add_argument("--tasks", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--checkpointing",
+        choices=("none", "selective", "full"),
+        default="none",
+        help="activation checkpointing of the training step",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import torch
@@ -112,8 +123,10 @@ def main() -> None:
             fn = predict_fn(args.images, args.tasks)
             what = f"predict_all, {args.tasks} tasks in one pass, 1 x {args.images} images"
         elif part == "train":
-            fn = train_fn(args.images)
-            what = f"training step with checkpointing, batch 2 x {args.images} images"
+            fn = train_fn(args.images, args.checkpointing)
+            what = (
+                f"training step, checkpointing {args.checkpointing}, batch 2 x {args.images} images"
+            )
         else:
             raise SystemExit(f"unknown part {part!r}; use predict, train")
         load = os.getloadavg()[0]

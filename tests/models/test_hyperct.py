@@ -233,6 +233,8 @@ def test_bad_inputs_and_config_are_named() -> None:
         HyperCTConfig(head="mlp")
     with pytest.raises(ValueError, match="LoRATargets"):
         HyperCTConfig(lora_blocks=(0,), adapt_last_k=2)
+    with pytest.raises(ValueError, match="checkpointing: 'some'"):
+        HyperCTConfig(checkpointing="some")  # type: ignore[arg-type]
     assert HyperCTConfig.from_dict(TINY.to_dict()) == TINY
 
 

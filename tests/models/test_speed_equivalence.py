@@ -97,3 +97,27 @@ def test_hypernetwork_cast_once_equals_pairs_cast_after() -> None:
         assert a16.dtype == b16.dtype == torch.bfloat16
         assert torch.equal(a.to(torch.bfloat16), a16)
         assert torch.equal(b.to(torch.bfloat16), b16)
+
+
+@pytest.mark.parametrize("checkpointing", ["selective", "full"])
+@pytest.mark.parametrize(("dtype", "tolerance"), [("float32", 1e-5), ("bfloat16", 1e-2)])
+def test_checkpointed_training_step_equals_the_stored_one(
+    checkpointing: str, dtype: str, tolerance: float
+) -> None:
+    """Same logits and gradients with dropout active: the recomputation replays the same masks."""
+    pixels, mask = scan_batch(batch=2, images=3)
+    task_ids = torch.tensor([2, 0])
+    results = []
+    for kwargs in ({}, {"activation_checkpointing": True, "checkpointing": checkpointing}):
+        model = tiny_hyperct(seed=6, backbone_dtype=dtype, dropout=0.3, **kwargs).train()
+        torch.manual_seed(11)
+        logits = model(pixels, mask, task_ids)
+        logits.sum().backward()
+        grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+        results.append((logits.detach(), grads))
+    (ref_logits, ref_grads), (logits, grads) = results
+    torch.testing.assert_close(logits, ref_logits, rtol=tolerance, atol=tolerance)
+    assert grads.keys() == ref_grads.keys() and "hypernetwork.task_embedding.table" in grads
+    for name, grad in grads.items():
+        scale = ref_grads[name].abs().max().item()
+        torch.testing.assert_close(grad, ref_grads[name], rtol=tolerance, atol=tolerance * scale)

@@ -131,7 +131,7 @@ class SharedLoRAMultiTask(nn.Module):
         spec = RunSpec(
             start=0,
             stop=self.backbone.num_blocks,
-            checkpointing=self.config.activation_checkpointing,
+            checkpointing="full" if self.config.activation_checkpointing else "none",
             grad_from=self.first_adapted,
             capture=last if capture else None,
             capture_grid=patch_grid(images, self.backbone.patch_size),

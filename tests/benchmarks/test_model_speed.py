@@ -1,0 +1,49 @@
+"""Every model_speed row states the issue's goals and its floor and authors' ratios."""
+
+from benchmarks.floor import floor_seconds
+from benchmarks.model_speed import (
+    PREDICT_FLOOR_CASE,
+    TRAIN_FLOOR_CASE,
+    Reference,
+    predict_row,
+    train_rows,
+)
+
+REF = Reference(
+    floor_gflops=400.0,
+    authors_train_s=24.6,
+    authors_predict_s=118.0,
+    authors_source="recorded anchor",
+)
+
+
+def _result(seconds: list[float], rss_gb: float = 3.5) -> dict:
+    return {"times_s": seconds, "peak_rss_gb": rss_gb, "load": [1.0, 1.0]}
+
+
+def test_train_rows_judge_speed_against_the_authors_and_memory_against_4_gb():
+    speed, memory = train_rows("x", _result([9.0, 8.0, 7.0], rss_gb=4.2), REF)
+    assert speed["value"] == 8.0
+    assert speed["goal"] == ">= 3x the authors' code (<= 8.2 s)"
+    assert speed["met"] is True
+    assert speed["vs_authors"] == round(8.0 / 24.6, 3)
+    assert speed["vs_floor"] == round(8.0 / floor_seconds(TRAIN_FLOOR_CASE, 400.0), 2)
+    assert speed["authors_source"] == "recorded anchor"
+    assert memory["goal"] == "<= 4 GB" and memory["met"] is False
+
+
+def test_train_goal_follows_authors_seconds_measured_in_the_same_run():
+    ref = Reference(400.0, authors_train_s=30.0, authors_predict_s=118.0, authors_source="same run")
+    speed, _ = train_rows("x", _result([9.5]), ref)
+    assert speed["goal"] == ">= 3x the authors' code (<= 10.0 s)" and speed["met"] is True
+
+
+def test_exact_predict_rows_are_judged_on_the_floor_ratio():
+    floor = floor_seconds(PREDICT_FLOOR_CASE, 400.0)
+    fast = predict_row("exact", True, _result([1.4 * floor]), REF)
+    slow = predict_row("exact", True, _result([1.6 * floor]), REF)
+    approximate = predict_row("K=4", False, _result([0.5 * floor]), REF)
+    assert fast["goal"] == f"<= 1.5x bf16 floor ({1.5 * floor:.1f} s)"
+    assert (fast["met"], slow["met"], approximate["met"]) == (True, False, None)
+    assert fast["vs_floor"] == 1.4 and fast["vs_authors"] == round(1.4 * floor / 118.0, 3)
+    assert all("20.0" not in row["goal"] for row in (fast, slow, approximate))
