@@ -203,26 +203,24 @@ def create_app(config: ServeConfig, runs: Mapping[str, ServedRun]) -> FastAPI:
 
     @app.get("/v1/studies/{job_id}/masks")
     def masks(job_id: str) -> FileResponse:
-        names = _segmented(store, runs, job_id, "masks")
+        names = [c["name"] for c in _segmented(store, runs, job_id, "masks")["masks"]["categories"]]
         return FileResponse(mask_file(store.job_dir(job_id), job_id), media_type=NIFTI,
                             filename="masks.nii.gz", headers={"X-Mask-Categories": json.dumps(names)})
 
     @app.get("/v1/studies/{job_id}/report", response_class=PlainTextResponse)
     def report(job_id: str) -> PlainTextResponse:
-        _segmented(store, runs, job_id, "report")
-        text = json.loads((store.job_dir(job_id) / RESULT).read_text())["report"]
-        if text is None:
-            raise APIError(404, f"model {_job(store, job_id).run!r} writes masks but no report")
-        return PlainTextResponse(text)
+        found = _segmented(store, runs, job_id, "report")
+        if found["report"] is None:
+            raise APIError(404, f"model {found['model']['name']!r} writes masks but no report")
+        return PlainTextResponse(found["report"])
 
     @app.get("/v1/studies/{job_id}/seg")
     def segmentation(job_id: str) -> FileResponse:
         from hyperct.io.dicom_seg import write_dicom_seg_from_nifti
         from hyperct.io.errors import DicomOutputError
 
-        names = _segmented(store, runs, job_id, "masks")
-        job = _job(store, job_id)
-        source = _dicom_source(job)
+        names = [c["name"] for c in _segmented(store, runs, job_id, "masks")["masks"]["categories"]]
+        source = _dicom_source(_job(store, job_id))
         if source is None:
             raise APIError(409, "a DICOM-SEG needs a DICOM input; this study was uploaded as NIfTI "
                                 "(GET .../masks has the same masks as NIfTI)")
@@ -268,16 +266,15 @@ def _done(store: JobStore, job_id: str) -> Any:
     return job
 
 
-def _segmented(store: JobStore, runs: Mapping[str, ServedRun], job_id: str, what: str) -> list[str]:
-    """The mask categories of a done study of a segmenting run; a 404 naming the run otherwise."""
+def _segmented(store: JobStore, runs: Mapping[str, ServedRun], job_id: str, what: str) -> dict[str, Any]:
+    """The result of a done study of a segmenting run; a 404 naming the run otherwise."""
     job = _done(store, job_id)
-    run = runs.get(job.run)
-    masks = json.loads((store.job_dir(job_id) / RESULT).read_text()).get("masks")
-    if masks is None:
-        method = run.identity.get("method") if run is not None else "unknown"
+    found = json.loads((store.job_dir(job_id) / RESULT).read_text())
+    if found.get("masks") is None:
+        method = runs[job.run].identity.get("method") if job.run in runs else "unknown"
         raise APIError(404, f"study {job_id} has no {what}: model {job.run!r} (method {method}) "
                             "predicts findings only; masks and a report come from a UniCT run")
-    return [c["name"] for c in masks["categories"]]
+    return found
 
 
 def _error(status: int, message: str) -> JSONResponse:
