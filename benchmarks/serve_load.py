@@ -11,6 +11,9 @@ summed over its rounds; CPU seconds per scan (server and client processes) are r
 being less sensitive to other users than wall time.
 
     .venv/bin/python -m benchmarks.serve_load --run demo_output/runs/hyperct --uploads 50 --clients 8
+
+``--clients 8 1 --max-batch 1 4`` also measures light load (one client: nothing waits, so the
+batching has nothing to batch) and the unbatched service, each on a fresh server.
 """
 
 from __future__ import annotations
@@ -121,14 +124,14 @@ def predict_round(predictor: tuple[Any, Any, bool], scan: Path, scans: int) -> t
     return time.perf_counter() - start, time.process_time() - cpu
 
 
-def measure(args: argparse.Namespace, workers: int, max_batch: int | None) -> dict[str, Any]:
+def measure(args: argparse.Namespace, workers: int, max_batch: int | None, clients: int) -> dict[str, Any]:
     """Alternate predict rounds and service rounds over one server; times and checks."""
     import httpx
 
     from hyperct.inference.scans import load_predictor
 
     predictor = load_predictor(args.run, "cpu")
-    data = args.data / f"workers{workers}_batch{max_batch}"
+    data = args.data / f"workers{workers}_batch{max_batch}_clients{clients}"
     shutil.rmtree(data, ignore_errors=True)
     port = _free_port()
     server = _start_server(args.run, data, workers, max_batch, port)
@@ -144,7 +147,7 @@ def measure(args: argparse.Namespace, workers: int, max_batch: int | None) -> di
             out["predict_s"] += wall
             out["predict_cpu_s"] += cpu
             server_cpu, client_cpu = _cpu_s(server.pid), time.process_time()
-            result = load_run(url, args.scan, size, args.clients, args.timeout)
+            result = load_run(url, args.scan, size, clients, args.timeout)
             out["server_cpu_s"] += _cpu_s(server.pid) - server_cpu
             out["client_cpu_s"] += time.process_time() - client_cpu
             out["wall_s"] += result["wall_s"]
@@ -169,7 +172,8 @@ def main() -> None:
     parser.add_argument("--run", type=Path, required=True, help="A run folder (e.g. the demo's hyperct run).")
     parser.add_argument("--scan", type=Path, default=DEFAULT_SCAN)
     parser.add_argument("--uploads", type=int, default=50)
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--clients", type=int, nargs="+", default=[8],
+                        help="Concurrent client counts to measure.")
     parser.add_argument("--rounds", type=int, default=5, help="Alternations of predict and service.")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--max-batch", type=int, nargs="+", default=None,
@@ -183,16 +187,18 @@ def main() -> None:
 
     rows: list[dict[str, Any]] = []
     load_before = os.getloadavg()[0]
-    for workers in args.workers:
-        for max_batch in args.max_batch or [None]:
-            rows += _rows(args, workers, max_batch, measure(args, workers, max_batch))
+    for clients in args.clients:
+        for workers in args.workers:
+            for max_batch in args.max_batch or [None]:
+                rows += _rows(args, workers, max_batch, clients, measure(args, workers, max_batch, clients))
     save_result("serve_load", rows, f"run {args.run.name}, scan {args.scan.name}; loopback only; predict "
                                     f"and service alternate in {args.rounds} rounds; load average "
                                     f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, "
                                     f"on {os.cpu_count()} cores")
 
 
-def _rows(args: argparse.Namespace, workers: int, max_batch: int | None, out: dict[str, Any]) -> list[dict]:
+def _rows(args: argparse.Namespace, workers: int, max_batch: int | None, clients: int,
+          out: dict[str, Any]) -> list[dict]:
     n = args.uploads
     predict_rate = n / out["predict_s"]
     rate = len(out["ids"]) / out["wall_s"]
@@ -203,11 +209,11 @@ def _rows(args: argparse.Namespace, workers: int, max_batch: int | None, out: di
     ratio = rate / predict_rate
     cpu_predict = out["predict_cpu_s"] / n
     cpu_server, cpu_client = out["server_cpu_s"] / n, out["client_cpu_s"] / n
-    logger.info("workers %d, max batch %s: predict %.2f scans/s; service %.2f studies/s (%.2fx predict), "
+    logger.info("%d client(s), workers %d, max batch %s: predict %.2f scans/s; service %.2f studies/s (%.2fx predict), "
                 "p50 %.2f s, p95 %.2f s, peak %.2f GB, lost %d, duplicated %d; CPU s per scan: predict "
-                "%.3f, server %.3f, clients %.3f", workers, max_batch or "default", predict_rate, rate, ratio,
+                "%.3f, server %.3f, clients %.3f", clients, workers, max_batch or "default", predict_rate, rate, ratio,
                 p50, p95, out["peak_gb"], lost, out["duplicated"], cpu_predict, cpu_server, cpu_client)
-    label = f"{n} uploads, {args.clients} clients, {workers} worker(s), max batch {max_batch or 'default'}"
+    label = f"{n} uploads, {clients} clients, {workers} worker(s), max batch {max_batch or 'default'}"
     return [
         {"metric": f"hyperct predict throughput, one process, alternating with: {label}",
          "value": round(predict_rate, 3), "unit": "scans/s", "goal": None, "anchor": None, "met": None,

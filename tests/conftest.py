@@ -2,7 +2,7 @@
 
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -213,3 +213,55 @@ def trained_run(cohort, tmp_path_factory) -> str:
         "runtime.progress=false", "runtime.device=cpu",
     ]))
     return str(run)
+
+
+#: A UniCT small enough to build, save and run on a real CT in seconds on a CPU.
+TINY_UNICT: dict[str, Any] = {
+    "encoder": "volume3d", "backbone3d": "resnet10_3d", "backbone3d_kwargs": {"width": 4},
+    "dim": 16, "heads": 2, "slice_window": 3, "cls_latents": 2, "report_latents": 2,
+    "seg_embed": 4, "seg_upsample": 1,
+    "decoder": {"width": 16, "layers": 1, "heads": 2, "max_len": 8},
+}
+UNICT_REPORTS = ("Emphysema in both upper lobes.", "No emphysema. No pleural effusion.")
+
+
+@pytest.fixture(scope="session")
+def make_unict_run() -> Callable[..., Path]:
+    """``make_unict_run(run, data=None, seg_classes=None)``: a random-weight UniCT run folder
+    (best.pt built and saved as training saves it) with 4 mm voxels, so a real CT fits its crop;
+    ``seg_classes`` default to the finding categories a cache records."""
+
+    def make(run: Path, data: dict[str, str] | None = None,
+             seg_classes: Sequence[str] | None = None) -> Path:
+        from hyperct.config.run import config_from_dict, config_to_dict
+        from hyperct.data.cache import MASK_CHANNELS
+        from hyperct.inference.checkpoint import (
+            MODEL_ASSETS,
+            Checkpoint,
+            save_checkpoint,
+            trainable_state,
+        )
+        from hyperct.models.build import SEG_CLASSES, build_model
+        from hyperct.models.report.tokenizer import ReportTokenizer, TokenizerConfig
+        from hyperct.preprocess.spec import SpacingCropSpec
+        from hyperct.tasks import TASK_NAMES
+
+        spec = SpacingCropSpec(spacing_zyx=(4.0, 4.0, 4.0), pad_shape_zyx=(48, 80, 96),
+                               crop_shape_zyx=(44, 80, 96))
+        cfg = config_from_dict({
+            "method": "unict", "unict": TINY_UNICT, "output_dir": str(run), "tasks": ["Emphysema"],
+            "runtime": {"bf16": False, "device": "cpu"}, **({"data": data} if data else {}),
+        })
+        tokenizer = ReportTokenizer.train(list(UNICT_REPORTS) * 4,
+                                          TokenizerConfig(vocab_size=300, min_frequency=1))
+        assets = {SEG_CLASSES: list(seg_classes or MASK_CHANNELS), "tokenizer": tokenizer.to_state()}
+        torch.manual_seed(0)
+        model = build_model(cfg, assets).eval()
+        save_checkpoint(Checkpoint(model=trainable_state(model), config=config_to_dict(cfg),
+                                   tasks=list(TASK_NAMES), spec=spec.to_dict(),
+                                   backbone=model.backbone_identity(),
+                                   extra={MODEL_ASSETS: assets}),
+                        run / "best.pt")
+        return run
+
+    return make

@@ -11,22 +11,17 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from hyperct.cli.main import app
-from hyperct.config.run import config_from_dict, config_to_dict
 from hyperct.data.cache import ScanCache
 from hyperct.data.prepare import prepare_cache
 from hyperct.evaluation.bootstrap import BootstrapConfig
 from hyperct.evaluation.run_outputs import run_output_sections
 from hyperct.evaluation.sources import Source
-from hyperct.inference.checkpoint import MODEL_ASSETS, Checkpoint, save_checkpoint, trainable_state
 from hyperct.io.read import read_ct
 from hyperct.io.volume import Volume
 from hyperct.io.write import write_nifti
-from hyperct.models.build import SEG_CLASSES, build_model
-from hyperct.models.report.tokenizer import ReportTokenizer, TokenizerConfig
 from hyperct.preprocess.spec import SpacingCropSpec
 from hyperct.tasks import TASK_NAMES, task_by_name
 
@@ -36,12 +31,6 @@ SPEC = SpacingCropSpec(
 )
 SCANS = ("ts_chest_crop.nii.gz", "ts_example_ct_sm.nii.gz")  # LPS and RAS on disk
 REPORTS = ("Emphysema in both upper lobes.", "No emphysema. No pleural effusion.")
-TINY_UNICT = {
-    "encoder": "volume3d", "backbone3d": "resnet10_3d", "backbone3d_kwargs": {"width": 4},
-    "dim": 16, "heads": 2, "slice_window": 3, "cls_latents": 2, "report_latents": 2,
-    "seg_embed": 4, "seg_upsample": 1,
-    "decoder": {"width": 16, "layers": 1, "heads": 2, "max_len": 8},
-}
 
 pytestmark = pytest.mark.slow  # the module's cohort: two real CTs prepared, then predicted
 
@@ -73,25 +62,11 @@ def cohort(real_ct: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
 
 
 @pytest.fixture(scope="module")
-def unict_run(cohort: dict[str, Path]) -> Path:
-    """A (random-weight) UniCT run folder: best.pt built and saved as training saves it."""
-    run = cohort["root"] / "run"
-    cfg = config_from_dict({
-        "method": "unict", "unict": TINY_UNICT, "output_dir": str(run), "tasks": ["Emphysema"],
-        "data": {"manifest": str(cohort["manifest"]), "cache3d": str(cohort["cache"])},
-        "runtime": {"bf16": False, "device": "cpu"},
-    })
-    tokenizer = ReportTokenizer.train(list(REPORTS) * 4,
-                                      TokenizerConfig(vocab_size=300, min_frequency=1))
-    assets = {SEG_CLASSES: list(ScanCache(cohort["cache"]).read_finding_channels()),
-              "tokenizer": tokenizer.to_state()}
-    torch.manual_seed(0)
-    model = build_model(cfg, assets).eval()
-    save_checkpoint(Checkpoint(model=trainable_state(model), config=config_to_dict(cfg),
-                               tasks=list(TASK_NAMES), spec=SPEC.to_dict(),
-                               backbone=model.backbone_identity(), extra={MODEL_ASSETS: assets}),
-                    run / "best.pt")
-    return run
+def unict_run(cohort: dict[str, Path], make_unict_run) -> Path:
+    """A (random-weight) UniCT run folder over the cohort, with its cache's finding channels."""
+    data = {"manifest": str(cohort["manifest"]), "cache3d": str(cohort["cache"])}
+    return make_unict_run(cohort["root"] / "run", data,
+                          list(ScanCache(cohort["cache"]).read_finding_channels()))
 
 
 @pytest.fixture(scope="module")

@@ -239,3 +239,21 @@ def test_zipped_series_is_referenced_like_the_folder(
         _frame_uid(f) for f in from_dir.PerFrameFunctionalGroupsSequence
     ]
     np.testing.assert_array_equal(_canonical_masks(from_zip, ct), masks)
+
+
+def test_a_4d_mask_nifti_in_its_ct_orientation_becomes_the_same_segments(
+    referenced_series: Path, ct: Volume, tmp_path: Path
+) -> None:
+    from hyperct.io.dicom_seg import write_dicom_seg_from_nifti
+    from hyperct.io.write import write_nifti, write_nifti_channels
+
+    masks = _box_and_sphere(ct.shape)
+    nifti = write_nifti_channels(masks.astype(np.uint8), ct.affine, tmp_path / "masks.nii.gz",
+                                 axcodes="LPS")  # channels last, not the canonical axes
+    out = write_dicom_seg_from_nifti(nifti, referenced_series, tmp_path / "seg.dcm",
+                                     segment_labels=["box", "sphere"], **ALGORITHM)
+    np.testing.assert_array_equal(_canonical_masks(pydicom.dcmread(out), ct), masks)
+    flat = write_nifti(Volume(masks[0].astype(np.uint8), ct.spacing, ct.affine), tmp_path / "3d.nii.gz")
+    with pytest.raises(DicomOutputError, match="expected a 4-D mask"):
+        write_dicom_seg_from_nifti(flat, referenced_series, tmp_path / "x.dcm",
+                                   segment_labels=["box"], **ALGORITHM)

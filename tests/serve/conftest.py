@@ -37,20 +37,37 @@ def running_server(app: Any) -> Iterator[str]:
         sock.close()
 
 
-@pytest.fixture(scope="module")
-def served(trained_run, tmp_path_factory):
-    """The loaded run and a factory for servers over it with given settings."""
+def _server_factory(runs: dict[str, Any], paths: tuple[Any, ...], tmp_path_factory: Any) -> Any:
+    """``server(**settings)``: a context manager serving ``runs`` with those ServeConfig settings."""
     from hyperct.serve.app import create_app
     from hyperct.serve.config import ServeConfig
-    from hyperct.serve.runs import load_run
-
-    run = load_run(trained_run)
 
     @contextmanager
     def server(**settings: Any) -> Iterator[str]:
         data = tmp_path_factory.mktemp("serve_data")
-        config = ServeConfig(runs=(trained_run,), data_dir=data, **settings)
-        with running_server(create_app(config, {run.name: run})) as url:
+        config = ServeConfig(runs=paths, data_dir=data, **settings)
+        with running_server(create_app(config, runs)) as url:
             yield url
 
-    return run, server
+    return server
+
+
+@pytest.fixture(scope="module")
+def served(trained_run, tmp_path_factory):
+    """The loaded run and a factory for servers over it with given settings."""
+    from hyperct.serve.runs import load_run
+
+    run = load_run(trained_run)
+    return run, _server_factory({run.name: run}, (trained_run,), tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def served_unict(trained_run, make_unict_run, tmp_path_factory):
+    """A tiny UniCT run (masks and a report) and the HyperCT run, loaded, and a factory for
+    servers over both (UniCT first, so the default model)."""
+    from hyperct.serve.runs import load_run
+
+    path = make_unict_run(tmp_path_factory.mktemp("unict") / "unict_run")
+    unict, hyper = load_run(path), load_run(trained_run)
+    runs = {unict.name: unict, hyper.name: hyper}
+    return unict, hyper, _server_factory(runs, (path, trained_run), tmp_path_factory)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from hyperct.serve.client import Client
 
 
 def serve(
@@ -53,7 +57,9 @@ def submit(
     url: str = typer.Option("http://127.0.0.1:8000", help="The service's address."),
     model: str = typer.Option(None, help="Run name (default: the service's first)."),
     token: str = typer.Option(None, envvar="HYPERCT_SERVE_TOKEN", help="API token."),
-    out: Path = typer.Option(None, help="Write the results as JSON ({scan: result})."),
+    out: Path = typer.Option(None, help="Write the results as JSON ({scan: result}); a UniCT "
+                             "run's masks and report go beside it as <study>_masks.nii.gz and "
+                             "<study>_report.txt."),
     timeout: float = typer.Option(600.0, help="Seconds to wait for each study."),
 ) -> None:
     """Send scans to a running `hyperct serve` and print their findings."""
@@ -68,6 +74,8 @@ def submit(
                 typer.echo(f"{scan}: {err}", err=True)
                 failed += 1
                 continue
+            if out is not None and result.get("masks") is not None:
+                result["files"] = _save_segmented(client, result, out.parent)
             results[str(scan)] = result
             positives = [f["task"] for f in result["findings"] if f["positive"]]
             flags = "; ".join(f["message"] for f in result["qc_flags"])
@@ -79,3 +87,14 @@ def submit(
         write_text_atomic(out, json.dumps(results, indent=2) + "\n")
     if failed:
         raise typer.Exit(1)
+
+
+def _save_segmented(client: Client, result: dict[str, Any], folder: Path) -> dict[str, str]:
+    """Save a UniCT study's masks and report into ``folder``; returns the files by kind."""
+    from hyperct.io.atomic import write_text_atomic
+
+    study = str(result["id"])
+    files = {"masks": str(client.masks(study, folder / f"{study}_masks.nii.gz"))}
+    if result.get("report") is not None:
+        files["report"] = str(write_text_atomic(folder / f"{study}_report.txt", result["report"]))
+    return files

@@ -60,6 +60,17 @@ class SegmentedScans:
     reports: list[str] | None
     attention: np.ndarray | None
 
+    def scan(self, index: int) -> SegmentedScans:
+        """The outputs of the batch's ``index``-th scan alone (a batch of one)."""
+        one = slice(index, index + 1)
+        return SegmentedScans(
+            scan_ids=self.scan_ids[one],
+            probs=self.probs[one],
+            masks=self.masks[one],
+            reports=self.reports[one] if self.reports is not None else None,
+            attention=self.attention[one] if self.attention is not None else None,
+        )
+
 
 @torch.no_grad()
 def segment_batch(
@@ -90,6 +101,21 @@ def catalogue_probs(probs: np.ndarray, task_names: Sequence[str]) -> np.ndarray:
     out = np.full((len(probs), len(TASK_NAMES)), np.nan, dtype=np.float64)
     out[:, [TASK_NAMES.index(t) for t in task_names]] = probs
     return out
+
+
+def mask_file(folder: str | Path, scan_id: str) -> Path:
+    """``<folder>/masks/<scan_id>.nii.gz`` (a file-name-safe key for ids that need one)."""
+    from hyperct.data.cache import cache_key
+
+    return Path(folder) / MASKS_DIR / f"{cache_key(scan_id)}.nii.gz"
+
+
+def mask_voxels(path: str | Path) -> list[int]:
+    """The number of voxels of each channel of a mask file :class:`OutputFolder` wrote."""
+    import nibabel as nib
+
+    data = np.asarray(nib.load(str(path)).dataobj)
+    return [int(n) for n in data.reshape(-1, data.shape[-1]).sum(axis=0, dtype=np.int64)]
 
 
 class OutputFolder:
@@ -123,17 +149,11 @@ class OutputFolder:
             return ScanPredictions.empty()
         return ScanPredictions(ids, np.concatenate(labels), np.concatenate(probs))
 
-    def mask_path(self, scan_id: str) -> Path:
-        """``masks/<scan_id>.nii.gz`` (a file-name-safe key for ids that need one)."""
-        from hyperct.data.cache import cache_key
-
-        return self.folder / MASKS_DIR / f"{cache_key(scan_id)}.nii.gz"
-
     def add(self, scans: SegmentedScans, record: Callable[[str], GridRecord]) -> None:
         """Write the masks of ``scans`` (``record(scan_id)`` maps each to its CT's grid) and
         keep their reports and attention rows."""
         for i, scan_id in enumerate(scans.scan_ids):
-            write_masks_nifti(scans.masks[i], record(scan_id), self.mask_path(scan_id))
+            write_masks_nifti(scans.masks[i], record(scan_id), mask_file(self.folder, scan_id))
             if scans.reports is not None:
                 self.reports.append((scan_id, scans.reports[i]))
             if scans.attention is not None:

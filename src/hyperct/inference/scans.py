@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,9 @@ from hyperct.models.interface import (
     require,
 )
 from hyperct.preprocess.spec import PreprocessSpec
+
+if TYPE_CHECKING:
+    from hyperct.inference.scan_outputs import SegmentedScans
 
 logger = logging.getLogger(__name__)
 
@@ -101,17 +104,42 @@ def predict_inputs(
     Inputs of the same shapes run as one batch (a service batches the studies waiting for it);
     each scan's probabilities do not depend on the others of its batch.
     """
-    groups: dict[tuple[tuple[str, tuple[int, ...]], ...], list[int]] = {}
-    for index, item in enumerate(inputs):
-        groups.setdefault(tuple((k, tuple(v.shape)) for k, v in sorted(item.items())), []).append(index)
     probs: list[np.ndarray] = [np.empty(0)] * len(inputs)
-    for indices in groups.values():
-        batch = {k: torch.cat([inputs[i][k] for i in indices]) for k in inputs[indices[0]]}
+    for indices, batch in _same_shape_batches(inputs):
         with torch.no_grad(), autocast(batch["image"].device, bf16):
             logits = predict_logits(model, batch)
         for i, row in zip(indices, torch.sigmoid(logits.float()).cpu().numpy()):
             probs[i] = row
     return np.stack(probs)
+
+
+def segment_inputs(
+    model: SegmentingModel, inputs: Sequence[dict[str, torch.Tensor]], bf16: bool = False
+) -> list[SegmentedScans]:
+    """Every output of a segmenting model (probabilities, masks on the model grid, report) for
+    ``N`` one-scan inputs (:func:`volume_batch`): one single-scan :class:`SegmentedScans` each,
+    in order, its scan id the input's index. Inputs of the same shapes run as one batch, as by
+    :func:`predict_inputs`."""
+    from hyperct.inference.scan_outputs import segment_batch
+
+    out: list[SegmentedScans | None] = [None] * len(inputs)
+    for indices, batch in _same_shape_batches(inputs):
+        scans = segment_batch(model, batch, [str(i) for i in indices], bf16)
+        for k, i in enumerate(indices):
+            out[i] = scans.scan(k)
+    return [scans for scans in out if scans is not None]
+
+
+def _same_shape_batches(
+    inputs: Sequence[dict[str, torch.Tensor]],
+) -> list[tuple[list[int], dict[str, torch.Tensor]]]:
+    """The inputs whose tensors have the same shapes concatenated into one batch each, with
+    the indices of the inputs each batch holds."""
+    groups: dict[tuple[tuple[str, tuple[int, ...]], ...], list[int]] = {}
+    for index, item in enumerate(inputs):
+        groups.setdefault(tuple((k, tuple(v.shape)) for k, v in sorted(item.items())), []).append(index)
+    return [(indices, {k: torch.cat([inputs[i][k] for i in indices]) for k in inputs[indices[0]]})
+            for indices in groups.values()]
 
 
 def report_volume(
@@ -164,7 +192,7 @@ def segment_scans(
     ``out_dir`` (:mod:`hyperct.inference.scan_outputs`): each scan's mask on its own grid as
     ``masks/<file stem>.nii.gz``, ``reports.csv`` and ``fusion_attention.csv`` keyed by the
     file stem. Returns the probabilities and the reports (index: the file path)."""
-    from hyperct.inference.scan_outputs import OutputFolder, segment_batch
+    from hyperct.inference.scan_outputs import OutputFolder, mask_file, segment_batch
     from hyperct.io.read import scan_stem
     from hyperct.preprocess.grid_map import grid_record
 
@@ -186,7 +214,7 @@ def segment_scans(
         rows[path] = scans.probs[0]
         if scans.reports is not None:
             reports[path] = scans.reports[0]
-        logger.info("predicted %s; its masks are in %s", path, folder.mask_path(stem))
+        logger.info("predicted %s; its masks are in %s", path, mask_file(out_dir, stem))
     folder.write_tables(*([t] for t in folder.tables()))
     probs = pd.DataFrame.from_dict(rows, orient="index", columns=model.task_names)
     texts = pd.DataFrame.from_dict(reports, orient="index", columns=["report"]) if reports else None

@@ -80,6 +80,31 @@ def write_dicom_seg(
     return out
 
 
+def write_dicom_seg_from_nifti(
+    masks_nifti: str | Path,
+    source_series: str | Path | DicomSource,
+    out: str | Path,
+    *,
+    segment_labels: Sequence[str],
+    algorithm_name: str,
+    algorithm_version: str,
+    ids: DerivedIds | None = None,
+) -> Path:
+    """Write a 4-D (channels last) 0/1 mask NIfTI on the source series' grid (what ``hyperct
+    predict`` and the service write for a UniCT run) as SEG, one segment per channel."""
+    from hyperct.io.orientation import to_canonical
+
+    image = nib.load(str(masks_nifti))
+    data = np.asarray(image.dataobj)
+    if data.ndim != 4:
+        raise DicomOutputError(f"{masks_nifti}: expected a 4-D mask (channels last), got {data.shape}")
+    canonical, _, _ = to_canonical(data, np.asarray(image.affine, dtype=np.float64))
+    return write_dicom_seg(
+        np.moveaxis(canonical, -1, 0), source_series, out, segment_labels=segment_labels,
+        algorithm_name=algorithm_name, algorithm_version=algorithm_version, ids=ids,
+    )
+
+
 def _binary_stack(
     masks: np.ndarray | Sequence[np.ndarray],
     labels: Sequence[str],

@@ -9,6 +9,10 @@ Endpoints (all JSON unless said otherwise; errors are ``{"error": "..."}`` with 
 - ``GET /v1/studies/{id}/result`` per-task probability, operating threshold and call, QC flags,
   model and preprocessing identity, timings;
 - ``GET /v1/studies/{id}/image`` the CT as NIfTI; ``.../saliency/{task}`` Grad-CAM as NIfTI;
+- for a segmenting (UniCT) run: ``.../masks`` the finding masks as one 4-D uint8 NIfTI on the
+  CT's grid (channel k = the result's ``masks.categories[k]``, also in the ``X-Mask-Categories``
+  header as JSON), ``.../seg`` the same as DICOM-SEG referencing the input series (DICOM
+  inputs), ``.../report`` the generated report as text; other runs answer 404;
 - ``GET /v1/studies/{id}/findings.json`` the findings with the DICOM study/series identity (for a
   bridge to map), ``.../sr`` the findings as a DICOM Enhanced SR (DICOM inputs);
 - ``GET /v1/models``; ``GET /healthz``; ``GET /`` the viewer; ``/docs`` the OpenAPI page.
@@ -30,13 +34,14 @@ from typing import Any
 
 from fastapi import FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hyperct.serve.config import ServeConfig
+from hyperct.inference.scan_outputs import mask_file
 from hyperct.serve.jobs import IMAGE, RESULT, QueueFull, Workers, study_image
 from hyperct.serve.runs import ServedRun
 from hyperct.serve.store import JobStore, new_job_id
@@ -196,6 +201,39 @@ def create_app(config: ServeConfig, runs: Mapping[str, ServedRun]) -> FastAPI:
                 raise APIError(409, str(err).replace(str(folder), "<upload>")) from err
         return FileResponse(path, media_type="application/dicom", filename="findings_sr.dcm")
 
+    @app.get("/v1/studies/{job_id}/masks")
+    def masks(job_id: str) -> FileResponse:
+        names = [c["name"] for c in _segmented(store, runs, job_id, "masks")["masks"]["categories"]]
+        return FileResponse(mask_file(store.job_dir(job_id), job_id), media_type=NIFTI,
+                            filename="masks.nii.gz", headers={"X-Mask-Categories": json.dumps(names)})
+
+    @app.get("/v1/studies/{job_id}/report", response_class=PlainTextResponse)
+    def report(job_id: str) -> PlainTextResponse:
+        found = _segmented(store, runs, job_id, "report")
+        if found["report"] is None:
+            raise APIError(404, f"model {found['model']['name']!r} writes masks but no report")
+        return PlainTextResponse(found["report"])
+
+    @app.get("/v1/studies/{job_id}/seg")
+    def segmentation(job_id: str) -> FileResponse:
+        from hyperct.io.dicom_seg import write_dicom_seg_from_nifti
+        from hyperct.io.errors import DicomOutputError
+
+        names = [c["name"] for c in _segmented(store, runs, job_id, "masks")["masks"]["categories"]]
+        source = _dicom_source(_job(store, job_id))
+        if source is None:
+            raise APIError(409, "a DICOM-SEG needs a DICOM input; this study was uploaded as NIfTI "
+                                "(GET .../masks has the same masks as NIfTI)")
+        folder = store.job_dir(job_id)
+        path = folder / "masks_seg.dcm"
+        if not path.is_file():
+            try:
+                write_dicom_seg_from_nifti(mask_file(folder, job_id), source, path, segment_labels=names,
+                                           algorithm_name="hyperct", algorithm_version=app.version)
+            except DicomOutputError as err:
+                raise APIError(409, str(err).replace(str(folder), "<upload>")) from err
+        return FileResponse(path, media_type="application/dicom", filename="masks_seg.dcm")
+
     static = resources.files("hyperct.serve") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
@@ -226,6 +264,17 @@ def _done(store: JobStore, job_id: str) -> Any:
     if job.status != "done":
         raise APIError(409, f"study {job_id} is {job.status}; poll GET /v1/studies/{job_id}")
     return job
+
+
+def _segmented(store: JobStore, runs: Mapping[str, ServedRun], job_id: str, what: str) -> dict[str, Any]:
+    """The result of a done study of a segmenting run; a 404 naming the run otherwise."""
+    job = _done(store, job_id)
+    found = json.loads((store.job_dir(job_id) / RESULT).read_text())
+    if found.get("masks") is None:
+        method = runs[job.run].identity.get("method") if job.run in runs else "unknown"
+        raise APIError(404, f"study {job_id} has no {what}: model {job.run!r} (method {method}) "
+                            "predicts findings only; masks and a report come from a UniCT run")
+    return found
 
 
 def _error(status: int, message: str) -> JSONResponse:

@@ -88,12 +88,22 @@ class Client:
                 raise ServiceError(409, f"study {study} failed: {job['error']}")
         raise ServiceError(0, f"study {study} not done after {timeout_s:.0f} s")
 
+    def report(self, study: str) -> str:
+        """The generated report of a UniCT run's study (``ServiceError`` 404 for other runs)."""
+        return self._request("GET", f"/v1/studies/{study}/report").text
+
+    def masks(self, study: str, out: str | Path) -> Path:
+        """Save a UniCT run's finding masks (4-D uint8 NIfTI on the CT's grid, channel k = the
+        result's ``masks.categories[k]``) to ``out``; ``ServiceError`` 404 for other runs."""
+        return self.download(study, "masks", out)
+
     def download(self, study: str, what: str, out: str | Path) -> Path:
-        """Save ``image`` or ``saliency/<task>`` of a study to ``out``."""
+        """Save ``image``, ``saliency/<task>``, ``masks``, ``seg`` or ``sr`` of a study to
+        ``out`` (written atomically)."""
+        from hyperct.io.atomic import write_atomic
+
         response = self._request("GET", f"/v1/studies/{study}/{what}")
-        out = Path(out)
-        out.write_bytes(response.content)
-        return out
+        return write_atomic(out, lambda tmp: tmp.write_bytes(response.content))
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._request(method, path, **kwargs).json()

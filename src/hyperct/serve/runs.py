@@ -1,5 +1,8 @@
 """The trained runs a service serves: loaded once at start, each with its operating points.
 
+A segmenting run (UniCT) predicts, in the same one pass, each study's finding masks on the model
+grid and, with a report head, its report (:func:`hyperct.inference.scans.segment_inputs`).
+
 A run's operating point per task is the threshold chosen by Youden's J on the run's own
 validation predictions (``predictions.csv`` in the run folder, as ``hyperct evaluate`` does);
 a task without usable validation rows falls back to 0.5 and says so in ``threshold_source``.
@@ -18,11 +21,20 @@ from typing import Any
 
 import torch
 
+from hyperct.inference.scan_outputs import SegmentedScans
 from hyperct.io.volume import Volume
-from hyperct.models.interface import ScreeningModel
+from hyperct.models.interface import Capability, ScreeningModel, SegmentingModel, require
 from hyperct.tasks import task_by_name
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Predicted:
+    """One study's prediction: its findings, and for a segmenting run its masks and report."""
+
+    findings: list[dict[str, Any]]
+    segmented: SegmentedScans | None = None
 
 
 @dataclass
@@ -40,6 +52,24 @@ class ServedRun:
     identity: dict[str, Any]
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def segmenter(self) -> SegmentingModel | None:
+        """The model as a segmenting model (masks and, with a report head, a report); None for
+        a run that predicts findings only."""
+        if Capability.SEGMENTATION not in self.model.capabilities:
+            return None
+        return require(self.model, Capability.SEGMENTATION, SegmentingModel, f"run {self.name}")
+
+    @property
+    def mask_categories(self) -> list[str]:
+        """The finding categories of the mask channels, in channel order (none: no masks)."""
+        segmenter = self.segmenter
+        return list(segmenter.segmentation_classes) if segmenter is not None else []
+
+    @property
+    def writes_report(self) -> bool:
+        return self.segmenter is not None and Capability.REPORT_GENERATION in self.model.capabilities
+
     def describe(self) -> dict[str, Any]:
         """What ``GET /v1/models`` says about the run."""
         return {
@@ -47,6 +77,8 @@ class ServedRun:
             "tasks": self.task_names,
             "operating_points": {t: {"threshold": th, "source": src}
                                  for t, (th, src) in self.thresholds.items()},
+            "mask_categories": self.mask_categories,
+            "writes_report": self.writes_report,
             **self.identity,
         }
 
@@ -57,18 +89,23 @@ class ServedRun:
 
         return volume_batch(self.model, self.spec, volume)
 
-    def predict(self, inputs: Sequence[dict[str, torch.Tensor]]) -> tuple[list[list[dict[str, Any]]], float]:
-        """Per-task probability, threshold and call for each prepared CT (one batch), and the
-        seconds the batch took."""
-        from hyperct.inference.scans import predict_inputs
+    def predict(self, inputs: Sequence[dict[str, torch.Tensor]]) -> tuple[list[Predicted], float]:
+        """Per-task probability, threshold and call (and a segmenting run's masks and report)
+        for each prepared CT, as one batch; and the seconds the batch took."""
+        from hyperct.inference.scans import predict_inputs, segment_inputs
 
         start = time.perf_counter()
+        segmenter = self.segmenter
         with self.lock:
-            probs = predict_inputs(self.model, inputs, self.bf16)
-        seconds = time.perf_counter() - start
-        return [self._findings(row) for row in probs.tolist()], seconds
+            if segmenter is None:
+                probs = predict_inputs(self.model, inputs, self.bf16)
+                predicted = [Predicted(self._findings(row)) for row in probs]
+            else:
+                predicted = [Predicted(self._findings(scan.probs[0]), scan)
+                             for scan in segment_inputs(segmenter, inputs, self.bf16)]
+        return predicted, time.perf_counter() - start
 
-    def _findings(self, probs: list[float]) -> list[dict[str, Any]]:
+    def _findings(self, probs: Sequence[float]) -> list[dict[str, Any]]:
         findings = []
         for name, prob in zip(self.task_names, probs):
             threshold, source = self.thresholds[name]

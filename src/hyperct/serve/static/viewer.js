@@ -1,13 +1,15 @@
-// The hyperct viewer: upload a CT, follow the study, show it in NiiVue with its findings.
+// The hyperct viewer: upload a CT, follow the study, show it in NiiVue with its findings and,
+// for a UniCT run, its report and finding masks.
 "use strict";
 
 const WINDOWS = {
   lung: [-1350, 150],        // width 1500, level -600
   mediastinum: [-125, 225],  // width 350, level 50
 };
-const POLL_MS = 1000;
+const WAIT_S = 30;  // each status request waits on the server this long for the study to settle
 
-const state = { token: sessionStorage.getItem("hyperct-token") || "", study: null, result: null, overlay: null };
+const state = { token: sessionStorage.getItem("hyperct-token") || "", study: null, result: null, overlay: null,
+  masksUrl: null };
 const $ = (id) => document.getElementById(id);
 const nv = new niivue.Niivue({ backColor: [0, 0, 0, 1], show3Dcrosshair: false, isColorbar: false });
 window.hyperctViewer = { nv, state };
@@ -95,12 +97,15 @@ function upload(event) {
 async function openStudy(id) {
   state.study = id;
   state.result = null;
+  state.masksUrl = null;
   showFlags([], null);
+  showCategories(null);
   $("findings").querySelectorAll("tbody").forEach((b) => b.remove());
   $("report").textContent = "Waiting for the result...";
+  $("report").classList.add("muted");
   await loadStudies();
   for (;;) {
-    const job = await (await api(`/v1/studies/${id}`)).json();
+    const job = await (await api(`/v1/studies/${id}?wait=${WAIT_S}`)).json();
     if (state.study !== id) return;
     if (job.status === "done") break;
     if (job.status === "failed") {
@@ -110,7 +115,6 @@ async function openStudy(id) {
       return;
     }
     $("upload-status").textContent = `study ${id.slice(0, 10)}: ${job.status}`;
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
   const result = await (await api(`/v1/studies/${id}/result`)).json();
   state.result = result;
@@ -118,11 +122,30 @@ async function openStudy(id) {
   showFlags(result.qc_flags, null);
   showFindings(result.findings);
   showIdentity(result);
-  $("report").textContent = result.report || "This model writes no report.";
+  $("report").textContent = result.report ?? "This model writes no report.";
+  $("report").classList.toggle("muted", result.report == null);
   await showImage(id);
   await loadStudies();
+  const found = showCategories(result.masks);
+  if (found.length) {
+    await showMask(found[0].name);
+    return;
+  }
   const first = result.findings.find((f) => f.positive) || result.findings[0];
   if (first) await showOverlay(first.task);
+}
+
+// The mask categories with at least one voxel, offered in the selector when there are several.
+function showCategories(masks) {
+  const found = masks ? masks.categories.filter((c) => c.voxels > 0) : [];
+  const select = $("category");
+  select.replaceChildren(...found.map((c) => {
+    const option = text("option", `${c.name} (${c.voxels} voxels)`);
+    option.value = c.name;
+    return option;
+  }));
+  $("categories").hidden = found.length < 2;
+  return found;
 }
 
 function showFlags(flags, error) {
@@ -179,12 +202,35 @@ async function showOverlay(task) {
   document.querySelectorAll("tr.finding").forEach((tr) => tr.classList.toggle("selected", tr.dataset.task === task));
   $("overlay-name").textContent = `${task} (computing)`;
   const url = await niftiUrl(`/v1/studies/${state.study}/saliency/${encodeURIComponent(task)}`);
-  while (nv.volumes.length > 1) nv.removeVolume(nv.volumes[nv.volumes.length - 1]);
-  await nv.addVolumeFromUrl({ url, name: "saliency.nii.gz", colormap: "warm", cal_min: 0.2, cal_max: 1,
-    opacity: Number($("opacity").value) });
+  await replaceOverlay({ url, name: "saliency.nii.gz", colormap: "warm", cal_min: 0.2, cal_max: 1 });
   state.overlay = task;
   $("overlay-name").textContent = `${task} (Grad-CAM)`;
   document.body.dataset.overlay = task;
+}
+
+// A UniCT mask: one 4-D NIfTI, a frame per category; switching category only changes the frame.
+async function showMask(category) {
+  const masks = state.result && state.result.masks;
+  if (!masks) return;
+  const channel = masks.categories.find((c) => c.name === category).channel;
+  document.querySelectorAll("tr.finding").forEach((tr) => tr.classList.remove("selected"));
+  $("category").value = category;
+  if (String(state.overlay).startsWith("mask:") && nv.volumes.length > 1) {
+    nv.setFrame4D(nv.volumes[1].id, channel);
+  } else {
+    $("overlay-name").textContent = `${category} (loading)`;
+    state.masksUrl = state.masksUrl || await niftiUrl(`/v1/studies/${state.study}/masks`);
+    await replaceOverlay({ url: state.masksUrl, name: "masks.nii.gz", colormap: "red", cal_min: 0.5, cal_max: 1,
+      frame4D: channel });
+  }
+  state.overlay = `mask:${category}`;
+  $("overlay-name").textContent = `${category} (mask)`;
+  document.body.dataset.overlay = state.overlay;
+}
+
+async function replaceOverlay(volume) {
+  while (nv.volumes.length > 1) nv.removeVolume(nv.volumes[nv.volumes.length - 1]);
+  await nv.addVolumeFromUrl({ ...volume, opacity: Number($("opacity").value) });
 }
 
 function setWindow(name) {
@@ -203,6 +249,7 @@ async function start() {
   });
   $("upload").onsubmit = upload;
   document.querySelectorAll("[data-window]").forEach((b) => { b.onclick = () => setWindow(b.dataset.window); });
+  $("category").onchange = (e) => showMask(e.target.value);
   $("opacity").oninput = (e) => { if (nv.volumes.length > 1) nv.setOpacity(1, Number(e.target.value)); };
   await refresh();
 }
