@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from hyperct.models.conv3d import float32_conv3d_on_cpu
+
 logger = logging.getLogger(__name__)
 
 #: ResNet depth -> (block type, blocks per stage, channel expansion of the block).
@@ -258,11 +260,12 @@ def available_backbones3d() -> list[str]:
 def create_backbone3d(name: str, **kwargs: object) -> nn.Module:
     """Build a 3D backbone by name; ``kwargs`` fill its config (e.g. ``width=8`` for tests).
 
-    The module has ``out_channels`` and maps ``(B, C_in, D, H, W)`` to ``(B, out_channels, d, h, w)``.
+    The module has ``out_channels`` and maps ``(B, C_in, D, H, W)`` to ``(B, out_channels, d, h, w)``;
+    its 3D convolutions compute in float32 under CPU bf16 autocast (:mod:`hyperct.models.conv3d`).
     """
     if name not in _BACKBONES_3D:
         raise ValueError(f"unknown 3D backbone {name!r}; choose one of {available_backbones3d()}")
-    model = _BACKBONES_3D[name](**kwargs)
+    model = float32_conv3d_on_cpu(_BACKBONES_3D[name](**kwargs))
     logger.debug(
         "built 3D backbone %s (%d parameters)", name, sum(p.numel() for p in model.parameters())
     )

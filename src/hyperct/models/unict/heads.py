@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hyperct.models.conv3d import CPUFloat32Conv3d
+
 
 class ClassificationHead(nn.Module):
     """LayerNorm + Linear on the mean of the classification latents: ``(B, L, D) -> (B, K)``."""
@@ -89,13 +91,13 @@ class VolumeMaskDecoder(SegmentationDecoder):
     def __init__(self, channels: int, dim: int, embed: int, upsample: int) -> None:
         super().__init__(dim, embed)
         hidden = 2 * embed
-        layers: list[nn.Module] = [_stage(nn.Conv3d, channels, hidden)]
+        layers: list[nn.Module] = [_stage(CPUFloat32Conv3d, channels, hidden)]
         for _ in range(upsample):
             layers += [
                 nn.Upsample(scale_factor=2, mode="trilinear"),
-                _stage(nn.Conv3d, hidden, hidden),
+                _stage(CPUFloat32Conv3d, hidden, hidden),
             ]
-        self.net = nn.Sequential(*layers, nn.Conv3d(hidden, embed, 1))
+        self.net = nn.Sequential(*layers, CPUFloat32Conv3d(hidden, embed, 1))
 
     def voxel_embeddings(self, feature_map: torch.Tensor) -> torch.Tensor:
         return self.net(feature_map)
