@@ -13,8 +13,12 @@ the following norm reads anyway); on CUDA and without autocast it is a plain ``n
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 from torch import nn
+
+M = TypeVar("M", bound=nn.Module)
 
 
 class CPUFloat32Conv3d(nn.Conv3d):
@@ -27,7 +31,7 @@ class CPUFloat32Conv3d(nn.Conv3d):
         return super().forward(input)
 
 
-def float32_conv3d_on_cpu(module: nn.Module) -> nn.Module:
+def float32_conv3d_on_cpu(module: M) -> M:
     """``module`` with every ``nn.Conv3d`` in it made a :class:`CPUFloat32Conv3d` (in place: same
     parameters and state-dict keys, only the forward's precision under CPU autocast changes)."""
     for child in module.modules():
