@@ -258,3 +258,12 @@ def test_the_mask_decoder_climbs_to_the_encoders_finer_stages(make_model, encode
         changed[upsample - 1] = changed[upsample - 1] + 1.0
         again, _ = model.seg_decoder(encoded.feature_map, latents, encoded.grid, changed)
         assert not torch.allclose(again, coarse)
+
+
+def test_a_fresh_mask_decoder_starts_near_the_mask_prior(make_model):
+    from hyperct.models.unict.heads import MASK_PRIOR
+
+    model = make_model("volume3d", report=False)
+    with torch.no_grad():
+        probabilities = torch.sigmoid(model(*inputs("volume3d")).seg_logits)
+    assert abs(float(probabilities.median()) - MASK_PRIOR) < 0.01

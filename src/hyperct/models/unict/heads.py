@@ -10,7 +10,10 @@ so the task latents (fusion, modulation) decide what each mask shows. The decode
 skip connection) and convolves; past the last skip (or without skips, as for DINOv3) a stage is
 a plain x2 upsampling. The embeddings' grid is then interpolated to the model grid. Without the
 skips a ResNet's stride-16 map (2 x 2 x 2 on a 28 x 32 x 32 crop) was all the decoder saw and the
-masks came out empty. Two decoders share that bookkeeping and differ in the dimensionality:
+masks came out empty. The logits' bias starts at the logit of :data:`MASK_PRIOR` (a voxel is
+rarely inside a finding), so the first steps are not spent pushing every voxel from 0.5 down to
+background before the Dice term can grow the masks (measured: non-empty masks after ~15 instead
+of ~45 steps on the phantom). Two decoders share that bookkeeping and differ in the dimensionality:
 
 * :class:`TripletMaskDecoder` (2.5D): per image, a 2D decoder gives 3 embeddings per pixel, one
   per slice of its triplet, stacked to ``(B, E, 3N, h', w')``;
@@ -79,6 +82,10 @@ class _SkipDecoder(nn.Module):
         return self.out(x)
 
 
+#: The initial mask probability of every voxel (see module doc).
+MASK_PRIOR = 0.01
+
+
 class SegmentationDecoder(nn.Module, ABC):
     """Base class: voxel embeddings (subclass) x category embeddings -> mask logits."""
 
@@ -86,7 +93,7 @@ class SegmentationDecoder(nn.Module, ABC):
         super().__init__()
         self.embed = embed
         self.category = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, embed))
-        self.bias = nn.Parameter(torch.zeros(1))
+        self.bias = nn.Parameter(torch.full((1,), math.log(MASK_PRIOR / (1 - MASK_PRIOR))))
 
     @abstractmethod
     def voxel_embeddings(
