@@ -10,7 +10,7 @@ there is nothing to fuse and a mask that nobody trains to modulate with). On the
   with both classes, mean F1 at each finding's validation Youden threshold, mAP (mean average
   precision), from the run's ``predictions.csv``;
 * segmentation: Global Dice and hit rate (Dice >= 0.1) over the findings, one finding per
-  (scan, category present), on the model grid (6 mm), masks = mask probability >= 0.5 from
+  (scan, category present), on the model grid (10 mm), masks = mask probability >= 0.5 from
   ``UniCT.predict`` on the cached test scans, scored against the cached finding masks;
 * reports: BLEU-4, ROUGE-L, CE macro-F1 (the project's rule labeler) and CRG of the run's
   ``reports.csv`` against the phantom's reports (METEOR off);
@@ -91,7 +91,7 @@ BENCH, TRAIN_COST, PREDICT_COST, FINDINGS = (
 MODEL = ["unict.encoder=volume3d", "unict.backbone3d=resnet10_3d",
          "unict.backbone3d_kwargs={width: 8, stem_stride: [1, 1, 1]}", "unict.dim=64", "unict.heads=4",
          "unict.slice_window=5", "unict.cls_latents=4", "unict.report_latents=8",
-         "unict.seg_embed=16", "unict.seg_upsample=2",
+         "unict.seg_embed=16", "unict.seg_upsample=3",
          "unict.decoder={width: 64, layers: 1, heads: 4, max_len: 192}"]
 SMOKE_MODEL = ["unict.backbone3d_kwargs={width: 4, stem_stride: [1, 1, 1]}", "unict.dim=16", "unict.heads=2",
                "unict.seg_embed=4", "unict.seg_upsample=1",
@@ -606,6 +606,8 @@ def main() -> None:
                         help="configurations trained at once (one torch thread each)")
     parser.add_argument("--cohort-only", action="store_true",
                         help="generate and prepare the cohort, then stop")
+    parser.add_argument("--note", default="", help="recorded in the result's notes (e.g. why a "
+                                                  "run is smaller than the full one)")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "JOB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -653,24 +655,27 @@ def main() -> None:
     if args.smoke:
         logger.info("smoke run: %d metric rows, nothing recorded", len(metrics))
     else:
-        record(metrics, markdown, size, split, [v.name for v in VARIANTS if v.name not in benches])
+        record(metrics, markdown, size, split, [v.name for v in VARIANTS if v.name not in benches],
+               args.note)
     if failed:
         raise SystemExit(f"failed: {', '.join(failed)} (rerun with the same --work to resume)")
 
 
 def record(metrics: list[dict[str, Any]], markdown: str, size: dict[str, Any],
-           split: dict[str, int], missing: list[str]) -> None:
-    """Save the result, its notes and the markdown ablation table."""
+           split: dict[str, int], missing: list[str], note: str) -> None:
+    """Save the result, its notes (``note`` appended) and the markdown ablation table."""
     notes = (
         f"Phantom cohort of {size['n']} internal scans (preset small, splits {split}), true "
         f"labels of the 18 CT-RATE findings, the phantom's finding masks and reports; 10 mm "
         f"voxels, 28x32x32 crop (masks nearest-neighbour, so small nodules shrink to a few "
-        f"voxels). One encoder for all nine configurations: MONAI ResNet-10 3D "
-        f"width 8, dim 64, 1 slice-attention layer, decoder width 64 x 1 layer; "
+        f"voxels). One encoder for every configuration: MONAI ResNet-10 3D "
+        f"width 8, dim 64, 1 slice-attention layer, mask decoder with skip connections to the "
+        f"ResNet's layers 3, 2 and 1 (seg_upsample 3), report decoder width 64 x 1 layer; "
         f"{size['epochs']} epochs, batch {size['batch_size']}, AdamW lr {size['lr']}, cosine; "
-        f"one seed. Load average {os.getloadavg()[0]:.1f} at the end (2 shared cores, nice 19). "
-        f"Not run: {missing or 'none'}. The ablation table is in results/{TABLE}."
-    )
+        f"one seed. Load average {os.getloadavg()[0]:.1f} at the end (2 shared cores, nice "
+        f"{os.nice(0)}). Not run: {missing or 'none'}. The ablation table is in "
+        f"results/{TABLE}. {note}"
+    ).strip()
     write_text_atomic(RESULTS_DIR / TABLE, f"# UniCT ablation (benchmarks/unict_ablation.py)\n\n"
                                            f"{markdown}")
     path = save_result("unict_ablation", metrics, notes)

@@ -66,3 +66,24 @@ def test_bad_config_and_inputs_are_named() -> None:
     with pytest.raises(ValueError, match="takes no image_mask"):
         ReportGenerator3D(_config()).generate_reports(
             torch.randn(2, 1, 8, 16, 16), torch.ones(2, 4, dtype=torch.bool))
+
+
+def test_bf16_training_steps_keep_the_loss_and_gradients_finite() -> None:
+    """CPU bf16 autocast on a backbone whose last map is two slices deep (where oneDNN's bf16
+    conv3d backward gave NaN, see hyperct.models.conv3d)."""
+    torch.manual_seed(0)
+    model = ReportGenerator3D(_config(encoder_kwargs={"width": 4, "stem_stride": (1, 1, 1)}))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    images = torch.randn(4, 1, 32, 16, 16)  # stride 16: a 2 x 1 x 1 map
+    for step in range(8):
+        junk = torch.full((1 << 20,), float("nan"))  # freed memory holding NaN, as in training
+        del junk
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model.report_loss(images, [*REPORTS, REPORTS[0]])
+        assert torch.isfinite(loss), step
+        opt.zero_grad()
+        loss.float().backward()
+        bad = [name for name, p in model.named_parameters()
+               if p.grad is not None and not torch.isfinite(p.grad).all()]
+        assert not bad, f"step {step}: non-finite gradients in {bad}"
+        opt.step()

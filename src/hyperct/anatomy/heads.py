@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hyperct.models.conv3d import CPUFloat32Conv3d
+
 
 class AuxSegHead(nn.Module):
     """A 1x1 (2-D) or 1x1x1 (3-D) convolution to class logits, upsampled to the label grid.
@@ -30,7 +32,7 @@ class AuxSegHead(nn.Module):
             raise ValueError(
                 f"need in_channels >= 1 and num_classes >= 2, got {in_channels} and {num_classes}"
             )
-        conv = nn.Conv3d if spatial_dims == 3 else nn.Conv2d
+        conv = CPUFloat32Conv3d if spatial_dims == 3 else nn.Conv2d
         self.spatial_dims = spatial_dims
         self.proj = conv(in_channels, num_classes, kernel_size=1)
 

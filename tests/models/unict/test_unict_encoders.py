@@ -24,6 +24,21 @@ def test_every_encoder_gives_slice_tokens_a_global_token_and_the_model_grid(enco
     assert torch.isfinite(encoded.slice_tokens).all() and torch.isfinite(encoded.global_token).all()
 
 
+@pytest.mark.parametrize(("encoder", "skips"), [("ctscroll", 3), ("volume3d", 3), ("dinov3", 0)])
+def test_skips_are_the_earlier_stages_coarsest_first(encoder, skips):
+    torch.manual_seed(0)
+    model = create_encoder(tiny_config(encoder)).eval()
+    images, image_mask = inputs(encoder)
+    encoded = model(images, image_mask)
+    assert len(encoded.skips) == len(model.skip_channels) == skips
+    sizes = [encoded.feature_map.shape[3:]] + [skip.shape[3:] for skip in encoded.skips]
+    for skip, channels in zip(encoded.skips, model.skip_channels, strict=True):
+        assert skip.shape[:2] == (2, channels)
+        if encoder == "ctscroll":  # per image: N triplets, like the feature map
+            assert skip.shape[2] == encoded.feature_map.shape[2]
+    assert all(a[0] < b[0] for a, b in zip(sizes, sizes[1:]))  # each finer than the one before
+
+
 def test_volume3d_gives_one_token_per_feature_map_slice():
     model = create_encoder(tiny_config("volume3d")).eval()
     encoded = model(torch.randn(1, 1, 128, 32, 32))

@@ -91,3 +91,16 @@ def test_total_loss_weights_each_task():
     config = UniCTConfig(weight_classification=2.0, weight_segmentation=0.5)
     losses = {"classification": torch.tensor(1.0), "segmentation": torch.tensor(4.0)}
     assert total_loss(losses, config).item() == pytest.approx(4.0)
+
+
+def test_dice_reads_only_the_categories_present_in_the_scan():
+    masks = torch.zeros(2, 2, 4, 8, 8)
+    masks[0, 0, 1:3, 2:6, 2:6] = 1  # scan 0: category 0 only; scan 1: an empty mask
+    logits = 20 * (2 * masks - 1)
+    logits[0, 1] = -3.0  # an absent category, fairly confident background: BCE only
+    loss = dice_bce(logits, masks, smooth=1.0)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, masks, reduction="none")
+    torch.testing.assert_close(loss, bce.flatten(1).mean(1), atol=1e-4, rtol=1e-4)
+    tiny = torch.zeros(1, 1, 4, 8, 8)
+    tiny[0, 0, 0, :2, :2] = 1  # four voxels: an all-background prediction still pays Dice 0.8
+    assert dice_bce(torch.full_like(tiny, -20.0), tiny, smooth=1.0).item() > 0.79

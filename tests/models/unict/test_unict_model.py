@@ -234,3 +234,36 @@ def test_a_report_head_makes_it_a_report_generator_scoring_like_its_losses(make_
         losses = model.losses(model(images, reports=encoded), UniCTTargets(reports=encoded))
         torch.testing.assert_close(model.report_loss(images, reports), losses["report"])
     assert len(model.generate_reports(images)) == 2
+
+
+@pytest.mark.parametrize(("encoder", "upsample"), [("volume3d", 1), ("volume3d", 3), ("ctscroll", 2),
+                                                  ("dinov3", 1)])
+def test_the_mask_decoder_climbs_to_the_encoders_finer_stages(make_model, encoder, upsample):
+    """Its masks come from the grid of the finest stage it joins (x2 per stage without skips),
+    and the decoder reads those stages: changing a skip map changes the masks."""
+    model = make_model(encoder, report=False, seg_upsample=upsample)
+    images, image_mask = inputs(encoder)
+    encoded = model.forward_features(images, image_mask)
+    latents = torch.randn(2, model.config.num_seg_classes, model.config.dim)
+    coarse, fine = model.seg_decoder(encoded.feature_map, latents, encoded.grid, encoded.skips)
+    per_image = encoded.feature_map.shape[3:]
+    if encoded.skips:
+        per_image = encoded.skips[upsample - 1].shape[3:]
+    else:
+        per_image = tuple(2**upsample * s for s in per_image)
+    assert tuple(coarse.shape[3:]) == tuple(per_image)
+    assert fine.shape == (2, model.config.num_seg_classes, *encoded.grid)
+    if encoded.skips:
+        changed = list(encoded.skips)
+        changed[upsample - 1] = changed[upsample - 1] + 1.0
+        again, _ = model.seg_decoder(encoded.feature_map, latents, encoded.grid, changed)
+        assert not torch.allclose(again, coarse)
+
+
+def test_a_fresh_mask_decoder_starts_near_the_mask_prior(make_model):
+    from hyperct.models.unict.heads import MASK_PRIOR
+
+    model = make_model("volume3d", report=False)
+    with torch.no_grad():
+        probabilities = torch.sigmoid(model(*inputs("volume3d")).seg_logits)
+    assert abs(float(probabilities.median()) - MASK_PRIOR) < 0.01

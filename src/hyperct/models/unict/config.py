@@ -52,7 +52,8 @@ class UniCTConfig(DictConfig):
         report_latents: latent tokens of the report adapter (the decoder's visual tokens).
         adapter_layers: cross-attention layers of each task adapter.
         seg_embed: width of the segmentation decoder's per-voxel embeddings.
-        seg_upsample: x2 upsampling stages of that decoder before interpolation to the grid.
+        seg_upsample: stages of that decoder before interpolation to the grid, each joining the
+            encoder's next finer stage (a skip connection; x2 upsampling past the last one).
         fusion: cross-task attention between the task latents.
         modulation: the predicted masks modulate the classification and report latents.
         supervise_classification, supervise_segmentation, supervise_report: each task's loss.

@@ -1,8 +1,9 @@
-"""UniCT's visual encoders: slice-level tokens ``(B, S, D)``, a global token ``(B, D)`` and the
-feature map the segmentation decoder and the modulation read.
+"""UniCT's visual encoders: slice-level tokens ``(B, S, D)``, a global token ``(B, D)``, the
+feature map the segmentation decoder and the modulation read, and the finer maps of the earlier
+stages the segmentation decoder joins through skip connections.
 
-Every encoder writes one method, :meth:`UniCTEncoder.extract` (per-slice features and a feature
-map); the base class projects them to ``D`` and runs the slice attention of CT-Scroll (Di Piazza
+Every encoder writes one method, :meth:`UniCTEncoder.extract` (per-slice features, a feature
+map and the skip maps); the base class projects them to ``D`` and runs the slice attention of CT-Scroll (Di Piazza
 et al., 2025): a global token that attends to every slice, and slice tokens that attend only to
 the ``slice_window`` slices around them (and the global token).
 
@@ -11,12 +12,13 @@ Inputs follow :func:`hyperct.preprocess.pipeline.to_model_input`: 2.5D encoders 
 3D encoders read volumes ``(B, 1, D, H, W)``.
 
 * ``ctscroll``: each triplet through a 2D MONAI ResNet (random init), the layer-4 map
-  ``(B, C, N, h, w)``; slice features are its in-plane mean.
+  ``(B, C, N, h, w)``; slice features are its in-plane mean; skips: layers 3, 2, 1 (per image).
 * ``volume3d``: a MONAI 3D backbone; its last map ``(B, C, d, h, w)``; slice features are its
-  in-plane mean (one token per feature-map slice).
+  in-plane mean (one token per feature-map slice); skips: its earlier stages
+  (:meth:`~hyperct.models.backbones3d.Backbone3D.pyramid`).
 * ``dinov3``: the project's frozen DINOv3 with static LoRA in every block's linear layers
   (``dinov3_lora_rank``; 0 = no LoRA, no gradient through the backbone); the CLS token of each
-  image is its slice feature, the patch tokens form the map.
+  image is its slice feature, the patch tokens form the map; no skips (one resolution).
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ class EncodedCT:
 
     slice_tokens: ``(B, S, D)``; global_token: ``(B, D)``; slice_mask: ``(B, S)`` (False =
     padding); feature_map: ``(B, C, s, h, w)`` (2.5D: ``s`` = N triplets); grid: the model grid
-    ``(depth, H, W)`` the masks are predicted on (2.5D: 3 slices per image).
+    ``(depth, H, W)`` the masks are predicted on (2.5D: 3 slices per image); skips: the earlier
+    stages' maps, coarsest first (channels :attr:`UniCTEncoder.skip_channels`), laid out like
+    ``feature_map`` (2.5D: ``(B, C_i, N, h_i, w_i)``).
     """
 
     slice_tokens: torch.Tensor
@@ -55,6 +59,7 @@ class EncodedCT:
     slice_mask: torch.Tensor
     feature_map: torch.Tensor
     grid: tuple[int, int, int]
+    skips: tuple[torch.Tensor, ...] = ()
 
 
 class SliceAttention(nn.Module):
@@ -108,24 +113,30 @@ class UniCTEncoder(nn.Module, ABC):
 
     kind: ClassVar[Kind]
 
-    def __init__(self, config: UniCTConfig, channels: int) -> None:
+    def __init__(
+        self, config: UniCTConfig, channels: int, skip_channels: tuple[int, ...] = ()
+    ) -> None:
         super().__init__()
         self.channels = channels
+        self.skip_channels = skip_channels
         self.project = nn.Sequential(nn.LayerNorm(channels), nn.Linear(channels, config.dim))
         self.slice_attention = SliceAttention(config)
 
     @abstractmethod
     def extract(
         self, images: torch.Tensor, image_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Slice features ``(B, S, C)`` and the feature map ``(B, C, s, h, w)``."""
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+        """Slice features ``(B, S, C)``, the feature map ``(B, C, s, h, w)`` and the skip maps
+        (coarsest first, see :class:`EncodedCT`)."""
 
     def forward(self, images: torch.Tensor, image_mask: torch.Tensor | None = None) -> EncodedCT:
         image_mask = self.check_input(images, image_mask)
-        slices, feature_map = self.extract(images, image_mask)
+        slices, feature_map, skips = self.extract(images, image_mask)
         slice_mask = image_mask if self.kind == "2.5d" else image_mask.new_ones(slices.shape[:2])
         slice_tokens, global_token = self.slice_attention(self.project(slices), slice_mask)
-        return EncodedCT(slice_tokens, global_token, slice_mask, feature_map, self.grid(images))
+        return EncodedCT(
+            slice_tokens, global_token, slice_mask, feature_map, self.grid(images), skips
+        )
 
     def frozen_keys(self, prefix: str) -> frozenset[str]:
         """State-dict keys (under ``prefix``) of frozen weights, which checkpoints leave out."""
@@ -165,15 +176,19 @@ class UniCTEncoder(nn.Module, ABC):
 
 
 def _real_images(
-    net: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, image_mask: torch.Tensor
-) -> torch.Tensor:
-    """``net`` on the real images of ``(B, N, 3, H, W)`` only (padding never reaches batch
-    statistics nor costs compute); padding images get zeros. Returns ``(B * N, ...)``."""
+    net: Callable[[torch.Tensor], list[torch.Tensor]],
+    images: torch.Tensor,
+    image_mask: torch.Tensor,
+) -> list[torch.Tensor]:
+    """``net``'s outputs on the real images of ``(B, N, 3, H, W)`` only (padding never reaches
+    batch statistics nor costs compute); padding images get zeros. Each is ``(B * N, ...)``."""
     real = image_mask.flatten()
-    out = net(images.flatten(0, 1)[real])
-    full = out.new_zeros((real.numel(), *out.shape[1:]))
-    full[real] = out
-    return full
+    fulls = []
+    for out in net(images.flatten(0, 1)[real]):
+        full = out.new_zeros((real.numel(), *out.shape[1:]))
+        full[real] = out
+        fulls.append(full)
+    return fulls
 
 
 def _triplet_map(per_image: torch.Tensor, batch: int) -> torch.Tensor:
@@ -189,7 +204,7 @@ class CTScrollEncoder(UniCTEncoder):
 
     def __init__(self, config: UniCTConfig) -> None:
         widths = [config.cnn_width * m for m in (1, 2, 4, 8)]
-        super().__init__(config, widths[-1])
+        super().__init__(config, widths[-1], tuple(reversed(widths[:-1])))
         from monai.networks.nets.resnet import ResNet  # MONAI imports slowly: only when built
 
         self.cnn = ResNet(
@@ -201,18 +216,24 @@ class CTScrollEncoder(UniCTEncoder):
             feed_forward=False,
         )
 
-    def cnn_map(self, pixels: torch.Tensor) -> torch.Tensor:
-        """The ResNet's layer-4 map of images ``(M, 3, H, W)``."""
+    def cnn_maps(self, pixels: torch.Tensor) -> list[torch.Tensor]:
+        """The ResNet's layer-4, 3, 2 and 1 maps of images ``(M, 3, H, W)``."""
         net = self.cnn
         x = net.maxpool(net.act(net.bn1(net.conv1(pixels))))
-        return net.layer4(net.layer3(net.layer2(net.layer1(x))))
+        maps = []
+        for layer in (net.layer1, net.layer2, net.layer3, net.layer4):
+            x = layer(x)
+            maps.append(x)
+        return maps[::-1]
 
     def extract(
         self, images: torch.Tensor, image_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        per_image = _real_images(self.cnn_map, images, image_mask)
-        feature_map = _triplet_map(per_image, images.shape[0])
-        return feature_map.mean(dim=(3, 4)).transpose(1, 2), feature_map
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+        batch = images.shape[0]
+        feature_map, *skips = (
+            _triplet_map(m, batch) for m in _real_images(self.cnn_maps, images, image_mask)
+        )
+        return feature_map.mean(dim=(3, 4)).transpose(1, 2), feature_map, tuple(skips)
 
 
 class Volume3DEncoder(UniCTEncoder):
@@ -222,14 +243,15 @@ class Volume3DEncoder(UniCTEncoder):
 
     def __init__(self, config: UniCTConfig) -> None:
         backbone = create_backbone3d(config.backbone3d, **config.backbone3d_kwargs)
-        super().__init__(config, backbone.out_channels)
+        skip_channels = tuple(reversed(backbone.pyramid_channels[:-1]))
+        super().__init__(config, backbone.out_channels, skip_channels)
         self.backbone = backbone
 
     def extract(
         self, images: torch.Tensor, image_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        feature_map = self.backbone(images)
-        return feature_map.mean(dim=(3, 4)).transpose(1, 2), feature_map
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+        *skips, feature_map = self.backbone.pyramid(images)
+        return feature_map.mean(dim=(3, 4)).transpose(1, 2), feature_map, tuple(skips[::-1])
 
 
 class DINOv3Encoder(UniCTEncoder):
@@ -269,12 +291,12 @@ class DINOv3Encoder(UniCTEncoder):
 
     def extract(
         self, images: torch.Tensor, image_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
         height, width = (s // self.backbone.patch_size for s in images.shape[3:])
-        tokens = _real_images(self._tokens, images, image_mask)
+        (tokens,) = _real_images(lambda pixels: [self._tokens(pixels)], images, image_mask)
         patches = tokens[:, self.backbone.num_prefix_tokens :].unflatten(1, (height, width))
         feature_map = _triplet_map(patches.permute(0, 3, 1, 2), images.shape[0])
-        return tokens[:, 0].unflatten(0, (images.shape[0], -1)), feature_map
+        return tokens[:, 0].unflatten(0, (images.shape[0], -1)), feature_map, ()
 
 
 ENCODERS: dict[str, Callable[[UniCTConfig], UniCTEncoder]] = {

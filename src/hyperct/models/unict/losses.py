@@ -1,7 +1,13 @@
 """UniCT's per-task losses; a missing target contributes exactly nothing to its loss.
 
 * classification: BCE with logits over the labels that are known (``-1`` = not available);
-* segmentation: soft Dice + BCE per scan, averaged over the scans that have a mask;
+* segmentation: soft Dice + BCE per scan, averaged over the scans that have a mask. Finding
+  masks are tiny (a nodule is a few voxels of a 28 x 32 x 32 grid), so the voxel-mean BCE alone
+  is met by predicting background everywhere; the Dice term, averaged over the categories
+  *present* in the scan, is independent of how small a mask is and is what makes the masks grow.
+  Absent categories have no defined Dice and are taught "empty" by the BCE only (a Dice over
+  them would reward nothing but an all-background prediction). No ``pos_weight``: the Dice
+  term already makes a small mask count as much as a large one;
 * report: teacher-forced cross-entropy over the real next tokens of the scans with text.
 
 A batch without any target of a supervised task gives that loss as an exact zero that is still
@@ -70,13 +76,16 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor | None) -> to
 
 
 def dice_bce(logits: torch.Tensor, masks: torch.Tensor, smooth: float) -> torch.Tensor:
-    """Per scan: mean soft Dice loss over categories plus voxel-mean BCE, ``(B,)``."""
+    """Per scan: mean soft Dice loss over the categories present in its mask (0 when none is)
+    plus voxel-mean BCE over all categories, ``(B,)``."""
     logits, masks = logits.float(), masks.float()
     probs = torch.sigmoid(logits).flatten(2)
     flat = masks.flatten(2)
     dice = (2 * (probs * flat).sum(-1) + smooth) / (probs.sum(-1) + flat.sum(-1) + smooth)
+    present = (flat.sum(-1) > 0).float()
+    dice_loss = ((1 - dice) * present).sum(1) / present.sum(1).clamp(min=1)
     bce = F.binary_cross_entropy_with_logits(logits, masks, reduction="none").flatten(1).mean(1)
-    return (1 - dice).mean(dim=1) + bce
+    return dice_loss + bce
 
 
 def segmentation_loss(

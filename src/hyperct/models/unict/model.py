@@ -102,7 +102,7 @@ class UniCT(nn.Module):
         self.fusion = TaskFusion(dim, heads, len(latents), drop) if config.fusion else NoFusion()
         channels = self.encoder.channels
         self.seg_decoder = SEGMENTATION_DECODERS[self.encoder.kind](
-            channels, dim, config.seg_embed, config.seg_upsample
+            channels, self.encoder.skip_channels, dim, config.seg_embed, config.seg_upsample
         )
         targets = len(latents) - 1  # classification (+ report)
         self.modulation = (
@@ -163,7 +163,7 @@ class UniCT(nn.Module):
         """Every output but the report logits, and the latents the report head reads."""
         latents, attention = self._fused_latents(encoded)
         coarse, seg_logits = self.seg_decoder(
-            encoded.feature_map, latents.segmentation, encoded.grid
+            encoded.feature_map, latents.segmentation, encoded.grid, encoded.skips
         )
         latents = self._modulated(latents, encoded, coarse)
         output = UniCTOutput(self.class_head(latents.classification), seg_logits, None, attention)
