@@ -32,7 +32,7 @@ TRAIN_OVERRIDES = (
     "unict.backbone3d=resnet10_3d",
     "unict.backbone3d_kwargs={width: 4}", "unict.dim=32", "unict.heads=2",
     "unict.slice_window=3", "unict.cls_latents=2", "unict.report_latents=4",
-    "unict.seg_embed=8", "unict.seg_upsample=1",
+    "unict.seg_embed=8", "unict.seg_upsample=3",
     "unict.decoder={width: 32, layers: 1, heads: 2, max_len: 160}",
 )
 
