@@ -39,11 +39,11 @@ def test_teacher_forced_loss_trains_and_the_token_count_is_fixed() -> None:
     first = None
     for _ in range(15):
         loss = model.report_loss(images, REPORTS[:2])
-        first = float(loss) if first is None else first
+        first = loss.item() if first is None else first
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(loss) < 0.5 * first
+    assert loss.item() < 0.5 * first
 
 
 def test_a_model_rebuilt_from_its_config_writes_the_same_reports() -> None:
