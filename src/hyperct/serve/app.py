@@ -183,23 +183,17 @@ def create_app(config: ServeConfig, runs: Mapping[str, ServedRun]) -> FastAPI:
     @app.get("/v1/studies/{job_id}/sr")
     def structured_report(job_id: str) -> FileResponse:
         from hyperct.io.dicom_sr import write_findings_sr
-        from hyperct.io.errors import DicomOutputError
 
         job = _done(store, job_id)
-        source = _dicom_source(job)
-        if source is None:
-            raise APIError(409, "a DICOM SR needs a DICOM input; this study was uploaded as NIfTI "
-                                "(GET .../findings.json has the same findings as JSON)")
         folder = store.job_dir(job_id)
-        path = folder / "findings_sr.dcm"
-        if not path.is_file():
+
+        def write(source: Path, path: Path) -> None:
             found = json.loads((folder / RESULT).read_text())["findings"]
-            try:
-                write_findings_sr(found, source, path, algorithm_name="hyperct",
-                                  algorithm_version=app.version)
-            except DicomOutputError as err:
-                raise APIError(409, str(err).replace(str(folder), "<upload>")) from err
-        return FileResponse(path, media_type="application/dicom", filename="findings_sr.dcm")
+            write_findings_sr(found, source, path, algorithm_name="hyperct",
+                              algorithm_version=app.version)
+
+        return _dicom_file(job, folder, "findings_sr.dcm", "a DICOM SR",
+                           "GET .../findings.json has the same findings as JSON", write)
 
     @app.get("/v1/studies/{job_id}/masks")
     def masks(job_id: str) -> FileResponse:
@@ -217,22 +211,16 @@ def create_app(config: ServeConfig, runs: Mapping[str, ServedRun]) -> FastAPI:
     @app.get("/v1/studies/{job_id}/seg")
     def segmentation(job_id: str) -> FileResponse:
         from hyperct.io.dicom_seg import write_dicom_seg_from_nifti
-        from hyperct.io.errors import DicomOutputError
 
         names = [c["name"] for c in _segmented(store, runs, job_id, "masks")["masks"]["categories"]]
-        source = _dicom_source(_job(store, job_id))
-        if source is None:
-            raise APIError(409, "a DICOM-SEG needs a DICOM input; this study was uploaded as NIfTI "
-                                "(GET .../masks has the same masks as NIfTI)")
         folder = store.job_dir(job_id)
-        path = folder / "masks_seg.dcm"
-        if not path.is_file():
-            try:
-                write_dicom_seg_from_nifti(mask_file(folder, job_id), source, path, segment_labels=names,
-                                           algorithm_name="hyperct", algorithm_version=app.version)
-            except DicomOutputError as err:
-                raise APIError(409, str(err).replace(str(folder), "<upload>")) from err
-        return FileResponse(path, media_type="application/dicom", filename="masks_seg.dcm")
+
+        def write(source: Path, path: Path) -> None:
+            write_dicom_seg_from_nifti(mask_file(folder, job_id), source, path, segment_labels=names,
+                                       algorithm_name="hyperct", algorithm_version=app.version)
+
+        return _dicom_file(_job(store, job_id), folder, "masks_seg.dcm", "a DICOM-SEG",
+                           "GET .../masks has the same masks as NIfTI", write)
 
     static = resources.files("hyperct.serve") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
@@ -255,6 +243,27 @@ def _job(store: JobStore, job_id: str) -> Any:
 def _dicom_source(job: Any) -> Path | None:
     """The uploaded DICOM series of a study; None for a NIfTI upload."""
     return Path(job.input_path) if job.input_kind.startswith("dicom") else None
+
+
+def _dicom_file(
+    job: Any, folder: Path, filename: str, what: str, alternative: str,
+    write: Callable[[Path, Path], None],
+) -> FileResponse:
+    """A DICOM output of a study derived from its DICOM input, written once into its folder by
+    ``write(source, path)``; a 409 for a NIfTI upload or when the input cannot be referenced."""
+    from hyperct.io.errors import DicomOutputError
+
+    source = _dicom_source(job)
+    if source is None:
+        raise APIError(409, f"{what} needs a DICOM input; this study was uploaded as NIfTI "
+                            f"({alternative})")
+    path = folder / filename
+    if not path.is_file():
+        try:
+            write(source, path)
+        except DicomOutputError as err:
+            raise APIError(409, str(err).replace(str(folder), "<upload>")) from err
+    return FileResponse(path, media_type="application/dicom", filename=filename)
 
 
 def _done(store: JobStore, job_id: str) -> Any:
