@@ -4,9 +4,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pydicom
 import pytest
-from pydicom.uid import generate_uid
+from dicom_helpers import write_referenced_series
 
 from hyperct.tasks import TASKS
 
@@ -19,11 +18,7 @@ def referenced_series(real_ct: Path, tmp_path_factory: pytest.TempPathFactory) -
     holds them, which the DICOM writers must use.
     """
     folder = tmp_path_factory.mktemp("referenced_series")
-    study_uid, series_uid = generate_uid(), generate_uid()
-    for path in sorted((real_ct / "dicom_series").glob("*.dcm")):
-        ds = pydicom.dcmread(path)
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
-        ds.save_as(folder / path.name)
+    write_referenced_series(real_ct, folder)
     return folder
 
 

@@ -190,16 +190,11 @@ def test_models_health_docs_and_the_viewer_page(served):
 
 def test_dicom_input_gives_an_sr_and_a_findings_json_referencing_its_study(served, real_ct, tmp_path):
     import pydicom
-    from pydicom.uid import generate_uid
+    from dicom_helpers import write_referenced_series
 
     _, server = served
     series = tmp_path / "series"
-    series.mkdir()
-    study_uid, series_uid = generate_uid(), generate_uid()
-    for path in sorted((real_ct / "dicom_series").glob("*.dcm")):  # its anonymiser blanked the UIDs
-        ds = pydicom.dcmread(path)
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
-        ds.save_as(series / path.name)
+    study_uid, series_uid = write_referenced_series(real_ct, series)
     with server() as url, Client(url) as client:
         study = client.submit(series)
         result = client.wait(study)

@@ -72,17 +72,11 @@ def test_a_findings_only_run_says_it_has_no_masks_or_report(served_unict, real_c
 
 
 def test_masks_of_a_dicom_study_come_as_dicom_seg_referencing_its_series(served_unict, real_ct, tmp_path):
-    from pydicom.uid import generate_uid
+    from dicom_helpers import write_referenced_series
 
     _, _, server = served_unict
     series = tmp_path / "series"
-    series.mkdir()
-    study_uid, series_uid = generate_uid(), generate_uid()
-    for path in sorted((real_ct / "dicom_series").glob("*.dcm")):  # its anonymiser blanked the UIDs
-        ds = pydicom.dcmread(path)
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
-        ds.SOPInstanceUID = generate_uid()
-        ds.save_as(series / path.name)
+    study_uid, series_uid = write_referenced_series(real_ct, series, sop_uids=True)
     with server() as url, Client(url) as client:
         study = client.submit(series)
         result = client.wait(study)
