@@ -6,7 +6,7 @@ Written into one output folder (``hyperct predict`` uses the folder of ``--out``
 * ``masks/<scan_id>.nii.gz``: 4-D uint8, channels last, channel k = the model's
   ``segmentation_classes[k]`` (listed in ``masks/channels.json``). The mask probabilities are
   thresholded at :data:`MASK_THRESHOLD` on the model grid, then mapped to the CT's grid and
-  orientation by nearest neighbour (:func:`hyperct.preprocess.grid_map.write_masks_nifti`), so
+  orientation by nearest neighbour (:func:`hyperct.preprocess.grid_map.masks_to_ct_grid`), so
   the file has the shape and affine of the input CT, voxel for voxel, and any NIfTI viewer or
   ``hyperct evaluate-masks --categories`` reads it. Binary rather than probabilities: the
   files stay small (gzip of 0/1) and a thresholded mask is what every mask metric scores.
@@ -36,7 +36,7 @@ from hyperct.inference.reports import COLUMNS, REPORTS, write_reports
 from hyperct.io.atomic import write_csv_atomic, write_text_atomic
 from hyperct.models.interface import Capability, SegmentingModel
 from hyperct.models.report.generate import GenerationConfig
-from hyperct.preprocess.grid_map import GridRecord, write_masks_nifti
+from hyperct.preprocess.grid_map import GridRecord, masks_to_ct_grid, write_ct_grid_masks
 from hyperct.tasks import TASK_NAMES
 
 logger = logging.getLogger(__name__)
@@ -110,14 +110,6 @@ def mask_file(folder: str | Path, scan_id: str) -> Path:
     return Path(folder) / MASKS_DIR / f"{cache_key(scan_id)}.nii.gz"
 
 
-def mask_voxels(path: str | Path) -> list[int]:
-    """The number of voxels of each channel of a mask file :class:`OutputFolder` wrote."""
-    import nibabel as nib
-
-    data = np.asarray(nib.load(str(path)).dataobj)
-    return [int(n) for n in data.reshape(-1, data.shape[-1]).sum(axis=0, dtype=np.int64)]
-
-
 class OutputFolder:
     """Writes each scan's mask as it comes and collects its report and attention rows."""
 
@@ -128,6 +120,7 @@ class OutputFolder:
         self.fusion_tasks = tuple(model.fusion_tasks)
         self.reports: list[tuple[str, str]] = []
         self.attention: list[dict[str, Any]] = []
+        self.voxels: dict[str, list[int]] = {}  # scan id -> voxels of each channel on its CT grid
 
     def predict(
         self, batches: Iterable[dict[str, Any]], record: Callable[[str], GridRecord], bf16: bool
@@ -151,9 +144,13 @@ class OutputFolder:
 
     def add(self, scans: SegmentedScans, record: Callable[[str], GridRecord]) -> None:
         """Write the masks of ``scans`` (``record(scan_id)`` maps each to its CT's grid) and
-        keep their reports and attention rows."""
+        keep their voxel counts, reports and attention rows."""
         for i, scan_id in enumerate(scans.scan_ids):
-            write_masks_nifti(scans.masks[i], record(scan_id), mask_file(self.folder, scan_id))
+            grid = record(scan_id)
+            on_ct = masks_to_ct_grid(scans.masks[i], grid)
+            write_ct_grid_masks(on_ct, grid, mask_file(self.folder, scan_id))
+            counts = on_ct.reshape(len(on_ct), -1).sum(axis=1, dtype=np.int64)
+            self.voxels[scan_id] = [int(n) for n in counts]
             if scans.reports is not None:
                 self.reports.append((scan_id, scans.reports[i]))
             if scans.attention is not None:

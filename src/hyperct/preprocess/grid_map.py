@@ -149,7 +149,13 @@ def write_mask_nifti(mask: np.ndarray, record: GridRecord, path: str | Path) -> 
 
 def write_masks_nifti(masks: np.ndarray, record: GridRecord, path: str | Path) -> Path:
     """Write ``(C, ...)`` binary model-grid masks as one 4-D uint8 NIfTI (channels last) on the
-    CT's own grid and orientation, each channel mapped as by :func:`mask_to_ct_grid`.
+    CT's own grid and orientation (:func:`masks_to_ct_grid`)."""
+    return write_ct_grid_masks(masks_to_ct_grid(masks, record), record, path)
+
+
+def masks_to_ct_grid(masks: np.ndarray, record: GridRecord) -> np.ndarray:
+    """``(C, ...)`` binary model-grid masks as ``(C, z, y, x)`` uint8 on the CT's grid, each
+    channel mapped as by :func:`mask_to_ct_grid`.
 
     Up to 16 channels at a time are packed as bits of one uint16 grid and mapped once: nearest
     neighbour takes every channel from the same source voxel, so this is exactly the mapping
@@ -164,9 +170,14 @@ def write_masks_nifti(masks: np.ndarray, record: GridRecord, path: str | Path) -
             bits |= (channel > 0).astype(np.uint16) << np.uint16(k)
         on_ct = mask_to_ct_grid(bits, record).array
         channels += [((on_ct >> np.uint16(k)) & 1).astype(np.uint8) for k in range(len(part))]
+    return np.stack(channels)
+
+
+def write_ct_grid_masks(on_ct: np.ndarray, record: GridRecord, path: str | Path) -> Path:
+    """Write :func:`masks_to_ct_grid`'s ``(C, z, y, x)`` masks as one 4-D NIfTI in the CT's own
+    orientation."""
     return write_nifti_channels(
-        np.stack(channels), np.asarray(record.affine, dtype=np.float64), path,
-        axcodes=record.axcodes,
+        on_ct, np.asarray(record.affine, dtype=np.float64), path, axcodes=record.axcodes
     )
 
 

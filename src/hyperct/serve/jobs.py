@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hyperct.inference.scan_outputs import MASK_THRESHOLD, OutputFolder, mask_file, mask_voxels
+from hyperct.inference.scan_outputs import MASK_THRESHOLD, OutputFolder
 from hyperct.io.atomic import write_text_atomic
 from hyperct.io.errors import CTReadError
 from hyperct.io.scan_qc import QCExpectations, check_scan
@@ -181,7 +181,7 @@ class Workers:
         folder = OutputFolder(self.store.job_dir(item.job.id), segmenter)
         folder.add(scans, lambda _: record)
         folder.write_tables(*([table] for table in folder.tables()))
-        voxels = mask_voxels(mask_file(folder.folder, item.job.id))
+        voxels = folder.voxels[item.job.id]
         masks = {
             "threshold": MASK_THRESHOLD,
             "categories": [{"channel": k, "name": name, "voxels": n}
