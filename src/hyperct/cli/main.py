@@ -67,6 +67,8 @@ def _root(
     level = logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(level)  # also when a host application configured logging first
+    # the HTTP client's one line per request (hyperct submit) only with --verbose
+    logging.getLogger("httpx").setLevel(level if verbose else logging.WARNING)
 
 
 def _register() -> None:
