@@ -45,6 +45,8 @@ from hyperct.tasks import CONVENTIONAL
         ("A 4 mm nodule in the right lung lower lobe.", "Lung nodule", 1),
         ("No contrast material was given.", "Medical material", -1),
         ("Median sternotomy wires and a central venous catheter.", "Medical material", 1),
+        ("An internal fixator extends from L4 to S1.", "Medical material", 1),
+        ("No fixator or other hardware is seen.", "Medical material", 0),
         ("Sliding type hiatal hernia.", "Hiatal hernia", 1),
         ("Thoracic CT examination within normal limits.", "Emphysema", 0),
         ("Bone structures are within normal limits.", "Emphysema", -1),
@@ -100,14 +102,14 @@ def test_reference_sentences(text, task, label):
         # A scar word joined by "and" is a second finding, not what the density is.
         ("Patchy increases in density and fibrotic bands in the left upper lobe.",
          "Lung opacity", 1),
-        ("Patchy increases in density compatible with fibrotic bands in the left upper lobe.",
-         "Lung opacity", -1),
+        ("Patchy increases in density evaluated in favor of fibrotic bands in the left upper "
+         "lobe.", "Lung opacity", -1),
         ("Fibrotic bands and patchy increases in density in the left upper lobe.",
          "Lung opacity", 1),
         ("Pleural-parenchymal density increases at both apices.", "Lung opacity", -1),
         # An "and" between two sites does not coordinate the density with the scar.
-        ("Density increases in the lingula and the middle lobe consistent with atelectasis.",
-         "Lung opacity", -1),
+        ("Density increases in the lingula and the middle lobe evaluated in favor of "
+         "atelectasis.", "Lung opacity", -1),
         # Ground-glass consolidation is a ground-glass opacity, not a consolidation.
         ("Patchy ground glass consolidations in the right upper lobe.", "Consolidation", -1),
         ("Patchy ground glass consolidations in the right upper lobe.", "Lung opacity", 1),
@@ -219,6 +221,35 @@ def test_synonyms_and_spellings(text, task, label):
         ("A nodule in the thyroid gland (6 mm, stable).", "Lung nodule", -1),
         ("Nodules in the anterior and posterior mediastinum.", "Lung nodule", -1),
         ("Postoperative density increases in the left chest wall.", "Lung opacity", -1),
+        # A scar the density is only compatible with leaves it an opacity; a scar that names
+        # it, a conclusion about it, or a pleuroparenchymal reading makes it the scar.
+        ("Linear density increases consistent with sequelae changes in the lingula.",
+         "Lung opacity", 1),
+        ("Linear density increases consistent with sequelae changes in the lingula.",
+         "Pulmonary fibrotic sequela", 1),
+        ("Density increase in the right upper lobe compatible with mild fibrosis.",
+         "Lung opacity", 1),
+        ("Linear densities in the middle lobe, possibly compatible with old scarring.",
+         "Lung opacity", 1),
+        ("Sequelae density increases in the right middle lobe.", "Lung opacity", -1),
+        ("Density increases evaluated in favor of sequelae at both apices.", "Lung opacity", -1),
+        ("Density increases consistent with pleuroparenchymal sequelae at both apices.",
+         "Lung opacity", -1),
+        ("Linear density compatible with pleuroparenchymal scarring in the lingula.",
+         "Lung opacity", -1),
+        # Where pleura and lung meet, a density, band or retraction is a scar.
+        ("Pleuroparenchymal density increases at both apices.", "Pulmonary fibrotic sequela", 1),
+        ("Pleuroparenchymal densities in the left lower lobe.", "Pulmonary fibrotic sequela", 1),
+        ("Pleuroparenchymal recession in the right middle lobe.",
+         "Pulmonary fibrotic sequela", 1),
+        ("Pleuroparenchymal densities in the left lower lobe.", "Lung opacity", -1),
+        ("No pleuroparenchymal density increase is seen.", "Pulmonary fibrotic sequela", 0),
+        ("Increased pleuroparenchymal fat at the right base.", "Pulmonary fibrotic sequela", -1),
+        # Idiopathic pulmonary fibrosis is a disease, not a sequela; a scar is one.
+        ("Known idiopathic pulmonary fibrosis with honeycombing at the bases.",
+         "Pulmonary fibrotic sequela", -1),
+        ("Known IPF. Fibrotic bands in the right middle lobe.", "Pulmonary fibrotic sequela", 1),
+        ("Fibrotic scarring in the right upper lobe.", "Pulmonary fibrotic sequela", 1),
         ("A nodule in the left axilla.", "Lung nodule", -1),
         ("A 5 mm nodule in the esophageal wall.", "Lung nodule", -1),
     ],

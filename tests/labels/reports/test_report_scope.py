@@ -95,6 +95,13 @@ def test_negation_about_the_past_exam_does_not_negate_now():
         ("No pleural effusion, focal consolidation, patchy opacity or pneumothorax",
          "patchy opacity", Status.ABSENT),
         ("Neither peribronchial thickening nor bronchiectasis", "bronchiectasis", Status.ABSENT),
+        # A noun saying the finding has gone, right before it.
+        ("Resolution of the consolidation in the right lower lobe", "consolidation",
+         Status.ABSENT),
+        ("Loss of consolidation is seen in this examination", "consolidation", Status.ABSENT),
+        ("Consolidation with loss of volume in the left lower lobe", "Consolidation",
+         Status.PRESENT),
+        ("Loss of aeration with atelectasis at the left base", "atelectasis", Status.PRESENT),
         # The answer to a heading.
         ("Pericardial effusion: none", "Pericardial effusion", Status.ABSENT),
         ("Pericardial effusion: negative", "Pericardial effusion", Status.ABSENT),

@@ -103,12 +103,16 @@ def _is_arterial(sentence: str, start: int, end: int) -> bool:
     return bool(_VESSEL.search(_NOT_THORACIC.sub(" ", _vessel_text(sentence, start))))
 
 
+_PLEUROPARENCHYMAL = r"\bpleur[oa]-?parenchymal|\bpleural?[\s-]+parenchymal"
+# Words that say a density is a scar, a band or a collapse. "Linear" is not among them: a
+# linear opacity is an opacity of its own ("linear density increases in the lingula").
 _SCAR_DENSITY = re.compile(
     r"\bsequel\w*|\bfibro\w*|\bat[ea]lect\w*|\bcalcif\w*|\bscar\w*|\bsclero\w*|"
-    r"\blinear\b|\bpleuro-?parenchymal|\bpleural[\s-]+parenchymal|\bsoft\s+tissue|"
-    r"\bperibronch\w*|\bband",
+    + _PLEUROPARENCHYMAL
+    + r"|\bsoft\s+tissue|\bperibronch\w*|\bband",
     _I,
 )
+_PLEUROPARENCHYMAL_RE = re.compile(_PLEUROPARENCHYMAL, _I)
 # A density read as an active process ("density increases compatible with atelectasis or
 # pneumonia") is an opacity whatever scar word lies beside it.
 _INFECTIVE = re.compile(
@@ -143,12 +147,16 @@ def _segment_span(sentence: str, start: int) -> tuple[int, int]:
 
 # "consolidations evaluated in favour of pneumonic infiltration", "correlation in terms of
 # infiltration": the infiltration names what another finding is, a diagnosis, not an opacity.
+_COMPATIBLE = r"\b(?:compatible\s+with|consistent\s+with|suggestive\s+of|suggesting)"
 _INTERPRETATION = re.compile(
-    r"\b(?:in\s+favou?r\s+of|compatible\s+with|consistent\s+with|in\s+terms\s+of|"
-    r"suggestive\s+of|suggesting|evaluated\s+as|considered\s+as|interpreted\s+as)\s+"
-    r"(?:[\w-]+\s+){0,3}?$",
+    r"(?:" + _COMPATIBLE + r"|\bin\s+favou?r\s+of|\bin\s+terms\s+of|\bevaluated\s+as|"
+    r"\bconsidered\s+as|\binterpreted\s+as)\s+(?:[\w-]+\s+){0,3}?$",
     _I,
 )
+# "linear density increases consistent with sequelae changes": what was seen is the density;
+# the scar is only what the report finds it compatible with. A conclusion ("evaluated in
+# favour of sequelae", "considered sequelae") says what the density is.
+_READ_AS = re.compile(_COMPATIBLE + r"\b", _I)
 # An opacity word before the interpretation: the interpreted finding is itself an opacity
 # ("patchy densities compatible with infiltration").
 _OPACITY_WORD = re.compile(r"\b(?:densit|opaci|ground|glass|attenuat|infiltrat)", _I)
@@ -166,11 +174,13 @@ def _is_parenchymal_opacity(sentence: str, start: int, end: int) -> bool:
     """A "density increase" is an opacity unless its segment calls it a scar, band or collapse.
 
     A scar word qualifies the density when nothing coordinates the two ("pleuroparenchymal
-    sequelae density", "density increase consistent with band atelectasis"); a finding joined
-    by "and" is another finding beside it ("density increases and atelectatic changes"). A
+    sequelae density", "density increases, which are considered sequelae"); a finding joined
+    by "and" is another finding beside it ("density increases and atelectatic changes"), and a
+    scar offered only as what the density is compatible with is a reading of an opacity
+    ("linear density increase consistent with band atelectasis", :func:`_read_as_scar_only`). A
     dependent density, or one read as infection or oedema, stays an opacity whatever lies
-    beside it. An infiltration that only
-    interprets another finding is a diagnosis (:func:`_is_diagnosis`).
+    beside it. An infiltration that only interprets another finding is a diagnosis
+    (:func:`_is_diagnosis`).
     """
     phrase = sentence[start:end]
     if _is_diagnosis(sentence, start, end):
@@ -182,9 +192,21 @@ def _is_parenchymal_opacity(sentence: str, start: int, end: int) -> bool:
         return True
     for m in _SCAR_DENSITY.finditer(sentence, low, high):
         between = sentence[m.end() : start] if m.end() <= start else sentence[end : m.start()]
+        if m.start() >= end and _read_as_scar_only(sentence[end : m.end()]):
+            continue
         if m.start() < end and m.end() > start or not _COORDINATION.match(between):
             return False
     return True
+
+
+def _read_as_scar_only(after: str) -> bool:
+    """Whether the scar word ending ``after`` is only the reading offered for a density.
+
+    A pleuroparenchymal reading is no mere reading: the density is then the pleural-based scar
+    of the apex or a fissure, which is not a parenchymal opacity ("density increases consistent
+    with pleuroparenchymal sequelae").
+    """
+    return bool(_READ_AS.search(after)) and not _PLEUROPARENCHYMAL_RE.search(after)
 
 
 def _ctr_increased(sentence: str, start: int, end: int) -> bool:
@@ -325,6 +347,8 @@ RULES: tuple[FindingRule, ...] = (
             r"\b(?:surgical|operation|operative|postoperative|foreign|metallic|suture|fixation)\s+"
             r"materials?",
             r"\bsternal\s+(?:wires?|sutures?|cerclage)|\bsternotomy\s+wires?|\bwires?\b",
+            # Spinal or fracture fixation hardware ("internal fixator between L4 and S1").
+            r"\bfixators?\b",
             r"\bstents?\b",
             r"\bcatheters?\b|\bport\b",
             r"\bpace\s?makers?\b|\bdefibrillator|\bICD\b|\bCRT-?D\b",
@@ -476,6 +500,8 @@ RULES: tuple[FindingRule, ...] = (
             r"(?<!nodular )\binfiltrat\w*",
             r"\b(?:increased|increase\s+in|increases\s+in|increasing)\s+(?:\w+\s+){0,2}densit\w*",
             r"\bdensit(?:y|ies)\s+increase\w*",
+            # A linear density is a linear opacity (a scar only when the report says so).
+            r"\blinear\s+densit(?:y|ies)\b",
             r"\b(?:increased|increase\s+in)\s+(?:\w+\s+)?attenuation\b|\battenuation\s+increase\w*",
         ),
         # "metastasis has infiltration into the kidney": invasion of a structure, not an infiltrate.
@@ -505,8 +531,16 @@ RULES: tuple[FindingRule, ...] = (
             # collapse); honeycombing is an active interstitial disease, not the sequela of one
             # (CT-RATE does not count it).
             r"\bbands?\b(?![\s-]+atelect)|\bband-like\b",
+            # A density, band or retraction where pleura and lung meet is the pleuroparenchymal
+            # scar of an apex or a fissure ("pleuroparenchymal density increases", "recession"
+            # for retraction in translated reports).
+            r"(?:" + _PLEUROPARENCHYMAL + r")\s+(?:[\w-]+\s+){0,2}?(?:densit\w*|opacit\w*|"
+            r"bands?|recess\w*|retract\w*|lines?)\b",
         ),
+        # Idiopathic pulmonary fibrosis is a progressive interstitial disease, not the sequela
+        # of one (as honeycombing is not).
         exclude=(
+            r"\bidiopathic\s+pulmonary\s+fibros\w*|\bIPF\b",
             r"\bfibroadenom\w*|\bfibrous\s+dysplasia|\bfibroids?\b|\bfibroma\w*|\bfibromatos\w*",
             r"\bsequel\w*\s+(?:of|to|after)\s+(?:the\s+)?(?:fracture|surgery|operation)",
             _NOT_IN_LUNG,

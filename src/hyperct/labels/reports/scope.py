@@ -1,12 +1,13 @@
 """Negation, uncertainty and history scope of a finding mention inside its clause.
 
 A mention is *absent* when a negation cue governs it ("no X", "X was not observed", "X has
-resolved", "previously seen X ... not detected in this examination") or when it is placed in the
-prior study only ("In the previous examination, there is X"), *uncertain* when a hedge
-governs it ("possible X", "X?", "X cannot be excluded"), and *present* otherwise. Cues reach only
-within the clause (see :mod:`hyperct.labels.reports.text`) and a few words around the mention; a
-preceding negation stops at its own verb ("No A was seen, X ...") and at a new noun phrase with a
-severity word ("No A, mild X"). A denied change ("no significant change in X") denies no finding.
+resolved", "resolution of X", "previously seen X ... not detected in this examination") or when
+it is placed in the prior study only ("In the previous examination, there is X"), *uncertain*
+when a hedge governs it ("possible X", "X?", "X cannot be excluded"), and *present* otherwise.
+Cues reach only within the clause (see :mod:`hyperct.labels.reports.text`) and a few words
+around the mention; a preceding negation stops at its own verb ("No A was seen, X ...") and at a
+new noun phrase with a severity word ("No A, mild X"). A denied change ("no significant change in
+X") denies no finding.
 """
 
 from __future__ import annotations
@@ -102,6 +103,14 @@ _NEGATION_CLOSED = re.compile(
     r"moderate|marked|severe|slight|slightly|small|trace)\b",
     _I,
 )
+# A noun that says the finding has gone, right before it: "resolution of the effusion",
+# "loss of consolidation in this examination". Only a word or two may lie between ("loss of
+# aeration with atelectasis" keeps the atelectasis), and no conjunction.
+_GONE_BEFORE = re.compile(
+    r"\b(?:resolution|disappearance|clearing|clearance|loss)\s+of(?:\s+the)?"
+    r"(?:\s+(?!and\b|or\b|with\b)[\w-]+)?\s*$",
+    _I,
+)
 # A negation followed by these phrases speaks of the past exam, not of this one.
 _PAST_EXAM = re.compile(
     r"^\W*(?:\w+\s+){0,2}?(?:in|on|at)\s+(?:the\s+)?(?:previous|prior|former|earlier|old|"
@@ -152,6 +161,9 @@ def classify_mention(clause: str, start: int, end: int, preceding: str = "") -> 
     post = _POST_NEGATION.search(after)
     if post and not _PAST_EXAM.match(after[post.end() :]):
         return ScopeResult(Status.ABSENT, post.group(0))
+    gone = _GONE_BEFORE.search(before)
+    if gone:
+        return ScopeResult(Status.ABSENT, gone.group(0).strip())
     negations = list(_PRE_NEGATION.finditer(before))
     if negations and not _NEGATION_CLOSED.search(before[negations[-1].end() :]):
         return ScopeResult(Status.ABSENT, negations[-1].group(0))
