@@ -75,7 +75,8 @@ _VESSEL = re.compile(
     _I,
 )
 _NOT_THORACIC = re.compile(
-    r"\b(?:coronary\s+arter(?:y|ies)|coronar\w*|abdominal\s+aort\w*|abdominal\s+arter\w*|"
+    r"\b(?:coronar\w*\s+(?:arter(?:y|ies)|vascular\s+structures?|vessels?|vasculature)|"
+    r"coronar\w*|abdominal\s+aort\w*|abdominal\s+arter\w*|"
     r"(?:renal|iliac|femoral|celiac|mesenteric|splenic|hepatic)\s+arter\w*|infrarenal\s+aort\w*|"
     r"(?:aortic\s+)?valv\w*)",
     _I,
@@ -107,7 +108,7 @@ _PLEUROPARENCHYMAL = r"\bpleur[oa]-?parenchymal|\bpleural?[\s-]+parenchymal"
 # Words that say a density is a scar, a band or a collapse. "Linear" is not among them: a
 # linear opacity is an opacity of its own ("linear density increases in the lingula").
 _SCAR_DENSITY = re.compile(
-    r"\bsequel\w*|\bfibro\w*|\bat[ea]lect\w*|\bcalcif\w*|\bscar\w*|\bsclero\w*|"
+    r"\bsequel\w*|\bfibro\w*|\bat[ea]?lect\w*|\bcalcif\w*|\bscar\w*|\bsclero\w*|"
     + _PLEUROPARENCHYMAL
     + r"|\bsoft\s+tissue|\bperibronch\w*|\bband",
     _I,
@@ -443,6 +444,9 @@ RULES: tuple[FindingRule, ...] = (
         terms=(
             r"\bhiat\w*\s+(?:\w+\s+)?hernia\w*",
             r"\bhernia\w*\s+(?:\w+\s+){0,4}(?:esophageal\s+)?hiatus",
+            # A hernia at the junction of oesophagus and stomach passes through the hiatus.
+            r"\bhernia\w*\s+(?:" + _W + r"[\w-]+\s+){0,12}?(?:o?esophago-?gastric|"
+            r"gastro-?o?esophageal)\s+junction",
             r"\bpara-?o?esophageal\s+hernia\w*",
             r"\bsliding(?:\s+type)?\s+hernia\w*",
             r"\bherniat\w+\s+of\s+(?:the\s+)?stomach",
@@ -465,7 +469,8 @@ RULES: tuple[FindingRule, ...] = (
     FindingRule(
         task="Atelectasis",
         terms=(
-            r"\bat[ea]lect[ae]\w*|\bdystelecta\w*",
+            # "atelectasis" and the dictation spellings "atalectasis", "atlectasis".
+            r"\bat[ea]?lect[ae]\w*|\bdystelecta\w*",
             r"\b(?:lobar|lung|lobe|segmental)\s+collapse|\bcollapsed?\s+(?:lung|lobe|segment)",
         ),
         exclude=(r"\bfibro\w*[\s-]+at[ea]lect\w*",),
@@ -481,6 +486,9 @@ RULES: tuple[FindingRule, ...] = (
         exclude=(
             _NOT_IN_LUNG,
             r"\bpleura\w*\s+(?:\w+\s+)?thicken",
+            # A nodule of the pleura is a pleural lesion ("subpleural" nodules are the lung's).
+            r"\bpleural\s+nodul\w*|"
+            r"\bnodul\w*(?:\s+[^\s,;]+){0,3}\s+(?:in|on|along)\s+the\s+pleura\b",
             r"\bcentri\w*acinar|\bcentrilobular|\btree|\bbud\w*\b",
             r"\bhypodense\b",
             r"\bnodular\s+goiter",
@@ -577,7 +585,7 @@ RULES: tuple[FindingRule, ...] = (
         task="Bronchiectasis",
         terms=(
             r"\bbronch[io]*ectas\w*|\bbronchiectatic\b|\bbronchiolectas\w*",
-            r"\bbronchial\s+ectasi\w*",
+            r"\bbronchial\s+ectasi\w*|\bectasi\w*\s+(?:of|in)\s+(?:the\s+)?bronch\w*",
             r"\b(?:dilated|dilatation\s+of\s+(?:the\s+)?)\s*bronch\w*",
             r"\bbronch\w*\s+dilat\w*",
         ),
