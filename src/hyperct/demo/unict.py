@@ -1,12 +1,15 @@
 """The demo's UniCT step: a tiny UniCT trained on the demo cohort, and what it says about one
-test scan - its generated report beside the reference, its predicted finding mask on a slice.
+test scan - its generated report beside the reference, its predicted finding mask on the slice
+where the reference is largest and on the slice where the prediction is largest.
 
 UniCT reads a 3D cache, so the step prepares one (``anatomy3d-cpu``: 6 mm voxels) from the demo
 manifest, with each scan's report text attached from the phantom's ``reports.csv``. Then
 ``hyperct train --method unict`` with :data:`TRAIN_OVERRIDES` (a small encoder, two epochs:
 about two minutes on 2 cores; its numbers show the plumbing, not what UniCT can learn). The
 example scan is the test scan with the largest reference finding mask, chosen from the reference
-only, so it never depends on how well the model did.
+only, so it never depends on how well the model did. At this budget the mask is a location prior
+(nearly the same region in every category) that can miss the reference's largest slice, hence the
+second slice.
 """
 
 from __future__ import annotations
