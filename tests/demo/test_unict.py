@@ -79,5 +79,6 @@ def test_unict_step_trains_and_shows_a_test_scan(tmp_path):
     table = pd.read_csv(manifest).set_index("scan_id")
     assert table.loc[example.scan_id, "split"] == "test"
     assert example.reference == table.loc[example.scan_id, "report_text"]
-    assert example.overlay_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for png in (example.overlay_png, example.predicted_png):
+        assert png is None or png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert isinstance(example.generated, str)
