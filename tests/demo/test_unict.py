@@ -1,3 +1,5 @@
+import dataclasses
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -56,6 +58,10 @@ def test_example_section_shows_both_reports_escaped_and_the_overlay(tmp_path):
     body = example_section(example).body
     assert "Nodule &lt;5 mm&gt;." in body and "effusion" in body and "&amp;" in body
     assert body.count("data:image/png;base64,") == 1 and "2d Nodules / masses" in body
+    assert "predicted mask is empty" in body
+    both = example_section(dataclasses.replace(example, predicted_png=png)).body
+    assert both.count("data:image/png;base64,") == 2 and "predicted mask is empty" not in both
+    assert "slice where the predicted mask is largest" in both
 
 
 @pytest.mark.slow
@@ -73,5 +79,6 @@ def test_unict_step_trains_and_shows_a_test_scan(tmp_path):
     table = pd.read_csv(manifest).set_index("scan_id")
     assert table.loc[example.scan_id, "split"] == "test"
     assert example.reference == table.loc[example.scan_id, "report_text"]
-    assert example.overlay_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for png in (example.overlay_png, example.predicted_png):
+        assert png is None or png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert isinstance(example.generated, str)

@@ -28,3 +28,12 @@ def test_mask_figure_refuses_masks_off_the_image_grid():
     image, predicted, reference = _volume()
     with pytest.raises(ValueError, match="image grid"):
         axial_mask_figure(image, predicted[:, :8], reference, "t")
+
+
+def test_mask_figure_draws_the_slice_it_is_given_and_refuses_one_outside():
+    image, predicted, reference = _volume()
+    fig = axial_mask_figure(image, predicted, reference, "t", window=(-1.0, 1.0), at=6)
+    assert "slice 6" in fig.axes[0].get_title()
+    plt.close(fig)
+    with pytest.raises(ValueError, match="slice 8 is outside"):
+        axial_mask_figure(image, predicted, reference, "t", at=8)

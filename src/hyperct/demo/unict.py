@@ -1,12 +1,15 @@
 """The demo's UniCT step: a tiny UniCT trained on the demo cohort, and what it says about one
-test scan - its generated report beside the reference, its predicted finding mask on a slice.
+test scan - its generated report beside the reference, its predicted finding mask on the slice
+where the reference is largest and on the slice where the prediction is largest.
 
 UniCT reads a 3D cache, so the step prepares one (``anatomy3d-cpu``: 6 mm voxels) from the demo
 manifest, with each scan's report text attached from the phantom's ``reports.csv``. Then
 ``hyperct train --method unict`` with :data:`TRAIN_OVERRIDES` (a small encoder, two epochs:
 about two minutes on 2 cores; its numbers show the plumbing, not what UniCT can learn). The
 example scan is the test scan with the largest reference finding mask, chosen from the reference
-only, so it never depends on how well the model did.
+only, so it never depends on how well the model did. At this budget the mask is a location prior
+(nearly the same region in every category) that can miss the reference's largest slice, hence the
+second slice.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ TRAIN_OVERRIDES = (
 
 @dataclass
 class UniCTExample:
-    """One test scan as the demo's UniCT sees it: its reports and the mask overlay PNG."""
+    """One test scan as the demo's UniCT sees it: its reports and the mask overlay PNGs (on the
+    reference's largest slice; on the predicted mask's largest slice, None if it is empty)."""
 
     run: Path
     scan_id: str
@@ -47,6 +51,7 @@ class UniCTExample:
     generated: str
     reference: str
     overlay_png: Path
+    predicted_png: Path | None = None
 
 
 def report_manifest(manifest: Path, reports: Path) -> Path:
@@ -78,11 +83,12 @@ def train_unict(
 def predict_example(run: Path, manifest: Path, cache3d: Path, out: Path) -> UniCTExample:
     """The trained UniCT on the test scan with the largest reference finding mask: its report
     and its predicted mask of that scan's largest category, drawn on the slice where the
-    reference has most voxels."""
+    reference has most voxels and on the one where the prediction has most."""
     import torch
 
     from hyperct.evaluation.plots import save_png
-    from hyperct.explain.overlay import axial_mask_figure
+    from hyperct.explain.overlay import axial_mask_figure, pick_slices
+    from hyperct.inference.scan_outputs import MASK_THRESHOLD
     from hyperct.inference.predict import load_trained_model, split_dataset
     from hyperct.models.report.generate import GenerationConfig
 
@@ -95,14 +101,21 @@ def predict_example(run: Path, manifest: Path, cache3d: Path, out: Path) -> UniC
         pred = model.predict(item["image"].unsqueeze(0), None,
                              GenerationConfig(max_tokens=model.report_decoder.max_len))
     category = dataset.finding_channels[channel]
-    predicted = pred.mask_probabilities[0, channel].numpy() >= 0.5
+    predicted = pred.mask_probabilities[0, channel].numpy() >= MASK_THRESHOLD
     reference = item["findings_mask"][channel].numpy().astype(bool)
     scan_id = str(item["scan_id"])
-    figure = axial_mask_figure(item["image"][0].numpy(), predicted, reference,
-                               f"{scan_id}: {category}", window=(-1.0, 1.0))
-    png = save_png(figure, out / f"{scan_id}_mask.png")
+    image, title = item["image"][0].numpy(), f"{scan_id}: {category}"
+    png = save_png(axial_mask_figure(image, predicted, reference, title, window=(-1.0, 1.0)),
+                   out / f"{scan_id}_mask.png")
+    predicted_png = None
+    if predicted.any():
+        at = pick_slices(predicted.astype(float), count=1)[0]
+        predicted_png = save_png(
+            axial_mask_figure(image, predicted, reference, title, window=(-1.0, 1.0), at=at),
+            out / f"{scan_id}_mask_predicted_slice.png")
     texts = table.set_index("scan_id")["report_text"]
-    return UniCTExample(run, scan_id, category, pred.reports[0], str(texts[scan_id]), png)
+    return UniCTExample(run, scan_id, category, pred.reports[0], str(texts[scan_id]), png,
+                        predicted_png)
 
 
 def _largest_finding(dataset) -> tuple[int, int]:  # type: ignore[no-untyped-def]
@@ -135,7 +148,12 @@ def example_section(example: UniCTExample) -> html.Section:
         "be.</p><table><tr><th class=name>generated report</th><th class=name>reference "
         f"report</th></tr><tr>{cells}</tr></table>"
         + html.figure(png_base64(example.overlay_png),
-                      f"predicted {example.category} mask (fill) and the reference (outline)")
+                      f"predicted {example.category} mask (fill) and the reference (outline) on "
+                      "the slice where the reference is largest")
+        + (html.figure(png_base64(example.predicted_png),
+                       "the same on the slice where the predicted mask is largest")
+           if example.predicted_png is not None
+           else "<p class=note>The predicted mask is empty at this threshold.</p>")
     )
     return html.Section("UniCT: generated report and predicted mask", body, "unict")
 

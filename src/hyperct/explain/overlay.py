@@ -56,16 +56,20 @@ def axial_mask_figure(
     reference: np.ndarray | None,
     title: str,
     window: tuple[float, float] = LUNG_WINDOW,
+    at: int | None = None,
 ) -> Figure:
     """One axial slice of ``image`` with a predicted mask (a translucent fill) and, when given,
-    the reference mask (its outline), all ``(z, y, x)`` on one grid; the slice is the one with
-    the most reference voxels (else the most predicted ones), so the choice never depends on
-    how good the prediction is."""
+    the reference mask (its outline), all ``(z, y, x)`` on one grid. The slice is ``at``, else
+    the one with the most reference voxels (else the most predicted ones), so by default the
+    choice never depends on how good the prediction is."""
     if predicted.shape != image.shape or (reference is not None and reference.shape != image.shape):
         raise ValueError(f"masks must be on the image grid {image.shape}, got {predicted.shape}"
                          f"{'' if reference is None else f' and {reference.shape}'}")
-    k = pick_slices((reference if reference is not None and reference.any() else predicted)
-                    .astype(float), count=1)[0]
+    if at is not None and not 0 <= at < image.shape[0]:
+        raise ValueError(f"slice {at} is outside the image's {image.shape[0]} slices")
+    k = at if at is not None else pick_slices(
+        (reference if reference is not None and reference.any() else predicted).astype(float),
+        count=1)[0]
     fig, ax = plt.subplots(figsize=(3.6, 3.8), layout="constrained")
     ax.imshow(image[k], cmap="gray", vmin=window[0], vmax=window[1], interpolation="bilinear")
     ax.imshow(np.ma.masked_equal(predicted[k].astype(float), 0.0), cmap="autumn", alpha=0.5,
