@@ -188,10 +188,12 @@ class UniCT(nn.Module):
         return unict_losses(output, targets, self.config)
 
     def report_loss(
-        self, images: torch.Tensor, reports: Sequence[str], image_mask: torch.Tensor | None = None
+        self, images: torch.Tensor, reports: Sequence[str], image_mask: torch.Tensor | None = None,
+        *, labels: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Teacher-forced mean token cross-entropy of ``reports``, one per scan (the
-        report-generating interface; also the report part of :meth:`losses`)."""
+        report-generating interface; also the report part of :meth:`losses`). ``labels`` are not
+        read: UniCT's classification loss is its own task in :meth:`losses`."""
         encoded = self.encode_reports(reports)
         return teacher_forced_loss(self(images, image_mask, reports=encoded).report_logits, encoded)
 
