@@ -125,7 +125,7 @@ def test_guided_memory_holds_one_prompt_per_finding_set_by_the_labels() -> None:
     labels = _labels([{"Cardiomegaly": 1, "Emphysema": 0}, {"Cardiomegaly": 0, "Emphysema": 1}])
     memory, logits = model.report.memory(images, labels[:, [TASK_NAMES.index(f) for f in FINDINGS]])
     assert memory.shape == (2, 4 + 2, model.feature_width) and logits is not None
-    prompts = model.report.guidance.prompts  # type: ignore[union-attr]
+    prompts = model.report.guidance.prompts.embeddings  # type: ignore[union-attr]
     assert torch.equal(memory[0, 4:], torch.stack([prompts[1, 0], prompts[0, 1]]))
     assert torch.equal(memory[1, 4:], torch.stack([prompts[0, 0], prompts[1, 1]]))
     # The labels of the guidance findings add their BCE; with none known only the token loss.

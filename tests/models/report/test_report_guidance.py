@@ -4,7 +4,12 @@ import pytest
 import torch
 from report_helpers import visual_tokens
 
-from hyperct.models.report.guidance import FindingGuidance, FindingGuidanceConfig
+from hyperct.models.report.guidance import (
+    FindingGuidance,
+    FindingGuidanceConfig,
+    FindingPrompts,
+    decisions,
+)
 
 
 def _guidance(findings: int = 3, dim: int = 16) -> FindingGuidance:
@@ -19,7 +24,7 @@ def test_memory_is_the_visual_tokens_then_one_prompt_per_finding_by_state() -> N
     memory, logits = guidance.memory(visual, labels)
     assert memory.shape == (2, 5 + 3, 16) and logits.shape == (2, 3)
     assert torch.equal(memory[:, :5], visual)  # the visual tokens are kept as they are
-    present, absent = guidance.prompts[1], guidance.prompts[0]
+    present, absent = guidance.prompts.embeddings[1], guidance.prompts.embeddings[0]
     assert torch.equal(memory[0, 5], present[0]) and torch.equal(memory[0, 6], absent[1])
     assert torch.equal(memory[1, 5], absent[0]) and torch.equal(memory[1, 6], present[1])
     predicted = logits[:, 2] > 0  # a missing label: the model's own decision
@@ -27,7 +32,7 @@ def test_memory_is_the_visual_tokens_then_one_prompt_per_finding_by_state() -> N
         expected = present[2] if predicted[row] else absent[2]
         assert torch.equal(memory[row, 7], expected)
     inferred, _ = guidance.memory(visual)
-    assert torch.equal(guidance.states(logits), logits > 0)
+    assert torch.equal(decisions(logits), logits > 0)
     assert torch.equal(inferred[:, 5:], torch.where((logits > 0)[..., None], present, absent))
 
 
@@ -67,7 +72,7 @@ def test_the_classification_loss_trains_the_head_and_the_prompts_follow() -> Non
         loss.backward()
         opt.step()
     guidance.eval()
-    assert torch.equal(guidance.states(guidance.logits(visual)), labels.bool())
+    assert torch.equal(decisions(guidance.logits(visual)), labels.bool())
 
 
 def test_bad_shapes_and_sizes_are_named() -> None:
@@ -76,3 +81,16 @@ def test_bad_shapes_and_sizes_are_named() -> None:
         guidance.memory(visual_tokens(2), torch.zeros(2, 2, dtype=torch.long))
     with pytest.raises(ValueError, match="findings and visual_dim"):
         FindingGuidanceConfig(findings=0, visual_dim=4)
+
+
+def test_prompts_read_any_classifier_decisions_and_check_their_shape() -> None:
+    torch.manual_seed(0)
+    prompts = FindingPrompts(findings=2, dim=4)
+    memory = torch.randn(3, 5, 4)
+    present = torch.tensor([[True, False], [False, False], [True, True]])
+    out = prompts(memory, present)
+    assert out.shape == (3, 7, 4) and torch.equal(out[:, :5], memory)
+    assert torch.equal(out[2, 5:], prompts.embeddings[1])
+    assert torch.equal(out[1, 5:], prompts.embeddings[0])
+    with pytest.raises(ValueError, match=r"decisions of shape \(3, 3\)"):
+        prompts(memory, torch.zeros(3, 3, dtype=torch.bool))

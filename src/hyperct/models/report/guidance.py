@@ -7,7 +7,8 @@ PromptMRG-style guidance). :class:`FindingGuidance` gives it that decision expli
 - a multi-label head on the mean of the visual tokens predicts each finding, trained by BCE on
   the scan's labels where it has them (a missing label, ``-1``, contributes nothing);
 - one prompt token per finding, a learned embedding per (finding, state present/absent), is
-  appended to the visual tokens, so every cross-attention layer reads the decision.
+  appended to the visual tokens, so every cross-attention layer reads the decision
+  (:class:`FindingPrompts`, also usable with another model's classifier, e.g. UniCT's).
 
 Choices, and why:
 
@@ -55,6 +56,34 @@ class FindingGuidanceConfig:
             raise ValueError(f"findings and visual_dim must be >= 1: {self}")
 
 
+def decisions(logits: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Present (True) or absent per finding ``(B, F)``: the label where known (``labels``, -1
+    missing), else logit > 0 (detached: the token loss never reaches the classifier)."""
+    predicted = logits.detach() > 0
+    if labels is None:
+        return predicted
+    _check_labels(labels, logits)
+    return torch.where(labels != MISSING, labels > 0, predicted)
+
+
+class FindingPrompts(nn.Module):
+    """Memory ``(B, N, D)`` + decisions ``(B, F)`` -> ``(B, N + F, D)``: one learned prompt per
+    (finding, state) appended; ``embeddings[0]`` absent, ``embeddings[1]`` present."""
+
+    def __init__(self, findings: int, dim: int) -> None:
+        super().__init__()
+        if findings < 1 or dim < 1:
+            raise ValueError(f"findings and dim must be >= 1, got {findings} and {dim}")
+        self.embeddings = nn.Parameter(0.02 * torch.randn(2, findings, dim))
+
+    def forward(self, memory: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        if present.shape != (memory.shape[0], self.embeddings.shape[1]):
+            raise ValueError(f"decisions of shape {tuple(present.shape)}, expected "
+                             f"({memory.shape[0]}, {self.embeddings.shape[1]})")
+        prompts = torch.where(present[..., None], self.embeddings[1], self.embeddings[0])
+        return torch.cat([memory, prompts.to(memory.dtype)], dim=1)
+
+
 class FindingGuidance(nn.Module):
     """Visual tokens ``(B, N, D)`` -> finding logits ``(B, F)`` and memory ``(B, N + F, D)``."""
 
@@ -63,8 +92,7 @@ class FindingGuidance(nn.Module):
         self.config = config
         self.head = nn.Sequential(nn.LayerNorm(config.visual_dim),
                                   nn.Linear(config.visual_dim, config.findings))
-        #: ``prompts[0]`` absent, ``prompts[1]`` present, one row per finding.
-        self.prompts = nn.Parameter(0.02 * torch.randn(2, config.findings, config.visual_dim))
+        self.prompts = FindingPrompts(config.findings, config.visual_dim)
         self.register_buffer("positives", torch.zeros(config.findings))
         self.register_buffer("known", torch.zeros(config.findings))
 
@@ -72,28 +100,18 @@ class FindingGuidance(nn.Module):
         """Finding logits ``(B, F)`` from the mean visual token."""
         return self.head(visual.mean(dim=1))
 
-    def states(self, logits: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Present (True) or absent per finding: the label where known, else logit > 0."""
-        predicted = logits.detach() > 0
-        if labels is None:
-            return predicted
-        self._check(labels, logits)
-        return torch.where(labels != MISSING, labels > 0, predicted)
-
     def memory(
         self, visual: torch.Tensor, labels: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(visual tokens + one prompt per finding, logits)``; ``labels`` (training) set the
         prompts where known."""
         logits = self.logits(visual)
-        states = self.states(logits, labels)
-        prompts = torch.where(states[..., None], self.prompts[1], self.prompts[0])
-        return torch.cat([visual, prompts.to(visual.dtype)], dim=1), logits
+        return self.prompts(visual, decisions(logits, labels)), logits
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """BCE over the known labels, positives weighted by sqrt(negatives / positives) of the
         labels seen so far (counted in training mode); 0 when none is known."""
-        self._check(labels, logits)
+        _check_labels(labels, logits)
         known = labels != MISSING
         if self.training:
             self.positives += ((labels > 0) & known).sum(0).to(self.positives)
@@ -109,8 +127,9 @@ class FindingGuidance(nn.Module):
         )
         return per[known].mean()
 
-    def _check(self, labels: torch.Tensor, logits: torch.Tensor) -> None:
-        if labels.shape != logits.shape:
-            raise ValueError(
-                f"finding labels of shape {tuple(labels.shape)}, expected {tuple(logits.shape)}"
-            )
+
+def _check_labels(labels: torch.Tensor, logits: torch.Tensor) -> None:
+    if labels.shape != logits.shape:
+        raise ValueError(
+            f"finding labels of shape {tuple(labels.shape)}, expected {tuple(logits.shape)}"
+        )
