@@ -35,14 +35,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmarks.cohorts import attach_reports
+from benchmarks.cohorts import true_label_report_manifest
 from benchmarks.record import save_result
 from hyperct.data.dataset import CachedScanDataset
 from hyperct.data.prepare import prepare_cache
 from hyperct.evaluation.bootstrap import BootstrapConfig
 from hyperct.evaluation.report_metrics import ReportMetrics, ReportMetricsConfig, report_metrics
-from hyperct.io.atomic import write_csv_atomic
-from hyperct.phantom.cohort import generate_cohort
 from hyperct.phantom.config import PhantomConfig
 from hyperct.preprocess.spec import load_spec
 from hyperct.training import load_config, train
@@ -72,13 +70,10 @@ def model_overrides(encoder_width: int, layers: int, width: int) -> list[str]:
 
 
 def report_cohort(folder: Path, n: int, seed: int) -> Path:
-    """A phantom cohort whose manifest carries each scan's ``report_text`` (kept from an
-    earlier run in the same ``--work`` folder)."""
-    manifest = folder / "manifest_reports.csv"
-    if manifest.is_file():
-        return manifest
-    paths = generate_cohort(PhantomConfig(n=n, seed=seed, preset="small", workers=2), folder)
-    return write_csv_atomic(attach_reports(pd.read_csv(paths.manifest), paths.reports), manifest)
+    """A phantom cohort whose manifest carries each scan's ``report_text`` and the generator's
+    true labels (what the guidance head learns; kept from an earlier run in ``--work``)."""
+    config = PhantomConfig(n=n, seed=seed, preset="small", workers=2)
+    return true_label_report_manifest(config, folder)
 
 
 def image_features(dataset: CachedScanDataset) -> np.ndarray:
@@ -232,12 +227,12 @@ def main() -> None:
         cut.append(f"epochs {parser.get_default('epochs')} -> {epochs}")
     notes = (
         f"Phantom cohort of {n} scans (preset small, splits {split}), reports written by the "
-        f"phantom. report3d: ResNet-10 3D (width {args.encoder_width}) pooled to 2x4x4 tokens, "
+        f"phantom, labels the generator's truth. report3d: ResNet-10 3D (width {args.encoder_width}) pooled to 2x4x4 tokens, "
         f"{args.layers}-layer decoder width {args.width}, byte-level BPE of 1000 trained on the "
         f"training reports, "
         + "; ".join(f"{name}: {rec['epochs']} epochs (best {rec['best_epoch']} by validation "
                     f"loss, {rec['runtime_s'] / 60:.0f} min)" for name, (_, rec) in records.items())
-        + f"; AdamW lr {args.lr}, cosine schedule set for {args.schedule_epochs or epochs} epochs, "
+        + f"; batch {args.batch_size}, AdamW lr {args.lr}, cosine schedule set for {args.schedule_epochs or epochs} epochs, "
         "guidance: a head on the mean visual token predicting the 18 conventional findings "
         "(BCE on the manifest labels, positives weighted by sqrt(neg/pos)), one present/absent "
         "prompt per finding in the decoder's memory (labels in training, the head's decisions "
