@@ -5,6 +5,7 @@ import torch
 
 from hyperct.models.report.tokenizer import ReportTokenizer, TokenizerConfig
 from hyperct.models.report3d import ReportGenerator3D, ReportGenerator3DConfig
+from hyperct.tasks import TASK_NAMES
 
 REPORTS = ["No pleural effusion.", "The heart is enlarged.", "Emphysema is seen."]
 
@@ -87,3 +88,68 @@ def test_bf16_training_steps_keep_the_loss_and_gradients_finite() -> None:
                if p.grad is not None and not torch.isfinite(p.grad).all()]
         assert not bad, f"step {step}: non-finite gradients in {bad}"
         opt.step()
+
+
+FINDINGS = ("Cardiomegaly", "Emphysema")
+
+
+def _labels(rows: list[dict[str, int]]) -> torch.Tensor:
+    """``(B, 25)`` task-id order, -1 except the given findings."""
+    labels = torch.full((len(rows), len(TASK_NAMES)), -1)
+    for i, row in enumerate(rows):
+        for name, value in row.items():
+            labels[i, TASK_NAMES.index(name)] = value
+    return labels
+
+
+def test_without_guidance_the_model_is_the_unguided_one_and_ignores_labels() -> None:
+    torch.manual_seed(0)
+    plain = ReportGenerator3D(_config())
+    torch.manual_seed(0)
+    guided = ReportGenerator3D(_config(guidance_findings=FINDINGS))
+    assert plain.report.guidance is None
+    extra = set(guided.state_dict()) - set(plain.state_dict())
+    assert extra and all(key.startswith("report.guidance.") for key in extra)
+    assert set(plain.state_dict()) == set(guided.state_dict()) - extra
+    images = torch.randn(2, 1, 8, 16, 16)
+    labels = _labels([{"Cardiomegaly": 1}, {"Emphysema": 0}])
+    plain.eval()
+    assert plain.report_loss(images, REPORTS[:2], labels=labels).item() == pytest.approx(
+        plain.report_loss(images, REPORTS[:2]).item())
+
+
+def test_guided_memory_holds_one_prompt_per_finding_set_by_the_labels() -> None:
+    torch.manual_seed(0)
+    model = ReportGenerator3D(_config(guidance_findings=FINDINGS)).eval()
+    images = torch.randn(2, 1, 8, 16, 16)
+    labels = _labels([{"Cardiomegaly": 1, "Emphysema": 0}, {"Cardiomegaly": 0, "Emphysema": 1}])
+    memory, logits = model.report.memory(images, labels[:, [TASK_NAMES.index(f) for f in FINDINGS]])
+    assert memory.shape == (2, 4 + 2, model.feature_width) and logits is not None
+    prompts = model.report.guidance.prompts.embeddings  # type: ignore[union-attr]
+    assert torch.equal(memory[0, 4:], torch.stack([prompts[1, 0], prompts[0, 1]]))
+    assert torch.equal(memory[1, 4:], torch.stack([prompts[0, 0], prompts[1, 1]]))
+    # The labels of the guidance findings add their BCE; with none known only the token loss.
+    token = model.report_loss(images, REPORTS[:2], labels=_labels([{}, {}]))
+    assert token.item() == pytest.approx(model.report_loss(images, REPORTS[:2]).item(), rel=1e-6)
+    assert model.report_loss(images, REPORTS[:2], labels=labels).item() > token.item()
+    with pytest.raises(ValueError, match=r"labels must be \(B, 25\)"):
+        model.report_loss(images, REPORTS[:2], labels=torch.zeros(2, 3))
+
+
+def test_guided_model_rebuilt_from_its_config_and_weights_writes_the_same_reports() -> None:
+    torch.manual_seed(0)
+    config = _config(guidance_findings=FINDINGS)
+    model = ReportGenerator3D(config)
+    images = torch.randn(3, 1, 8, 16, 16)
+    model.report_loss(images, REPORTS, labels=_labels([{"Emphysema": 1}] * 3))
+    again = ReportGenerator3D(config).eval()
+    again.load_trainable_state_dict(model.trainable_state_dict())
+    assert torch.equal(again.report.guidance.known, model.report.guidance.known)  # type: ignore[union-attr]
+    assert again.generate_reports(images) == model.eval().generate_reports(images)
+
+
+def test_bad_guidance_config_is_named() -> None:
+    with pytest.raises(ValueError, match=r"guidance_findings \['nope'\]"):
+        _config(guidance_findings=("nope",))
+    with pytest.raises(ValueError, match="guidance_weight"):
+        _config(guidance_findings=FINDINGS, guidance_weight=-1.0)

@@ -11,6 +11,7 @@ from cohort_helpers import report_manifest, straight_and_resumed
 
 from hyperct.models.interface import Capability
 from hyperct.training import load_config, train
+from hyperct.models.report.tokenizer import ReportTokenizer, TokenizerConfig
 from hyperct.training.report_setup import NoReportTextError, training_reports
 
 TINY_REPORT = ["report.encoder=resnet10_3d", "report.encoder_kwargs={width: 4}",
@@ -41,6 +42,22 @@ def test_report_run_writes_reports_and_selects_by_val_loss(report_overrides: lis
     manifest = pd.read_csv(cfg.data.manifest)
     assert sorted(reports["scan_id"]) == sorted(manifest.loc[manifest["split"] != "train", "scan_id"])
     assert reports["report"].map(lambda t: isinstance(t, str)).all()
+
+
+def test_guidance_is_a_switch_and_trains_on_the_labels(report_overrides: list[str]) -> None:
+    from hyperct.inference.checkpoint import load_checkpoint
+    from hyperct.models.build import build_model
+    from hyperct.tasks import CONVENTIONAL
+
+    tokenizer = {"tokenizer": ReportTokenizer.train(["No effusion."] * 4,
+                                                    TokenizerConfig(vocab_size=300)).to_state()}
+    plain = build_model(load_config(None, [*report_overrides, "report.guidance=false"]), tokenizer)
+    assert plain.report.guidance is None  # type: ignore[union-attr]
+    cfg = load_config(None, [*report_overrides, "optim.epochs=1"])
+    train(cfg)
+    state = load_checkpoint(Path(cfg.output_dir) / "best.pt").model
+    known = state["report.guidance.known"]
+    assert known.shape == (len(CONVENTIONAL),) and known.sum() > 0
 
 
 def test_generation_needs_best_pt_alone(report_overrides: list[str], tmp_path: Path, cohort: dict) -> None:
@@ -95,14 +112,19 @@ def test_rows_without_report_text_contribute_no_loss() -> None:
             self.w = torch.nn.Parameter(torch.ones(()))
             self.seen: list[tuple[int, list[str]]] = []
 
-        def report_loss(self, images: torch.Tensor, reports: list[str]) -> torch.Tensor:
+        def report_loss(self, images: torch.Tensor, reports: list[str], *,
+                        labels: torch.Tensor | None = None) -> torch.Tensor:
             self.seen.append((images.shape[0], list(reports)))
+            self.labels = labels
             return self.w * images.sum() / images.shape[0]
 
     model = Recorder()
     images = torch.stack([torch.full((1, 2, 2, 2), float(i)) for i in range(3)])
-    logs = ReportObjective([]).backward(model, {"image": images, "report_text": ["a", "", "c"]}, 1.0)
+    labels = torch.tensor([[1, 0], [0, -1], [-1, 1]])
+    logs = ReportObjective([]).backward(
+        model, {"image": images, "report_text": ["a", "", "c"], "labels": labels}, 1.0)
     assert model.seen == [(2, ["a", "c"])]
+    assert torch.equal(model.labels, labels[[0, 2]])  # the labels go with their reports
     assert logs["samples"] == 2.0 and logs["loss"] == pytest.approx((0 + 2) * 8 / 2)
     none = ReportObjective([]).backward(model, {"image": images, "report_text": ["", "", ""]}, 1.0)
     assert np.isnan(none["loss"]) and none["samples"] == 0.0

@@ -174,7 +174,10 @@ class ReportConfig:
 
     The tokenizer is trained on the training split's ``report_text`` at the start of the run
     and saved inside the checkpoint; the decoder reads the encoder's feature map pooled to
-    ``token_grid`` (one visual token per cell, with a learned position).
+    ``token_grid`` (one visual token per cell, with a learned position). With ``guidance`` the
+    report is classification-guided (:mod:`hyperct.models.report.guidance`): a head predicts
+    the 18 conventional (CT-RATE) findings from the scans' labels, and a present/absent prompt
+    per finding joins the decoder's memory.
     """
 
     encoder: str = field(
@@ -204,8 +207,19 @@ class ReportConfig:
     length_penalty: float = field(
         default=1.0, metadata={"help": "Beam search: length normalisation exponent."}
     )
+    guidance: bool = field(
+        default=True,
+        metadata={"help": "Classification-guided reports: finding head + a prompt per finding."},
+    )
+    guidance_weight: float = field(
+        default=1.0, metadata={"help": "Weight of the guidance findings' BCE beside the token loss."}
+    )
 
     def __post_init__(self) -> None:
+        if not isinstance(self.guidance, bool):
+            raise ConfigError(f"report.guidance must be true or false, got {self.guidance!r}")
+        if isinstance(self.guidance_weight, bool) or not self.guidance_weight >= 0:
+            raise ConfigError(f"report.guidance_weight must be >= 0, got {self.guidance_weight!r}")
         for name in ("layers", "width", "heads", "max_len", "beam_width"):
             value = getattr(self, name)
             if isinstance(value, bool) or value < 1:

@@ -79,14 +79,17 @@ def model3d_config(method: str, fields: dict[str, Any]) -> Any:
 def report_config(report: ReportConfig, tokenizer: dict[str, str]) -> Any:
     """The :class:`ReportGenerator3DConfig` of the ``report`` section with a trained tokenizer."""
     from hyperct.models.report3d import ReportGenerator3DConfig
+    from hyperct.tasks import CONVENTIONAL
 
+    findings = tuple(t.name for t in CONVENTIONAL) if report.guidance else ()
     try:
         return ReportGenerator3DConfig(
             tokenizer=tokenizer, encoder=report.encoder, encoder_kwargs=dict(report.encoder_kwargs),
             token_grid=tuple(report.token_grid), width=report.width, layers=report.layers,
             heads=report.heads, dropout=report.dropout, max_len=report.max_len,
             beam_width=report.beam_width if report.decoding == "beam" else 1,
-            length_penalty=report.length_penalty,
+            length_penalty=report.length_penalty, guidance_findings=findings,
+            guidance_weight=report.guidance_weight,
         )
     except (TypeError, ValueError) as err:
         raise ConfigError(f"report: {err}") from None

@@ -177,8 +177,12 @@ class LoRAGeneratingModel(ScreeningModel, Protocol):
 class ReportGeneratingModel(ScreeningModel, Protocol):
     """``Capability.REPORT_GENERATION``: writes a radiology report per scan."""
 
-    def report_loss(self, images: torch.Tensor, reports: Sequence[str]) -> torch.Tensor:
-        """Teacher-forced mean token cross-entropy of ``reports`` (one per image, none empty)."""
+    def report_loss(
+        self, images: torch.Tensor, reports: Sequence[str], *, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Teacher-forced mean token cross-entropy of ``reports`` (one per image, none empty);
+        ``labels`` ``(B, 25)`` (task-id order, -1 missing) are the scans' finding labels, which a
+        classification-guided generator also trains on; others ignore them."""
 
     def generate_reports(
         self, images: torch.Tensor, image_mask: torch.Tensor | None = None

@@ -5,6 +5,11 @@ visual token with a learned position, so the decoder sees the same number of tok
 crop size. The tokenizer is part of the model's config (its ``to_state`` strings): a run trains it
 on the training reports, the checkpoint's config carries it, and a model rebuilt from that config
 alone writes the same text. The family has no classification tasks (``task_names`` is empty).
+
+With ``guidance_findings`` (task names, e.g. the 18 CT-RATE findings) the report is
+classification-guided (:mod:`hyperct.models.report.guidance`): a head on the pooled visual
+tokens predicts those findings, trained on the scans' labels, and one present/absent prompt per
+finding joins the decoder's memory. Empty: the unguided model, parameter for parameter.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from hyperct.models.interface import Capability
 from hyperct.models.state import FullyTrainable
 from hyperct.models.report.decoder import TransformerDecoderConfig, TransformerReportDecoder
 from hyperct.models.report.generate import GenerationConfig
+from hyperct.models.report.guidance import FindingGuidance, FindingGuidanceConfig
 from hyperct.models.report.model import FeatureMapTokens, ReportModel
 from hyperct.models.report.tokenizer import ReportTokenizer
+from hyperct.tasks import TASK_NAMES
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,8 @@ class ReportGenerator3DConfig:
         token_grid: (d, h, w) cells the feature map is average-pooled to, one token each.
         width, layers, heads, dropout, max_len: the decoder's shape.
         beam_width: 1 decodes greedily; length_penalty: beam search's length exponent.
+        guidance_findings: task names the report is guided by (empty: no guidance);
+        guidance_weight: weight of their classification loss beside the token loss.
     """
 
     tokenizer: dict[str, str]
@@ -48,8 +57,17 @@ class ReportGenerator3DConfig:
     max_len: int = 256
     beam_width: int = 1
     length_penalty: float = 1.0
+    guidance_findings: tuple[str, ...] = ()
+    guidance_weight: float = 1.0
 
     def __post_init__(self) -> None:
+        unknown = [name for name in self.guidance_findings if name not in TASK_NAMES]
+        if unknown:
+            raise ValueError(f"guidance_findings {unknown} are not task names; known: {TASK_NAMES}")
+        if len(set(self.guidance_findings)) != len(self.guidance_findings):
+            raise ValueError(f"guidance_findings repeat a name: {list(self.guidance_findings)}")
+        if self.guidance_weight < 0:
+            raise ValueError(f"guidance_weight must be >= 0, got {self.guidance_weight}")
         if self.encoder not in available_backbones3d():
             raise ValueError(
                 f"ReportGenerator3DConfig.encoder {self.encoder!r} is unknown; choose one of "
@@ -85,7 +103,12 @@ class ReportGenerator3D(FullyTrainable, nn.Module):
             layers=config.layers, heads=config.heads, max_len=config.max_len,
             dropout=config.dropout,
         ))
-        self.report = ReportModel(encoder, decoder, tokenizer)
+        guidance = (
+            FindingGuidance(FindingGuidanceConfig(len(config.guidance_findings), channels))
+            if config.guidance_findings else None
+        )
+        self.report = ReportModel(encoder, decoder, tokenizer, guidance, config.guidance_weight)
+        self._finding_ids = [TASK_NAMES.index(name) for name in config.guidance_findings]
 
     @property
     def task_names(self) -> list[str]:
@@ -109,10 +132,18 @@ class ReportGenerator3D(FullyTrainable, nn.Module):
             raise ValueError("ReportGenerator3D reads whole volumes; it takes no image_mask")
         return images.new_zeros((images.shape[0], 0))
 
-    def report_loss(self, images: torch.Tensor, reports: Sequence[str]) -> torch.Tensor:
-        """Teacher-forced mean token cross-entropy (reports cut to ``max_len`` tokens)."""
+    def report_loss(
+        self, images: torch.Tensor, reports: Sequence[str], *, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Teacher-forced mean token cross-entropy (reports cut to ``max_len`` tokens); guided,
+        plus the weighted BCE of the guidance findings' known ``labels`` (``(B, 25)``, task-id
+        order, -1 missing), which also set the training prompts."""
         _check_volume(images)
-        return self.report.loss(images, reports)
+        if self.report.guidance is None or labels is None:
+            return self.report.loss(images, reports)
+        if labels.ndim != 2 or labels.shape[1] != len(TASK_NAMES):
+            raise ValueError(f"labels must be (B, {len(TASK_NAMES)}), got {tuple(labels.shape)}")
+        return self.report.loss(images, reports, labels[:, self._finding_ids])
 
     def generate_reports(
         self, images: torch.Tensor, image_mask: torch.Tensor | None = None

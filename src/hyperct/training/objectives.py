@@ -295,8 +295,9 @@ class MultiLabelObjective(Objective):
 
 class ReportObjective(Objective):
     """Teacher-forced cross-entropy of each scan's ``report_text``; scans without report text
-    (empty in the manifest) are dropped from the batch and contribute no loss. Epochs are
-    selected by the validation report loss (the model has no tasks)."""
+    (empty in the manifest) are dropped from the batch and contribute no loss. Their finding
+    ``labels`` go with them (a classification-guided generator adds its finding loss). Epochs
+    are selected by the validation report loss (the model has no tasks)."""
 
     selects_by_loss = True
 
@@ -319,9 +320,14 @@ class ReportObjective(Objective):
         keep = [i for i, text in enumerate(texts) if text]
         if not keep:
             return None, 0
-        images = batch["image"][torch.as_tensor(keep, device=batch["image"].device)]
+        rows = torch.as_tensor(keep, device=batch["image"].device)
+        labels = batch.get("labels")
         with self.autocast():
-            return writer.report_loss(images, [texts[i] for i in keep]).float(), len(keep)
+            loss = writer.report_loss(
+                batch["image"][rows], [texts[i] for i in keep],
+                labels=None if labels is None else labels[rows.to(labels.device)],
+            )
+        return loss.float(), len(keep)
 
 
 class UniCTObjective(Objective):

@@ -15,6 +15,8 @@ Example::
     model.generate(volumes, GenerationConfig(beam_width=3))
 
 The tokenizer is not a module: save ``model.tokenizer.to_state()`` beside the state dict.
+With a :class:`~hyperct.models.report.guidance.FindingGuidance` the decoder's memory is the
+visual tokens plus one finding prompt each, and the loss adds the finding classification's.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from torch import nn
 
 from hyperct.models.report.base import ReportDecoder
 from hyperct.models.report.generate import GenerationConfig, generate
+from hyperct.models.report.guidance import FindingGuidance
 from hyperct.models.report.tokenizer import ReportTokenizer
 
 
@@ -57,13 +60,17 @@ class FeatureMapTokens(nn.Module):
 
 
 class ReportModel(nn.Module):
-    """Images to text: ``encoder`` gives visual tokens, ``decoder`` writes, ``tokenizer`` spells."""
+    """Images to text: ``encoder`` gives visual tokens, ``decoder`` writes, ``tokenizer`` spells;
+    an optional ``guidance`` adds finding prompts to the memory (its loss weighted by
+    ``guidance_weight``)."""
 
     def __init__(
-        self, encoder: nn.Module, decoder: ReportDecoder, tokenizer: ReportTokenizer
+        self, encoder: nn.Module, decoder: ReportDecoder, tokenizer: ReportTokenizer,
+        guidance: FindingGuidance | None = None, guidance_weight: float = 1.0,
     ) -> None:
         super().__init__()
         self.encoder, self.decoder, self.tokenizer = encoder, decoder, tokenizer
+        self.guidance, self.guidance_weight = guidance, guidance_weight
 
     def visual_tokens(self, images: torch.Tensor) -> torch.Tensor:
         tokens = self.encoder(images)
@@ -73,17 +80,32 @@ class ReportModel(nn.Module):
             )
         return tokens
 
-    def loss(self, images: torch.Tensor, reports: Sequence[str]) -> torch.Tensor:
-        """Teacher-forced cross-entropy of ``reports`` (cut to the decoder's ``max_len``)."""
+    def memory(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What the decoder reads ``(B, M, D)`` and the finding logits (None without guidance);
+        ``labels`` ``(B, F)`` (-1 missing) set the training prompts where known."""
+        visual = self.visual_tokens(images)
+        if self.guidance is None:
+            return visual, None
+        return self.guidance.memory(visual, labels)
+
+    def loss(
+        self, images: torch.Tensor, reports: Sequence[str], labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Teacher-forced cross-entropy of ``reports`` (cut to the decoder's ``max_len``), plus
+        the weighted finding classification loss when guided and ``labels`` are given."""
         batch = self.tokenizer.encode(reports, self.decoder.max_len)
         device = images.device
-        return self.decoder.loss(
-            self.visual_tokens(images), batch.ids.to(device), batch.mask.to(device)
-        )
+        memory, logits = self.memory(images, labels)
+        loss = self.decoder.loss(memory, batch.ids.to(device), batch.mask.to(device))
+        if self.guidance is None or logits is None or labels is None:
+            return loss
+        return loss + self.guidance_weight * self.guidance.loss(logits, labels)
 
     @torch.no_grad()
     def generate(
         self, images: torch.Tensor, config: GenerationConfig = GenerationConfig()
     ) -> list[str]:
         """One report per image."""
-        return generate(self.decoder, self.visual_tokens(images), self.tokenizer, config)
+        return generate(self.decoder, self.memory(images)[0], self.tokenizer, config)

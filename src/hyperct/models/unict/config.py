@@ -56,6 +56,9 @@ class UniCTConfig(DictConfig):
             encoder's next finer stage (a skip connection; x2 upsampling past the last one).
         fusion: cross-task attention between the task latents.
         modulation: the predicted masks modulate the classification and report latents.
+        report_guidance: the report decoder also reads one present/absent prompt per
+            classification output, set by the classification head's decisions (logit > 0,
+            detached, in training as at inference; :mod:`hyperct.models.report.guidance`).
         supervise_classification, supervise_segmentation, supervise_report: each task's loss.
         weight_classification, weight_segmentation, weight_report: each loss's weight.
         dice_smooth: additive smoothing of the soft Dice loss.
@@ -88,6 +91,7 @@ class UniCTConfig(DictConfig):
     seg_upsample: int = 2
     fusion: bool = True
     modulation: bool = True
+    report_guidance: bool = False
     supervise_classification: bool = True
     supervise_segmentation: bool = True
     supervise_report: bool = True

@@ -7,7 +7,8 @@ Flow: a visual encoder gives slice tokens and a global token
 each other (:mod:`~hyperct.models.unict.fusion`); the segmentation decoder predicts masks from
 the fused segmentation latents; the masks modulate the classification and report latents
 (:mod:`~hyperct.models.unict.modulation`); then the classification head and the injected report
-decoder read them.
+decoder read them (with ``report_guidance`` the decoder also reads one prompt per finding the
+classification head decided, :mod:`~hyperct.models.report.guidance`).
 
 The report head exists when a tokenizer is given: the decoder defaults to the project's
 from-scratch :class:`~hyperct.models.report.decoder.TransformerReportDecoder` built from
@@ -36,6 +37,7 @@ from hyperct.models.interface import Capability
 from hyperct.models.report.base import ReportDecoder
 from hyperct.models.report.decoder import TransformerDecoderConfig, TransformerReportDecoder
 from hyperct.models.report.generate import GenerationConfig, generate
+from hyperct.models.report.guidance import FindingPrompts, decisions
 from hyperct.models.report.tokenizer import EncodedBatch, ReportTokenizer
 from hyperct.models.unict.adapters import TaskAdapter
 from hyperct.models.unict.config import UniCTConfig
@@ -111,6 +113,11 @@ class UniCT(nn.Module):
             else NoModulation()
         )
         self.class_head = ClassificationHead(dim, config.num_classes)
+        if config.report_guidance and self.report_decoder is None:
+            raise ValueError("UniCTConfig.report_guidance needs a report head: pass tokenizer=")
+        self.report_prompts = (
+            FindingPrompts(config.num_classes, dim) if config.report_guidance else None
+        )
 
     @property
     def task_names(self) -> list[str]:
@@ -144,7 +151,8 @@ class UniCT(nn.Module):
         if reports is not None:
             decoder, _ = self._report_head()
             ids, mask = (t.to(output.class_logits.device) for t in (reports.ids, reports.mask))
-            output.report_logits = decoder(latents.report, ids[:, :-1], mask[:, :-1])
+            memory = self._report_memory(output, latents)
+            output.report_logits = decoder(memory, ids[:, :-1], mask[:, :-1])
         return output
 
     def forward_head(self, encoded: EncodedCT) -> torch.Tensor:
@@ -188,10 +196,12 @@ class UniCT(nn.Module):
         return unict_losses(output, targets, self.config)
 
     def report_loss(
-        self, images: torch.Tensor, reports: Sequence[str], image_mask: torch.Tensor | None = None
+        self, images: torch.Tensor, reports: Sequence[str], image_mask: torch.Tensor | None = None,
+        *, labels: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Teacher-forced mean token cross-entropy of ``reports``, one per scan (the
-        report-generating interface; also the report part of :meth:`losses`)."""
+        report-generating interface; also the report part of :meth:`losses`). ``labels`` are not
+        read: UniCT's classification loss is its own task in :meth:`losses`."""
         encoded = self.encode_reports(reports)
         return teacher_forced_loss(self(images, image_mask, reports=encoded).report_logits, encoded)
 
@@ -251,7 +261,17 @@ class UniCT(nn.Module):
         if generation is None:
             return output, None
         decoder, tokenizer = self._report_head()
-        return output, generate(decoder, latents.report, tokenizer, generation)
+        return output, generate(decoder, self._report_memory(output, latents), tokenizer,
+                                generation)
+
+    def _report_memory(self, output: UniCTOutput, latents: _Latents) -> torch.Tensor:
+        """What the report decoder reads: the report latents, with ``report_guidance`` one
+        prompt per classification output after them."""
+        if latents.report is None:
+            raise ValueError("this UniCT has no report latents (it was built without a tokenizer)")
+        if self.report_prompts is None:
+            return latents.report
+        return self.report_prompts(latents.report, decisions(output.class_logits))
 
     def predict_all(
         self, images: torch.Tensor, image_mask: torch.Tensor | None = None

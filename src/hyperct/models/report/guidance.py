@@ -1,0 +1,135 @@
+"""Classification-guided report generation: finding prompts in the decoder's memory.
+
+A decoder trained only by token cross-entropy on reports dominated by boilerplate learns to
+write the common report and never mentions a finding it cannot tell apart (the idea of
+PromptMRG-style guidance). :class:`FindingGuidance` gives it that decision explicitly:
+
+- a multi-label head on the mean of the visual tokens predicts each finding, trained by BCE on
+  the scan's labels where it has them (a missing label, ``-1``, contributes nothing);
+- one prompt token per finding, a learned embedding per (finding, state present/absent), is
+  appended to the visual tokens, so every cross-attention layer reads the decision
+  (:class:`FindingPrompts`, also usable with another model's classifier, e.g. UniCT's).
+
+Choices, and why:
+
+- **Hard states, not probabilities.** A prompt is the finding's *present* or *absent*
+  embedding, so the decoder learns a crisp rule ("present prompt -> write the finding's
+  sentence"), and the report says what the classifier decided. Soft mixtures by probability
+  leave a rare finding at p ~ 0.2 looking like "absent" to a greedy decoder.
+- **Training prompts are the labels where known** (the model's own detached decision where a
+  label is missing); at inference they are the model's decisions. The decoder is trained to
+  be a faithful verbaliser of its prompts; the classifier, trained by its own loss, is what is
+  tested at inference. The token loss never reaches the head through the (discrete) states.
+- **Threshold 0.5 of a head trained with positives weighted by sqrt(negatives/positives)**
+  (counts of the labels seen in training, kept in the state dict, weight clamped to [1, 10]).
+  For a calibrated head that is a decision at odds sqrt(prevalence / (1 - prevalence)), e.g.
+  p ~ 0.25 at 10 % prevalence: between a plain BCE at 0.5 (rare findings never said) and full
+  balancing (said whenever more likely than the prevalence), near the F1-optimal threshold of a
+  moderately good classifier, with no threshold to fit after training and nothing outside the
+  checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: A label the scan does not have (the manifest's -1).
+MISSING = -1
+#: Most weight given to a finding's positives.
+MAX_POS_WEIGHT = 10.0
+
+
+@dataclass(frozen=True)
+class FindingGuidanceConfig:
+    """``findings``: how many findings the head predicts (one prompt each); ``visual_dim``: the
+    width of the visual tokens (the prompts have the same width)."""
+
+    findings: int
+    visual_dim: int
+
+    def __post_init__(self) -> None:
+        if self.findings < 1 or self.visual_dim < 1:
+            raise ValueError(f"findings and visual_dim must be >= 1: {self}")
+
+
+def decisions(logits: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Present (True) or absent per finding ``(B, F)``: the label where known (``labels``, -1
+    missing), else logit > 0 (detached: the token loss never reaches the classifier)."""
+    predicted = logits.detach() > 0
+    if labels is None:
+        return predicted
+    _check_labels(labels, logits)
+    return torch.where(labels != MISSING, labels > 0, predicted)
+
+
+class FindingPrompts(nn.Module):
+    """Memory ``(B, N, D)`` + decisions ``(B, F)`` -> ``(B, N + F, D)``: one learned prompt per
+    (finding, state) appended; ``embeddings[0]`` absent, ``embeddings[1]`` present."""
+
+    def __init__(self, findings: int, dim: int) -> None:
+        super().__init__()
+        if findings < 1 or dim < 1:
+            raise ValueError(f"findings and dim must be >= 1, got {findings} and {dim}")
+        self.embeddings = nn.Parameter(0.02 * torch.randn(2, findings, dim))
+
+    def forward(self, memory: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        if present.shape != (memory.shape[0], self.embeddings.shape[1]):
+            raise ValueError(f"decisions of shape {tuple(present.shape)}, expected "
+                             f"({memory.shape[0]}, {self.embeddings.shape[1]})")
+        prompts = torch.where(present[..., None], self.embeddings[1], self.embeddings[0])
+        return torch.cat([memory, prompts.to(memory.dtype)], dim=1)
+
+
+class FindingGuidance(nn.Module):
+    """Visual tokens ``(B, N, D)`` -> finding logits ``(B, F)`` and memory ``(B, N + F, D)``."""
+
+    def __init__(self, config: FindingGuidanceConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.head = nn.Sequential(nn.LayerNorm(config.visual_dim),
+                                  nn.Linear(config.visual_dim, config.findings))
+        self.prompts = FindingPrompts(config.findings, config.visual_dim)
+        self.register_buffer("positives", torch.zeros(config.findings))
+        self.register_buffer("known", torch.zeros(config.findings))
+
+    def logits(self, visual: torch.Tensor) -> torch.Tensor:
+        """Finding logits ``(B, F)`` from the mean visual token."""
+        return self.head(visual.mean(dim=1))
+
+    def memory(
+        self, visual: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(visual tokens + one prompt per finding, logits)``; ``labels`` (training) set the
+        prompts where known."""
+        logits = self.logits(visual)
+        return self.prompts(visual, decisions(logits, labels)), logits
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """BCE over the known labels, positives weighted by sqrt(negatives / positives) of the
+        labels seen so far (counted in training mode); 0 when none is known."""
+        _check_labels(labels, logits)
+        known = labels != MISSING
+        if self.training:
+            self.positives += ((labels > 0) & known).sum(0).to(self.positives)
+            self.known += known.sum(0).to(self.known)
+        if not known.any():
+            return logits.sum() * 0.0
+        negatives = self.known - self.positives
+        weight = torch.where(self.positives > 0, (negatives / self.positives.clamp(min=1)).sqrt(),
+                             torch.ones_like(self.positives)).clamp(1.0, MAX_POS_WEIGHT)
+        target = (labels > 0).float()
+        per = F.binary_cross_entropy_with_logits(
+            logits.float(), target, pos_weight=weight.to(logits.device), reduction="none"
+        )
+        return per[known].mean()
+
+
+def _check_labels(labels: torch.Tensor, logits: torch.Tensor) -> None:
+    if labels.shape != logits.shape:
+        raise ValueError(
+            f"finding labels of shape {tuple(labels.shape)}, expected {tuple(logits.shape)}"
+        )

@@ -1,0 +1,54 @@
+"""UniCT's report branch guided by its own classification head (``report_guidance``)."""
+
+import pytest
+import torch
+from unict_helpers import REPORTS, inputs
+
+from hyperct.models.report.generate import GenerationConfig
+
+
+def test_off_by_default_and_the_model_is_the_unguided_one(make_model):
+    plain = make_model()
+    assert plain.config.report_guidance is False and plain.report_prompts is None
+    guided = make_model(report_guidance=True)
+    extra = set(guided.state_dict()) - set(plain.state_dict())
+    assert extra == {"report_prompts.embeddings"}
+    assert set(guided.state_dict()) - extra == set(plain.state_dict())
+
+
+def test_the_decoder_reads_one_prompt_per_class_set_by_the_heads_decisions(make_model):
+    model = make_model(report_guidance=True)
+    images, _ = inputs("volume3d")
+    output, latents = model._outputs(model.forward_features(images))
+    memory = model._report_memory(output, latents)
+    classes = model.config.num_classes
+    assert memory.shape == (2, model.config.report_latents + classes, model.config.dim)
+    assert torch.equal(memory[:, : model.config.report_latents], latents.report)
+    present = output.class_logits > 0
+    embeddings = model.report_prompts.embeddings
+    assert torch.equal(memory[:, -classes:], torch.where(present[..., None], embeddings[1],
+                                                         embeddings[0]))
+    # Flipping the head's decisions changes the report logits.
+    encoded = model.encode_reports(REPORTS[:2])
+    with torch.no_grad():
+        before = model(images, reports=encoded).report_logits
+        flip = torch.where(present.any(0), -100.0, 100.0)  # every class to the other side
+        model.class_head.linear.bias.add_(flip)
+        after = model(images, reports=encoded).report_logits
+    assert not torch.allclose(before, after)
+    assert len(model.generate_reports(images, None, GenerationConfig(max_tokens=4))) == 2
+
+
+def test_the_prompts_train_through_the_report_loss_but_not_the_head(make_model):
+    model = make_model(report_guidance=True).train()
+    images, _ = inputs("volume3d")
+    model.report_loss(images, REPORTS[:2]).backward()
+    assert model.report_prompts.embeddings.grad is not None
+    assert model.report_prompts.embeddings.grad.abs().sum() > 0
+    head = [p.grad for p in model.class_head.parameters()]
+    assert all(g is None or not g.any() for g in head)  # decisions are detached
+
+
+def test_guidance_without_a_report_head_is_refused(make_model):
+    with pytest.raises(ValueError, match="report_guidance needs a report head"):
+        make_model(report=False, report_guidance=True)
