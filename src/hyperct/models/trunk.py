@@ -20,8 +20,7 @@ from torch.utils.checkpoint import (
     create_selective_checkpoint_contexts,
 )
 
-from hyperct.models.backbones import Backbone
-from hyperct.models.backbones.dinov3 import Segment, run_segment
+from hyperct.models.backbones import Backbone, Segment, run_segment
 from hyperct.models.lora import GeneratedLoRA
 
 #: Per block: the generated sources of that block and their (A, B) for this pass.

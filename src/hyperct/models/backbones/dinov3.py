@@ -10,8 +10,8 @@ others per task, checkpoint blocks, and read patch tokens of any block.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -163,8 +163,9 @@ class DINOv3Backbone(nn.Module):
 
         The cheap pieces ahead of the frozen linear layers (a norm or GELU and the LoRA
         layers' dropout and rank-r product, see :func:`_prepare`) run through ``segment``,
-        which may checkpoint them: then backward keeps only their input, which the block keeps
-        anyway, instead of the norm's or GELU's output and each LoRA layer's dropped input.
+        which may checkpoint them: then backward keeps their input (which the norm's or GELU's
+        backward needs anyway) instead of their outputs, each LoRA layer's dropped input and
+        its dropout mask.
         """
         block = self.blocks[index]
         attention = block.attention
