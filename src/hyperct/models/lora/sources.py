@@ -3,10 +3,10 @@
 ``StaticLoRA`` holds A and B as parameters (the shared-LoRA baseline). ``GeneratedLoRA`` holds
 per-sample A and B produced by the hypernetwork and bound before each forward pass (HyperCT).
 Both add the scaled low-rank update ``scale * (x A^T) B^T`` to the frozen layer's output in two
-steps, ``low`` (the rank-r product ``x A^T``, cheap to recompute) and ``add_low`` (times ``B^T``),
-fusing the scale and the addition into the second matmul (``addmm`` / ``baddbmm``: one pass over the output
-instead of three; in place when autograd does not record, so the output is not copied either),
-so the layer itself has no branch on where the weights come from.
+steps, ``low`` (the rank-r product ``x A^T``, cheap to recompute) and ``add_low`` (times
+``B^T``), fusing the scale and the addition into the second matmul (``addmm`` / ``baddbmm``: one
+pass over the output instead of three; in place when autograd does not record, so the output is
+not copied either), so the layer itself has no branch on where the weights come from.
 """
 
 from __future__ import annotations
