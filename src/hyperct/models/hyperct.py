@@ -64,10 +64,9 @@ class HyperCTConfig(DictConfig):
             first products: it keeps what the attention and the frozen and LoRA matmuls need
             (the block input, q, k, v, attention probabilities, the attention output, the MLP
             input and pre-activation) and recomputes the norms' and GELU's outputs and each
-            LoRA layer's dropped input from them: about half of what no checkpointing keeps
-            (6.3 instead of 7.7 GB peak RSS at batch 2 x 55; selective 5.7, full 3.9), and no
-            slower than no checkpointing within the noise of a shared 2-core machine (see
-            benchmarks/model_speed.py).
+            LoRA layer's dropped input from them: about half the saved tensors of no
+            checkpointing at 1.0-1.1x its time, though its peak RSS (6.5 GB at batch 2 x 55)
+            is above selective's (5.6 GB): see benchmarks/model_speed.py.
         predict_tasks_per_pass: tasks per batched pass in ``predict_all`` (None: all at once).
     """
 
