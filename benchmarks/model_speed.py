@@ -50,6 +50,11 @@ PREDICT_FLOOR_GOAL = 1.5
 
 TRAIN_CASES: list[dict[str, Any]] = [
     {
+        "label": "bf16 weights + light checkpointing",
+        "precision": "bf16-weights",
+        "checkpointing": "light",
+    },
+    {
         "label": "bf16 weights + selective checkpointing",
         "precision": "bf16-weights",
         "checkpointing": "selective",

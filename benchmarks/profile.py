@@ -54,7 +54,7 @@ def predict_fn(images: int, tasks: int) -> Callable[[], None]:
 
 def train_fn(images: int, checkpointing: str = "none") -> Callable[[], None]:
     """One training step (forward, backward, AdamW) on batch 2 x ``images`` with two tasks;
-    ``checkpointing``: ``"none"``, ``"selective"`` or ``"full"``."""
+    ``checkpointing``: ``"none"``, ``"light"``, ``"selective"`` or ``"full"``."""
     import torch
 
     model = _model(checkpointing=checkpointing).train()
@@ -109,7 +109,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--checkpointing",
-        choices=("none", "selective", "full"),
+        choices=("none", "light", "selective", "full"),
         default="none",
         help="activation checkpointing of the training step",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from typing import Any
 
 import pytest
 import torch
@@ -103,9 +104,9 @@ def test_shared_trunk_runs_early_blocks_once_and_equals_the_full_computation(las
     calls: list[tuple[int, int]] = []
     original = model.backbone.run_block
 
-    def counting(index: int, hidden: torch.Tensor, rope: tuple) -> torch.Tensor:
+    def counting(index: int, hidden: torch.Tensor, rope: tuple, *rest: Any) -> torch.Tensor:
         calls.append((index, hidden.shape[0]))
-        return original(index, hidden, rope)
+        return original(index, hidden, rope, *rest)
 
     model.backbone.run_block = counting  # type: ignore[method-assign]
     with torch.no_grad():

@@ -99,7 +99,7 @@ def test_hypernetwork_cast_once_equals_pairs_cast_after() -> None:
         assert torch.equal(b.to(torch.bfloat16), b16)
 
 
-@pytest.mark.parametrize("checkpointing", ["selective", "full"])
+@pytest.mark.parametrize("checkpointing", ["light", "selective", "full"])
 @pytest.mark.parametrize(("dtype", "tolerance"), [("float32", 1e-5), ("bfloat16", 1e-2)])
 def test_checkpointed_training_step_equals_the_stored_one(
     checkpointing: str, dtype: str, tolerance: float
@@ -121,3 +121,24 @@ def test_checkpointed_training_step_equals_the_stored_one(
     for name, grad in grads.items():
         scale = ref_grads[name].abs().max().item()
         torch.testing.assert_close(grad, ref_grads[name], rtol=tolerance, atol=tolerance * scale)
+
+
+def test_light_checkpointing_recomputes_with_its_own_pass_lora() -> None:
+    """Backward of a first pass after a second forward pass (other tasks) still recomputes with
+    the first pass's LoRA: the gradients equal those of the first pass alone."""
+    pixels, mask = scan_batch(batch=2, images=3)
+    results = []
+    for second_pass in (False, True):
+        model = tiny_hyperct(
+            seed=7, dropout=0.3, activation_checkpointing=True, checkpointing="light"
+        ).train()
+        torch.manual_seed(12)
+        logits = model(pixels, mask, torch.tensor([1, 2]))
+        if second_pass:
+            model(pixels, mask, torch.tensor([3, 0]))
+        logits.sum().backward()
+        results.append({n: p.grad for n, p in model.named_parameters() if p.grad is not None})
+    alone, interleaved = results
+    assert alone.keys() == interleaved.keys()
+    for name, grad in alone.items():
+        torch.testing.assert_close(interleaved[name], grad, rtol=1e-5, atol=1e-6)

@@ -60,7 +60,13 @@ class HyperCTConfig(DictConfig):
             ``"selective"`` keeps the frozen linear layers' outputs and recomputes the rest of
             each block (norms, RoPE, attention, dropout, GELU, LoRA's rank-r products): about
             1.25x as long, half of full's extra time, for about 2 GB more than ``"full"`` at
-            batch 2 x 55 ViT-B images (see benchmarks/model_speed.py).
+            batch 2 x 55 ViT-B images; ``"light"`` recomputes no matmul but LoRA's rank-r
+            first products: it keeps what the attention and the frozen and LoRA matmuls need
+            (the block input, q, k, v, attention probabilities, the attention output, the MLP
+            input and pre-activation) and recomputes the norms' and GELU's outputs and each
+            LoRA layer's dropped input from them: about half the saved tensors of no
+            checkpointing at 1.0-1.1x its time, though its peak RSS (6.5 GB at batch 2 x 55)
+            is above selective's (5.6 GB): see benchmarks/model_speed.py.
         predict_tasks_per_pass: tasks per batched pass in ``predict_all`` (None: all at once).
     """
 
@@ -83,7 +89,7 @@ class HyperCTConfig(DictConfig):
     hyper_output_dim: int = 512
     num_residual_blocks: int = 2
     activation_checkpointing: bool = False
-    checkpointing: Literal["selective", "full"] = "full"
+    checkpointing: Literal["light", "selective", "full"] = "full"
     predict_tasks_per_pass: int | None = None
 
     def __post_init__(self) -> None:
@@ -97,9 +103,10 @@ class HyperCTConfig(DictConfig):
             raise ValueError(f"HyperCTConfig.dropout must be in [0, 1), got {self.dropout}")
         if self.alpha <= 0:
             raise ValueError(f"HyperCTConfig.alpha must be > 0, got {self.alpha}")
-        if self.checkpointing not in ("selective", "full"):
+        if self.checkpointing not in ("light", "selective", "full"):
             raise ValueError(
-                f"HyperCTConfig.checkpointing: {self.checkpointing!r} is not 'selective' or 'full'"
+                f"HyperCTConfig.checkpointing: {self.checkpointing!r} is not 'light', "
+                "'selective' or 'full'"
             )
         if self.predict_tasks_per_pass is not None and self.predict_tasks_per_pass < 1:
             raise ValueError(

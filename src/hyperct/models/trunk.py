@@ -8,7 +8,7 @@ is no module state that a later forward pass could overwrite before backward run
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,15 +20,17 @@ from torch.utils.checkpoint import (
     create_selective_checkpoint_contexts,
 )
 
-from hyperct.models.backbones import Backbone
+from hyperct.models.backbones import Backbone, Segment, run_segment
 from hyperct.models.lora import GeneratedLoRA
 
 #: Per block: the generated sources of that block and their (A, B) for this pass.
 BlockLoRA = Mapping[int, tuple[Sequence[GeneratedLoRA], Sequence[torch.Tensor]]]
 
-#: What a block keeps for backward: everything (``"none"``: no recomputation), the outputs of
-#: its frozen linear layers (``"selective"``), or only its input (``"full"``).
-Checkpointing = Literal["none", "selective", "full"]
+#: What a block keeps for backward: everything (``"none"``: no recomputation), what its
+#: matmuls need but not the outputs of its norms, GELU and LoRA dropout (``"light"``: those are
+#: recomputed, no matmul but LoRA's rank-r first products), the outputs of its frozen linear
+#: layers (``"selective"``), or only its input (``"full"``).
+Checkpointing = Literal["none", "light", "selective", "full"]
 
 #: The frozen linear layers' products (``addmm`` with a bias, ``mm`` without): about 95% of a
 #: block's FLOPs. Selective checkpointing keeps their outputs and recomputes the rest of the
@@ -102,6 +104,9 @@ def _run_one(
     sources, tensors = spec.lora.get(index, ((), ()))
     if spec.checkpointing == "none" or not torch.is_grad_enabled():
         return _bound_block(backbone, index, hidden, rope, sources, *tensors)
+    if spec.checkpointing == "light":
+        segment = functools.partial(_light_segment, sources, tensors)
+        return _bound_block(backbone, index, hidden, rope, sources, *tensors, segment=segment)
     extra: dict[str, Any] = {}
     if spec.checkpointing == "selective":
         extra["context_fn"] = functools.partial(create_selective_checkpoint_contexts, _keep_linear)
@@ -125,14 +130,44 @@ def _bound_block(
     rope: tuple[torch.Tensor, torch.Tensor],
     sources: Sequence[GeneratedLoRA],
     *tensors: torch.Tensor,
+    segment: Segment = run_segment,
 ) -> torch.Tensor:
     for source, lora_a, lora_b in zip(sources, tensors[0::2], tensors[1::2]):
         source.bind(lora_a, lora_b)
     try:
-        return backbone.run_block(index, hidden, rope)
+        return backbone.run_block(index, hidden, rope, segment)
     finally:
         for source in sources:
             source.unbind()
+
+
+def _light_segment(
+    sources: Sequence[GeneratedLoRA],
+    tensors: Sequence[torch.Tensor],
+    fn: Callable[..., Any],
+    *args: Any,
+) -> Any:
+    """A block's cheap piece, checkpointed: recomputed in backward with the same dropout masks
+    (the RNG state is replayed) and this pass's LoRA bound again for the recomputation."""
+    return checkpoint(_rebound, sources, fn, args, *tensors, use_reentrant=False)
+
+
+def _rebound(
+    sources: Sequence[GeneratedLoRA],
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    *tensors: torch.Tensor,
+) -> Any:
+    """``fn(*args)`` with ``sources`` bound to ``tensors``, their previous binding restored after
+    (in backward another pass's LoRA, or none, may be bound)."""
+    previous = [(source.lora_A, source.lora_B) for source in sources]
+    for source, lora_a, lora_b in zip(sources, tensors[0::2], tensors[1::2]):
+        source.bind(lora_a, lora_b)
+    try:
+        return fn(*args)
+    finally:
+        for source, (lora_a, lora_b) in zip(sources, previous):
+            source.bind(lora_a, lora_b)
 
 
 def masked_mean(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

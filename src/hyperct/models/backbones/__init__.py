@@ -8,7 +8,14 @@ from typing import Any
 
 import torch
 
-from hyperct.models.backbones.dinov3 import PRESETS, BackboneIdentity, DINOv3Backbone, build_dinov3
+from hyperct.models.backbones.dinov3 import (
+    PRESETS,
+    BackboneIdentity,
+    DINOv3Backbone,
+    Segment,
+    build_dinov3,
+    run_segment,
+)
 
 Backbone = DINOv3Backbone
 
@@ -44,6 +51,8 @@ __all__ = [
     "Backbone",
     "BackboneIdentity",
     "DINOv3Backbone",
+    "Segment",
     "available_backbones",
     "create_backbone",
+    "run_segment",
 ]

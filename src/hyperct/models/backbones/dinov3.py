@@ -10,6 +10,7 @@ others per task, checkpoint blocks, and read patch tokens of any block.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from hyperct.models.backbones.weights import (
     read_state_dict,
     state_dict_sha256,
 )
+from hyperct.models.lora.layer import LoRALinear
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,15 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 Rope = tuple[torch.Tensor, torch.Tensor]
+
+#: How :meth:`DINOv3Backbone.run_block` runs its cheap pieces: ``segment(fn, *args)`` returns
+#: ``fn(*args)``, possibly checkpointed (recomputed in backward from ``args``).
+Segment = Callable[..., Any]
+
+
+def run_segment(fn: Callable[..., Any], *args: Any) -> Any:
+    """The default :data:`Segment`: call ``fn`` (nothing recomputed)."""
+    return fn(*args)
 
 
 @dataclass(frozen=True)
@@ -138,7 +149,9 @@ class DINOv3Backbone(nn.Module):
         """Storage dtype of the frozen weights (the activations' dtype too)."""
         return self.vit.embeddings.patch_embeddings.weight.dtype
 
-    def run_block(self, index: int, hidden: torch.Tensor, rope: Rope) -> torch.Tensor:
+    def run_block(
+        self, index: int, hidden: torch.Tensor, rope: Rope, segment: Segment = run_segment
+    ) -> torch.Tensor:
         """Run transformer block ``index`` on tokens (M, L, C).
 
         The same arithmetic as transformers' ``DINOv3ViTLayer`` (the backbone is always in eval
@@ -147,28 +160,43 @@ class DINOv3Backbone(nn.Module):
         tables, layer scale and residual in one ``addcmul`` each. Attention is SDPA when autograd
         does not record (its float32 scores are the more exact) and two matmuls and a softmax
         when it does: on CPU their backward is 2-3x faster than SDPA's.
+
+        The cheap pieces ahead of the frozen linear layers (a norm or GELU and the LoRA
+        layers' dropout and rank-r product, see :func:`_prepare`) run through ``segment``,
+        which may checkpoint them: then backward keeps their input (which the norm's or GELU's
+        backward needs anyway) instead of their outputs, each LoRA layer's dropped input and
+        its dropout mask.
         """
         block = self.blocks[index]
         attention = block.attention
-        normed = block.norm1(hidden)
+        mlp = block.mlp
+        qkv = (attention.q_proj, attention.k_proj, attention.v_proj)
+        normed, lows = segment(_prepare, block.norm1, qkv, hidden)
         batch, length, width = normed.shape
         heads = attention.num_heads
 
         def split_heads(x: torch.Tensor) -> torch.Tensor:
             return x.view(batch, length, heads, -1).transpose(1, 2)
 
+        query, key, value = (_project(m, normed, low) for m, low in zip(qkv, lows))
         cos, sin = _full_rope(rope, length)
         scale = attention.scaling
-        query = _rotate(split_heads(attention.q_proj(normed)), cos * scale, sin * scale)
-        key = _rotate(split_heads(attention.k_proj(normed)), cos, sin)
-        value = split_heads(attention.v_proj(normed))
+        query = _rotate(split_heads(query), cos * scale, sin * scale)
+        key = _rotate(split_heads(key), cos, sin)
+        value = split_heads(value)
         if torch.is_grad_enabled():
             mixed = torch.matmul(torch.matmul(query, key.transpose(-1, -2)).softmax(-1), value)
         else:
             mixed = nn.functional.scaled_dot_product_attention(query, key, value, scale=1.0)
-        mixed = attention.o_proj(mixed.transpose(1, 2).reshape(batch, length, width))
+        mixed = mixed.transpose(1, 2).reshape(batch, length, width)
+        _, (low,) = segment(_prepare, None, (attention.o_proj,), mixed)
+        mixed = _project(attention.o_proj, mixed, low)
         hidden = torch.addcmul(hidden, mixed, block.layer_scale1.lambda1)
-        return torch.addcmul(hidden, block.mlp(block.norm2(hidden)), block.layer_scale2.lambda1)
+        normed, (low,) = segment(_prepare, block.norm2, (mlp.up_proj,), hidden)
+        up = _project(mlp.up_proj, normed, low)
+        activated, (low,) = segment(_prepare, mlp.act_fn, (mlp.down_proj,), up)
+        down = _project(mlp.down_proj, activated, low)
+        return torch.addcmul(hidden, down, block.layer_scale2.lambda1)
 
     def final_norm(self, hidden: torch.Tensor) -> torch.Tensor:
         """The final LayerNorm that DINOv3 applies to the last block's tokens."""
@@ -201,6 +229,23 @@ class DINOv3Backbone(nn.Module):
             digest = state_dict_sha256(self.frozen_state_dict())
             self._identity = BackboneIdentity(self.name, digest, self.pretrained)
         return self._identity
+
+
+def _prepare(
+    op: Callable[[torch.Tensor], torch.Tensor] | None,
+    layers: Sequence[nn.Module],
+    x: torch.Tensor,
+) -> tuple[torch.Tensor | None, list[torch.Tensor | None]]:
+    """``op(x)`` (a norm or an activation; None: ``x`` itself, not returned) and each LoRA
+    layer's ``low_rank`` of it (None for a plain linear layer)."""
+    y = x if op is None else op(x)
+    lows = [m.low_rank(y) if isinstance(m, LoRALinear) else None for m in layers]
+    return (None if op is None else y), lows
+
+
+def _project(module: nn.Module, x: torch.Tensor, low: torch.Tensor | None) -> torch.Tensor:
+    """A linear layer of the block on ``x``, with the LoRA update from ``low`` if it has one."""
+    return module.project(x, low) if isinstance(module, LoRALinear) else module(x)
 
 
 def _full_rope(rope: Rope, length: int) -> Rope:

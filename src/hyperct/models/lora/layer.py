@@ -40,10 +40,24 @@ class LoRALinear(nn.Module):
         self.merged = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = nn.functional.linear(x, self.weight, self.bias)
+        return self.project(x, self.low_rank(x))
+
+    def low_rank(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Dropout and the first LoRA product ``dropout(x) A^T`` (None when merged or unbound).
+
+        Elementwise work and a rank-r product: the part of the layer a block may recompute in
+        backward instead of keeping the dropped input (see ``DINOv3Backbone.run_block``).
+        """
         if self.merged:
+            return None
+        return self.source.low(self.dropout(x))
+
+    def project(self, x: torch.Tensor, low: torch.Tensor | None) -> torch.Tensor:
+        """The frozen layer on ``x`` plus the update from ``low`` (from :meth:`low_rank`)."""
+        out = nn.functional.linear(x, self.weight, self.bias)
+        if low is None:
             return out
-        return self.source.add_update(self.dropout(x), out, self.scaling * self.dropout.rescale)
+        return self.source.add_low(out, low, self.scaling * self.dropout.rescale)
 
     def merge(self) -> None:
         """Add ``(alpha / r) B A`` into the frozen weight (static sources), checking finiteness."""

@@ -2,10 +2,11 @@
 
 ``StaticLoRA`` holds A and B as parameters (the shared-LoRA baseline). ``GeneratedLoRA`` holds
 per-sample A and B produced by the hypernetwork and bound before each forward pass (HyperCT).
-Both add the scaled low-rank update ``scale * (x A^T) B^T`` to the frozen layer's output, fusing the
-scale and the addition into the second matmul (``addmm`` / ``baddbmm``: one pass over the output
-instead of three; in place when autograd does not record, so the output is not copied either),
-so the layer itself has no branch on where the weights come from.
+Both add the scaled low-rank update ``scale * (x A^T) B^T`` to the frozen layer's output in two
+steps, ``low`` (the rank-r product ``x A^T``, cheap to recompute) and ``add_low`` (times
+``B^T``), fusing the scale and the addition into the second matmul (``addmm`` / ``baddbmm``: one
+pass over the output instead of three; in place when autograd does not record, so the output is
+not copied either), so the layer itself has no branch on where the weights come from.
 """
 
 from __future__ import annotations
@@ -32,9 +33,18 @@ class LoRASource(nn.Module, ABC):
         self.out_features = out_features
         self.rank = rank
 
-    @abstractmethod
     def add_update(self, x: torch.Tensor, out: torch.Tensor, scale: float) -> torch.Tensor:
         """``out + scale * (x A^T) B^T`` (``out`` itself when no update applies)."""
+        low = self.low(x)
+        return out if low is None else self.add_low(out, low, scale)
+
+    @abstractmethod
+    def low(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The rank-r product ``x A^T`` in the layout ``add_low`` takes (None: no update)."""
+
+    @abstractmethod
+    def add_low(self, out: torch.Tensor, low: torch.Tensor, scale: float) -> torch.Tensor:
+        """``out + scale * low B^T`` for ``low`` from :meth:`low`."""
 
     @abstractmethod
     def delta_weight(self) -> torch.Tensor:
@@ -50,8 +60,10 @@ class StaticLoRA(LoRASource):
         self.lora_B = nn.Parameter(torch.zeros(out_features, rank))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
 
-    def add_update(self, x: torch.Tensor, out: torch.Tensor, scale: float) -> torch.Tensor:
-        low = nn.functional.linear(x, self.lora_A.to(x.dtype)).flatten(0, -2)
+    def low(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x, self.lora_A.to(x.dtype)).flatten(0, -2)
+
+    def add_low(self, out: torch.Tensor, low: torch.Tensor, scale: float) -> torch.Tensor:
         lora_b = self.lora_B.to(low.dtype).t()
         flat = out.view(-1, out.shape[-1])
         if _recorded():
@@ -75,21 +87,28 @@ class GeneratedLoRA(LoRASource):
         self.lora_A: torch.Tensor | None = None
         self.lora_B: torch.Tensor | None = None
 
-    def bind(self, lora_A: torch.Tensor, lora_B: torch.Tensor) -> None:
-        """Set this pass's per-group A and B."""
+    def bind(self, lora_A: torch.Tensor | None, lora_B: torch.Tensor | None) -> None:
+        """Set this pass's per-group A and B (None, None: unbound)."""
         self.lora_A, self.lora_B = lora_A, lora_B
 
     def unbind(self) -> None:
         """Drop the bound A and B: the layer acts as its frozen linear layer again."""
         self.lora_A = self.lora_B = None
 
-    def add_update(self, x: torch.Tensor, out: torch.Tensor, scale: float) -> torch.Tensor:
+    def low(self, x: torch.Tensor) -> torch.Tensor | None:
         if self.lora_A is None or self.lora_B is None:
-            return out
+            return None
         groups = self.lora_A.shape[0]
         if x.shape[0] % groups:
             raise ValueError(f"LoRA input batch {x.shape[0]} is not divisible by {groups} groups")
-        low = torch.bmm(x.reshape(groups, -1, x.shape[-1]), self.lora_A.to(x.dtype).transpose(1, 2))
+        return torch.bmm(
+            x.reshape(groups, -1, x.shape[-1]), self.lora_A.to(x.dtype).transpose(1, 2)
+        )
+
+    def add_low(self, out: torch.Tensor, low: torch.Tensor, scale: float) -> torch.Tensor:
+        if self.lora_B is None:
+            raise ValueError("GeneratedLoRA.add_low: no LoRA B is bound")
+        groups = low.shape[0]
         lora_b = self.lora_B.to(low.dtype).transpose(1, 2)
         grouped = out.view(groups, -1, out.shape[-1])
         if _recorded():
