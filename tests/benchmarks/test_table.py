@@ -17,3 +17,23 @@ def test_table_lists_every_metric_with_machine_and_goal(tmp_path, monkeypatch):
     assert "| 1.25 | s | <= 2 s |" in row and "| yes |" in row
     assert "cores" in row
     assert "two / workers" in text
+
+
+def test_speed_rows_show_their_floor_and_authors_ratios(tmp_path, monkeypatch):
+    monkeypatch.setattr(record, "RESULTS_DIR", tmp_path)
+    save_result("speed", [{"metric": "step", "value": 20.0, "unit": "s", "goal": None,
+                           "anchor": None, "met": None, "vs_floor": 2.41, "vs_authors": 0.51},
+                          {"metric": "rss", "value": 4.0, "unit": "GB", "goal": None,
+                           "anchor": None, "met": None}])
+    readme = tmp_path / "README.md"
+    table.write_readme(tmp_path, readme)
+    lines = readme.read_text().splitlines()
+    header = next(line for line in lines if line.startswith("| benchmark |"))
+    step = next(line for line in lines if line.startswith("| speed | step |"))
+    rss = next(line for line in lines if line.startswith("| speed | rss |"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    cells = [c.strip() for c in step.strip("|").split("|")]
+    assert len(cells) == len(columns)
+    assert cells[columns.index("vs floor")] == "2.41"
+    assert cells[columns.index("vs authors")] == "0.51"
+    assert [c.strip() for c in rss.strip("|").split("|")][columns.index("vs floor")] == ""
