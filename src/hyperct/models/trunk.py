@@ -7,8 +7,9 @@ is no module state that a later forward pass could overwrite before backward run
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -132,13 +133,8 @@ def _bound_block(
     *tensors: torch.Tensor,
     segment: Segment = run_segment,
 ) -> torch.Tensor:
-    for source, lora_a, lora_b in zip(sources, tensors[0::2], tensors[1::2]):
-        source.bind(lora_a, lora_b)
-    try:
+    with _bound(sources, tensors):
         return backbone.run_block(index, hidden, rope, segment)
-    finally:
-        for source in sources:
-            source.unbind()
 
 
 def _light_segment(
@@ -160,11 +156,19 @@ def _rebound(
 ) -> Any:
     """``fn(*args)`` with ``sources`` bound to ``tensors``, their previous binding restored after
     (in backward another pass's LoRA, or none, may be bound)."""
+    with _bound(sources, tensors):
+        return fn(*args)
+
+
+@contextlib.contextmanager
+def _bound(sources: Sequence[GeneratedLoRA], tensors: Sequence[torch.Tensor]) -> Iterator[None]:
+    """``sources`` bound to ``tensors`` (A, B, A, B, ...) inside the block, their previous
+    binding (none in a forward pass) restored after."""
     previous = [(source.lora_A, source.lora_B) for source in sources]
     for source, lora_a, lora_b in zip(sources, tensors[0::2], tensors[1::2]):
         source.bind(lora_a, lora_b)
     try:
-        return fn(*args)
+        yield
     finally:
         for source, (lora_a, lora_b) in zip(sources, previous):
             source.bind(lora_a, lora_b)
