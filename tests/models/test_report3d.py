@@ -109,7 +109,8 @@ def test_without_guidance_the_model_is_the_unguided_one_and_ignores_labels() -> 
     guided = ReportGenerator3D(_config(guidance_findings=FINDINGS))
     assert plain.report.guidance is None
     extra = set(guided.state_dict()) - set(plain.state_dict())
-    assert extra and all(key.startswith("report.guidance.") for key in extra)
+    assert extra and all(key.startswith(("report.guidance.", "report.decoder.condition."))
+                         for key in extra)
     assert set(plain.state_dict()) == set(guided.state_dict()) - extra
     images = torch.randn(2, 1, 8, 16, 16)
     labels = _labels([{"Cardiomegaly": 1}, {"Emphysema": 0}])

@@ -101,7 +101,7 @@ class ReportGenerator3D(FullyTrainable, nn.Module):
         decoder = TransformerReportDecoder(TransformerDecoderConfig(
             vocab_size=tokenizer.vocab_size, visual_dim=channels, width=config.width,
             layers=config.layers, heads=config.heads, max_len=config.max_len,
-            dropout=config.dropout,
+            dropout=config.dropout, condition_tokens=len(config.guidance_findings),
         ))
         guidance = (
             FindingGuidance(FindingGuidanceConfig(len(config.guidance_findings), channels))

@@ -49,8 +49,11 @@ def test_padding_in_a_batch_leaves_a_reports_loss(
     torch.testing.assert_close(decoder.loss(visual[:1], garbage, padded.mask[:1]), loss_alone)
 
 
-def test_cached_steps_equal_the_full_forward(report_tokenizer: ReportTokenizer) -> None:
-    decoder = tiny_decoder(report_tokenizer.vocab_size).eval()
+@pytest.mark.parametrize("condition_tokens", [0, 2])
+def test_cached_steps_equal_the_full_forward(
+    report_tokenizer: ReportTokenizer, condition_tokens: int
+) -> None:
+    decoder = tiny_decoder(report_tokenizer.vocab_size, condition_tokens=condition_tokens).eval()
     batch = report_tokenizer.encode(["no pleural effusion.", "the trachea is open."], max_len=64)
     visual = visual_tokens(2)
     full = decoder(visual, batch.ids, batch.mask)
@@ -59,6 +62,42 @@ def test_cached_steps_equal_the_full_forward(report_tokenizer: ReportTokenizer) 
         logits, state = decoder.step(batch.ids[:, t], state)
         valid = batch.mask[:, t]
         torch.testing.assert_close(logits[valid], full[valid, t], atol=1e-5, rtol=1e-4)
+
+
+def test_condition_tokens_reach_every_position_without_cross_attention(
+    report_tokenizer: ReportTokenizer,
+) -> None:
+    decoder = tiny_decoder(report_tokenizer.vocab_size, condition_tokens=2).eval()
+    with torch.no_grad():  # cut cross-attention: only the direct path can carry the memory
+        for block in decoder.blocks:
+            block.cross_attn.out.weight.zero_()
+            block.cross_attn.out.bias.zero_()
+    batch = report_tokenizer.encode(["no effusion."], max_len=16)
+    visual = visual_tokens(1, tokens=5)
+    changed = visual.clone()
+    changed[:, -1] += 1.0
+    first = visual.clone()
+    first[:, 0] += 1.0
+    logits = decoder(visual, batch.ids, batch.mask)
+    assert not torch.allclose(decoder(changed, batch.ids, batch.mask)[0, 0], logits[0, 0])
+    torch.testing.assert_close(decoder(first, batch.ids, batch.mask), logits)
+
+
+def test_selecting_rows_of_a_state_keeps_their_condition(report_tokenizer: ReportTokenizer) -> None:
+    decoder = tiny_decoder(report_tokenizer.vocab_size, condition_tokens=2).eval()
+    visual = visual_tokens(3)
+    token = torch.full((1,), report_tokenizer.bos_id)
+    picked = decoder.select(decoder.start(visual), torch.tensor([2]))
+    alone = decoder.start(visual[2:])
+    torch.testing.assert_close(decoder.step(token, picked)[0], decoder.step(token, alone)[0])
+
+
+def test_memory_shorter_than_the_condition_is_a_clear_error(
+    report_tokenizer: ReportTokenizer,
+) -> None:
+    decoder = tiny_decoder(report_tokenizer.vocab_size, condition_tokens=6)
+    with pytest.raises(ValueError, match="fewer than condition_tokens 6"):
+        decoder.start(visual_tokens(1, tokens=5))
 
 
 def test_visual_tokens_change_the_logits(report_tokenizer: ReportTokenizer) -> None:
@@ -100,3 +139,5 @@ def test_config_validation() -> None:
         TransformerDecoderConfig(vocab_size=10, visual_dim=4, width=30, heads=4)
     with pytest.raises(ValueError, match="positions"):
         TransformerDecoderConfig(vocab_size=10, visual_dim=4, positions="rotary")  # type: ignore
+    with pytest.raises(ValueError, match="condition_tokens"):
+        TransformerDecoderConfig(vocab_size=10, visual_dim=4, condition_tokens=-1)

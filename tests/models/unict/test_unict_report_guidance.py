@@ -12,7 +12,9 @@ def test_off_by_default_and_the_model_is_the_unguided_one(make_model):
     assert plain.config.report_guidance is False and plain.report_prompts is None
     guided = make_model(report_guidance=True)
     extra = set(guided.state_dict()) - set(plain.state_dict())
-    assert extra == {"report_prompts.embeddings"}
+    assert extra == {"report_prompts.embeddings", "report_decoder.condition.weight",
+                     "report_decoder.condition.bias"}
+    assert guided.report_decoder.config.condition_tokens == guided.config.num_classes
     assert set(guided.state_dict()) - extra == set(plain.state_dict())
 
 

@@ -4,6 +4,13 @@ Pre-norm blocks of causal self-attention, cross-attention to the visual tokens (
 the encoder's dimension to the decoder width) and an MLP; learned or sinusoidal positions; the
 output layer shares the token embedding. Incremental decoding keeps a key/value cache: the
 visual keys/values are computed once per report, each new token adds one row per layer.
+
+With ``condition_tokens = K`` the last ``K`` memory rows (a guided model's finding prompts) also
+reach every text position directly: projected like the visual tokens, flattened, mapped to one
+vector and added to each token's input embedding. Cross-attention alone had to learn to find the
+right prompt at the right place in the report, which took about twice the training: with oracle
+prompts for the 18 findings on the phantom's reports, CE macro-F1 after 15 / 20 epochs was
+0.30 / 0.36 by cross-attention alone and 0.47 / 0.50 with the direct path (one seed each).
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ class TransformerDecoderConfig:
     vocab_size: from the tokenizer (``ReportTokenizer.vocab_size``).
     visual_dim: width ``D`` of the encoder's visual tokens.
     max_len: most text tokens, bos included (CT-RATE reports: median ~300 BPE tokens at 2000).
+    condition_tokens: how many trailing memory rows also condition every position directly
+        (0: none; a guided model's number of finding prompts).
     """
 
     vocab_size: int
@@ -39,6 +48,7 @@ class TransformerDecoderConfig:
     dropout: float = 0.1
     mlp_ratio: int = 4
     positions: Literal["learned", "sinusoidal"] = "learned"
+    condition_tokens: int = 0
 
     def __post_init__(self) -> None:
         if self.width % self.heads:
@@ -49,15 +59,19 @@ class TransformerDecoderConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.positions not in ("learned", "sinusoidal"):
             raise ValueError(f"positions must be 'learned' or 'sinusoidal', got {self.positions!r}")
+        if self.condition_tokens < 0:
+            raise ValueError(f"condition_tokens must be >= 0, got {self.condition_tokens}")
 
 
 @dataclass
 class TransformerState:
-    """Per layer: visual keys/values (fixed) and text keys/values so far; ``length`` tokens seen."""
+    """Per layer: visual keys/values (fixed) and text keys/values so far; ``length`` tokens seen;
+    ``condition`` ``(B, width)`` added to every token's input (None without condition tokens)."""
 
     memory: list[KV]
     past: list[KV]
     length: int = 0
+    condition: torch.Tensor | None = None
 
 
 class _Attention(nn.Module):
@@ -138,14 +152,29 @@ class TransformerReportDecoder(ReportDecoder):
         self.visual = nn.Sequential(
             nn.Linear(config.visual_dim, config.width), nn.LayerNorm(config.width)
         )
+        self.condition = (
+            nn.Linear(config.condition_tokens * config.width, config.width)
+            if config.condition_tokens else None
+        )
         self.blocks = nn.ModuleList(_Block(config) for _ in range(config.layers))
         self.norm = nn.LayerNorm(config.width)
         self.drop = nn.Dropout(config.dropout)
         self.apply(_init)
 
-    def _memory(self, visual: torch.Tensor) -> list[KV]:
+    def _state(self, visual: torch.Tensor) -> TransformerState:
+        """The state before the first token: cross-attention keys/values and the condition."""
         memory = self.visual(visual)
-        return [block.cross_attn.keys_values(memory) for block in self.blocks]
+        condition = None
+        if self.condition is not None:
+            k = self.config.condition_tokens
+            if memory.shape[1] < k:
+                raise ValueError(
+                    f"memory of {memory.shape[1]} rows, fewer than condition_tokens {k}"
+                )
+            condition = self.condition(memory[:, -k:].flatten(1))
+        return TransformerState(
+            [block.cross_attn.keys_values(memory) for block in self.blocks], [], 0, condition
+        )
 
     def _run(
         self, ids: torch.Tensor, state: TransformerState, mask: torch.Tensor | None
@@ -153,7 +182,10 @@ class TransformerReportDecoder(ReportDecoder):
         start, end = state.length, state.length + ids.shape[1]
         if end > self.max_len:
             raise ValueError(f"{end} text tokens exceed the decoder's max_len {self.max_len}")
-        x = self.drop(self.embed(ids) + self.positions[start:end])
+        x = self.embed(ids) + self.positions[start:end]
+        if state.condition is not None:
+            x = x + state.condition[:, None]
+        x = self.drop(x)
         past = []
         for i, block in enumerate(self.blocks):
             x, kv = block(x, state.memory[i], state.past[i] if state.past else None, mask)
@@ -164,23 +196,26 @@ class TransformerReportDecoder(ReportDecoder):
         length = ids.shape[1]
         causal = torch.ones(length, length, dtype=torch.bool, device=ids.device).tril()
         attend = causal[None, None] & mask.bool()[:, None, None, :]
-        logits, _ = self._run(ids, TransformerState(self._memory(visual), []), attend)
+        logits, _ = self._run(ids, self._state(visual), attend)
         return logits
 
     def start(self, visual: torch.Tensor) -> TransformerState:
-        return TransformerState(self._memory(visual), [])
+        return self._state(visual)
 
     def step(
         self, tokens: torch.Tensor, state: TransformerState
     ) -> tuple[torch.Tensor, TransformerState]:
         logits, past = self._run(tokens[:, None], state, None)
-        return logits[:, -1], TransformerState(state.memory, past, state.length + 1)
+        return logits[:, -1], TransformerState(
+            state.memory, past, state.length + 1, state.condition
+        )
 
     def select(self, state: TransformerState, rows: torch.Tensor) -> TransformerState:
         def pick(kvs: list[KV]) -> list[KV]:
             return [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in kvs]
 
-        return TransformerState(pick(state.memory), pick(state.past), state.length)
+        condition = None if state.condition is None else state.condition.index_select(0, rows)
+        return TransformerState(pick(state.memory), pick(state.past), state.length, condition)
 
 
 def _init(module: nn.Module) -> None:

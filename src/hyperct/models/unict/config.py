@@ -133,10 +133,11 @@ class UniCTConfig(DictConfig):
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"UniCTConfig.dropout must be in [0, 1), got {self.dropout}")
-        forbidden = sorted({"vocab_size", "visual_dim"} & set(self.decoder))
+        forbidden = sorted({"vocab_size", "visual_dim", "condition_tokens"} & set(self.decoder))
         if forbidden:
             raise ValueError(
-                f"UniCTConfig.decoder must not set {forbidden}: they come from the tokenizer and dim"
+                f"UniCTConfig.decoder must not set {forbidden}: they come from the tokenizer, dim "
+                "and report_guidance"
             )
 
     def _check_sizes(self) -> None:

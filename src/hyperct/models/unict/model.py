@@ -316,7 +316,8 @@ def _report_decoder(
         return None
     if decoder is not None:
         return decoder
-    fields = {**config.decoder, "dropout": config.decoder.get("dropout", config.dropout)}
+    fields = {**config.decoder, "dropout": config.decoder.get("dropout", config.dropout),
+              "condition_tokens": config.num_classes if config.report_guidance else 0}
     return TransformerReportDecoder(
         TransformerDecoderConfig(vocab_size=tokenizer.vocab_size, visual_dim=config.dim, **fields)
     )
