@@ -322,6 +322,19 @@ def test_unict_loss_is_the_weighted_sum_and_labels_outside_the_run_are_unused() 
     assert logs["labels"] == 2.0  # task 0 of both scans; task 7 is not in the run
 
 
+def test_unict_guided_report_is_trained_on_prompts_from_the_known_labels() -> None:
+    def report_loss(batch: dict) -> float:
+        model = _unict(report_guidance=True)
+        return _unict_objective(model).backward(model, batch, 1.0)["loss/report"]
+
+    batch = _unict_batch()
+    flipped = _unict_batch()
+    flipped["labels"][0, 0] = 1.0 - flipped["labels"][0, 0]  # the scan with a report
+    outside = _unict_batch()
+    outside["labels"][0, 3] = 1.0  # task 3 is not in the run: never a prompt
+    assert report_loss(flipped) != report_loss(batch) == report_loss(outside)
+
+
 def test_unict_validation_loss_selects_when_nothing_is_classified() -> None:
     model = _unict(supervise_classification=False).eval()
     objective = _unict_objective(model)

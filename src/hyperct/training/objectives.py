@@ -378,7 +378,8 @@ class UniCTObjective(Objective):
         from hyperct.models.unict.losses import total_loss
 
         with self.autocast():
-            output = model(batch["image"], batch.get("image_mask"), reports=targets.reports)
+            output = model(batch["image"], batch.get("image_mask"), reports=targets.reports,
+                           labels=targets.labels)
         losses = model.losses(output, targets)
         return total_loss(losses, model.config), losses
 

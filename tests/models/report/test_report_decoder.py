@@ -68,11 +68,11 @@ def test_condition_tokens_reach_every_position_without_cross_attention(
     report_tokenizer: ReportTokenizer,
 ) -> None:
     decoder = tiny_decoder(report_tokenizer.vocab_size, condition_tokens=2).eval()
+    batch = report_tokenizer.encode(["no effusion."], max_len=16)
     with torch.no_grad():  # cut cross-attention: only the direct path can carry the memory
         for block in decoder.blocks:
             block.cross_attn.out.weight.zero_()
             block.cross_attn.out.bias.zero_()
-    batch = report_tokenizer.encode(["no effusion."], max_len=16)
     visual = visual_tokens(1, tokens=5)
     changed = visual.clone()
     changed[:, -1] += 1.0

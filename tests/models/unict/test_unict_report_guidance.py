@@ -12,8 +12,9 @@ def test_off_by_default_and_the_model_is_the_unguided_one(make_model):
     assert plain.config.report_guidance is False and plain.report_prompts is None
     guided = make_model(report_guidance=True)
     extra = set(guided.state_dict()) - set(plain.state_dict())
-    assert extra == {"report_prompts.embeddings", "report_decoder.condition.weight",
-                     "report_decoder.condition.bias"}
+    assert extra == {"report_prompts.embeddings", "report_decoder.condition.0.weight",
+                     "report_decoder.condition.0.bias", "report_decoder.condition.1.weight",
+                     "report_decoder.condition.1.bias"}
     assert guided.report_decoder.config.condition_tokens == guided.config.num_classes
     assert set(guided.state_dict()) - extra == set(plain.state_dict())
 
@@ -51,6 +52,24 @@ def test_the_prompts_train_through_the_report_loss_but_not_the_head(make_model):
     assert all(g is None or not g.any() for g in head)  # decisions are detached
 
 
-def test_guidance_without_a_report_head_is_refused(make_model):
+def test_guidance_without_a_report_head_or_a_trained_classifier_is_refused(make_model):
     with pytest.raises(ValueError, match="report_guidance needs a report head"):
         make_model(report=False, report_guidance=True)
+    with pytest.raises(ValueError, match="report_guidance needs supervise_classification"):
+        make_model(report_guidance=True, supervise_classification=False)
+
+
+def test_known_labels_set_the_training_prompts_and_the_head_fills_the_rest(make_model):
+    model = make_model(report_guidance=True)
+    images, _ = inputs("volume3d")
+    output, latents = model._outputs(model.forward_features(images))
+    present = output.class_logits > 0
+    labels = torch.full_like(output.class_logits, -1, dtype=torch.long)
+    labels[0, 0], labels[1, 1] = int(not present[0, 0]), int(not present[1, 1])
+    memory = model._report_memory(output, latents, labels)
+    expected = present.clone()
+    expected[0, 0], expected[1, 1] = ~present[0, 0], ~present[1, 1]
+    embeddings = model.report_prompts.embeddings
+    classes = model.config.num_classes
+    assert torch.equal(memory[:, -classes:], torch.where(expected[..., None], embeddings[1],
+                                                         embeddings[0]))

@@ -57,8 +57,9 @@ class UniCTConfig(DictConfig):
         fusion: cross-task attention between the task latents.
         modulation: the predicted masks modulate the classification and report latents.
         report_guidance: the report decoder also reads one present/absent prompt per
-            classification output, set by the classification head's decisions (logit > 0,
-            detached, in training as at inference; :mod:`hyperct.models.report.guidance`).
+            classification output: in training the scan's label where known, else (and at
+            inference) the classification head's decision (logit > 0, detached;
+            :mod:`hyperct.models.report.guidance`). Needs ``supervise_classification``.
         supervise_classification, supervise_segmentation, supervise_report: each task's loss.
         weight_classification, weight_segmentation, weight_report: each loss's weight.
         dice_smooth: additive smoothing of the soft Dice loss.
@@ -186,4 +187,9 @@ class UniCTConfig(DictConfig):
             raise ValueError(
                 "UniCTConfig: supervise_classification, supervise_segmentation and "
                 "supervise_report are all off; nothing would be trained"
+            )
+        if self.report_guidance and not self.supervise_classification:
+            raise ValueError(
+                "UniCTConfig.report_guidance needs supervise_classification: the report's prompts "
+                "are the classification head's decisions, and an untrained head decides nothing"
             )

@@ -145,13 +145,16 @@ class UniCT(nn.Module):
         images: torch.Tensor,
         image_mask: torch.Tensor | None = None,
         reports: EncodedBatch | None = None,
+        labels: torch.Tensor | None = None,
     ) -> UniCTOutput:
-        """All tasks; ``reports`` (from :meth:`encode_reports`) gives teacher-forced logits."""
+        """All tasks; ``reports`` (from :meth:`encode_reports`) gives teacher-forced logits.
+        With ``report_guidance``, ``labels`` ``(B, K)`` (1/0/-1, training) set the report's
+        prompts where known, the head's decisions elsewhere."""
         output, latents = self._outputs(self.forward_features(images, image_mask))
         if reports is not None:
             decoder, _ = self._report_head()
             ids, mask = (t.to(output.class_logits.device) for t in (reports.ids, reports.mask))
-            memory = self._report_memory(output, latents)
+            memory = self._report_memory(output, latents, labels)
             output.report_logits = decoder(memory, ids[:, :-1], mask[:, :-1])
         return output
 
@@ -264,14 +267,17 @@ class UniCT(nn.Module):
         return output, generate(decoder, self._report_memory(output, latents), tokenizer,
                                 generation)
 
-    def _report_memory(self, output: UniCTOutput, latents: _Latents) -> torch.Tensor:
+    def _report_memory(
+        self, output: UniCTOutput, latents: _Latents, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """What the report decoder reads: the report latents, with ``report_guidance`` one
-        prompt per classification output after them."""
+        prompt per classification output after them (the label where ``labels`` knows it, else
+        the head's decision)."""
         if latents.report is None:
             raise ValueError("this UniCT has no report latents (it was built without a tokenizer)")
         if self.report_prompts is None:
             return latents.report
-        return self.report_prompts(latents.report, decisions(output.class_logits))
+        return self.report_prompts(latents.report, decisions(output.class_logits, labels))
 
     def predict_all(
         self, images: torch.Tensor, image_mask: torch.Tensor | None = None
