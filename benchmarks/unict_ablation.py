@@ -102,27 +102,33 @@ SMOKE = {"n": 40, "epochs": 1, "batch_size": 4, "lr": 1e-3, "bootstrap": 50}
 
 @dataclass(frozen=True)
 class Variant:
-    """One configuration: its table name, run folder and the ``unict`` switches it turns off."""
+    """One configuration: its table name, run folder and the ``unict`` switches it turns off
+    and on."""
 
     name: str
     folder: str
     off: tuple[str, ...] = ()
+    on: tuple[str, ...] = ()
 
     def supervises(self, task: str) -> bool:
         return f"supervise_{task}" not in self.off
 
     @property
     def overrides(self) -> list[str]:
-        return [f"unict.{switch}=false" for switch in self.off]
+        return ([f"unict.{switch}=false" for switch in self.off]
+                + [f"unict.{switch}=true" for switch in self.on])
 
 
 def _named(name: str, folder: str, entry: str) -> Variant:
-    """The configuration of compare's named variant ``entry`` (one definition of the nine)."""
-    off = tuple(o.removeprefix("unict.").removesuffix("=false") for o in NAMED[entry].overrides)
-    return Variant(name, folder, off)
+    """The configuration of compare's named variant ``entry`` (one definition of each)."""
+    switches = [o.removeprefix("unict.").partition("=") for o in NAMED[entry].overrides]
+    return Variant(name, folder, tuple(key for key, _, value in switches if value == "false"),
+                   tuple(key for key, _, value in switches if value == "true"))
 
 
 UNICT = _named("UniCT", "unict", "unict")
+#: UniCT whose report reads its classification head's decisions (``unict.report_guidance``).
+GUIDED = _named("UniCT + report guidance", "unict_guided", "unict-report-guidance")
 #: The single-task model of each task.
 SINGLE = {
     "classification": _named("classification only", "cls_only", "cls-only"),
@@ -130,7 +136,7 @@ SINGLE = {
     "report": _named("report only", "report_only", "report-only"),
 }
 #: In run order: the goal's comparisons first, then the paper's five ablations.
-VARIANTS = (UNICT, *SINGLE.values(),
+VARIANTS = (UNICT, *SINGLE.values(), GUIDED,
             _named("w/o fusion", "no_fusion", "unict-no-fusion"),
             _named("w/o modulation", "no_modulation", "unict-no-modulation"),
             _named("w/o classification supervision", "no_cls", "unict-no-cls"),
@@ -295,7 +301,8 @@ def run_variant(variant: Variant, manifest: Path, cache: Path, work: Path,
     data = {"run": str(run), "manifest": str(manifest), "cache": str(cache)}
     predicted = spawn("predict", {**data, "variant": {"name": variant.name,
                                                       "folder": variant.folder,
-                                                      "off": list(variant.off)}})
+                                                      "off": list(variant.off),
+                                                      "on": list(variant.on)}})
     stepped = spawn("step", {**data, "batch_size": size["batch_size"]})
     bench = {"train": json.loads((run / TRAIN_COST).read_text()), "predict": predicted,
              "step": stepped, "trainer_step_s": step_seconds(run / "history.csv"),
@@ -499,8 +506,20 @@ def metric_rows(results: TaskResults) -> list[dict[str, Any]]:
 def difference_rows(scores: dict[str, Scores], reference_reports: list[str], test_ids: list[str],
                     boot: BootstrapConfig) -> list[dict[str, Any]]:
     """Every configuration minus UniCT on each task both supervise, paired CIs; the goal rows
-    (UniCT >= the task's single-task model) among them."""
-    base = scores.get(UNICT.name)
+    (UniCT >= the task's single-task model) among them. The same against the single-task
+    models for UniCT with report guidance."""
+    rows = _differences(UNICT.name, scores, reference_reports, test_ids, boot)
+    singles = {name: scores[name] for name in (v.name for v in SINGLE.values()) if name in scores}
+    if GUIDED.name in scores:
+        rows += _differences(GUIDED.name, {GUIDED.name: scores[GUIDED.name], **singles},
+                             reference_reports, test_ids, boot)
+    return rows
+
+
+def _differences(base_name: str, scores: dict[str, Scores], reference_reports: list[str],
+                 test_ids: list[str], boot: BootstrapConfig) -> list[dict[str, Any]]:
+    """Each other configuration minus ``base_name`` on the tasks both supervise."""
+    base = scores.get(base_name)
     if base is None:
         return []
     ref_pos = positive_labels(reference_reports)
@@ -508,7 +527,7 @@ def difference_rows(scores: dict[str, Scores], reference_reports: list[str], tes
     single = {v.name: task for task, v in SINGLE.items()}
     rows = []
     for name, s in scores.items():
-        if name == UNICT.name:
+        if name == base_name:
             continue
         found: list[tuple[str, str, dict[str, float]]] = []
         if s.predictions is not None and base.predictions is not None:
@@ -523,8 +542,8 @@ def difference_rows(scores: dict[str, Scores], reference_reports: list[str], tes
         for task, label, diff in found:
             goal = single.get(name) == task
             rows.append(_row(
-                f"{label}: {name} - UniCT (paired bootstrap)", diff["difference"], label,
-                goal="UniCT >= single-task (difference <= 0)" if goal else None,
+                f"{label}: {name} - {base_name} (paired bootstrap)", diff["difference"], label,
+                goal=f"{base_name} >= single-task (difference <= 0)" if goal else None,
                 met=bool(diff["difference"] <= 0) if goal else None,
                 ci_low=diff["ci_low"], ci_high=diff["ci_high"], p_value=diff["p_value"]))
     return rows

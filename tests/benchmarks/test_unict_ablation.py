@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.unict_ablation import (
+    GUIDED,
     SINGLE,
     UNICT,
     VARIANTS,
@@ -28,8 +29,10 @@ def _findings(dice: dict[str, list[float]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_nine_configurations_with_unique_folders_and_two_tasks_off_for_single_task_models():
-    assert len(VARIANTS) == 9 and len({v.folder for v in VARIANTS}) == 9
+def test_ten_configurations_with_unique_folders_and_two_tasks_off_for_single_task_models():
+    assert len(VARIANTS) == 10 and len({v.folder for v in VARIANTS}) == 10
+    assert GUIDED.overrides == ["unict.report_guidance=true"]
+    assert all(GUIDED.supervises(t) for t in SINGLE)
     assert VARIANTS[0] is UNICT and all(UNICT.supervises(t) for t in SINGLE)
     for task, variant in SINGLE.items():
         assert [t for t in SINGLE if variant.supervises(t)] == [task]

@@ -17,12 +17,16 @@ from hyperct.training.compare_variants import (
 def test_the_preset_expands_to_the_nine_unict_configurations() -> None:
     cfg = load_config(None)
     entries = parse_entries(["unict-ablations"])
-    assert [e.name for e in entries] == list(PRESETS["unict-ablations"]) == list(NAMED)
+    assert [e.name for e in entries] == list(PRESETS["unict-ablations"])
+    assert set(NAMED) - set(PRESETS["unict-ablations"]) == {"unict-report-guidance"}
+    assert len(entries) == 9
     configs = {e.name: entry_config(cfg, e).unict_config() for e in entries}
     assert {n for n, c in configs.items() if not c.fusion} == {
         "unict-no-fusion", "cls-only", "seg-only", "report-only"}
     assert {n for n, c in configs.items() if not c.modulation} == {
         "unict-no-modulation", "cls-only", "seg-only", "report-only"}
+    guided = entry_config(cfg, NAMED["unict-report-guidance"]).unict_config()
+    assert guided.report_guidance and not any(c.report_guidance for c in configs.values())
     supervised = {n: (c.supervise_classification, c.supervise_segmentation, c.supervise_report)
                   for n, c in configs.items()}
     assert supervised["unict"] == supervised["unict-no-fusion"] == (True, True, True)

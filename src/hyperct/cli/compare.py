@@ -15,7 +15,8 @@ def compare(
         "hyperct,ew,uw,rlw,dwa,gls,mgda,stl",
         help="Comma-separated methods, named variants (unict, unict-no-fusion, "
              "unict-no-modulation, unict-no-cls, unict-no-seg, unict-no-report, cls-only, "
-             "seg-only, report-only) and presets (unict-ablations: those nine).",
+             "seg-only, report-only, unict-report-guidance) and presets (unict-ablations: the "
+             "first nine).",
     ),
     variant: list[str] = typer.Option(
         [], "--variant",

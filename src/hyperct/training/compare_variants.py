@@ -15,11 +15,14 @@ Named variants of UniCT (the paper's ablations and the single-task models with i
 ``cls-only``                classification supervised only
 ``seg-only``                segmentation supervised only
 ``report-only``             report supervised only
+``unict-report-guidance``   ``unict.report_guidance=true`` (the report reads the classifier's
+                            decisions)
 ==========================  =================================================================
 
 A single-task model also switches fusion and modulation off: with one task there is nothing to
 fuse, and modulation would feed the classification or report branch masks from a segmentation
-decoder no loss trains. The preset ``unict-ablations`` names all nine. Custom variants are
+decoder no loss trains. The preset ``unict-ablations`` names the paper's nine (all but
+``unict-report-guidance``). Custom variants are
 ``NAME=METHOD:KEY=VALUE;KEY=VALUE`` (keys as for ``--set``).
 """
 
@@ -69,8 +72,10 @@ NAMED: dict[str, Entry] = {e.name: e for e in (
     _unict("cls-only", "supervise_segmentation", "supervise_report", *_SINGLE),
     _unict("seg-only", "supervise_classification", "supervise_report", *_SINGLE),
     _unict("report-only", "supervise_classification", "supervise_segmentation", *_SINGLE),
+    Entry("unict-report-guidance", "unict", ("unict.report_guidance=true",)),
 )}
-PRESETS: dict[str, tuple[str, ...]] = {"unict-ablations": tuple(NAMED)}
+PRESETS: dict[str, tuple[str, ...]] = {
+    "unict-ablations": tuple(name for name in NAMED if name != "unict-report-guidance")}
 
 
 def parse_entries(methods: Sequence[str], custom: Sequence[str] = ()) -> list[Entry]:
