@@ -200,6 +200,13 @@ def test_radiology_phrasings(text, task, label):
         ("Groundglass densities in the left upper lobe.", "Lung opacity", 1),
         ("Good contrast opacification of the pulmonary arteries.", "Lung opacity", -1),
         ("The opacified pulmonary arteries show no filling defect.", "Lung opacity", -1),
+        # A lobe stated collapsed is atelectatic.
+        ("Right lung middle lobe is collapsed and stable.", "Atelectasis", 1),
+        ("The right lung is not collapsed.", "Atelectasis", -1),
+        # An infiltrative character describes how a mass grows, not an infiltrate.
+        ("Due to the infiltrative character of the lesion, its size cannot be given.",
+         "Lung opacity", -1),
+        ("Infiltrative changes in the left lung lower lobe.", "Lung opacity", 1),
     ],
 )
 def test_synonyms_and_spellings(text, task, label):

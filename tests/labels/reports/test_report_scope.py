@@ -38,6 +38,29 @@ def _status(clause: str, phrase: str) -> Status:
         ("areas previously observed as consolidation are ground glass now", "consolidation",
          Status.ABSENT),
         ("In the previous examination the nodule measured 5 mm", "nodule", Status.PRESENT),
+        # Gone in the current examination: "lost", "has been lost".
+        ("The ground glass areas seen before have been lost in the current review",
+         "ground glass", Status.ABSENT),
+        ("The consolidation has been lost", "consolidation", Status.ABSENT),
+        ("Ground glass opacities with volume loss in the right lower lobe", "Ground glass",
+         Status.PRESENT),
+        # "selected" (translated "discerned") is a verb of seeing.
+        ("The atelectasis seen before is not selected in this examination", "atelectasis",
+         Status.ABSENT),
+        ("The atelectasis is not selected in this examination, and peribronchial thickenings "
+         "are present", "peribronchial thickenings", Status.PRESENT),
+        ("A ground glass area, which was also selected in the previous examination",
+         "ground glass", Status.PRESENT),
+        # An incomplete regression leaves a residue.
+        ("The frosted glass areas have almost completely disappeared", "frosted glass",
+         Status.PRESENT),
+        ("The frosted glass areas have completely disappeared", "frosted glass", Status.ABSENT),
+        ("The ground glass densities show nearly complete regression", "ground glass",
+         Status.PRESENT),
+        ("The consolidation largely resolved in the current examination", "consolidation",
+         Status.PRESENT),
+        ("The consolidation resolved in the current examination", "consolidation",
+         Status.ABSENT),
     ],
 )
 def test_scope(clause, phrase, expected):

@@ -472,6 +472,9 @@ RULES: tuple[FindingRule, ...] = (
             # "atelectasis" and the dictation spellings "atalectasis", "atlectasis".
             r"\bat[ea]?lect[ae]\w*|\bdystelecta\w*",
             r"\b(?:lobar|lung|lobe|segmental)\s+collapse|\bcollapsed?\s+(?:lung|lobe|segment)",
+            # "the middle lobe is collapsed", not "the lung is not collapsed".
+            r"\b(?:lung|lobes?|segments?|lingula)\s+(?:is|are|was|were|appears?|remains?)\s+"
+            r"(?:" + _W + r"\w+\s+)?collapsed\b",
         ),
         exclude=(r"\bfibro\w*[\s-]+at[ea]lect\w*",),
     ),
@@ -522,6 +525,8 @@ RULES: tuple[FindingRule, ...] = (
             # Tumour spreading into a tissue is invasion, not an infiltrate of the lung.
             r"\b(?:malignan\w*|tumou?r\w*|neoplastic|perineural|lymphomatous|leuka?emic)\s+"
             r"infiltrat\w*",
+            # "the infiltrative character of the lesion": how a mass grows, not an infiltrate.
+            r"\binfiltrativ\w*\s+(?:character|nature|growth|margins?|borders?|contours?)\b",
             r"\bcontrast\b[^.;]{0,40}\bopacifi\w*|\bopacifi\w*\s+(?:of\s+)?(?:the\s+)?(?:\w+\s+){0,2}?"
             r"(?:arter\w*|vessels?|veins?|aort\w*|vascular|trunk|chambers?|ventric\w*|atri\w*)"
             r"|\b(?:arter\w*|vessels?|veins?|aort\w*|vascular)\s+(?:\w+\s+){0,2}?opacifi\w*",

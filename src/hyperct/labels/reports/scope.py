@@ -7,7 +7,8 @@ when a hedge governs it ("possible X", "X?", "X cannot be excluded"), and *prese
 Cues reach only within the clause (see :mod:`hyperct.labels.reports.text`) and a few words
 around the mention; a preceding negation stops at its own verb ("No A was seen, X ...") and at a
 new noun phrase with a severity word ("No A, mild X"). A denied change ("no significant change in
-X") denies no finding.
+X") denies no finding, and a regression qualified as incomplete ("almost completely resolved")
+leaves the finding present.
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ _VERB = (
     r"(?:observed|detected|seen|identified|noted|present|visualized|visualised|found|evident|"
     r"apparent|demonstrated|encountered|visible|determined|distinguished|recorded|shown|"
     r"monitored|considered|described|noticed|reached|reach|developed|followed|appreciated|"
-    r"discerned|depicted)"
+    r"discerned|depicted|"
+    # "selected" is translated Turkish for "discerned": "not selected in this examination".
+    r"selected)"
 )
 _POST_NEGATION = re.compile(
     r"\b(?:(?:is|are|was|were|has|have|had|been|be|did|does|do|could|can)\s+)*"
@@ -77,7 +80,7 @@ _POST_NEGATION = re.compile(
     r"\b(?:absent|excluded|ruled out|resolved|disappeared|not present|removed|"
     r"regressed completely|completely regressed|completely resolved|no longer|unlikely)\b|"
     r"\b(?:full|complete|total)\s+(?:regression|resolution)\b|"
-    r"\b(?:has|have)\s+regressed\W*$|"
+    r"\b(?:has|have)\s+(?:regressed|been\s+lost)\W*$|"
     # A report's answer to a heading: "Pericardial effusion: none".
     r"^\W*(?:none|negative|nil)\b|"
     # "Pericardial effusion - no thickening was detected": the dash joins the two findings.
@@ -88,7 +91,7 @@ _POST_NEGATION = re.compile(
 _NOT_NOW = re.compile(
     r"\b(?:not|no longer)\s+(?:\w+\s+){0,3}?" + _VERB + r"\s+(?:\w+\s+){0,2}?(?:in|on)\s+"
     r"(?:this|the\s+current|the\s+present|current|present|the\s+last)\b|"
-    r"\b(?:resolved|regressed|disappeared|removed)\s+(?:completely\s+)?(?:in|on)\s+"
+    r"\b(?:resolved|regressed|disappeared|removed|lost)\s+(?:completely\s+)?(?:in|on)\s+"
     r"(?:this|the\s+current|the\s+present|current)\b",
     _I,
 )
@@ -109,6 +112,13 @@ _NEGATION_CLOSED = re.compile(
 _GONE_BEFORE = re.compile(
     r"\b(?:resolution|disappearance|clearing|clearance|loss)\s+of(?:\s+the)?"
     r"(?:\s+(?!and\b|or\b|with\b)[\w-]+)?\s*$",
+    _I,
+)
+# A qualifier that leaves a residue of what regressed: "almost completely disappeared",
+# "nearly complete regression", "largely resolved" still describe a finding that is there.
+_RESIDUAL = re.compile(
+    r"\b(?:almost|nearly|near|largely|mostly|partially|partly)[\s-]+"
+    r"(?:(?:complete(?:ly)?|total(?:ly)?|full(?:y)?)\s+)?$",
     _I,
 )
 # A negation followed by these phrases speaks of the past exam, not of this one.
@@ -140,6 +150,11 @@ def _first_words(text: str, n: int) -> str:
     return " ".join(words[:n])
 
 
+def _residual(text: str, start: int) -> bool:
+    """Whether the regression cue at ``text[start:]`` is qualified as incomplete."""
+    return bool(_RESIDUAL.search(text[:start]))
+
+
 def classify_mention(clause: str, start: int, end: int, preceding: str = "") -> ScopeResult:
     """Classify the mention at ``clause[start:end]`` as present, absent or uncertain.
 
@@ -156,10 +171,10 @@ def classify_mention(clause: str, start: int, end: int, preceding: str = "") -> 
     if prior:
         return ScopeResult(Status.ABSENT, prior.group(0).strip())
     now = _NOT_NOW.search(clause[end:])
-    if now:
+    if now and not _residual(clause[end:], now.start()):
         return ScopeResult(Status.ABSENT, now.group(0))
     post = _POST_NEGATION.search(after)
-    if post and not _PAST_EXAM.match(after[post.end() :]):
+    if post and not _PAST_EXAM.match(after[post.end() :]) and not _residual(after, post.start()):
         return ScopeResult(Status.ABSENT, post.group(0))
     gone = _GONE_BEFORE.search(before)
     if gone:
