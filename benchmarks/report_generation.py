@@ -234,7 +234,7 @@ def main() -> None:
                     f"loss, {rec['runtime_s'] / 60:.0f} min)" for name, (_, rec) in records.items())
         + f"; batch {args.batch_size}, AdamW lr {args.lr}, cosine schedule set for {args.schedule_epochs or epochs} epochs, "
         "guidance: a head on the mean visual token predicting the 18 conventional findings "
-        "(BCE on the manifest labels, positives weighted by sqrt(neg/pos)), one present/absent "
+        "(BCE on the manifest labels, positives weighted by neg/pos), one present/absent "
         "prompt per finding in the decoder's memory (labels in training, the head's decisions "
         "at 0.5 at inference), "
         f"greedy decoding, fp32. Nearest neighbour: cosine "

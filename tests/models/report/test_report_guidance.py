@@ -53,7 +53,7 @@ def test_loss_is_bce_over_known_labels_with_positives_weighted_by_the_counts() -
     labels = torch.tensor([[1], [0], [0], [-1]])
     loss = guidance.loss(logits, labels)
     assert guidance.positives.tolist() == [1.0] and guidance.known.tolist() == [3.0]
-    weight = 2.0 ** 0.5  # sqrt(2 negatives / 1 positive)
+    weight = 2.0  # 2 negatives / 1 positive
     log2 = torch.log(torch.tensor(2.0)).item()
     assert loss.item() == pytest.approx((weight * log2 + 2 * log2) / 3, rel=1e-5)
     guidance.eval()
