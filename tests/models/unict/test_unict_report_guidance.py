@@ -12,7 +12,8 @@ def test_off_by_default_and_the_model_is_the_unguided_one(make_model):
     assert plain.config.report_guidance is False and plain.report_prompts is None
     guided = make_model(report_guidance=True)
     extra = set(guided.state_dict()) - set(plain.state_dict())
-    assert extra == {"report_prompts.embeddings", "report_decoder.condition.0.weight",
+    assert extra == {"report_prompts.embeddings", "report_decisions.positives",
+                     "report_decisions.known", "report_decoder.condition.0.weight",
                      "report_decoder.condition.0.bias", "report_decoder.condition.1.weight",
                      "report_decoder.condition.1.bias"}
     assert guided.report_decoder.config.condition_tokens == guided.config.num_classes
@@ -57,6 +58,29 @@ def test_guidance_without_a_report_head_or_a_trained_classifier_is_refused(make_
         make_model(report=False, report_guidance=True)
     with pytest.raises(ValueError, match="report_guidance needs supervise_classification"):
         make_model(report_guidance=True, supervise_classification=False)
+
+
+def test_after_training_counts_the_head_decides_at_each_class_prevalence(make_model):
+    model = make_model(report_guidance=True)
+    images, _ = inputs("volume3d")
+    output, _ = model._outputs(model.forward_features(images))
+    untrained = model.report_decisions(output.class_logits)
+    assert torch.equal(untrained, output.class_logits > 0)  # no counts yet: 0.5
+    first = torch.full_like(output.class_logits, -1, dtype=torch.long)
+    first[:, :2] = torch.tensor([[1, 1], [0, 0]])
+    second = torch.full_like(first, -1)
+    second[:, 1] = 0  # class 0: 1 positive of 2 known; class 1: 1 of 4
+    model.report_decisions.train()
+    for labels in (first, second):
+        model.report_decisions(output.class_logits, labels)
+    model.report_decisions.eval()
+    assert model.report_decisions.known[:2].tolist() == [2.0, 4.0]
+    assert model.report_decisions.positives[:2].tolist() == [1.0, 1.0]
+    decided = model.report_decisions(output.class_logits)
+    probability = output.class_logits.sigmoid()
+    assert torch.equal(decided[:, 0], probability[:, 0] > 0.5)
+    assert torch.equal(decided[:, 1], probability[:, 1] > 0.25)
+    assert torch.equal(decided[:, 2:], output.class_logits[:, 2:] > 0)  # never counted
 
 
 def test_known_labels_set_the_training_prompts_and_the_head_fills_the_rest(make_model):

@@ -68,6 +68,36 @@ def decisions(logits: torch.Tensor, labels: torch.Tensor | None = None) -> torch
     return torch.where(labels != MISSING, labels > 0, predicted)
 
 
+def count_labels(positives: torch.Tensor, known: torch.Tensor, labels: torch.Tensor) -> None:
+    """Add the positives and the known labels of ``labels`` ``(B, F)`` (-1 missing) to the
+    per-finding running counts ``positives`` and ``known`` ``(F,)``, in place."""
+    seen = labels != MISSING
+    positives += ((labels > 0) & seen).sum(0).to(positives)
+    known += seen.sum(0).to(known)
+
+
+class PrevalenceDecisions(nn.Module):
+    """Present where the head's probability exceeds the finding's prevalence among the labels
+    seen in training (counts in the state dict; 0.5 before any): the decision a plain-BCE head
+    (UniCT's) needs to say what CRG rewards, as :class:`FindingGuidance`'s weighted head does at
+    0.5. Known labels override it, as in :func:`decisions`."""
+
+    def __init__(self, findings: int) -> None:
+        super().__init__()
+        self.register_buffer("positives", torch.zeros(findings))
+        self.register_buffer("known", torch.zeros(findings))
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if labels is not None and self.training:
+            _check_labels(labels, logits)
+            count_labels(self.positives, self.known, labels)
+        negatives = self.known - self.positives
+        usable = (self.positives > 0) & (negatives > 0)
+        offset = torch.where(usable, (self.positives / negatives.clamp(min=1)).log(),
+                             torch.zeros_like(self.positives))
+        return decisions(logits - offset.to(logits), labels)
+
+
 class FindingPrompts(nn.Module):
     """Memory ``(B, N, D)`` + decisions ``(B, F)`` -> ``(B, N + F, D)``: one learned prompt per
     (finding, state) appended; ``embeddings[0]`` absent, ``embeddings[1]`` present."""
@@ -116,8 +146,7 @@ class FindingGuidance(nn.Module):
         _check_labels(labels, logits)
         known = labels != MISSING
         if self.training:
-            self.positives += ((labels > 0) & known).sum(0).to(self.positives)
-            self.known += known.sum(0).to(self.known)
+            count_labels(self.positives, self.known, labels)
         if not known.any():
             return logits.sum() * 0.0
         negatives = self.known - self.positives

@@ -58,8 +58,9 @@ class UniCTConfig(DictConfig):
         modulation: the predicted masks modulate the classification and report latents.
         report_guidance: the report decoder also reads one present/absent prompt per
             classification output: in training the scan's label where known, else (and at
-            inference) the classification head's decision (logit > 0, detached;
-            :mod:`hyperct.models.report.guidance`). Needs ``supervise_classification``.
+            inference) the classification head's decision (probability above the class's
+            prevalence in training, detached; :mod:`hyperct.models.report.guidance`). Needs
+            ``supervise_classification``.
         supervise_classification, supervise_segmentation, supervise_report: each task's loss.
         weight_classification, weight_segmentation, weight_report: each loss's weight.
         dice_smooth: additive smoothing of the soft Dice loss.

@@ -37,7 +37,7 @@ from hyperct.models.interface import Capability
 from hyperct.models.report.base import ReportDecoder
 from hyperct.models.report.decoder import TransformerDecoderConfig, TransformerReportDecoder
 from hyperct.models.report.generate import GenerationConfig, generate
-from hyperct.models.report.guidance import FindingPrompts, decisions
+from hyperct.models.report.guidance import FindingPrompts, PrevalenceDecisions
 from hyperct.models.report.tokenizer import EncodedBatch, ReportTokenizer
 from hyperct.models.unict.adapters import TaskAdapter
 from hyperct.models.unict.config import UniCTConfig
@@ -117,6 +117,9 @@ class UniCT(nn.Module):
             raise ValueError("UniCTConfig.report_guidance needs a report head: pass tokenizer=")
         self.report_prompts = (
             FindingPrompts(config.num_classes, dim) if config.report_guidance else None
+        )
+        self.report_decisions = (
+            PrevalenceDecisions(config.num_classes) if config.report_guidance else None
         )
 
     @property
@@ -272,12 +275,13 @@ class UniCT(nn.Module):
     ) -> torch.Tensor:
         """What the report decoder reads: the report latents, with ``report_guidance`` one
         prompt per classification output after them (the label where ``labels`` knows it, else
-        the head's decision)."""
+        the head's decision at the class's training prevalence)."""
         if latents.report is None:
             raise ValueError("this UniCT has no report latents (it was built without a tokenizer)")
-        if self.report_prompts is None:
+        if self.report_prompts is None or self.report_decisions is None:
             return latents.report
-        return self.report_prompts(latents.report, decisions(output.class_logits, labels))
+        return self.report_prompts(latents.report,
+                                   self.report_decisions(output.class_logits, labels))
 
     def predict_all(
         self, images: torch.Tensor, image_mask: torch.Tensor | None = None
