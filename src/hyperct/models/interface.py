@@ -202,9 +202,11 @@ class UnifiedTaskModel(ScreeningModel, Protocol):
     config: Any
 
     def forward(
-        self, images: torch.Tensor, image_mask: torch.Tensor | None = None, reports: Any = None
+        self, images: torch.Tensor, image_mask: torch.Tensor | None = None, reports: Any = None,
+        labels: torch.Tensor | None = None,
     ) -> Any:
-        """Every task's output; ``reports`` (from :meth:`encode_reports`) for teacher forcing."""
+        """Every task's output; ``reports`` (from :meth:`encode_reports`) for teacher forcing,
+        ``labels`` (the classification targets, -1 missing) for what reads them in training."""
 
     def losses(self, output: Any, targets: Any) -> dict[str, torch.Tensor]:
         """Unweighted loss per supervised task; a missing target adds nothing to its loss."""
