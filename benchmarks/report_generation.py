@@ -41,6 +41,7 @@ from hyperct.data.dataset import CachedScanDataset
 from hyperct.data.prepare import prepare_cache
 from hyperct.evaluation.bootstrap import BootstrapConfig
 from hyperct.evaluation.report_metrics import ReportMetrics, ReportMetricsConfig, report_metrics
+from hyperct.labels.io import read_csv_text
 from hyperct.phantom.config import PhantomConfig
 from hyperct.preprocess.spec import load_spec
 from hyperct.training import load_config, train
@@ -204,7 +205,7 @@ def main() -> None:
         nearest = nearest_neighbour_reports(manifest, cache, test_ids)
         systems = {}
         for name, (run, _) in records.items():
-            generated = pd.read_csv(run / "reports.csv", keep_default_na=False).set_index("scan_id")
+            generated = read_csv_text(run / "reports.csv").set_index("scan_id")
             systems[name] = [generated.loc[s, "report"] or "." for s in test_ids]
         systems |= {
             "nearest neighbour": [nearest[s] for s in test_ids],

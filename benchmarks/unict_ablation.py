@@ -65,6 +65,7 @@ from hyperct.evaluation.segmentation_summary import summary_table
 from hyperct.inference.predictions import LABEL, METHOD, PROB, RUN, SPLIT, TASK
 from hyperct.inference.reports import REPORTS
 from hyperct.io.atomic import write_csv_atomic, write_text_atomic
+from hyperct.labels.io import read_csv_text
 from hyperct.phantom.config import PhantomConfig
 from hyperct.preprocess.spec import SpacingCropSpec
 from hyperct.training.compare_variants import NAMED
@@ -342,7 +343,7 @@ def load_scores(variant: Variant, run: Path, test_ids: list[str]) -> Scores:
     findings = pd.read_csv(run / FINDINGS) if variant.supervises("segmentation") else None
     reports = None
     if variant.supervises("report"):
-        written = pd.read_csv(run / REPORTS, keep_default_na=False).set_index("scan_id")
+        written = read_csv_text(run / REPORTS).set_index("scan_id")
         reports = [written.loc[s, "report"] or "." for s in test_ids]
     return Scores(predictions, findings, reports)
 

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hyperct.cli.main import app
+from hyperct.labels.io import read_csv_text
 
 TINY = ["method=report3d", "report.encoder_kwargs={width: 4}", "report.token_grid=[1, 2, 2]",
         "report.vocab_size=300", "report.layers=1", "report.width=32", "report.heads=2",
@@ -43,7 +44,7 @@ def test_train_then_predict_writes_the_report(
     assert result.exit_code == 0, result.output
     written = json.loads(out.read_text())
     assert list(written) == [str(scan)] and list(written[str(scan)]) == ["report"]
-    generated = pd.read_csv(run / "reports.csv", keep_default_na=False).set_index("scan_id")
+    generated = read_csv_text(run / "reports.csv").set_index("scan_id")
     assert written[str(scan)]["report"] == generated.loc["s12", "report"]
 
     refused = runner.invoke(app, ["predict", "--manifest", str(report_manifest), "--cache",
