@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from cohort_helpers import report_manifest, straight_and_resumed
 
+from hyperct.labels.io import read_csv_text
 from hyperct.models.interface import Capability
-from hyperct.training import load_config, train
 from hyperct.models.report.tokenizer import ReportTokenizer, TokenizerConfig
+from hyperct.training import load_config, train
 from hyperct.training.report_setup import NoReportTextError, training_reports
 
 TINY_REPORT = ["report.encoder=resnet10_3d", "report.encoder_kwargs={width: 4}",
@@ -37,7 +37,7 @@ def test_report_run_writes_reports_and_selects_by_val_loss(report_overrides: lis
     losses = history["val_loss"].tolist()
     assert len(losses) == 2 and all(np.isfinite(losses))
     assert result.best_epoch == 1 + int(np.argmin(losses))
-    reports = pd.read_csv(run / "reports.csv", keep_default_na=False)
+    reports = read_csv_text(run / "reports.csv")
     assert list(reports.columns) == ["scan_id", "report"]
     manifest = pd.read_csv(cfg.data.manifest)
     assert sorted(reports["scan_id"]) == sorted(manifest.loc[manifest["split"] != "train", "scan_id"])
@@ -70,7 +70,7 @@ def test_generation_needs_best_pt_alone(report_overrides: list[str], tmp_path: P
     alone = tmp_path / "alone"
     alone.mkdir()
     (run / "best.pt").rename(alone / "best.pt")
-    written = pd.read_csv(run / "reports.csv", keep_default_na=False).set_index("scan_id")["report"]
+    written = read_csv_text(run / "reports.csv").set_index("scan_id")["report"]
     for item in run.iterdir():  # nothing of the run folder but best.pt is left anywhere
         if item.is_file():
             item.unlink()

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from hyperct.cli.main import app
 from hyperct.inference.checkpoint import load_checkpoint
+from hyperct.labels.io import read_csv_text
 from hyperct.training import load_config, train
 
 PARTS = ("classification", "segmentation", "report")
@@ -51,7 +52,7 @@ def test_unict_run_writes_predictions_reports_and_a_loss_per_task(
     predictions = pd.read_csv(run / "predictions.csv")
     assert set(predictions["task"]) == {"Emphysema", "Cardiomegaly"}
     assert set(predictions["split"]) == {"val", "test"}
-    reports = pd.read_csv(run / "reports.csv", keep_default_na=False)
+    reports = read_csv_text(run / "reports.csv")
     assert len(reports) == 12 and reports["report"].map(lambda t: isinstance(t, str)).all()
 
 
