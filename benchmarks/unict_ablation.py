@@ -511,7 +511,7 @@ def difference_rows(scores: dict[str, Scores], reference_reports: list[str], tes
     (UniCT >= the task's single-task model) among them. The same against the single-task
     models for UniCT with report guidance."""
     rows = _differences(UNICT.name, scores, reference_reports, test_ids, boot)
-    singles = {name: scores[name] for name in (v.name for v in SINGLE.values()) if name in scores}
+    singles = {v.name: scores[v.name] for v in SINGLE.values() if v.name in scores}
     if GUIDED.name in scores:
         rows += _differences(GUIDED.name, {GUIDED.name: scores[GUIDED.name], **singles},
                              reference_reports, test_ids, boot)

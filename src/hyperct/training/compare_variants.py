@@ -62,7 +62,8 @@ def _unict(name: str, *off: str) -> Entry:
 
 
 _SINGLE = ("fusion", "modulation")
-NAMED: dict[str, Entry] = {e.name: e for e in (
+#: The paper's nine: UniCT, its five ablations, the three single-task models.
+_PAPER = (
     _unict("unict"),
     _unict("unict-no-fusion", "fusion"),
     _unict("unict-no-modulation", "modulation"),
@@ -72,10 +73,10 @@ NAMED: dict[str, Entry] = {e.name: e for e in (
     _unict("cls-only", "supervise_segmentation", "supervise_report", *_SINGLE),
     _unict("seg-only", "supervise_classification", "supervise_report", *_SINGLE),
     _unict("report-only", "supervise_classification", "supervise_segmentation", *_SINGLE),
-    Entry("unict-report-guidance", "unict", ("unict.report_guidance=true",)),
-)}
-PRESETS: dict[str, tuple[str, ...]] = {
-    "unict-ablations": tuple(name for name in NAMED if name != "unict-report-guidance")}
+)
+NAMED: dict[str, Entry] = {e.name: e for e in (
+    *_PAPER, Entry("unict-report-guidance", "unict", ("unict.report_guidance=true",)))}
+PRESETS: dict[str, tuple[str, ...]] = {"unict-ablations": tuple(e.name for e in _PAPER)}
 
 
 def parse_entries(methods: Sequence[str], custom: Sequence[str] = ()) -> list[Entry]:

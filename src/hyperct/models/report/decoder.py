@@ -168,7 +168,7 @@ class TransformerReportDecoder(ReportDecoder):
             # scaled like the embeddings, the condition grows only as fast as they do.
             nn.init.constant_(self.condition[1].weight, 0.02)
 
-    def _state(self, visual: torch.Tensor) -> TransformerState:
+    def start(self, visual: torch.Tensor) -> TransformerState:
         """The state before the first token: cross-attention keys/values and the condition."""
         condition = None
         if self.condition is not None:
@@ -203,11 +203,8 @@ class TransformerReportDecoder(ReportDecoder):
         length = ids.shape[1]
         causal = torch.ones(length, length, dtype=torch.bool, device=ids.device).tril()
         attend = causal[None, None] & mask.bool()[:, None, None, :]
-        logits, _ = self._run(ids, self._state(visual), attend)
+        logits, _ = self._run(ids, self.start(visual), attend)
         return logits
-
-    def start(self, visual: torch.Tensor) -> TransformerState:
-        return self._state(visual)
 
     def step(
         self, tokens: torch.Tensor, state: TransformerState

@@ -79,6 +79,13 @@ def count_labels(positives: torch.Tensor, known: torch.Tensor, labels: torch.Ten
     known += seen.sum(0).to(known)
 
 
+def negatives_per_positive(positives: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Per finding, negatives / positives of the counted labels; 1 where either is 0."""
+    negatives = known - positives
+    usable = (positives > 0) & (negatives > 0)
+    return torch.where(usable, negatives / positives.clamp(min=1), torch.ones_like(positives))
+
+
 class PrevalenceDecisions(nn.Module):
     """Present where the head's probability exceeds the finding's prevalence among the labels
     seen in training (counts in the state dict; 0.5 before any): the decision a plain-BCE head
@@ -94,11 +101,8 @@ class PrevalenceDecisions(nn.Module):
         if labels is not None and self.training:
             _check_labels(labels, logits)
             count_labels(self.positives, self.known, labels)
-        negatives = self.known - self.positives
-        usable = (self.positives > 0) & (negatives > 0)
-        offset = torch.where(usable, (self.positives / negatives.clamp(min=1)).log(),
-                             torch.zeros_like(self.positives))
-        return decisions(logits - offset.to(logits), labels)
+        odds = negatives_per_positive(self.positives, self.known)
+        return decisions(logits + odds.log().to(logits), labels)
 
 
 class FindingPrompts(nn.Module):
@@ -152,9 +156,7 @@ class FindingGuidance(nn.Module):
             count_labels(self.positives, self.known, labels)
         if not known.any():
             return logits.sum() * 0.0
-        negatives = self.known - self.positives
-        weight = torch.where(self.positives > 0, negatives / self.positives.clamp(min=1),
-                             torch.ones_like(self.positives)).clamp(1.0, MAX_POS_WEIGHT)
+        weight = negatives_per_positive(self.positives, self.known).clamp(1.0, MAX_POS_WEIGHT)
         target = (labels > 0).float()
         per = F.binary_cross_entropy_with_logits(
             logits.float(), target, pos_weight=weight.to(logits.device), reduction="none"
