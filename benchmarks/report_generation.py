@@ -14,7 +14,7 @@ the project's rule labeler, CRG, distinct reports; bootstrap CIs of CE-F1 and CR
 Goal (issue 15): CE macro-F1 and CRG of the (guided) model above both baselines, with CIs that
 do not overlap the constant baseline's.
 
-Run: ``.venv/bin/python -m benchmarks.report_generation [--n 300] [--epochs 30] [--work DIR]``
+Run: ``.venv/bin/python -m benchmarks.report_generation [--n 600] [--epochs 30] [--work DIR]``
 (``--only run_guided`` / ``--only run_plain`` train one of the two runs in ``--work``, so both
 can train at once; a last call without ``--only`` scores them)
 (``--encoder-width``, ``--layers``, ``--width`` shrink the model; the result notes what was cut);
@@ -139,14 +139,15 @@ def goal_rows(results: dict[str, ReportMetrics]) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=300, help="scans of the phantom cohort")
+    parser.add_argument("--n", type=int, default=600,
+                        help="scans of the phantom cohort (about half train, a third test)")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--encoder-width", type=int, default=FULL["encoder_width"],
                         help="channels of the encoder's first stage")
     parser.add_argument("--layers", type=int, default=FULL["layers"], help="decoder blocks")
     parser.add_argument("--width", type=int, default=FULL["width"], help="decoder width")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--work", type=Path, help="keep the cohort, cache and run here")
