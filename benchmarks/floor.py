@@ -2,7 +2,7 @@
 speed benchmark would take if it ran at that rate.
 
 A speed claim is a ratio measured in one run (machines differ: AMX, AVX512-BF16 without AMX,
-a GPU), so every speed benchmark imports :func:`measure_floor` and records
+AVX2 only, where bf16 is emulated and hyperct computes in float32, a GPU), so every speed benchmark imports :func:`measure_floor` and records
 ``measured / floor`` beside its seconds. Run alone it prints and saves the floor table:
 
     .venv/bin/python -m benchmarks.floor --threads 2
@@ -105,6 +105,17 @@ def measure_floor(dtype: str = "bf16", images: int = 16, device: str = "cpu") ->
     return sum(flops) / seconds / 1e9
 
 
+def product_precision(device: str = "cpu") -> str:
+    """The precision hyperct computes in on ``device``: ``"bf16"`` where it has bf16 arithmetic,
+    else ``"fp32"`` (bf16 weights and autocast fall back there; emulated bf16 matmuls measured
+    1 GFLOP/s against 120 in float32 on an AVX2 CPU)."""
+    import torch
+
+    from hyperct.inference.device import bf16_supported
+
+    return "bf16" if bf16_supported(torch.device(device)) else "fp32"
+
+
 def floor_seconds(case: str, gflops: float) -> float:
     """Seconds case ``case`` takes at ``gflops`` GFLOP/s."""
     return case_flops()[case] / (gflops * 1e9)
@@ -133,10 +144,13 @@ def main() -> None:
             rows.append({"metric": f"floor {dtype}: {case}", "value": round(flops / (rate * 1e9), 3),
                          "unit": "s", "goal": None, "anchor": None, "met": None,
                          "tflop": round(flops / 1e12, 2)})
+    precision = product_precision(args.device)
+    name = "floor" if args.device == "cpu" else f"floor_{args.device.split(':')[0]}"
     save_result(
-        "floor" if args.device == "cpu" else f"floor_{args.device.split(':')[0]}",
+        name if precision == "bf16" else f"{name}_{precision}",
         rows,
-        f"{args.threads} threads on {args.device}; ViT-B/16 at 144x144 ({VIT_B.tokens} tokens/image)",
+        f"{args.threads} threads on {args.device}; ViT-B/16 at 144x144 ({VIT_B.tokens} tokens/image); "
+        f"hyperct computes in {precision} here",
     )
 
 

@@ -13,13 +13,19 @@ Goals (issue 19), judged on ratios from the same run: a training step >= 3x fast
 authors' code (``vs_authors <= 1/3``; 8.2 s against the recorded 24.6 s), its peak RSS at batch
 2 x 55 <= 4 GB, and the exact 25-task prediction <= 1.5x its bf16 floor (``vs_floor``).
 
-Every speed row carries ``vs_floor`` (measured / the bf16 matmul floor of its FLOP count, the
-floor measured at the start of the same run by ``benchmarks.floor``) and ``vs_authors``
+On a CPU without bf16 arithmetic (AVX2 only) hyperct runs bf16 weights and autocast in float32
+(``hyperct.inference.device``), so there the cases run in float32, their labels say so, the
+floor is the float32 one and the results are saved with the suffix ``_fp32``.
+
+Every speed row carries ``vs_floor`` (measured / the matmul floor of its FLOP count in the
+precision of the run, measured at its start by ``benchmarks.floor``) and ``vs_authors``
 (measured / the authors' code): re-measured in the same run when ``--authors-python`` and
 ``HYPERCT_REF_SRC`` point at the harness of ``../shared/bench`` (see its README), else against
 the recorded anchor, with ``authors_source`` saying which.
 
     .venv/bin/python -m benchmarks.model_speed --groups train predict --repeats 2
+
+(``--exact-only`` leaves out the approximate shared-trunk prediction cases.)
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.floor import floor_seconds, measure_floor
+from benchmarks.floor import floor_seconds, measure_floor, product_precision
 from benchmarks.record import save_result
 
 logger = logging.getLogger(__name__)
@@ -70,6 +76,18 @@ TRAIN_CASES: list[dict[str, Any]] = [
         "checkpointing": "selective",
     },
     {"label": "bf16 weights, no checkpointing", "precision": "bf16-weights"},
+    {
+        "label": "bf16 weights + light checkpointing, freed memory returned",
+        "precision": "bf16-weights",
+        "checkpointing": "light",
+        "return_freed_memory": True,
+    },
+    {
+        "label": "bf16 weights + full checkpointing, freed memory returned",
+        "precision": "bf16-weights",
+        "checkpointing": "full",
+        "return_freed_memory": True,
+    },
 ]
 PREDICT_CASES: list[dict[str, Any]] = [
     {"label": "autocast bf16, 25 tasks per pass", "precision": "autocast"},
@@ -83,14 +101,33 @@ TRAIN_FLOOR_CASE = "train step, batch 2 x 55 images"
 PREDICT_FLOOR_CASE = "predict_all 25 tasks, 55 images"
 
 
+def for_precision(cases: list[dict[str, Any]], precision: str) -> list[dict[str, Any]]:
+    """The cases as hyperct runs them in ``precision``: in ``"fp32"`` (a CPU without bf16
+    arithmetic) bf16 weights and autocast both run in float32, so the labels say fp32 and cases
+    that become the same computation run once."""
+    if precision == "bf16":
+        return cases
+    kept: list[dict[str, Any]] = []
+    seen: set[tuple[tuple[str, Any], ...]] = set()
+    for case in cases:
+        key = tuple(sorted((k, v) for k, v in case.items() if k not in ("label", "precision")))
+        if key not in seen:
+            seen.add(key)
+            label = case["label"].replace("autocast bf16", "fp32").replace("bf16 weights", "fp32 weights")
+            kept.append({**case, "label": label, "precision": "fp32"})
+    return kept
+
+
 @dataclass(frozen=True)
 class Reference:
-    """What a speed row is divided by: the bf16 floor (GFLOP/s) and the authors' seconds."""
+    """What a speed row is divided by: the matmul floor (GFLOP/s) in the run's precision and the
+    authors' seconds."""
 
     floor_gflops: float
     authors_train_s: float
     authors_predict_s: float
     authors_source: str
+    precision: str = "bf16"
 
     def ratios(self, seconds: float, floor_case: str, authors_s: float) -> dict[str, Any]:
         floor = floor_seconds(floor_case, self.floor_gflops)
@@ -108,15 +145,17 @@ def measure_reference(authors_python: str | None, timeout_s: float) -> Reference
     import torch
 
     torch.set_num_threads(2)
-    floor = measure_floor("bf16")
-    logger.info("bf16 matmul floor: %.0f GFLOP/s", floor)
+    precision = product_precision()
+    floor = measure_floor(precision)
+    logger.info("%s matmul floor: %.0f GFLOP/s", precision, floor)
     if not authors_python or not os.environ.get("HYPERCT_REF_SRC"):
-        return Reference(floor, TRAIN_ANCHOR_S, PREDICT_ANCHOR_S, "recorded anchor (DESIGN.md)")
+        return Reference(floor, TRAIN_ANCHOR_S, PREDICT_ANCHOR_S, "recorded anchor (DESIGN.md)",
+                         precision)
     train = _authors(
         authors_python, ["--mode", "train", "--batch", "2", "--warmup", "1"], timeout_s
     )
     predict = _authors(authors_python, ["--mode", "infer", "--warmup", "0"], timeout_s)
-    return Reference(floor, train, predict, "authors' code, same run")
+    return Reference(floor, train, predict, "authors' code, same run", precision)
 
 
 def _authors(python: str, args: list[str], timeout_s: float) -> float:
@@ -197,7 +236,11 @@ def run_child(case: dict[str, Any]) -> dict[str, Any]:
 
     import torch
 
+    from hyperct.inference.heap import return_freed_memory
+
     torch.set_num_threads(2)
+    if case.get("return_freed_memory"):
+        return_freed_memory()
     load_before = os.getloadavg()[0]
     fn = _train_step_fn(case) if case["kind"] == "train" else _predict_fn(case)
     times = []
@@ -272,7 +315,7 @@ def predict_row(label: str, exact: bool, result: dict[str, Any], ref: Reference)
     ratios = ref.ratios(median, PREDICT_FLOOR_CASE, ref.authors_predict_s)
     if exact:
         target = PREDICT_FLOOR_GOAL * ratios["floor_s"]
-        goal = f"<= {PREDICT_FLOOR_GOAL:g}x bf16 floor ({target:.1f} s)"
+        goal = f"<= {PREDICT_FLOOR_GOAL:g}x {ref.precision} floor ({target:.1f} s)"
     else:
         goal = "below the exact computation (approximate: shared trunk)"
     return _row(
@@ -291,7 +334,7 @@ def predict_row(label: str, exact: bool, result: dict[str, Any], ref: Reference)
 
 def bench_train(repeats: int, timeout_s: float, ref: Reference) -> list[dict[str, Any]]:
     rows = []
-    for case in TRAIN_CASES:
+    for case in for_precision(TRAIN_CASES, ref.precision):
         result = _spawn({**case, "kind": "train", "warmup": 1, "repeats": repeats}, timeout_s)
         logger.info(
             "train %s: %s s, %.2f GB", case["label"], result["times_s"], result["peak_rss_gb"]
@@ -300,9 +343,13 @@ def bench_train(repeats: int, timeout_s: float, ref: Reference) -> list[dict[str
     return rows
 
 
-def bench_predict(repeats: int, timeout_s: float, ref: Reference) -> list[dict[str, Any]]:
+def bench_predict(
+    repeats: int, timeout_s: float, ref: Reference, exact_only: bool = False
+) -> list[dict[str, Any]]:
     rows = []
-    for case in PREDICT_CASES:
+    for case in for_precision(PREDICT_CASES, ref.precision):
+        if exact_only and "adapt_last_k" in case:
+            continue
         result = _spawn({**case, "kind": "predict", "warmup": 1, "repeats": repeats}, timeout_s)
         logger.info(
             "predict %s: %s s, %.2f GB", case["label"], result["times_s"], result["peak_rss_gb"]
@@ -311,13 +358,14 @@ def bench_predict(repeats: int, timeout_s: float, ref: Reference) -> list[dict[s
     return rows
 
 
-def bench_memory(timeout_s: float) -> list[dict[str, Any]]:
+def bench_memory(timeout_s: float, precision: str) -> list[dict[str, Any]]:
     rows = []
+    weights = "bf16 weights" if precision == "bf16" else "fp32 weights"
     for batch in MEMORY_BATCHES:
         case = {
             "label": f"batch {batch}",
             "kind": "train",
-            "precision": "bf16-weights",
+            "precision": "bf16-weights" if precision == "bf16" else "fp32",
             "checkpointing": "full",
             "batch": batch,
             "warmup": 0,
@@ -327,7 +375,7 @@ def bench_memory(timeout_s: float) -> list[dict[str, Any]]:
         logger.info("memory batch %d: %.2f GB", batch, result["peak_rss_gb"])
         rows.append(
             _row(
-                f"train step peak RSS, batch {batch} x 55 images (bf16 weights + full checkpointing)",
+                f"train step peak RSS, batch {batch} x 55 images ({weights} + full checkpointing)",
                 result["peak_rss_gb"],
                 "GB",
                 None,
@@ -348,6 +396,8 @@ def main() -> None:
         "--authors-python",
         help="python of a venv with the authors' code's requirements (HYPERCT_REF_SRC set too)",
     )
+    parser.add_argument("--exact-only", action="store_true",
+                        help="predict group: only the exact cases, not the shared trunk")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -360,15 +410,18 @@ def main() -> None:
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine: see per-row 'load')"
     )
     ref = measure_reference(args.authors_python, args.timeout)
+    suffix = "" if ref.precision == "bf16" else f"_{ref.precision}"
+    notes += f"; {ref.precision} (this machine's precision)"
     for group in args.groups:
         if group == "train":
-            save_result("model_speed_train", bench_train(args.repeats, args.timeout, ref), notes)
+            save_result(f"model_speed_train{suffix}", bench_train(args.repeats, args.timeout, ref),
+                        notes)
         elif group == "predict":
-            save_result(
-                "model_speed_predict", bench_predict(args.repeats, args.timeout, ref), notes
-            )
+            rows = bench_predict(args.repeats, args.timeout, ref, args.exact_only)
+            save_result(f"model_speed_predict{suffix}", rows, notes)
         elif group == "memory":
-            save_result("model_speed_memory", bench_memory(args.timeout), notes)
+            save_result(f"model_speed_memory{suffix}", bench_memory(args.timeout, ref.precision),
+                        notes)
         else:
             raise SystemExit(f"unknown group {group!r}; use train, predict, memory")
 

@@ -1,7 +1,7 @@
 """Where the time of HyperCT's prediction and training step goes: top ops by self CPU time.
 
-A reduced size that runs in seconds (random ViT-B/16 at 144 x 144, bf16 weights, 11 images per
-scan, 5 tasks for ``predict_all``; batch 2 x 11 images for the training step), so the op mix is
+A reduced size that runs in seconds (random ViT-B/16 at 144 x 144, bf16 weights where the CPU
+has bf16 arithmetic and float32 weights elsewhere, as hyperct runs there; 11 images per scan, 5 tasks for ``predict_all``; batch 2 x 11 images for the training step), so the op mix is
 that of the full benchmark while the run stays short. Each part is saved as
 ``benchmarks/results/profile_<part>.json`` with one row per op (self CPU share and call count).
 
@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks.floor import product_precision
 from benchmarks.record import save_result
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def _model(checkpointing: str) -> Any:
 
     torch.manual_seed(0)
     config = HyperCTConfig(
-        backbone_dtype="bfloat16",
+        backbone_dtype="bfloat16" if product_precision() == "bf16" else "float32",
         activation_checkpointing=checkpointing != "none",
         checkpointing="full" if checkpointing == "none" else checkpointing,
     )
@@ -118,6 +119,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    precision = product_precision()
     for part in args.parts:
         if part == "predict":
             fn = predict_fn(args.images, args.tasks)
@@ -134,11 +136,11 @@ def main() -> None:
         for row in rows:
             logger.info("%6.1f %%  %6d calls  %s", row["value"], row["calls"], row["metric"])
         notes = (
-            f"{what}; random ViT-B/16 bf16 weights at 144x144, {args.threads} threads; "
+            f"{what}; random ViT-B/16 {precision} weights at 144x144, {args.threads} threads; "
             f"{total_s:.2f} s self CPU in total; load average {load:.1f} on {os.cpu_count()} "
             "cores (shared machine: shares are meaningful, seconds less so)"
         )
-        save_result(f"profile_{part}", rows, notes)
+        save_result(f"profile_{part}" + ("" if precision == "bf16" else f"_{precision}"), rows, notes)
 
 
 if __name__ == "__main__":

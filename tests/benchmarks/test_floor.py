@@ -42,3 +42,14 @@ def test_cases_match_the_design_anchors():
     assert abs(flops["train step, batch 2 x 55 images"] / 1e12 - 3.2) < 0.1
     assert abs(flops["predict_all 25 tasks, 55 images"] / 1e12 - 20) < 1
     assert floor_seconds("one backbone pass, 55 images", 1000.0) == flops["one backbone pass, 55 images"] / 1e12
+
+
+def test_the_floor_precision_is_the_one_hyperct_computes_in(monkeypatch):
+    import torch
+
+    from benchmarks.floor import product_precision
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    for avx512_bf16, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda flag=avx512_bf16: flag)
+        assert product_precision("cpu") == expected

@@ -2,9 +2,12 @@
 
 from benchmarks.floor import floor_seconds
 from benchmarks.model_speed import (
+    PREDICT_CASES,
     PREDICT_FLOOR_CASE,
+    TRAIN_CASES,
     TRAIN_FLOOR_CASE,
     Reference,
+    for_precision,
     predict_row,
     train_rows,
 )
@@ -47,3 +50,21 @@ def test_exact_predict_rows_are_judged_on_the_floor_ratio():
     assert (fast["met"], slow["met"], approximate["met"]) == (True, False, None)
     assert fast["vs_floor"] == 1.4 and fast["vs_authors"] == round(1.4 * floor / 118.0, 3)
     assert all("20.0" not in row["goal"] for row in (fast, slow, approximate))
+
+
+def test_without_bf16_arithmetic_the_cases_run_once_each_in_fp32():
+    cases = for_precision(TRAIN_CASES, "fp32")
+    assert {case["precision"] for case in cases} == {"fp32"}
+    assert all("bf16" not in case["label"] for case in cases)
+    runs = [(case.get("checkpointing"), case.get("return_freed_memory")) for case in cases]
+    assert len(runs) == len(set(runs)) == len(TRAIN_CASES) - 1  # autocast + selective merged
+    assert [case["label"] for case in for_precision(PREDICT_CASES, "fp32")][:2] == [
+        "fp32, 25 tasks per pass", "fp32 weights, 5 tasks per pass"]
+    assert for_precision(TRAIN_CASES, "bf16") == TRAIN_CASES
+
+
+def test_an_fp32_run_judges_prediction_on_the_fp32_floor():
+    ref = Reference(100.0, 24.6, 118.0, "recorded anchor", precision="fp32")
+    floor = floor_seconds(PREDICT_FLOOR_CASE, 100.0)
+    row = predict_row("exact", True, _result([1.2 * floor]), ref)
+    assert row["goal"] == f"<= 1.5x fp32 floor ({1.5 * floor:.1f} s)" and row["met"] is True

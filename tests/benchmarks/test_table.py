@@ -37,3 +37,11 @@ def test_speed_rows_show_their_floor_and_authors_ratios(tmp_path, monkeypatch):
     assert cells[columns.index("vs floor")] == "2.41"
     assert cells[columns.index("vs authors")] == "0.51"
     assert [c.strip() for c in rss.strip("|").split("|")][columns.index("vs floor")] == ""
+
+
+def test_the_machine_column_says_whether_the_cpu_does_bf16():
+    _machine = table._machine
+    base = {"cpu": "AMD EPYC", "cores": 2, "torch": "2.13.0+cpu"}
+    assert _machine(base) == "AMD EPYC, 2 cores, torch 2.13.0+cpu"
+    assert _machine({**base, "cpu_capability": "AVX2", "cpu_bf16": False}).startswith("AMD EPYC (AVX2, no bf16)")
+    assert _machine({**base, "cpu_capability": "AVX512", "cpu_bf16": True}).startswith("AMD EPYC (AVX512, bf16)")

@@ -8,7 +8,7 @@ import torch
 
 from hyperct.config.run import ConfigError
 from hyperct.inference import device as device_module
-from hyperct.inference.device import autocast, bf16_supported, resolve_device
+from hyperct.inference.device import autocast, bf16_supported, on_device, resolve_device
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -60,4 +60,28 @@ def test_bf16_on_a_cpu_with_bf16_arithmetic_autocasts(monkeypatch, caplog) -> No
             assert linear(torch.randn(2, 4)).dtype == torch.bfloat16
         with autocast(torch.device("cpu"), enabled=False):
             assert linear(torch.randn(2, 4)).dtype == torch.float32
+    assert not caplog.records
+
+
+def test_bf16_weights_on_a_cpu_without_bf16_arithmetic_go_back_to_float32(monkeypatch, caplog) -> None:
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    device_module._log_weights_fallback.cache_clear()
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4).to(torch.bfloat16), torch.nn.Linear(4, 2))
+    with caplog.at_level(logging.WARNING, logger="hyperct.inference.device"):
+        for _ in range(2):
+            placed = on_device(model, torch.device("cpu"))
+            assert placed is model
+            assert {p.dtype for p in placed.parameters()} == {torch.float32}
+            model[0].to(torch.bfloat16)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "backbone_dtype is bfloat16" in warnings[0]
+
+
+def test_bf16_weights_stay_where_the_cpu_does_bf16(monkeypatch, caplog) -> None:
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4).to(torch.bfloat16), torch.nn.Linear(4, 2))
+    with caplog.at_level(logging.WARNING, logger="hyperct.inference.device"):
+        placed = on_device(model, torch.device("cpu"))
+    assert [p.dtype for p in placed.parameters()] == [torch.bfloat16] * 2 + [torch.float32] * 2
     assert not caplog.records

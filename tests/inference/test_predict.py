@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from hyperct.inference.predict import load_trained_model, predict_manifest
 from hyperct.inference.predictions import read_predictions
@@ -126,3 +127,15 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(("bf16_arithmetic", "backbone"), [(False, torch.float32), (True, torch.bfloat16)])
+def test_bf16_weights_load_in_float32_on_a_cpu_without_bf16(
+    trained_run, monkeypatch, bf16_arithmetic, backbone
+) -> None:
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: bf16_arithmetic)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    model, _ = load_trained_model(trained_run, "cpu", {"backbone_dtype": "bfloat16"})
+    frozen = {p.dtype for p in model.parameters() if not p.requires_grad}
+    assert frozen == {backbone}
+    assert {p.dtype for p in model.parameters() if p.requires_grad} == {torch.float32}

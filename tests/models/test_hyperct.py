@@ -91,6 +91,7 @@ def test_predict_all_in_chunks_equals_one_pass() -> None:
     images, mask = scan_batch()
     chunked = copy.deepcopy(model)
     chunked.config = dataclasses.replace(model.config, predict_tasks_per_pass=2)
+    model.config = dataclasses.replace(model.config, predict_tasks_per_pass=None)
     with torch.no_grad():
         torch.testing.assert_close(
             chunked.predict_all(images, mask), model.predict_all(images, mask)

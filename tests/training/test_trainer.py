@@ -11,6 +11,7 @@ from hyperct.inference.predictions import read_predictions
 from hyperct.training import load_config, train
 from hyperct.inference.checkpoint import load_checkpoint
 from hyperct.training.run_log import read_history
+from hyperct.training import trainer as trainer_module
 from hyperct.training.trainer import RunExistsError
 
 
@@ -109,12 +110,16 @@ def test_methods_refuse_a_cache_of_the_other_kind(tiny_overrides: list[str], cac
         train(load_config(None, [*tiny_overrides, f"data.cache={cache3d}"]))
 
 
-def test_recipe_options_run_together(tiny_overrides: list[str]) -> None:
+def test_recipe_options_run_together(tiny_overrides: list[str], monkeypatch) -> None:
+    freed = []
+    monkeypatch.setattr(trainer_module, "return_freed_memory", lambda: freed.append(True))
     cfg = load_config(None, [*tiny_overrides, "optim.epochs=1", "optim.grad_accum=2",
                              "optim.max_grad_norm=1.0", "runtime.bf16=true",
                              "runtime.activation_checkpointing=true",
+                             "runtime.return_freed_memory=true",
                              "sampling.strategy=inverse_prevalence"])
     train(cfg)
+    assert freed == [True]
     (row,) = read_history(Path(cfg.output_dir) / "history.csv")
     assert int(row["steps"]) == 2  # 12 scans, batches of 4, two batches per step
     assert float(row["train_loss"]) == float(row["train_loss"])  # not NaN

@@ -23,7 +23,7 @@ from hyperct.inference.checkpoint import (
     load_checkpoint,
     load_trainable_state,
 )
-from hyperct.inference.device import resolve_device
+from hyperct.inference.device import on_device, resolve_device
 from hyperct.inference.distributed import all_gather_objects, process_group
 from hyperct.inference.predictions import (
     predictions_from_arrays,
@@ -63,7 +63,7 @@ def load_trained_model(
     model = build_model(cfg, ckpt.extra.get(MODEL_ASSETS))
     check_backbone(ckpt.backbone, model, str(checkpoint))
     load_trainable_state(model, ckpt.model, str(checkpoint))
-    return model.to(target).eval(), ckpt  # type: ignore[attr-defined]
+    return on_device(model, target).eval(), ckpt  # type: ignore[attr-defined]
 
 
 def _override_model(cfg: TrainConfig, overrides: dict[str, Any]) -> None:

@@ -68,6 +68,9 @@ class HyperCTConfig(DictConfig):
             checkpointing at 1.0-1.1x its time, though its peak RSS (6.5 GB at batch 2 x 55)
             is above selective's (5.6 GB): see benchmarks/model_speed.py.
         predict_tasks_per_pass: tasks per batched pass in ``predict_all`` (None: all at once).
+            5 predicted the 25 tasks of a ViT-B scan in 231 s at 2.7 GB peak RSS, against 265 s
+            and 8.2 GB for all at once (float32, 2-core CPU; benchmarks/model_speed.py), and a
+            pass's memory grows with the scans of a batch times its tasks.
     """
 
     backbone: str = "dinov3-vitb16"
@@ -90,7 +93,7 @@ class HyperCTConfig(DictConfig):
     num_residual_blocks: int = 2
     activation_checkpointing: bool = False
     checkpointing: Literal["light", "selective", "full"] = "full"
-    predict_tasks_per_pass: int | None = None
+    predict_tasks_per_pass: int | None = 5
 
     def __post_init__(self) -> None:
         if self.backbone_dtype not in BACKBONE_DTYPES:

@@ -42,7 +42,8 @@ from hyperct.inference.checkpoint import (
     save_checkpoint,
     weights_digest,
 )
-from hyperct.inference.device import resolve_device
+from hyperct.inference.device import on_device, resolve_device
+from hyperct.inference.heap import return_freed_memory
 from hyperct.inference.predict import load_weights_into
 from hyperct.inference.rng import seed_everything
 from hyperct.inference.reports import REPORTS, generate_batches, write_reports
@@ -145,6 +146,8 @@ def train_single(
     dist = init_distributed(resolve_device(cfg.runtime.device))
     try:
         device = resolve_device(cfg.runtime.device, dist.local_rank)
+        if cfg.runtime.return_freed_memory and device.type == "cpu":
+            return_freed_memory()
         data = load_run_data(cfg)
         assets = _model_assets(cfg, data, run_dir / LAST if resume else None)
         state = _build_state(cfg, device, data, aux_losses, assets)
@@ -224,7 +227,7 @@ def _build_state(
     assets: dict[str, Any],
 ) -> TrainState:
     seed_everything(cfg.seed)
-    model = build_model(cfg, assets).to(device)  # type: ignore[attr-defined]
+    model = on_device(build_model(cfg, assets), device)
     labels = train_labels(data.manifest, cfg.data.train_cohort)
     objective = build_objective(cfg, model, device, labels, aux_losses)
     params = [p for p in model.parameters() if p.requires_grad] + objective.parameters()

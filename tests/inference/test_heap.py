@@ -1,0 +1,40 @@
+"""With return_freed_memory, memory a CPU process frees leaves its RSS; without it, glibc keeps
+the holes that live smaller tensors between them pin."""
+
+import subprocess
+import sys
+
+import pytest
+
+CHILD = """
+import sys
+import torch
+from hyperct.inference.heap import return_freed_memory
+
+def rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+
+if sys.argv[1] == "on":
+    assert return_freed_memory()
+torch.ones(4 << 20)  # 16 MB mapped and freed: glibc raises its mmap threshold past 8 MB
+before = rss_mb()
+blocks, pins = [], []
+for _ in range(40):  # 8 MB blocks, each followed by a small live tensor that pins its hole
+    blocks.append(torch.ones(2 << 20))
+    pins.append(torch.ones(64 << 10))
+del blocks
+print(rss_mb() - before)
+"""
+
+
+def _kept_mb(mode: str) -> float:
+    done = subprocess.run([sys.executable, "-c", CHILD, mode], capture_output=True, text=True,
+                          timeout=120, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_freed_tensors_leave_the_rss_only_when_set() -> None:
+    assert _kept_mb("off") > 250
+    assert _kept_mb("on") < 30
