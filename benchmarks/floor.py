@@ -2,8 +2,9 @@
 speed benchmark would take if it ran at that rate.
 
 A speed claim is a ratio measured in one run (machines differ: AMX, AVX512-BF16 without AMX,
-AVX2 only, where bf16 is emulated and hyperct computes in float32, a GPU), so every speed benchmark imports :func:`measure_floor` and records
-``measured / floor`` beside its seconds. Run alone it prints and saves the floor table:
+AVX2 only, where bf16 is emulated and hyperct computes in float32, a GPU), so every speed
+benchmark imports :func:`measure_floor` and records ``measured / floor`` beside its seconds.
+Run alone it prints and saves the floor table (``floor_fp32`` where hyperct computes in float32):
 
     .venv/bin/python -m benchmarks.floor --threads 2
 

@@ -1,9 +1,11 @@
 """Where the time of HyperCT's prediction and training step goes: top ops by self CPU time.
 
 A reduced size that runs in seconds (random ViT-B/16 at 144 x 144, bf16 weights where the CPU
-has bf16 arithmetic and float32 weights elsewhere, as hyperct runs there; 11 images per scan, 5 tasks for ``predict_all``; batch 2 x 11 images for the training step), so the op mix is
-that of the full benchmark while the run stays short. Each part is saved as
-``benchmarks/results/profile_<part>.json`` with one row per op (self CPU share and call count).
+has bf16 arithmetic and float32 weights elsewhere, as hyperct runs there; 11 images per scan,
+5 tasks for ``predict_all``; batch 2 x 11 images for the training step), so the op mix is that
+of the full benchmark while the run stays short. Each part is saved as
+``benchmarks/results/profile_<part>.json`` (``_fp32`` appended in float32) with one row per op
+(self CPU share and call count).
 
     .venv/bin/python -m benchmarks.profile --parts predict train --images 11
 """

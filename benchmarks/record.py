@@ -27,10 +27,12 @@ def machine_info() -> dict[str, Any]:
     try:
         import torch
 
+        from hyperct.inference.device import cpu_has_bf16
+
         info["torch"] = torch.__version__
         info["torch_threads"] = torch.get_num_threads()
         info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
-        info["cpu_bf16"] = bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+        info["cpu_bf16"] = cpu_has_bf16()
         info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     except ImportError:
         pass
