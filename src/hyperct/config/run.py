@@ -161,7 +161,7 @@ class RuntimeConfig:
     return_freed_memory: bool = field(
         default=False,
         metadata={"help": "On a CPU (glibc): give freed tensors' memory back to the system at "
-                  "once: a lower peak RSS for a slower step (about 0.6x the memory at 1.4 to "
+                  "once: a lower peak RSS for a slower step (about 0.6x the memory at 1.2 to "
                   "1.5x the time; hyperct.inference.heap)."},
     )
     eval_batch_size: int = field(default=4, metadata={"help": "Scans per validation batch."})

@@ -4,9 +4,9 @@ A training step on a CPU frees and allocates gigabytes of activations. glibc kee
 heap inside the process and grows it again for the next tensors of a slightly different size,
 so the peak RSS of a step is far above what it holds at any moment. Serving every allocation of
 1 MiB or more by ``mmap`` returns it to the system on ``free``; the price is a page fault per
-page of every new tensor. Measured (ViT-B, batch 2 x 55 images, float32 on an AVX2 CPU, one
-step each after a warm-up): light checkpointing 10.6 -> 6.6 GB peak RSS at 1.36x the step time,
-full checkpointing 5.8 -> 3.5 GB at 1.53x. It is for a machine that would otherwise run out of
+page of every new tensor. Measured (ViT-B, batch 2 x 55 images, float32 on an AVX2 CPU, two
+runs): light checkpointing 11 -> 6.6 GB peak RSS at 1.26-1.36x the step time, full
+checkpointing 6 -> 3.5 GB at 1.18-1.53x. It is for a machine that would otherwise run out of
 memory, not a speed option.
 """
 
