@@ -117,6 +117,12 @@ def product_precision(device: str = "cpu") -> str:
     return "bf16" if bf16_supported(torch.device(device)) else "fp32"
 
 
+def result_name(name: str, precision: str) -> str:
+    """The results file of benchmark ``name`` run in ``precision``: float32 runs get ``_fp32``,
+    so they never replace a bf16 machine's record."""
+    return name if precision == "bf16" else f"{name}_{precision}"
+
+
 def floor_seconds(case: str, gflops: float) -> float:
     """Seconds case ``case`` takes at ``gflops`` GFLOP/s."""
     return case_flops()[case] / (gflops * 1e9)
@@ -148,7 +154,7 @@ def main() -> None:
     precision = product_precision(args.device)
     name = "floor" if args.device == "cpu" else f"floor_{args.device.split(':')[0]}"
     save_result(
-        name if precision == "bf16" else f"{name}_{precision}",
+        result_name(name, precision),
         rows,
         f"{args.threads} threads on {args.device}; ViT-B/16 at 144x144 ({VIT_B.tokens} tokens/image); "
         f"hyperct computes in {precision} here",

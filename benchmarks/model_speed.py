@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.floor import floor_seconds, measure_floor, product_precision
+from benchmarks.floor import floor_seconds, measure_floor, product_precision, result_name
 from benchmarks.record import save_result
 
 logger = logging.getLogger(__name__)
@@ -360,22 +360,16 @@ def bench_predict(
 
 def bench_memory(timeout_s: float, precision: str) -> list[dict[str, Any]]:
     rows = []
-    weights = "bf16 weights" if precision == "bf16" else "fp32 weights"
-    for batch in MEMORY_BATCHES:
-        case = {
-            "label": f"batch {batch}",
-            "kind": "train",
-            "precision": "bf16-weights" if precision == "bf16" else "fp32",
-            "checkpointing": "full",
-            "batch": batch,
-            "warmup": 0,
-            "repeats": 1,
-        }
+    cases = [{"label": "bf16 weights + full checkpointing", "kind": "train",
+              "precision": "bf16-weights", "checkpointing": "full", "batch": batch,
+              "warmup": 0, "repeats": 1} for batch in MEMORY_BATCHES]
+    for case in for_precision(cases, precision):
+        batch = case["batch"]
         result = _spawn(case, timeout_s)
         logger.info("memory batch %d: %.2f GB", batch, result["peak_rss_gb"])
         rows.append(
             _row(
-                f"train step peak RSS, batch {batch} x 55 images ({weights} + full checkpointing)",
+                f"train step peak RSS, batch {batch} x 55 images ({case['label']})",
                 result["peak_rss_gb"],
                 "GB",
                 None,
@@ -410,18 +404,15 @@ def main() -> None:
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine: see per-row 'load')"
     )
     ref = measure_reference(args.authors_python, args.timeout)
-    suffix = "" if ref.precision == "bf16" else f"_{ref.precision}"
     notes += f"; {ref.precision} (this machine's precision)"
     for group in args.groups:
+        name = result_name(f"model_speed_{group}", ref.precision)
         if group == "train":
-            save_result(f"model_speed_train{suffix}", bench_train(args.repeats, args.timeout, ref),
-                        notes)
+            save_result(name, bench_train(args.repeats, args.timeout, ref), notes)
         elif group == "predict":
-            rows = bench_predict(args.repeats, args.timeout, ref, args.exact_only)
-            save_result(f"model_speed_predict{suffix}", rows, notes)
+            save_result(name, bench_predict(args.repeats, args.timeout, ref, args.exact_only), notes)
         elif group == "memory":
-            save_result(f"model_speed_memory{suffix}", bench_memory(args.timeout, ref.precision),
-                        notes)
+            save_result(name, bench_memory(args.timeout, ref.precision), notes)
         else:
             raise SystemExit(f"unknown group {group!r}; use train, predict, memory")
 

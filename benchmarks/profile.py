@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.floor import product_precision
+from benchmarks.floor import product_precision, result_name
 from benchmarks.record import save_result
 
 logger = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ def main() -> None:
             f"{total_s:.2f} s self CPU in total; load average {load:.1f} on {os.cpu_count()} "
             "cores (shared machine: shares are meaningful, seconds less so)"
         )
-        save_result(f"profile_{part}" + ("" if precision == "bf16" else f"_{precision}"), rows, notes)
+        save_result(result_name(f"profile_{part}", precision), rows, notes)
 
 
 if __name__ == "__main__":
