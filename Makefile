@@ -11,7 +11,7 @@ DEMO_ARGS ?=
 NIIVUE_VERSION := 0.69.0
 NIIVUE := src/hyperct/serve/static/vendor/niivue.umd.js
 
-.PHONY: demo test venv lint clean viewer browser
+.PHONY: demo test venv lint clean viewer system
 
 $(STAMP): pyproject.toml | $(NIIVUE)
 	$(PYTHON) -m venv $(VENV)
@@ -30,12 +30,15 @@ $(NIIVUE):
 	tar -xzf build/npm/niivue-niivue-$(NIIVUE_VERSION).tgz -C build/npm package/dist/niivue.umd.js
 	cp build/npm/package/dist/niivue.umd.js $@
 
-# The browser test drives Debian's chromium headless (nothing downloads a browser).
-browser:
-	@command -v chromium > /dev/null && command -v chromedriver > /dev/null || \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+# Debian packages the tests need: chromium for the browser test (nothing downloads a browser),
+# tcmalloc for the allocator cases of benchmarks/model_speed.py.
+system:
+	@command -v chromium > /dev/null && command -v chromedriver > /dev/null && \
+		ldconfig -p | grep -q libtcmalloc_minimal.so.4 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			chromium chromium-driver libtcmalloc-minimal4; }
 
-test: $(STAMP) browser
+test: $(STAMP) system
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 demo: $(STAMP)

@@ -2,7 +2,11 @@
 
 Random ViT-B/16, 144 x 144 images, 55 images per scan, ``torch.set_num_threads(2)``. Each
 configuration runs in its own subprocess, which reports its wall times and its own peak RSS
-(``ru_maxrss``), so configurations do not contaminate each other's memory figures.
+(``ru_maxrss``), so configurations do not contaminate each other's memory figures. Under glibc's
+malloc a training row also records ``peak_heap_gb``, the peak of the live allocations (sampled
+every 50 ms): the RSS above it is freed memory the allocator kept. Cases with ``tcmalloc`` in
+their label run with that allocator preloaded (``LD_PRELOAD``; Debian package
+libtcmalloc-minimal4) and are skipped, with a warning, where it is not installed.
 
 Groups (``--groups``, default all): ``train`` (one training step, batch 2 x 55 images, two
 different tasks, forward + backward + AdamW step), ``predict`` (all 25 tasks of one scan with
@@ -31,12 +35,14 @@ the recorded anchor, with ``authors_source`` saying which.
 from __future__ import annotations
 
 import argparse
+import ctypes.util
 import json
 import logging
 import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +94,20 @@ TRAIN_CASES: list[dict[str, Any]] = [
         "checkpointing": "full",
         "return_freed_memory": True,
     },
+    {"label": "bf16 weights, no checkpointing, tcmalloc", "precision": "bf16-weights",
+     "allocator": "tcmalloc"},
+    {
+        "label": "bf16 weights + light checkpointing, tcmalloc",
+        "precision": "bf16-weights",
+        "checkpointing": "light",
+        "allocator": "tcmalloc",
+    },
+    {
+        "label": "bf16 weights + full checkpointing, tcmalloc",
+        "precision": "bf16-weights",
+        "checkpointing": "full",
+        "allocator": "tcmalloc",
+    },
 ]
 PREDICT_CASES: list[dict[str, Any]] = [
     {"label": "autocast bf16, 25 tasks per pass", "precision": "autocast"},
@@ -96,6 +116,10 @@ PREDICT_CASES: list[dict[str, Any]] = [
     {"label": "bf16 weights, shared trunk K=4", "precision": "bf16-weights", "adapt_last_k": 4},
 ]
 MEMORY_BATCHES = (1, 4)
+#: Allocators a case may preload in place of glibc's malloc (``"allocator"``): the library name
+#: ``ctypes.util.find_library`` takes and the Debian package that has it.
+PRELOADS = {"tcmalloc": ("tcmalloc_minimal", "libtcmalloc-minimal4")}
+HEAP_SAMPLE_S = 0.05
 AUTHORS_HARNESS = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "authors_ref.py"
 TRAIN_FLOOR_CASE = "train step, batch 2 x 55 images"
 PREDICT_FLOOR_CASE = "predict_all 25 tasks, 55 images"
@@ -230,32 +254,87 @@ def _predict_fn(case: dict[str, Any]) -> Any:
     return predict
 
 
+class HeapPeak:
+    """The largest :func:`~hyperct.inference.heap.heap_in_use_bytes` (live allocations under
+    glibc's malloc) seen while inside, sampled by a thread; None where glibc cannot count."""
+
+    def __init__(self) -> None:
+        self.peak: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        from hyperct.inference.heap import heap_in_use_bytes
+
+        while not self._stop.is_set():
+            used = heap_in_use_bytes()
+            if used is not None:
+                self.peak = max(self.peak or 0, used)
+            self._stop.wait(HEAP_SAMPLE_S)
+
+    def __enter__(self) -> HeapPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def run_child(case: dict[str, Any]) -> dict[str, Any]:
-    """Inside the subprocess: build, warm up, time ``repeats`` runs, report peak RSS."""
+    """Inside the subprocess: build, warm up, time ``repeats`` runs, report peak RSS and (under
+    glibc) the peak of live allocations."""
     import resource
 
     import torch
 
-    from hyperct.inference.heap import return_freed_memory
+    from hyperct.inference.heap import allocator, return_freed_memory
 
+    running = allocator()
+    if running != case.get("allocator", "glibc"):
+        raise RuntimeError(f"case {case['label']!r} wants allocator "
+                           f"{case.get('allocator', 'glibc')}, the process runs {running}")
     torch.set_num_threads(2)
     if case.get("return_freed_memory"):
         return_freed_memory()
     load_before = os.getloadavg()[0]
     fn = _train_step_fn(case) if case["kind"] == "train" else _predict_fn(case)
     times = []
-    for index in range(case["warmup"] + case["repeats"]):
-        start = time.perf_counter()
-        fn()
-        if index >= case["warmup"]:
-            times.append(time.perf_counter() - start)
+    with HeapPeak() as heap:
+        for index in range(case["warmup"] + case["repeats"]):
+            start = time.perf_counter()
+            fn()
+            if index >= case["warmup"]:
+                times.append(time.perf_counter() - start)
     rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
-    return {"times_s": times, "peak_rss_gb": rss_gb, "load": [load_before, os.getloadavg()[0]]}
+    heap_gb = None if running != "glibc" or heap.peak is None else round(heap.peak / 1e9, 3)
+    return {"times_s": times, "peak_rss_gb": rss_gb, "peak_heap_gb": heap_gb,
+            "load": [load_before, os.getloadavg()[0]]}
 
 
-def _spawn(case: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+def child_env(allocator: str | None) -> dict[str, str] | None:
+    """The environment of a case's subprocess: this one's, with ``allocator`` (a key of
+    :data:`PRELOADS`) preloaded; None where that library is not installed."""
+    env = dict(os.environ)
+    if allocator is None:
+        return env
+    library = ctypes.util.find_library(PRELOADS[allocator][0])
+    if library is None:
+        return None
+    env["LD_PRELOAD"] = ":".join(filter(None, [library, env.get("LD_PRELOAD")]))
+    return env
+
+
+def _spawn(case: dict[str, Any], timeout_s: float) -> dict[str, Any] | None:
+    """Run ``case`` in its own process; None (logged) where its allocator is not installed."""
+    env = child_env(case.get("allocator"))
+    if env is None:
+        logger.warning("case %r skipped: %s is not installed (Debian: apt-get install %s)",
+                       case["label"], case["allocator"], PRELOADS[case["allocator"]][1])
+        return None
     command = [sys.executable, "-m", "benchmarks.model_speed", "--child", json.dumps(case)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False,
+                          env=env)
     if done.returncode != 0:
         raise RuntimeError(f"benchmark case {case['label']!r} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -305,6 +384,7 @@ def train_rows(label: str, result: dict[str, Any], ref: Reference) -> list[dict[
             f"{TRAIN_RSS_ANCHOR_GB} GB",
             result["peak_rss_gb"] <= TRAIN_RSS_GOAL_GB,
             step_s=round(median, 3),
+            peak_heap_gb=result.get("peak_heap_gb"),
         ),
     ]
 
@@ -336,6 +416,8 @@ def bench_train(repeats: int, timeout_s: float, ref: Reference) -> list[dict[str
     rows = []
     for case in for_precision(TRAIN_CASES, ref.precision):
         result = _spawn({**case, "kind": "train", "warmup": 1, "repeats": repeats}, timeout_s)
+        if result is None:
+            continue
         logger.info(
             "train %s: %s s, %.2f GB", case["label"], result["times_s"], result["peak_rss_gb"]
         )
@@ -351,6 +433,8 @@ def bench_predict(
         if exact_only and "adapt_last_k" in case:
             continue
         result = _spawn({**case, "kind": "predict", "warmup": 1, "repeats": repeats}, timeout_s)
+        if result is None:
+            continue
         logger.info(
             "predict %s: %s s, %.2f GB", case["label"], result["times_s"], result["peak_rss_gb"]
         )
@@ -366,6 +450,8 @@ def bench_memory(timeout_s: float, precision: str) -> list[dict[str, Any]]:
     for case in for_precision(cases, precision):
         batch = case["batch"]
         result = _spawn(case, timeout_s)
+        if result is None:
+            continue
         logger.info("memory batch %d: %.2f GB", batch, result["peak_rss_gb"])
         rows.append(
             _row(

@@ -1,5 +1,11 @@
 """Every model_speed row states the issue's goals and its floor and authors' ratios."""
 
+import ctypes.util
+import subprocess
+import sys
+
+import pytest
+
 from benchmarks.floor import floor_seconds
 from benchmarks.model_speed import (
     PREDICT_CASES,
@@ -7,6 +13,7 @@ from benchmarks.model_speed import (
     TRAIN_CASES,
     TRAIN_FLOOR_CASE,
     Reference,
+    child_env,
     for_precision,
     predict_row,
     train_rows,
@@ -21,7 +28,7 @@ REF = Reference(
 
 
 def _result(seconds: list[float], rss_gb: float = 3.5) -> dict:
-    return {"times_s": seconds, "peak_rss_gb": rss_gb, "load": [1.0, 1.0]}
+    return {"times_s": seconds, "peak_rss_gb": rss_gb, "peak_heap_gb": 2.0, "load": [1.0, 1.0]}
 
 
 def test_train_rows_judge_speed_against_the_authors_and_memory_against_4_gb():
@@ -33,6 +40,7 @@ def test_train_rows_judge_speed_against_the_authors_and_memory_against_4_gb():
     assert speed["vs_floor"] == round(8.0 / floor_seconds(TRAIN_FLOOR_CASE, 400.0), 2)
     assert speed["authors_source"] == "recorded anchor"
     assert memory["goal"] == "<= 4 GB" and memory["met"] is False
+    assert memory["peak_heap_gb"] == 2.0
 
 
 def test_train_goal_follows_authors_seconds_measured_in_the_same_run():
@@ -56,7 +64,8 @@ def test_without_bf16_arithmetic_the_cases_run_once_each_in_fp32():
     cases = for_precision(TRAIN_CASES, "fp32")
     assert {case["precision"] for case in cases} == {"fp32"}
     assert all("bf16" not in case["label"] for case in cases)
-    runs = [(case.get("checkpointing"), case.get("return_freed_memory")) for case in cases]
+    runs = [(case.get("checkpointing"), case.get("return_freed_memory"), case.get("allocator"))
+            for case in cases]
     assert len(runs) == len(set(runs)) == len(TRAIN_CASES) - 1  # autocast + selective merged
     assert [case["label"] for case in for_precision(PREDICT_CASES, "fp32")][:2] == [
         "fp32, 25 tasks per pass", "fp32 weights, 5 tasks per pass"]
@@ -68,3 +77,24 @@ def test_an_fp32_run_judges_prediction_on_the_fp32_floor():
     floor = floor_seconds(PREDICT_FLOOR_CASE, 100.0)
     row = predict_row("exact", True, _result([1.2 * floor]), ref)
     assert row["goal"] == f"<= 1.5x fp32 floor ({1.5 * floor:.1f} s)" and row["met"] is True
+
+
+LOADED = "from hyperct.inference.heap import allocator; print(allocator())"
+
+
+def _allocator_of_child(env: dict[str, str]) -> str:
+    done = subprocess.run([sys.executable, "-c", LOADED], env=env, capture_output=True, text=True,
+                          timeout=60, check=True)
+    return done.stdout.strip()
+
+
+def test_a_case_without_an_allocator_runs_under_glibc():
+    assert _allocator_of_child(child_env(None)) == "glibc"
+
+
+@pytest.mark.skipif(ctypes.util.find_library("tcmalloc_minimal") is None,
+                    reason="libtcmalloc-minimal4 is not installed (make test installs it)")
+def test_a_tcmalloc_case_runs_with_tcmalloc_preloaded():
+    env = child_env("tcmalloc")
+    assert env is not None and "tcmalloc" in env["LD_PRELOAD"]
+    assert _allocator_of_child(env) == "tcmalloc"

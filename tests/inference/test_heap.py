@@ -1,6 +1,8 @@
 """With return_freed_memory, memory a CPU process frees leaves its RSS; without it, glibc keeps
-the holes that live smaller tensors between them pin."""
+the holes that live smaller tensors between them pin. heap_in_use_bytes counts live memory only."""
 
+import ctypes.util
+import os
 import subprocess
 import sys
 
@@ -38,3 +40,34 @@ def _kept_mb(mode: str) -> float:
 def test_freed_tensors_leave_the_rss_only_when_set() -> None:
     assert _kept_mb("off") > 250
     assert _kept_mb("on") < 30
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_heap_in_use_counts_live_tensors_not_freed_ones() -> None:
+    import torch
+
+    from hyperct.inference.heap import heap_in_use_bytes
+
+    before = heap_in_use_bytes()
+    assert before is not None and before > 0
+    block = torch.ones(16 << 20)  # 64 MB
+    held = heap_in_use_bytes()
+    assert held is not None and held - before >= 64 << 20
+    del block
+    after = heap_in_use_bytes()
+    assert after is not None and held - after >= 64 << 20
+
+
+TCMALLOC = ctypes.util.find_library("tcmalloc_minimal")
+
+
+@pytest.mark.skipif(TCMALLOC is None, reason="libtcmalloc-minimal4 is not installed (make test installs it)")
+def test_under_a_preloaded_tcmalloc_return_freed_memory_sets_nothing() -> None:
+    code = ("from hyperct.inference.heap import allocator, return_freed_memory; "
+            "print(allocator(), return_freed_memory())")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "LD_PRELOAD": TCMALLOC},
+                          capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split() == ["tcmalloc", "False"]
+    plain = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                           check=True)
+    assert plain.stdout.split() == ["glibc", "True"]

@@ -1,13 +1,15 @@
-"""Freed memory back to the operating system on a CPU (glibc's allocator).
+"""The CPU process's memory allocator: which one runs, what it holds, and glibc's freed memory.
 
 A training step on a CPU frees and allocates gigabytes of activations. glibc keeps the freed
 heap inside the process and grows it again for the next tensors of a slightly different size,
-so the peak RSS of a step is far above what it holds at any moment. Serving every allocation of
-1 MiB or more by ``mmap`` returns it to the system on ``free``; the price is a page fault per
-page of every new tensor. Measured (ViT-B, batch 2 x 55 images, float32 on an AVX2 CPU, two
-runs): light checkpointing 11 -> 6.6 GB peak RSS at 1.26-1.36x the step time, full
-checkpointing 6 -> 3.5 GB at 1.18-1.53x. It is for a machine that would otherwise run out of
-memory, not a speed option.
+so the peak RSS of a step is far above what it holds at any moment (ViT-B, batch 2 x 55 images,
+float32: 14.4 GB RSS for 9.8 GB live). :func:`return_freed_memory` serves every allocation of
+1 MiB or more by ``mmap``, which returns it to the system on ``free``; the price is a page fault
+per page of every new tensor (light checkpointing 11 -> 6.6 GB at 1.3x the step time, full
+6 -> 3.5 GB at 1.2-1.5x): for a machine that would otherwise run out of memory. Preloading
+tcmalloc instead (``LD_PRELOAD=libtcmalloc_minimal.so.4``, which a running process cannot do for
+itself) keeps the RSS near the live memory and is faster than glibc: no checkpointing 10.3 GB
+at 0.85x glibc's step time, full checkpointing 3.7 GB at 0.79x (``benchmarks/model_speed.py``).
 """
 
 from __future__ import annotations
@@ -26,20 +28,56 @@ M_MMAP_THRESHOLD = -3
 #: Allocations from this size on get their own mapping; smaller ones (bookkeeping, small
 #: tensors) stay on the heap, where an mmap per allocation would cost more than it returns.
 MMAP_FROM_BYTES = 1 << 20
+#: Allocators that replace glibc's malloc when preloaded, by a part of their library's name.
+PRELOADED = {"tcmalloc": "libtcmalloc", "jemalloc": "libjemalloc"}
+#: What a CPU training run under glibc's malloc is told.
+TCMALLOC_HINT = ("preloading tcmalloc (LD_PRELOAD=libtcmalloc_minimal.so.4, Debian package "
+                 "libtcmalloc-minimal4) gave faster training steps and a lower peak RSS "
+                 "(README, Training)")
+
+
+class _MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (2.33 on): byte counts as ``size_t``."""
+
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """The process's C library, or None off Linux (where it is not glibc)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+def allocator() -> str:
+    """The allocator this process runs: ``"tcmalloc"`` or ``"jemalloc"`` when one is preloaded,
+    ``"glibc"`` on Linux otherwise, ``"system"`` elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return "system"
+    with open("/proc/self/maps") as maps:
+        mapped = maps.read()
+    return next((name for name, library in PRELOADED.items() if library in mapped), "glibc")
 
 
 @functools.cache
 def return_freed_memory(threshold_bytes: int = MMAP_FROM_BYTES) -> bool:
     """Have glibc map allocations of ``threshold_bytes`` or more on their own, unmapped on free,
     and trim a free heap top above the same size. Process-wide, set once; ``True`` when set,
-    ``False`` where the C library is not glibc (macOS, musl), which is logged and harmless."""
-    if not sys.platform.startswith("linux"):
-        logger.debug("return_freed_memory: not Linux (%s), nothing set", sys.platform)
+    ``False`` where malloc is not glibc's (macOS, musl, a preloaded tcmalloc), which is logged
+    and harmless."""
+    running = allocator()
+    if running in PRELOADED:
+        logger.info("return_freed_memory: %s is preloaded and manages freed memory itself; "
+                    "nothing set", running)
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    mallopt = getattr(_libc(), "mallopt", None)
+    if mallopt is None:
         logger.info("return_freed_memory: this C library has no mallopt; freed memory stays in the process")
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
@@ -47,3 +85,16 @@ def return_freed_memory(threshold_bytes: int = MMAP_FROM_BYTES) -> bool:
     if not ok:
         logger.info("return_freed_memory: mallopt refused the thresholds; freed memory stays in the process")
     return ok
+
+
+def heap_in_use_bytes() -> int | None:
+    """Bytes glibc's malloc has handed out and not had back (heap chunks and mapped chunks):
+    the live allocations, where the RSS also counts the freed memory glibc keeps. None where
+    the C library has no ``mallinfo2`` (not glibc 2.33 or later). Under another allocator
+    (``LD_PRELOAD`` jemalloc, tcmalloc) it counts only what still goes through glibc."""
+    mallinfo2 = getattr(_libc(), "mallinfo2", None)
+    if mallinfo2 is None:
+        return None
+    mallinfo2.argtypes, mallinfo2.restype = [], _MallInfo2
+    info = mallinfo2()
+    return int(info.uordblks + info.hblkhd)
