@@ -20,6 +20,7 @@ config changed) is checked before the run folder is written. The epoch loop
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -171,8 +172,10 @@ def train_single(
     return RunResult(run_dir, state.best_epoch, state.best_metric, state.epoch)
 
 
+@functools.cache
 def _log_allocator() -> None:
-    """Say which malloc a CPU run uses: on a CPU it decides much of the step time and memory."""
+    """Say once per process which malloc CPU training uses: it decides much of a large model's
+    step time and memory."""
     running = allocator()
     if running == "glibc":
         logger.info("CPU memory allocator: glibc's malloc; %s", TCMALLOC_HINT)
