@@ -313,15 +313,16 @@ def run_child(case: dict[str, Any]) -> dict[str, Any]:
 
 
 def child_env(allocator: str | None) -> dict[str, str] | None:
-    """The environment of a case's subprocess: this one's, with ``allocator`` (a key of
-    :data:`PRELOADS`) preloaded; None where that library is not installed."""
-    env = dict(os.environ)
+    """The environment of a case's subprocess: this one's without its ``LD_PRELOAD``, and with
+    ``allocator`` (a key of :data:`PRELOADS`; None: glibc's malloc) preloaded; None where that
+    library is not installed."""
+    env = {key: value for key, value in os.environ.items() if key != "LD_PRELOAD"}
     if allocator is None:
         return env
     library = ctypes.util.find_library(PRELOADS[allocator][0])
     if library is None:
         return None
-    env["LD_PRELOAD"] = ":".join(filter(None, [library, env.get("LD_PRELOAD")]))
+    env["LD_PRELOAD"] = library
     return env
 
 
