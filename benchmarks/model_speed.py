@@ -116,9 +116,6 @@ PREDICT_CASES: list[dict[str, Any]] = [
     {"label": "bf16 weights, shared trunk K=4", "precision": "bf16-weights", "adapt_last_k": 4},
 ]
 MEMORY_BATCHES = (1, 4)
-#: Allocators a case may preload in place of glibc's malloc (``"allocator"``): the library name
-#: ``ctypes.util.find_library`` takes and the Debian package that has it.
-PRELOADS = {"tcmalloc": ("tcmalloc_minimal", "libtcmalloc-minimal4")}
 HEAP_SAMPLE_S = 0.05
 AUTHORS_HARNESS = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "authors_ref.py"
 TRAIN_FLOOR_CASE = "train step, batch 2 x 55 images"
@@ -312,27 +309,43 @@ def run_child(case: dict[str, Any]) -> dict[str, Any]:
             "load": [load_before, os.getloadavg()[0]]}
 
 
-def child_env(allocator: str | None) -> dict[str, str] | None:
+def preload_library(allocator: str) -> str | None:
+    """The library that preloads ``allocator`` (a key of ``hyperct.inference.heap.PRELOADABLE``),
+    or None where it is not installed."""
+    from hyperct.inference.heap import PRELOADABLE
+
+    return ctypes.util.find_library(PRELOADABLE[allocator][0])
+
+
+def installed(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The cases whose allocator is installed; the others are left out with a warning."""
+    from hyperct.inference.heap import PRELOADABLE
+
+    kept = []
+    for case in cases:
+        wanted = case.get("allocator")
+        if wanted is not None and preload_library(wanted) is None:
+            logger.warning("case %r skipped: %s is not installed (Debian: apt-get install %s)",
+                           case["label"], wanted, PRELOADABLE[wanted][1])
+        else:
+            kept.append(case)
+    return kept
+
+
+def child_env(allocator: str | None) -> dict[str, str]:
     """The environment of a case's subprocess: this one's without its ``LD_PRELOAD``, and with
-    ``allocator`` (a key of :data:`PRELOADS`; None: glibc's malloc) preloaded; None where that
-    library is not installed."""
+    ``allocator`` (None: glibc's malloc) preloaded."""
     env = {key: value for key, value in os.environ.items() if key != "LD_PRELOAD"}
-    if allocator is None:
-        return env
-    library = ctypes.util.find_library(PRELOADS[allocator][0])
-    if library is None:
-        return None
-    env["LD_PRELOAD"] = library
+    if allocator is not None:
+        library = preload_library(allocator)
+        if library is None:
+            raise RuntimeError(f"allocator {allocator} is not installed")
+        env["LD_PRELOAD"] = library
     return env
 
 
-def _spawn(case: dict[str, Any], timeout_s: float) -> dict[str, Any] | None:
-    """Run ``case`` in its own process; None (logged) where its allocator is not installed."""
+def _spawn(case: dict[str, Any], timeout_s: float) -> dict[str, Any]:
     env = child_env(case.get("allocator"))
-    if env is None:
-        logger.warning("case %r skipped: %s is not installed (Debian: apt-get install %s)",
-                       case["label"], case["allocator"], PRELOADS[case["allocator"]][1])
-        return None
     command = [sys.executable, "-m", "benchmarks.model_speed", "--child", json.dumps(case)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False,
                           env=env)
@@ -415,10 +428,8 @@ def predict_row(label: str, exact: bool, result: dict[str, Any], ref: Reference)
 
 def bench_train(repeats: int, timeout_s: float, ref: Reference) -> list[dict[str, Any]]:
     rows = []
-    for case in for_precision(TRAIN_CASES, ref.precision):
+    for case in installed(for_precision(TRAIN_CASES, ref.precision)):
         result = _spawn({**case, "kind": "train", "warmup": 1, "repeats": repeats}, timeout_s)
-        if result is None:
-            continue
         logger.info(
             "train %s: %s s, %.2f GB", case["label"], result["times_s"], result["peak_rss_gb"]
         )
@@ -434,8 +445,6 @@ def bench_predict(
         if exact_only and "adapt_last_k" in case:
             continue
         result = _spawn({**case, "kind": "predict", "warmup": 1, "repeats": repeats}, timeout_s)
-        if result is None:
-            continue
         logger.info(
             "predict %s: %s s, %.2f GB", case["label"], result["times_s"], result["peak_rss_gb"]
         )
@@ -451,8 +460,6 @@ def bench_memory(timeout_s: float, precision: str) -> list[dict[str, Any]]:
     for case in for_precision(cases, precision):
         batch = case["batch"]
         result = _spawn(case, timeout_s)
-        if result is None:
-            continue
         logger.info("memory batch %d: %.2f GB", batch, result["peak_rss_gb"])
         rows.append(
             _row(

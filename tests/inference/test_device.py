@@ -41,7 +41,7 @@ def test_cpu_bf16_follows_the_cpus_bf16_arithmetic(monkeypatch, avx512_bf16, amx
 def test_bf16_asked_for_without_support_runs_float32_and_says_so_once(monkeypatch, caplog) -> None:
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
-    device_module._log_fallback.cache_clear()
+    device_module._log_float32_fallback.cache_clear()
     linear = torch.nn.Linear(4, 4)
     with caplog.at_level(logging.WARNING, logger="hyperct.inference.device"):
         for _ in range(2):
@@ -66,7 +66,7 @@ def test_bf16_on_a_cpu_with_bf16_arithmetic_autocasts(monkeypatch, caplog) -> No
 def test_bf16_weights_on_a_cpu_without_bf16_arithmetic_go_back_to_float32(monkeypatch, caplog) -> None:
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
-    device_module._log_weights_fallback.cache_clear()
+    device_module._log_float32_fallback.cache_clear()
     model = torch.nn.Sequential(torch.nn.Linear(4, 4).to(torch.bfloat16), torch.nn.Linear(4, 2))
     with caplog.at_level(logging.WARNING, logger="hyperct.inference.device"):
         for _ in range(2):

@@ -60,21 +60,11 @@ def bf16_supported(device: torch.device) -> bool:
 
 
 @functools.cache
-def _log_fallback(device_type: str) -> None:
-    logger.warning(
-        "runtime.bf16 is on, but this %s has no bf16 arithmetic (%s); running in float32",
-        device_type,
-        "needs AVX512-BF16 or AMX" if device_type == "cpu" else "torch reports no bf16 support",
-    )
-
-
-@functools.cache
-def _log_weights_fallback(device_type: str) -> None:
-    logger.warning(
-        "backbone_dtype is bfloat16, but this %s has no bf16 arithmetic; the frozen weights run "
-        "in float32 (emulated bf16 matmuls are about 100x slower than float32 on such a CPU)",
-        device_type,
-    )
+def _log_float32_fallback(device_type: str, setting: str, consequence: str) -> None:
+    """Warn once per (device type, setting) that a bf16 choice runs in float32 here."""
+    reason = "needs AVX512-BF16 or AMX" if device_type == "cpu" else "torch reports no bf16 support"
+    logger.warning("%s, but this %s has no bf16 arithmetic (%s); %s", setting, device_type, reason,
+                   consequence)
 
 
 def on_device(model: ModelT, device: torch.device) -> ModelT:
@@ -84,7 +74,11 @@ def on_device(model: ModelT, device: torch.device) -> ModelT:
     float32, measured on an AVX2 CPU)."""
     module = typing.cast(torch.nn.Module, model)
     if not bf16_supported(device) and any(p.dtype == torch.bfloat16 for p in module.parameters()):
-        _log_weights_fallback(device.type)
+        _log_float32_fallback(
+            device.type, "backbone_dtype is bfloat16",
+            "the frozen weights run in float32 (emulated bf16 matmuls are about 100x slower than "
+            "float32 on such a CPU)",
+        )
         module.float()
     return typing.cast(ModelT, module.to(device))
 
@@ -98,5 +92,5 @@ def autocast(device: torch.device, enabled: bool) -> Iterator[None]:
             yield
     else:
         if enabled:
-            _log_fallback(device.type)
+            _log_float32_fallback(device.type, "runtime.bf16 is on", "running in float32")
         yield

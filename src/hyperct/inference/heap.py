@@ -19,6 +19,8 @@ import ctypes.util
 import functools
 import logging
 import sys
+from collections.abc import Callable
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +30,13 @@ M_MMAP_THRESHOLD = -3
 #: Allocations from this size on get their own mapping; smaller ones (bookkeeping, small
 #: tensors) stay on the heap, where an mmap per allocation would cost more than it returns.
 MMAP_FROM_BYTES = 1 << 20
-#: Allocators that replace glibc's malloc when preloaded, by a part of their library's name.
-PRELOADED = {"tcmalloc": "libtcmalloc", "jemalloc": "libjemalloc"}
+#: Allocators that replace glibc's malloc when preloaded: the library name
+#: ``ctypes.util.find_library`` takes and the Debian package that has it. A process runs one
+#: when a ``lib<key>`` library is mapped into it.
+PRELOADABLE = {
+    "tcmalloc": ("tcmalloc_minimal", "libtcmalloc-minimal4"),
+    "jemalloc": ("jemalloc", "libjemalloc2"),
+}
 #: What a CPU training run under glibc's malloc is told.
 TCMALLOC_HINT = ("preloading tcmalloc (LD_PRELOAD=libtcmalloc_minimal.so.4, Debian package "
                  "libtcmalloc-minimal4) gave faster training steps and a lower peak RSS "
@@ -45,14 +52,17 @@ class _MallInfo2(ctypes.Structure):
 
 
 @functools.cache
-def _libc() -> ctypes.CDLL | None:
-    """The process's C library, or None off Linux (where it is not glibc)."""
+def _glibc_function(name: str, restype: type, *argtypes: type) -> Callable[..., Any] | None:
+    """The C library's function ``name`` with its prototype set, or None where it has none
+    (off Linux, or a C library other than glibc)."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
+        function = getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)
+    except (OSError, AttributeError):
         return None
+    function.argtypes, function.restype = list(argtypes), restype
+    return function
 
 
 def allocator() -> str:
@@ -62,7 +72,7 @@ def allocator() -> str:
         return "system"
     with open("/proc/self/maps") as maps:
         mapped = maps.read()
-    return next((name for name, library in PRELOADED.items() if library in mapped), "glibc")
+    return next((name for name in PRELOADABLE if f"lib{name}" in mapped), "glibc")
 
 
 @functools.cache
@@ -72,15 +82,14 @@ def return_freed_memory(threshold_bytes: int = MMAP_FROM_BYTES) -> bool:
     ``False`` where malloc is not glibc's (macOS, musl, a preloaded tcmalloc), which is logged
     and harmless."""
     running = allocator()
-    if running in PRELOADED:
+    if running in PRELOADABLE:
         logger.info("return_freed_memory: %s is preloaded and manages freed memory itself; "
                     "nothing set", running)
         return False
-    mallopt = getattr(_libc(), "mallopt", None)
+    mallopt = _glibc_function("mallopt", ctypes.c_int, ctypes.c_int, ctypes.c_int)
     if mallopt is None:
         logger.info("return_freed_memory: this C library has no mallopt; freed memory stays in the process")
         return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     ok = mallopt(M_MMAP_THRESHOLD, threshold_bytes) == 1 and mallopt(M_TRIM_THRESHOLD, threshold_bytes) == 1
     if not ok:
         logger.info("return_freed_memory: mallopt refused the thresholds; freed memory stays in the process")
@@ -92,9 +101,8 @@ def heap_in_use_bytes() -> int | None:
     the live allocations, where the RSS also counts the freed memory glibc keeps. None where
     the C library has no ``mallinfo2`` (not glibc 2.33 or later). Under another allocator
     (``LD_PRELOAD`` jemalloc, tcmalloc) it counts only what still goes through glibc."""
-    mallinfo2 = getattr(_libc(), "mallinfo2", None)
+    mallinfo2 = _glibc_function("mallinfo2", _MallInfo2)
     if mallinfo2 is None:
         return None
-    mallinfo2.argtypes, mallinfo2.restype = [], _MallInfo2
     info = mallinfo2()
     return int(info.uordblks + info.hblkhd)
