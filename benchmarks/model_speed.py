@@ -4,8 +4,8 @@ Random ViT-B/16, 144 x 144 images, 55 images per scan, ``torch.set_num_threads(2
 configuration runs in its own subprocess, which reports its wall times and its own peak RSS
 (``ru_maxrss``), so configurations do not contaminate each other's memory figures. Under glibc's
 malloc a training row also records ``peak_heap_gb``, the peak of the live allocations (sampled
-every 50 ms): the RSS above it is freed memory the allocator kept. Cases with ``tcmalloc`` in
-their label run with that allocator preloaded (``LD_PRELOAD``; Debian package
+every 50 ms): the RSS above it is freed memory the allocator kept. Training and prediction cases
+with ``tcmalloc`` in their label run with that allocator preloaded (``LD_PRELOAD``; Debian package
 libtcmalloc-minimal4) and are skipped, with a warning, where it is not installed.
 
 Groups (``--groups``, default all): ``train`` (one training step, batch 2 x 55 images, two
@@ -112,6 +112,10 @@ TRAIN_CASES: list[dict[str, Any]] = [
 PREDICT_CASES: list[dict[str, Any]] = [
     {"label": "autocast bf16, 25 tasks per pass", "precision": "autocast"},
     {"label": "bf16 weights, 5 tasks per pass", "precision": "bf16-weights", "tasks_per_pass": 5},
+    {"label": "autocast bf16, 25 tasks per pass, tcmalloc", "precision": "autocast",
+     "allocator": "tcmalloc"},
+    {"label": "bf16 weights, 5 tasks per pass, tcmalloc", "precision": "bf16-weights",
+     "tasks_per_pass": 5, "allocator": "tcmalloc"},
     {"label": "bf16 weights, shared trunk K=8", "precision": "bf16-weights", "adapt_last_k": 8},
     {"label": "bf16 weights, shared trunk K=4", "precision": "bf16-weights", "adapt_last_k": 4},
 ]
@@ -441,7 +445,7 @@ def bench_predict(
     repeats: int, timeout_s: float, ref: Reference, exact_only: bool = False
 ) -> list[dict[str, Any]]:
     rows = []
-    for case in for_precision(PREDICT_CASES, ref.precision):
+    for case in installed(for_precision(PREDICT_CASES, ref.precision)):
         if exact_only and "adapt_last_k" in case:
             continue
         result = _spawn({**case, "kind": "predict", "warmup": 1, "repeats": repeats}, timeout_s)

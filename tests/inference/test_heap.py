@@ -76,3 +76,20 @@ def test_under_a_preloaded_tcmalloc_return_freed_memory_sets_nothing() -> None:
     plain = subprocess.run([sys.executable, "-c", code], env=GLIBC_ENV, capture_output=True,
                            text=True, timeout=60, check=True)
     assert plain.stdout.split() == ["glibc", "True"]
+
+
+def test_the_allocator_is_said_once_per_process(caplog):
+    import logging
+
+    from hyperct.inference.heap import log_allocator
+
+    log_allocator.cache_clear()
+    with caplog.at_level(logging.INFO, logger="hyperct.inference.heap"):
+        log_allocator()
+        log_allocator()
+    said = [r.getMessage() for r in caplog.records if "CPU memory allocator" in r.getMessage()]
+    assert len(said) == 1
+    if allocator() == "glibc":
+        assert "glibc" in said[0] and "LD_PRELOAD=libtcmalloc_minimal.so.4" in said[0]
+    else:
+        assert said[0].endswith(allocator())

@@ -139,3 +139,14 @@ def test_bf16_weights_load_in_float32_on_a_cpu_without_bf16(
     frozen = {p.dtype for p in model.parameters() if not p.requires_grad}
     assert frozen == {backbone}
     assert {p.dtype for p in model.parameters() if p.requires_grad} == {torch.float32}
+
+
+def test_a_model_loaded_on_the_cpu_says_its_allocator(trained_run, caplog) -> None:
+    import logging
+
+    from hyperct.inference.heap import log_allocator
+
+    log_allocator.cache_clear()
+    with caplog.at_level(logging.INFO, logger="hyperct.inference.heap"):
+        load_trained_model(trained_run, "cpu")
+    assert any("CPU memory allocator" in r.getMessage() for r in caplog.records)

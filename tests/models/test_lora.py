@@ -144,3 +144,17 @@ def test_input_dropout_drops_about_p_and_keeps_the_expectation() -> None:
     assert abs((1 - dropped) * dropout.rescale - 1.0) < 0.005
     with pytest.raises(ValueError, match="dropout"):
         InputDropout(1.0)
+
+
+def test_input_dropout_drops_at_p_in_every_byte_of_a_random_word() -> None:
+    """Each element takes one byte of a 64-bit draw (a half-range top byte would drop at 2p)."""
+    from hyperct.models.lora.dropout import InputDropout
+
+    dropout = InputDropout(0.05).train()
+    torch.manual_seed(1)
+    x = torch.ones(8 * 40_000 + 3)
+    out = dropout(x)
+    assert out.shape == x.shape and set(out.unique().tolist()) <= {0.0, 1.0}
+    by_byte = (out[: 8 * 40_000] == 0).float().view(-1, 8).mean(dim=0)
+    assert (by_byte - dropout.p).abs().max().item() < 0.006
+    assert not torch.equal(dropout(x), out)

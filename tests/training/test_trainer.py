@@ -165,21 +165,3 @@ def test_a_kill_between_last_pt_and_history_csv_loses_no_row(tiny_overrides: lis
     rows = read_history(history)
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert float(rows[0]["train_loss"]) == float(rows[0]["train_loss"])  # a real row, not NaN
-
-
-def test_cpu_training_says_once_which_allocator_it_runs(caplog):
-    import logging
-
-    from hyperct.inference.heap import allocator
-    from hyperct.training.trainer import _log_allocator
-
-    _log_allocator.cache_clear()
-    with caplog.at_level(logging.INFO, logger="hyperct.training.trainer"):
-        _log_allocator()
-        _log_allocator()
-    said = [r.getMessage() for r in caplog.records if "CPU memory allocator" in r.getMessage()]
-    assert len(said) == 1
-    if allocator() == "glibc":
-        assert "glibc" in said[0] and "LD_PRELOAD=libtcmalloc_minimal.so.4" in said[0]
-    else:
-        assert said[0].endswith(allocator())

@@ -9,7 +9,9 @@ per page of every new tensor (light checkpointing 11 -> 6.6 GB at 1.3x the step 
 6 -> 3.5 GB at 1.2-1.5x): for a machine that would otherwise run out of memory. Preloading
 tcmalloc instead (``LD_PRELOAD=libtcmalloc_minimal.so.4``, which a running process cannot do for
 itself) keeps the RSS near the live memory and is faster than glibc: no checkpointing 10.3 GB
-at 0.85x glibc's step time, full checkpointing 3.7 GB at 0.79x (``benchmarks/model_speed.py``).
+at 0.85x glibc's step time, full checkpointing 3.7 GB at 0.79x, and the 25-task prediction of
+a scan at 0.74x (one pass) and 0.88x (5 tasks per pass) glibc's time
+(``benchmarks/model_speed.py``).
 """
 
 from __future__ import annotations
@@ -37,10 +39,10 @@ PRELOADABLE = {
     "tcmalloc": ("tcmalloc_minimal", "libtcmalloc-minimal4"),
     "jemalloc": ("jemalloc", "libjemalloc2"),
 }
-#: What a CPU training run under glibc's malloc is told.
+#: What a CPU process that trains or predicts under glibc's malloc is told.
 TCMALLOC_HINT = ("preloading tcmalloc (LD_PRELOAD=libtcmalloc_minimal.so.4, Debian package "
-                 "libtcmalloc-minimal4) gave faster training steps and a lower peak RSS "
-                 "(README, Training)")
+                 "libtcmalloc-minimal4) gave faster training steps and prediction and a lower "
+                 "peak RSS (README, Training)")
 
 
 class _MallInfo2(ctypes.Structure):
@@ -73,6 +75,17 @@ def allocator() -> str:
     with open("/proc/self/maps") as maps:
         mapped = maps.read()
     return next((name for name in PRELOADABLE if f"lib{name}" in mapped), "glibc")
+
+
+@functools.cache
+def log_allocator() -> None:
+    """Say once per process which malloc a CPU model runs with: it decides much of a large
+    model's step and prediction time and memory."""
+    running = allocator()
+    if running == "glibc":
+        logger.info("CPU memory allocator: glibc's malloc; %s", TCMALLOC_HINT)
+    else:
+        logger.info("CPU memory allocator: %s", running)
 
 
 @functools.cache

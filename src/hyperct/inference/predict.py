@@ -24,6 +24,7 @@ from hyperct.inference.checkpoint import (
     load_trainable_state,
 )
 from hyperct.inference.device import on_device, resolve_device
+from hyperct.inference.heap import log_allocator
 from hyperct.inference.distributed import all_gather_objects, process_group
 from hyperct.inference.predictions import (
     predictions_from_arrays,
@@ -59,6 +60,8 @@ def load_trained_model(
     if model_overrides:
         _override_model(cfg, model_overrides)
     target = resolve_device(device)
+    if target.type == "cpu":
+        log_allocator()
     seed_everything(cfg.seed)  # a randomly initialised backbone is then rebuilt identically
     model = build_model(cfg, ckpt.extra.get(MODEL_ASSETS))
     check_backbone(ckpt.backbone, model, str(checkpoint))

@@ -20,7 +20,6 @@ config changed) is checked before the run folder is written. The epoch loop
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -44,7 +43,7 @@ from hyperct.inference.checkpoint import (
     weights_digest,
 )
 from hyperct.inference.device import on_device, resolve_device
-from hyperct.inference.heap import TCMALLOC_HINT, allocator, return_freed_memory
+from hyperct.inference.heap import log_allocator, return_freed_memory
 from hyperct.inference.predict import load_weights_into
 from hyperct.inference.rng import seed_everything
 from hyperct.inference.reports import REPORTS, generate_batches, write_reports
@@ -148,7 +147,7 @@ def train_single(
     try:
         device = resolve_device(cfg.runtime.device, dist.local_rank)
         if device.type == "cpu":
-            _log_allocator()
+            log_allocator()
             if cfg.runtime.return_freed_memory:
                 return_freed_memory()
         data = load_run_data(cfg)
@@ -170,17 +169,6 @@ def train_single(
     if state.objective.selects_by_loss:
         return RunResult(run_dir, state.best_epoch, -state.best_metric, state.epoch, "val loss")
     return RunResult(run_dir, state.best_epoch, state.best_metric, state.epoch)
-
-
-@functools.cache
-def _log_allocator() -> None:
-    """Say once per process which malloc CPU training uses: it decides much of a large model's
-    step time and memory."""
-    running = allocator()
-    if running == "glibc":
-        logger.info("CPU memory allocator: glibc's malloc; %s", TCMALLOC_HINT)
-    else:
-        logger.info("CPU memory allocator: %s", running)
 
 
 def check_run_dir(cfg: TrainConfig, resume: bool) -> Path:

@@ -1,11 +1,13 @@
 """Dropout on the LoRA input, cheap enough to run before each of the 72 adapted layers.
 
 ``nn.Dropout`` draws one float per element; on CPU that costs as much as the frozen matmul it
-sits beside. This draws one random byte per element (four per 32-bit draw) and only zeroes the
-dropped elements, in one ``where`` (whose backward is one pass too, where ``masked_fill`` copies
-and fills); the ``1 / (1 - p)`` rescale is left to the caller, which folds it into the
-``alpha / r`` scalar it multiplies the update by anyway. ``p`` is rounded to a multiple of 1/256
-(0.05 -> 13/256 = 0.0508).
+sits beside. This draws one random byte per element, eight from each full-range 64-bit word
+(a full-range 32-bit word costs the CPU generator the same 64-bit draw plus a modulo, since its
+range of 2**32 takes the 64-bit path: half the bytes at 2.4x the time per byte). It only zeroes
+the dropped elements, in one ``where`` (whose backward is one pass too, where ``masked_fill``
+copies and fills); the ``1 / (1 - p)`` rescale is left to the caller, which folds it into the
+``alpha / r`` scalar it multiplies the update by anyway. ``p`` is rounded to a multiple of
+1/256 (0.05 -> 13/256 = 0.0508).
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ class InputDropout(nn.Module):
         if not self.active:
             return x
         count = x.numel()
-        words = torch.empty((count + 3) // 4, dtype=torch.int32, device=x.device)
-        random_bytes = words.random_(-(2**31), 2**31).view(torch.uint8)[:count].view(x.shape)
+        words = torch.empty((count + 7) // 8, dtype=torch.int64, device=x.device)
+        random_bytes = words.random_(-(2**63), None).view(torch.uint8)[:count].view(x.shape)
         return torch.where(random_bytes < self.threshold, 0, x)
 
     def extra_repr(self) -> str:
