@@ -24,8 +24,8 @@ from hyperct.inference.checkpoint import (
     load_trainable_state,
 )
 from hyperct.inference.device import on_device, resolve_device
-from hyperct.inference.heap import log_allocator
 from hyperct.inference.distributed import all_gather_objects, process_group
+from hyperct.inference.heap import log_allocator
 from hyperct.inference.predictions import (
     predictions_from_arrays,
     sort_predictions,
