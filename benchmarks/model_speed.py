@@ -35,7 +35,6 @@ the recorded anchor, with ``authors_source`` saying which.
 from __future__ import annotations
 
 import argparse
-import ctypes.util
 import json
 import logging
 import os
@@ -257,17 +256,21 @@ def _predict_fn(case: dict[str, Any]) -> Any:
 
 class HeapPeak:
     """The largest :func:`~hyperct.inference.heap.heap_in_use_bytes` (live allocations under
-    glibc's malloc) seen while inside, sampled by a thread; None where glibc cannot count."""
+    glibc's malloc) seen while inside, sampled by a thread; None under another allocator, or
+    where glibc cannot count."""
 
     def __init__(self) -> None:
+        from hyperct.inference.heap import allocator
+
         self.peak: int | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._counts = allocator() == "glibc"
 
     def _sample(self) -> None:
         from hyperct.inference.heap import heap_in_use_bytes
 
-        while not self._stop.is_set():
+        while self._counts and not self._stop.is_set():
             used = heap_in_use_bytes()
             if used is not None:
                 self.peak = max(self.peak or 0, used)
@@ -291,10 +294,10 @@ def run_child(case: dict[str, Any]) -> dict[str, Any]:
 
     from hyperct.inference.heap import allocator, return_freed_memory
 
-    running = allocator()
-    if running != case.get("allocator", "glibc"):
-        raise RuntimeError(f"case {case['label']!r} wants allocator "
-                           f"{case.get('allocator', 'glibc')}, the process runs {running}")
+    running, wanted = allocator(), case.get("allocator", "glibc")
+    if running != wanted:
+        raise RuntimeError(f"case {case['label']!r} wants allocator {wanted}, the process runs "
+                           f"{running}")
     torch.set_num_threads(2)
     if case.get("return_freed_memory"):
         return_freed_memory()
@@ -308,22 +311,14 @@ def run_child(case: dict[str, Any]) -> dict[str, Any]:
             if index >= case["warmup"]:
                 times.append(time.perf_counter() - start)
     rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
-    heap_gb = None if running != "glibc" or heap.peak is None else round(heap.peak / 1e9, 3)
+    heap_gb = None if heap.peak is None else round(heap.peak / 1e9, 3)
     return {"times_s": times, "peak_rss_gb": rss_gb, "peak_heap_gb": heap_gb,
             "load": [load_before, os.getloadavg()[0]]}
 
 
-def preload_library(allocator: str) -> str | None:
-    """The library that preloads ``allocator`` (a key of ``hyperct.inference.heap.PRELOADABLE``),
-    or None where it is not installed."""
-    from hyperct.inference.heap import PRELOADABLE
-
-    return ctypes.util.find_library(PRELOADABLE[allocator][0])
-
-
 def installed(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The cases whose allocator is installed; the others are left out with a warning."""
-    from hyperct.inference.heap import PRELOADABLE
+    from hyperct.inference.heap import PRELOADABLE, preload_library
 
     kept = []
     for case in cases:
@@ -336,20 +331,10 @@ def installed(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return kept
 
 
-def child_env(allocator: str | None) -> dict[str, str]:
-    """The environment of a case's subprocess: this one's without its ``LD_PRELOAD``, and with
-    ``allocator`` (None: glibc's malloc) preloaded."""
-    env = {key: value for key, value in os.environ.items() if key != "LD_PRELOAD"}
-    if allocator is not None:
-        library = preload_library(allocator)
-        if library is None:
-            raise RuntimeError(f"allocator {allocator} is not installed")
-        env["LD_PRELOAD"] = library
-    return env
-
-
 def _spawn(case: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-    env = child_env(case.get("allocator"))
+    from hyperct.inference.heap import child_environment
+
+    env = child_environment(case.get("allocator"))
     command = [sys.executable, "-m", "benchmarks.model_speed", "--child", json.dumps(case)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False,
                           env=env)

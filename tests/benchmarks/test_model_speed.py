@@ -1,6 +1,5 @@
 """Every model_speed row states the issue's goals and its floor and authors' ratios."""
 
-import ctypes.util
 import subprocess
 import sys
 
@@ -13,11 +12,11 @@ from benchmarks.model_speed import (
     TRAIN_CASES,
     TRAIN_FLOOR_CASE,
     Reference,
-    child_env,
     for_precision,
     predict_row,
     train_rows,
 )
+from hyperct.inference.heap import child_environment, preload_library
 
 REF = Reference(
     floor_gflops=400.0,
@@ -89,12 +88,12 @@ def _allocator_of_child(env: dict[str, str]) -> str:
 
 
 def test_a_case_without_an_allocator_runs_under_glibc():
-    assert _allocator_of_child(child_env(None)) == "glibc"
+    assert _allocator_of_child(child_environment(None)) == "glibc"
 
 
-@pytest.mark.skipif(ctypes.util.find_library("tcmalloc_minimal") is None,
+@pytest.mark.skipif(preload_library("tcmalloc") is None,
                     reason="libtcmalloc-minimal4 is not installed (make test installs it)")
 def test_a_tcmalloc_case_runs_with_tcmalloc_preloaded():
-    env = child_env("tcmalloc")
+    env = child_environment("tcmalloc")
     assert env is not None and "tcmalloc" in env["LD_PRELOAD"]
     assert _allocator_of_child(env) == "tcmalloc"

@@ -1,14 +1,12 @@
 """With return_freed_memory, memory a CPU process frees leaves its RSS; without it, glibc keeps
 the holes that live smaller tensors between them pin. heap_in_use_bytes counts live memory only."""
 
-import ctypes.util
-import os
 import subprocess
 import sys
 
 import pytest
 
-from hyperct.inference.heap import allocator
+from hyperct.inference.heap import allocator, child_environment, preload_library
 
 CHILD = """
 import sys
@@ -32,7 +30,7 @@ print(rss_mb() - before)
 """
 
 #: The children's environment: glibc's malloc even when the tests run under a preloaded one.
-GLIBC_ENV = {key: value for key, value in os.environ.items() if key != "LD_PRELOAD"}
+GLIBC_ENV = child_environment(None)
 
 
 def _kept_mb(mode: str) -> float:
@@ -63,14 +61,12 @@ def test_heap_in_use_counts_live_tensors_not_freed_ones() -> None:
     assert after is not None and held - after >= 64 << 20
 
 
-TCMALLOC = ctypes.util.find_library("tcmalloc_minimal")
-
-
-@pytest.mark.skipif(TCMALLOC is None, reason="libtcmalloc-minimal4 is not installed (make test installs it)")
+@pytest.mark.skipif(preload_library("tcmalloc") is None,
+                    reason="libtcmalloc-minimal4 is not installed (make test installs it)")
 def test_under_a_preloaded_tcmalloc_return_freed_memory_sets_nothing() -> None:
     code = ("from hyperct.inference.heap import allocator, return_freed_memory; "
             "print(allocator(), return_freed_memory())")
-    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "LD_PRELOAD": TCMALLOC},
+    done = subprocess.run([sys.executable, "-c", code], env=child_environment("tcmalloc"),
                           capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.split() == ["tcmalloc", "False"]
     plain = subprocess.run([sys.executable, "-c", code], env=GLIBC_ENV, capture_output=True,

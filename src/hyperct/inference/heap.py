@@ -20,6 +20,7 @@ import ctypes
 import ctypes.util
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -40,9 +41,9 @@ PRELOADABLE = {
     "jemalloc": ("jemalloc", "libjemalloc2"),
 }
 #: What a CPU process that trains or predicts under glibc's malloc is told.
-TCMALLOC_HINT = ("preloading tcmalloc (LD_PRELOAD=libtcmalloc_minimal.so.4, Debian package "
-                 "libtcmalloc-minimal4) gave faster training steps and prediction and a lower "
-                 "peak RSS (README, Training)")
+TCMALLOC_HINT = (f"preloading tcmalloc (LD_PRELOAD=libtcmalloc_minimal.so.4, Debian package "
+                 f"{PRELOADABLE['tcmalloc'][1]}) gave faster training steps and prediction and "
+                 f"a lower peak RSS (README, Training)")
 
 
 class _MallInfo2(ctypes.Structure):
@@ -75,6 +76,25 @@ def allocator() -> str:
     with open("/proc/self/maps") as maps:
         mapped = maps.read()
     return next((name for name in PRELOADABLE if f"lib{name}" in mapped), "glibc")
+
+
+def preload_library(name: str) -> str | None:
+    """The library that preloads allocator ``name`` (a key of :data:`PRELOADABLE`), or None
+    where it is not installed."""
+    return ctypes.util.find_library(PRELOADABLE[name][0])
+
+
+def child_environment(name: str | None) -> dict[str, str]:
+    """The environment of a child process that runs allocator ``name`` (None: glibc's malloc):
+    this process's, with its own ``LD_PRELOAD`` replaced."""
+    env = {key: value for key, value in os.environ.items() if key != "LD_PRELOAD"}
+    if name is not None:
+        library = preload_library(name)
+        if library is None:
+            raise RuntimeError(f"allocator {name} is not installed "
+                               f"(Debian: apt-get install {PRELOADABLE[name][1]})")
+        env["LD_PRELOAD"] = library
+    return env
 
 
 @functools.cache
