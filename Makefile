@@ -31,7 +31,7 @@ $(NIIVUE):
 	cp build/npm/package/dist/niivue.umd.js $@
 
 # Debian packages the tests need: chromium for the browser test (nothing downloads a browser),
-# tcmalloc for the allocator cases of benchmarks/model_speed.py.
+# tcmalloc for the allocator cases of benchmarks/model_speed.py and the CLI that preloads it.
 system:
 	@command -v chromium > /dev/null && command -v chromedriver > /dev/null && \
 		ldconfig -p | grep -q libtcmalloc_minimal.so.4 || \

@@ -22,7 +22,9 @@ On a CPU without bf16 arithmetic (AVX2 only) hyperct runs bf16 weights and autoc
 floor is the float32 one and the results are saved with the suffix ``_fp32``.
 
 Every speed row carries ``vs_floor`` (measured / the matmul floor of its FLOP count in the
-precision of the run, measured at its start by ``benchmarks.floor``) and ``vs_authors``
+precision of the run, from ``benchmarks.floor``'s rate measured in the case's own process right
+before and right after its timing, the faster of the two: a shared host's speed drifts within a
+run; ``floor_gflops`` records both) and ``vs_authors``
 (measured / the authors' code): re-measured in the same run when ``--authors-python`` and
 ``HYPERCT_REF_SRC`` point at the harness of ``../shared/bench`` (see its README), else against
 the recorded anchor, with ``authors_source`` saying which.
@@ -102,6 +104,12 @@ TRAIN_CASES: list[dict[str, Any]] = [
         "allocator": "tcmalloc",
     },
     {
+        "label": "bf16 weights + selective checkpointing, tcmalloc",
+        "precision": "bf16-weights",
+        "checkpointing": "selective",
+        "allocator": "tcmalloc",
+    },
+    {
         "label": "bf16 weights + full checkpointing, tcmalloc",
         "precision": "bf16-weights",
         "checkpointing": "full",
@@ -153,9 +161,16 @@ class Reference:
     authors_source: str
     precision: str = "bf16"
 
-    def ratios(self, seconds: float, floor_case: str, authors_s: float) -> dict[str, Any]:
-        floor = floor_seconds(floor_case, self.floor_gflops)
+    def ratios(
+        self, seconds: float, floor_case: str, authors_s: float, case_floors: list[float] | None
+    ) -> dict[str, Any]:
+        """``vs_floor`` against the faster of the floors measured in the case's own process just
+        before and after its timing (``case_floors``; the host's speed drifts within a run),
+        else against the run's floor measured at its start."""
+        gflops = max(case_floors) if case_floors else self.floor_gflops
+        floor = floor_seconds(floor_case, gflops)
         return {
+            "floor_gflops": [round(rate, 1) for rate in case_floors or [self.floor_gflops]],
             "floor_s": round(floor, 3),
             "vs_floor": round(seconds / floor, 2),
             "vs_authors": round(seconds / authors_s, 3),
@@ -304,16 +319,19 @@ def run_child(case: dict[str, Any]) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
     fn = _train_step_fn(case) if case["kind"] == "train" else _predict_fn(case)
     times = []
+    floors = [measure_floor(product_precision())] if case.get("measure_floor") else []
     with HeapPeak() as heap:
         for index in range(case["warmup"] + case["repeats"]):
             start = time.perf_counter()
             fn()
             if index >= case["warmup"]:
                 times.append(time.perf_counter() - start)
+    if floors:
+        floors.append(measure_floor(product_precision()))
     rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
     heap_gb = None if heap.peak is None else round(heap.peak / 1e9, 3)
     return {"times_s": times, "peak_rss_gb": rss_gb, "peak_heap_gb": heap_gb,
-            "load": [load_before, os.getloadavg()[0]]}
+            "load": [load_before, os.getloadavg()[0]], "floor_gflops": floors}
 
 
 def installed(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -377,7 +395,8 @@ def train_rows(label: str, result: dict[str, Any], ref: Reference) -> list[dict[
             median <= target,
             times_s=result["times_s"],
             load=result["load"],
-            **ref.ratios(median, TRAIN_FLOOR_CASE, ref.authors_train_s),
+            **ref.ratios(median, TRAIN_FLOOR_CASE, ref.authors_train_s,
+                         result.get("floor_gflops")),
         ),
         _row(
             f"train step peak RSS, batch 2 x 55 images ({label})",
@@ -395,7 +414,8 @@ def train_rows(label: str, result: dict[str, Any], ref: Reference) -> list[dict[
 def predict_row(label: str, exact: bool, result: dict[str, Any], ref: Reference) -> dict[str, Any]:
     """A prediction case's row; the exact ones are judged on ``vs_floor`` <= 1.5."""
     median = statistics.median(result["times_s"])
-    ratios = ref.ratios(median, PREDICT_FLOOR_CASE, ref.authors_predict_s)
+    ratios = ref.ratios(median, PREDICT_FLOOR_CASE, ref.authors_predict_s,
+                        result.get("floor_gflops"))
     if exact:
         target = PREDICT_FLOOR_GOAL * ratios["floor_s"]
         goal = f"<= {PREDICT_FLOOR_GOAL:g}x {ref.precision} floor ({target:.1f} s)"
@@ -418,7 +438,8 @@ def predict_row(label: str, exact: bool, result: dict[str, Any], ref: Reference)
 def bench_train(repeats: int, timeout_s: float, ref: Reference) -> list[dict[str, Any]]:
     rows = []
     for case in installed(for_precision(TRAIN_CASES, ref.precision)):
-        result = _spawn({**case, "kind": "train", "warmup": 1, "repeats": repeats}, timeout_s)
+        result = _spawn({**case, "kind": "train", "warmup": 1, "repeats": repeats,
+                         "measure_floor": True}, timeout_s)
         logger.info(
             "train %s: %s s, %.2f GB", case["label"], result["times_s"], result["peak_rss_gb"]
         )
@@ -433,7 +454,8 @@ def bench_predict(
     for case in installed(for_precision(PREDICT_CASES, ref.precision)):
         if exact_only and "adapt_last_k" in case:
             continue
-        result = _spawn({**case, "kind": "predict", "warmup": 1, "repeats": repeats}, timeout_s)
+        result = _spawn({**case, "kind": "predict", "warmup": 1, "repeats": repeats,
+                         "measure_floor": True}, timeout_s)
         logger.info(
             "predict %s: %s s, %.2f GB", case["label"], result["times_s"], result["peak_rss_gb"]
         )

@@ -48,6 +48,16 @@ def test_train_goal_follows_authors_seconds_measured_in_the_same_run():
     assert speed["goal"] == ">= 3x the authors' code (<= 10.0 s)" and speed["met"] is True
 
 
+def test_a_case_is_judged_on_the_faster_floor_of_its_own_process():
+    result = {**_result([10.0]), "floor_gflops": [300.0, 500.0]}
+    speed, _ = train_rows("x", result, REF)
+    predict = predict_row("exact", True, result, REF)
+    assert speed["floor_gflops"] == predict["floor_gflops"] == [300.0, 500.0]
+    assert speed["vs_floor"] == round(10.0 / floor_seconds(TRAIN_FLOOR_CASE, 500.0), 2)
+    assert predict["floor_s"] == round(floor_seconds(PREDICT_FLOOR_CASE, 500.0), 3)
+    assert train_rows("x", _result([10.0]), REF)[0]["floor_gflops"] == [400.0]
+
+
 def test_exact_predict_rows_are_judged_on_the_floor_ratio():
     floor = floor_seconds(PREDICT_FLOOR_CASE, 400.0)
     fast = predict_row("exact", True, _result([1.4 * floor]), REF)

@@ -139,3 +139,43 @@ def test_the_console_entry_exits_with_the_code(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-m", "hyperct.cli.main", "--bogus"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == ExitCode.BAD_INPUT and done.stderr.startswith("error: No such option")
+
+
+def _console(args: list[str], allocator_choice: str | None) -> subprocess.CompletedProcess:
+    """The console entry in a child under glibc's malloc, with ``HYPERCT_ALLOCATOR`` set."""
+    from hyperct.inference.heap import child_environment
+
+    env = child_environment(None)
+    env.pop("HYPERCT_PRELOADED", None)
+    if allocator_choice is not None:
+        env["HYPERCT_ALLOCATOR"] = allocator_choice
+    return subprocess.run([sys.executable, "-m", "hyperct.cli.main", *args], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="preloading is Linux's")
+def test_a_model_command_reruns_itself_under_tcmalloc_unless_glibc_is_chosen() -> None:
+    from hyperct.inference.heap import preload_library
+
+    if preload_library("tcmalloc") is None:
+        pytest.skip("libtcmalloc-minimal4 is not installed (make test installs it)")
+    rerun = _console(["-v", "predict", "--help"], None)
+    assert rerun.returncode == ExitCode.OK and "Usage: hyperct predict" in rerun.stdout
+    assert "predict runs under tcmalloc's malloc" in rerun.stderr
+    kept = _console(["-v", "predict", "--help"], "glibc")
+    assert kept.returncode == ExitCode.OK and "predict runs under glibc's malloc" in kept.stderr
+
+
+def test_a_bad_allocator_choice_is_a_bad_input_of_model_commands_only() -> None:
+    bad = _console(["predict", "--help"], "fast")
+    assert bad.returncode == ExitCode.BAD_INPUT
+    assert bad.stderr == ("error: HYPERCT_ALLOCATOR='fast' is not one of auto, glibc, tcmalloc, "
+                          "jemalloc\n")
+    assert _console(["tasks"], "fast").returncode == ExitCode.OK
+
+
+def test_called_from_python_a_command_never_replaces_the_process(capsys, caplog) -> None:
+    with caplog.at_level(logging.DEBUG, logger="hyperct.cli.main"):
+        assert main(["predict", "--help"]) == ExitCode.OK
+    assert "Usage: hyperct predict" in capsys.readouterr().out
+    assert "runs under" not in caplog.text

@@ -86,6 +86,62 @@ def test_the_allocator_is_said_once_per_process(caplog):
     said = [r.getMessage() for r in caplog.records if "CPU memory allocator" in r.getMessage()]
     assert len(said) == 1
     if allocator() == "glibc":
-        assert "glibc" in said[0] and "LD_PRELOAD=libtcmalloc_minimal.so.4" in said[0]
+        assert "glibc" in said[0] and "libtcmalloc-minimal4" in said[0]
+        assert "HYPERCT_ALLOCATOR=glibc" in said[0]
     else:
         assert said[0].endswith(allocator())
+
+
+@pytest.fixture
+def glibc_with_tcmalloc_installed(monkeypatch):
+    """A process under glibc's malloc on a machine that has tcmalloc and not jemalloc."""
+    from hyperct.inference import heap
+
+    monkeypatch.setattr(heap, "allocator", lambda: "glibc")
+    monkeypatch.setattr(heap, "preload_library",
+                        lambda name: "libtcmalloc_minimal.so.4" if name == "tcmalloc" else None)
+    monkeypatch.setattr(sys, "platform", "linux")
+
+
+def test_by_default_a_command_reruns_under_tcmalloc_keeping_the_users_preload(
+    glibc_with_tcmalloc_installed,
+):
+    from hyperct.inference.heap import preload_environment
+
+    env = preload_environment({"PATH": "/bin", "LD_PRELOAD": "libmine.so"})
+    assert env == {"PATH": "/bin", "LD_PRELOAD": "libtcmalloc_minimal.so.4 libmine.so",
+                   "HYPERCT_PRELOADED": "tcmalloc"}
+    assert preload_environment({"HYPERCT_ALLOCATOR": "tcmalloc"})["LD_PRELOAD"] == (
+        "libtcmalloc_minimal.so.4")
+
+
+def test_glibc_chosen_or_an_allocator_running_means_no_rerun(glibc_with_tcmalloc_installed,
+                                                             monkeypatch):
+    from hyperct.inference import heap
+
+    assert heap.preload_environment({"HYPERCT_ALLOCATOR": "glibc"}) is None
+    monkeypatch.setattr(heap, "allocator", lambda: "jemalloc")
+    assert heap.preload_environment({}) is None
+
+
+def test_a_preload_the_loader_ignored_is_not_asked_for_again(glibc_with_tcmalloc_installed,
+                                                             caplog):
+    from hyperct.inference.heap import preload_environment
+
+    assert preload_environment({"HYPERCT_PRELOADED": "tcmalloc"}) is None
+    assert "did not preload libtcmalloc_minimal.so.4" in caplog.text
+
+
+def test_auto_without_tcmalloc_runs_glibc_but_a_named_missing_allocator_is_an_error(
+    glibc_with_tcmalloc_installed, monkeypatch,
+):
+    from hyperct.inference import heap
+
+    with pytest.raises(ValueError, match="HYPERCT_ALLOCATOR=jemalloc: jemalloc is not installed "
+                                         r"\(Debian: apt-get install libjemalloc2\)"):
+        heap.preload_environment({"HYPERCT_ALLOCATOR": "jemalloc"})
+    with pytest.raises(ValueError, match="HYPERCT_ALLOCATOR='tc' is not one of auto, glibc, "
+                                         "tcmalloc, jemalloc"):
+        heap.preload_environment({"HYPERCT_ALLOCATOR": "tc"})
+    monkeypatch.setattr(heap, "preload_library", lambda name: None)
+    assert heap.preload_environment({}) is None

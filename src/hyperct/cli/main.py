@@ -10,6 +10,7 @@ into one ``error:`` line and the exit code (0 ok, 1 failed items, 2 bad input, 3
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +20,14 @@ from typer.core import TyperGroup
 
 from hyperct import __version__
 from hyperct.cli.errors import ExitCode, exit_code_for
+
+logger = logging.getLogger("hyperct.cli.main")  # also when run as __main__
+
+#: The commands that train or run a model: from the console script they re-run themselves under
+#: the allocator ``HYPERCT_ALLOCATOR`` chooses (:func:`hyperct.inference.heap.preload_environment`).
+MODEL_COMMANDS = frozenset(
+    {"train", "compare", "adapt", "anatomy", "predict", "explain", "serve", "demo"}
+)
 
 
 class _Group(TyperGroup):
@@ -59,6 +68,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
@@ -69,6 +79,22 @@ def _root(
     logging.getLogger().setLevel(level)  # also when a host application configured logging first
     # the HTTP client's one line per request (hyperct submit) only with --verbose
     logging.getLogger("httpx").setLevel(level if verbose else logging.WARNING)
+    if ctx.invoked_subcommand in MODEL_COMMANDS and (ctx.obj or {}).get("own_process"):
+        _rerun_under_allocator(ctx.invoked_subcommand)
+
+
+def _rerun_under_allocator(command: str) -> None:
+    """Replace this process by the same command under the preloaded allocator
+    ``HYPERCT_ALLOCATOR`` chooses (default: tcmalloc where installed), if it does not run it."""
+    from hyperct.inference.heap import allocator, preload_environment
+
+    environment = preload_environment(dict(os.environ))
+    if environment is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, [sys.executable, "-m", "hyperct.cli.main", *sys.argv[1:]],
+                  environment)
+    logger.debug("%s runs under %s's malloc", command, allocator())
 
 
 def _register() -> None:
@@ -119,8 +145,13 @@ _register()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command (``argv``: its arguments, default ``sys.argv[1:]``); return its exit code."""
-    return typer.main.get_command(app).main(args=argv, prog_name="hyperct", standalone_mode=False)
+    """Run one command (``argv``: its arguments, default ``sys.argv[1:]``); return its exit code.
+
+    Without ``argv`` (the console script, ``python -m hyperct.cli.main``) the process is the
+    command's own, so a model command may replace it to preload its allocator; called with
+    ``argv`` from another program, it never does."""
+    return typer.main.get_command(app).main(args=argv, prog_name="hyperct", standalone_mode=False,
+                                            obj={"own_process": argv is None})
 
 
 if __name__ == "__main__":

@@ -8,10 +8,12 @@ float32: 14.4 GB RSS for 9.8 GB live). :func:`return_freed_memory` serves every 
 per page of every new tensor (light checkpointing 11 -> 6.6 GB at 1.3x the step time, full
 6 -> 3.5 GB at 1.2-1.5x): for a machine that would otherwise run out of memory. Preloading
 tcmalloc instead (``LD_PRELOAD=libtcmalloc_minimal.so.4``, which a running process cannot do for
-itself) keeps the RSS near the live memory and is faster than glibc: no checkpointing 10.3 GB
-at 0.85x glibc's step time, full checkpointing 3.7 GB at 0.79x, and the 25-task prediction of
-a scan at 0.74x (one pass) and 0.88x (5 tasks per pass) glibc's time
-(``benchmarks/model_speed.py``).
+itself) keeps the RSS near the live memory and is faster than glibc: float32 on an AVX2 CPU, no
+checkpointing 10.3 GB at 0.85x glibc's step time, full checkpointing 3.7 GB at 0.79x, and the
+25-task prediction of a scan at 0.74x (one pass) and 0.88x (5 tasks per pass) glibc's time;
+bf16 on an AMX CPU, no checkpointing at 0.59x and the prediction (5 tasks per pass) at 0.62x
+(``benchmarks/model_speed.py``). So the model commands of the ``hyperct`` CLI re-run themselves
+under tcmalloc where it is installed (:func:`preload_environment`).
 """
 
 from __future__ import annotations
@@ -40,10 +42,17 @@ PRELOADABLE = {
     "tcmalloc": ("tcmalloc_minimal", "libtcmalloc-minimal4"),
     "jemalloc": ("jemalloc", "libjemalloc2"),
 }
+#: The environment variable that chooses the allocator of hyperct's model commands:
+#: ``auto`` (the default: tcmalloc where installed), ``glibc``, or a key of :data:`PRELOADABLE`.
+ALLOCATOR_VARIABLE = "HYPERCT_ALLOCATOR"
+#: Set in the environment of a command re-run under a preloaded allocator: which one it asked
+#: for, so a preload the dynamic loader ignored is not asked for again.
+PRELOADED_VARIABLE = "HYPERCT_PRELOADED"
 #: What a CPU process that trains or predicts under glibc's malloc is told.
-TCMALLOC_HINT = (f"preloading tcmalloc (LD_PRELOAD=libtcmalloc_minimal.so.4, Debian package "
-                 f"{PRELOADABLE['tcmalloc'][1]}) gave faster training steps and prediction and "
-                 f"a lower peak RSS (README, Training)")
+TCMALLOC_HINT = (f"hyperct's model commands run under tcmalloc where it is installed (Debian "
+                 f"package {PRELOADABLE['tcmalloc'][1]}; {ALLOCATOR_VARIABLE}=glibc keeps "
+                 f"glibc's): it gave faster training steps and prediction and a lower peak RSS "
+                 f"(README, Training)")
 
 
 class _MallInfo2(ctypes.Structure):
@@ -95,6 +104,35 @@ def child_environment(name: str | None) -> dict[str, str]:
                                f"(Debian: apt-get install {PRELOADABLE[name][1]})")
         env["LD_PRELOAD"] = library
     return env
+
+
+def preload_environment(environ: dict[str, str]) -> dict[str, str] | None:
+    """The environment to re-run this process's command in under the allocator that
+    :data:`ALLOCATOR_VARIABLE` in ``environ`` chooses, or None where it runs as it should:
+    glibc chosen, an allocator already preloaded (the user's ``LD_PRELOAD`` is kept), off
+    Linux, ``auto`` without tcmalloc installed, or a preload the loader ignored (a warning).
+    A preload is only possible at process start, so a command asks for it before its work.
+
+    Raises ValueError for an unknown choice, or a chosen allocator that is not installed."""
+    choice = environ.get(ALLOCATOR_VARIABLE, "auto")
+    choices = ("auto", "glibc", *PRELOADABLE)
+    if choice not in choices:
+        raise ValueError(f"{ALLOCATOR_VARIABLE}={choice!r} is not one of {', '.join(choices)}")
+    if choice == "glibc" or not sys.platform.startswith("linux") or allocator() in PRELOADABLE:
+        return None
+    wanted = "tcmalloc" if choice == "auto" else choice
+    library = preload_library(wanted)
+    if library is None:
+        if choice == "auto":
+            return None
+        raise ValueError(f"{ALLOCATOR_VARIABLE}={choice}: {choice} is not installed (Debian: "
+                         f"apt-get install {PRELOADABLE[choice][1]})")
+    if environ.get(PRELOADED_VARIABLE) == wanted:
+        logger.warning("%s=%s: the loader did not preload %s; running under glibc's malloc",
+                       ALLOCATOR_VARIABLE, choice, library)
+        return None
+    preload = " ".join(filter(None, [library, environ.get("LD_PRELOAD")]))
+    return {**environ, "LD_PRELOAD": preload, PRELOADED_VARIABLE: wanted}
 
 
 @functools.cache
