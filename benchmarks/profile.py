@@ -20,6 +20,7 @@ from typing import Any
 
 from benchmarks.floor import product_precision, result_name
 from benchmarks.record import save_result
+from hyperct.inference.heap import allocator
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +139,8 @@ def main() -> None:
         for row in rows:
             logger.info("%6.1f %%  %6d calls  %s", row["value"], row["calls"], row["metric"])
         notes = (
-            f"{what}; random ViT-B/16 {precision} weights at 144x144, {args.threads} threads; "
+            f"{what}; random ViT-B/16 {precision} weights at 144x144, {args.threads} threads, "
+            f"{allocator()}'s malloc; "
             f"{total_s:.2f} s self CPU in total; load average {load:.1f} on {os.cpu_count()} "
             "cores (shared machine: shares are meaningful, seconds less so)"
         )
