@@ -25,9 +25,7 @@ logger = logging.getLogger("hyperct.cli.main")  # also when run as __main__
 
 #: The commands that train or run a model: from the console script they re-run themselves under
 #: the allocator ``HYPERCT_ALLOCATOR`` chooses (:func:`hyperct.inference.heap.preload_environment`).
-MODEL_COMMANDS = frozenset(
-    {"train", "compare", "adapt", "anatomy", "predict", "explain", "serve", "demo"}
-)
+MODEL_COMMANDS = frozenset({"train", "compare", "predict", "explain", "serve", "demo"})
 
 
 class _Group(TyperGroup):
