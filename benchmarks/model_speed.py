@@ -11,7 +11,8 @@ libtcmalloc-minimal4) and are skipped, with a warning, where it is not installed
 Groups (``--groups``, default all): ``train`` (one training step, batch 2 x 55 images, two
 different tasks, forward + backward + AdamW step), ``predict`` (all 25 tasks of one scan with
 ``predict_all``, with and without the shared trunk), ``memory`` (peak RSS of a training step vs
-batch size). Each group is saved as ``benchmarks/results/model_speed_<group>.json``.
+batch size, under glibc and tcmalloc). Each group is saved as
+``benchmarks/results/model_speed_<group>.json``.
 
 Goals (issue 19), judged on ratios from the same run: a training step >= 3x faster than the
 authors' code (``vs_authors <= 1/3``; 8.2 s against the recorded 24.6 s), its peak RSS at batch
@@ -465,13 +466,15 @@ def bench_predict(
 
 def bench_memory(timeout_s: float, precision: str) -> list[dict[str, Any]]:
     rows = []
-    cases = [{"label": "bf16 weights + full checkpointing", "kind": "train",
+    cases = [{"label": "bf16 weights + full checkpointing" + label, "kind": "train",
               "precision": "bf16-weights", "checkpointing": "full", "batch": batch,
-              "warmup": 0, "repeats": 1} for batch in MEMORY_BATCHES]
-    for case in for_precision(cases, precision):
+              "warmup": 0, "repeats": 1, **extra}
+             for batch in MEMORY_BATCHES
+             for label, extra in (("", {}), (", tcmalloc", {"allocator": "tcmalloc"}))]
+    for case in installed(for_precision(cases, precision)):
         batch = case["batch"]
         result = _spawn(case, timeout_s)
-        logger.info("memory batch %d: %.2f GB", batch, result["peak_rss_gb"])
+        logger.info("memory batch %d, %s: %.2f GB", batch, case["label"], result["peak_rss_gb"])
         rows.append(
             _row(
                 f"train step peak RSS, batch {batch} x 55 images ({case['label']})",
