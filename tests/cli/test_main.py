@@ -141,7 +141,12 @@ def test_the_console_entry_exits_with_the_code(tmp_path) -> None:
     assert done.returncode == ExitCode.BAD_INPUT and done.stderr.startswith("error: No such option")
 
 
-def _console(args: list[str], allocator_choice: str | None) -> subprocess.CompletedProcess:
+#: The `hyperct` script pip wrote beside this interpreter (run with it, as its shebang would).
+SCRIPT = Path(sys.executable).with_name("hyperct")
+
+
+def _console(args: list[str], allocator_choice: str | None, entry: tuple[str, ...] = (
+        "-m", "hyperct.cli.main"), cwd: Path | None = None) -> subprocess.CompletedProcess:
     """The console entry in a child under glibc's malloc, with ``HYPERCT_ALLOCATOR`` set."""
     from hyperct.inference.heap import child_environment
 
@@ -149,21 +154,35 @@ def _console(args: list[str], allocator_choice: str | None) -> subprocess.Comple
     env.pop("HYPERCT_PRELOADED", None)
     if allocator_choice is not None:
         env["HYPERCT_ALLOCATOR"] = allocator_choice
-    return subprocess.run([sys.executable, "-m", "hyperct.cli.main", *args], env=env,
+    return subprocess.run([sys.executable, *entry, *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="preloading is Linux's")
-def test_a_model_command_reruns_itself_under_tcmalloc_unless_glibc_is_chosen() -> None:
+def _needs_tcmalloc() -> None:
     from hyperct.inference.heap import preload_library
 
-    if preload_library("tcmalloc") is None:
-        pytest.skip("libtcmalloc-minimal4 is not installed (make test installs it)")
+    if not sys.platform.startswith("linux") or preload_library("tcmalloc") is None:
+        pytest.skip("needs Linux and libtcmalloc-minimal4 (make test installs it)")
+
+
+def test_a_model_command_reruns_itself_under_tcmalloc_unless_glibc_is_chosen() -> None:
+    _needs_tcmalloc()
     rerun = _console(["-v", "predict", "--help"], None)
     assert rerun.returncode == ExitCode.OK and "Usage: hyperct predict" in rerun.stdout
     assert "predict runs under tcmalloc's malloc" in rerun.stderr
     kept = _console(["-v", "predict", "--help"], "glibc")
     assert kept.returncode == ExitCode.OK and "predict runs under glibc's malloc" in kept.stderr
+
+
+def test_the_console_script_reruns_itself_not_a_package_in_the_working_directory(tmp_path):
+    _needs_tcmalloc()
+    if not SCRIPT.is_file():
+        pytest.skip(f"no console script at {SCRIPT}")
+    (tmp_path / "hyperct").mkdir()
+    (tmp_path / "hyperct" / "__init__.py").write_text("raise SystemExit('the wrong hyperct')\n")
+    rerun = _console(["-v", "predict", "--help"], None, (str(SCRIPT),), cwd=tmp_path)
+    assert rerun.returncode == ExitCode.OK, rerun.stderr
+    assert "predict runs under tcmalloc's malloc" in rerun.stderr
 
 
 def test_a_bad_allocator_choice_is_a_bad_input_of_model_commands_only() -> None:

@@ -88,10 +88,14 @@ def _rerun_under_allocator(command: str) -> None:
 
     environment = preload_environment(dict(os.environ))
     if environment is not None:
+        # started as the console script: run that again, so that the import path stays its own
+        # (``-m`` would put the working directory first)
+        script = sys.argv[0]
+        entry = [script] if os.path.isfile(script) and not script.endswith(".py") else [
+            "-m", "hyperct.cli.main"]
         sys.stdout.flush()
         sys.stderr.flush()
-        os.execve(sys.executable, [sys.executable, "-m", "hyperct.cli.main", *sys.argv[1:]],
-                  environment)
+        os.execve(sys.executable, [sys.executable, *entry, *sys.argv[1:]], environment)
     logger.debug("%s runs under %s's malloc", command, allocator())
 
 
