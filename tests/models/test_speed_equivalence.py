@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hyperct.models.backbones import create_backbone
-from hyperct.models.lora import GeneratedLoRA
+from hyperct.models.lora import GeneratedLoRA, LoRALinear, StaticLoRA
 from model_helpers import scan_batch, tiny_hyperct
 
 
@@ -57,6 +57,34 @@ def test_in_place_lora_update_equals_the_recorded_one() -> None:
     )
     torch.testing.assert_close(in_place, expected)
     torch.testing.assert_close(recorded, expected)
+
+
+@pytest.mark.parametrize("recorded", [False, True], ids=["in_place", "autograd"])
+@pytest.mark.parametrize("kind", ["generated", "static"])
+def test_the_frozen_bias_added_in_the_lora_product_equals_the_plain_layer(
+    kind: str, recorded: bool
+) -> None:
+    torch.manual_seed(0)
+    base = torch.nn.Linear(8, 6)
+    source = GeneratedLoRA(8, 6, rank=2) if kind == "generated" else StaticLoRA(8, 6, rank=2)
+    if kind == "generated":
+        source.bind(torch.randn(2, 2, 8), torch.randn(2, 6, 2))
+    else:
+        torch.nn.init.normal_(source.lora_B)
+    layer = LoRALinear(base, source, alpha=1.0, dropout=0.0)  # scale 0.5: moved into B
+    x = torch.randn(4, 5, 8)
+    with torch.set_grad_enabled(recorded):
+        out = layer(x.requires_grad_(recorded))
+    lora_a, lora_b = source.lora_A, source.lora_B
+    if kind == "generated":
+        update = torch.cat([x[g * 2 : g * 2 + 2] @ lora_a[g].T @ lora_b[g].T for g in range(2)])
+    else:
+        update = x @ lora_a.T @ lora_b.T
+    expected = torch.nn.functional.linear(x, base.weight, base.bias) + 0.5 * update
+    torch.testing.assert_close(out.detach(), expected.detach())
+    if recorded:
+        out.sum().backward()
+        assert x.grad is not None and torch.isfinite(x.grad).all()
 
 
 def test_bf16_predict_all_matches_the_float32_reference_task_by_task() -> None:

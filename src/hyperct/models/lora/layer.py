@@ -53,11 +53,12 @@ class LoRALinear(nn.Module):
         return self.source.low(self.dropout(x))
 
     def project(self, x: torch.Tensor, low: torch.Tensor | None) -> torch.Tensor:
-        """The frozen layer on ``x`` plus the update from ``low`` (from :meth:`low_rank`)."""
-        out = nn.functional.linear(x, self.weight, self.bias)
+        """The frozen layer on ``x`` plus the update from ``low`` (from :meth:`low_rank`); with
+        an update, the bias is added in the update's product instead of by the frozen one."""
         if low is None:
-            return out
-        return self.source.add_low(out, low, self.scaling * self.dropout.rescale)
+            return nn.functional.linear(x, self.weight, self.bias)
+        out = nn.functional.linear(x, self.weight)
+        return self.source.add_low(out, low, self.scaling * self.dropout.rescale, self.bias)
 
     def merge(self) -> None:
         """Add ``(alpha / r) B A`` into the frozen weight (static sources), checking finiteness."""

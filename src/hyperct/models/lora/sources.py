@@ -6,7 +6,10 @@ Both add the scaled low-rank update ``scale * (x A^T) B^T`` to the frozen layer'
 steps, ``low`` (the rank-r product ``x A^T``, cheap to recompute) and ``add_low`` (times
 ``B^T``), fusing the scale and the addition into the second matmul (``addmm`` / ``baddbmm``: one
 pass over the output instead of three; in place when autograd does not record, so the output is
-not copied either), so the layer itself has no branch on where the weights come from.
+not copied either), so the layer itself has no branch on where the weights come from. The
+frozen layer's bias rides in the same product (a ones column beside ``x A^T``, the bias beside
+``scale * B^T``): a linear layer with a bias first copies it into every output row, a pass over
+the output that cost 0.22 s of a 4.6 s ViT-B prediction pass.
 """
 
 from __future__ import annotations
@@ -43,8 +46,24 @@ class LoRASource(nn.Module, ABC):
         """The rank-r product ``x A^T`` in the layout ``add_low`` takes (None: no update)."""
 
     @abstractmethod
-    def add_low(self, out: torch.Tensor, low: torch.Tensor, scale: float) -> torch.Tensor:
-        """``out + scale * low B^T`` for ``low`` from :meth:`low`."""
+    def add_low(
+        self, out: torch.Tensor, low: torch.Tensor, scale: float, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``out + scale * low B^T + bias`` for ``low`` from :meth:`low`."""
+
+
+def _with_bias(
+    low: torch.Tensor, lora_b_t: torch.Tensor, scale: float, bias: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """``low`` (..., n, r) and ``B^T`` (..., r, d_out) such that ``alpha * low' B'^T`` is
+    ``scale * low B^T + bias``: a ones column and the bias row appended, the scale moved into
+    ``B^T`` (exact at the default scale of 1)."""
+    if bias is None:
+        return low, lora_b_t, scale
+    ones = low.new_ones(*low.shape[:-1], 1)
+    row = bias.to(lora_b_t.dtype).expand(*lora_b_t.shape[:-2], 1, lora_b_t.shape[-1])
+    scaled = lora_b_t if scale == 1.0 else lora_b_t * scale
+    return torch.cat([low, ones], -1), torch.cat([scaled, row], -2), 1.0
 
     @abstractmethod
     def delta_weight(self) -> torch.Tensor:
@@ -63,8 +82,10 @@ class StaticLoRA(LoRASource):
     def low(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.linear(x, self.lora_A.to(x.dtype)).flatten(0, -2)
 
-    def add_low(self, out: torch.Tensor, low: torch.Tensor, scale: float) -> torch.Tensor:
-        lora_b = self.lora_B.to(low.dtype).t()
+    def add_low(
+        self, out: torch.Tensor, low: torch.Tensor, scale: float, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        low, lora_b, scale = _with_bias(low, self.lora_B.to(low.dtype).t(), scale, bias)
         flat = out.view(-1, out.shape[-1])
         if _recorded():
             return torch.addmm(flat, low, lora_b, alpha=scale).view(out.shape)
@@ -105,11 +126,15 @@ class GeneratedLoRA(LoRASource):
             x.reshape(groups, -1, x.shape[-1]), self.lora_A.to(x.dtype).transpose(1, 2)
         )
 
-    def add_low(self, out: torch.Tensor, low: torch.Tensor, scale: float) -> torch.Tensor:
+    def add_low(
+        self, out: torch.Tensor, low: torch.Tensor, scale: float, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if self.lora_B is None:
             raise ValueError("GeneratedLoRA.add_low: no LoRA B is bound")
         groups = low.shape[0]
-        lora_b = self.lora_B.to(low.dtype).transpose(1, 2)
+        low, lora_b, scale = _with_bias(
+            low, self.lora_B.to(low.dtype).transpose(1, 2), scale, bias
+        )
         grouped = out.view(groups, -1, out.shape[-1])
         if _recorded():
             return torch.baddbmm(grouped, low, lora_b, alpha=scale).view(out.shape)
