@@ -51,6 +51,10 @@ class LoRASource(nn.Module, ABC):
     ) -> torch.Tensor:
         """``out + scale * low B^T + bias`` for ``low`` from :meth:`low`."""
 
+    @abstractmethod
+    def delta_weight(self) -> torch.Tensor:
+        """``B A`` (d_out, d_in) for merging into the frozen weight; static sources only."""
+
 
 def _with_bias(
     low: torch.Tensor, lora_b_t: torch.Tensor, scale: float, bias: torch.Tensor | None
@@ -64,10 +68,6 @@ def _with_bias(
     row = bias.to(lora_b_t.dtype).expand(*lora_b_t.shape[:-2], 1, lora_b_t.shape[-1])
     scaled = lora_b_t if scale == 1.0 else lora_b_t * scale
     return torch.cat([low, ones], -1), torch.cat([scaled, row], -2), 1.0
-
-    @abstractmethod
-    def delta_weight(self) -> torch.Tensor:
-        """``B A`` (d_out, d_in) for merging into the frozen weight; static sources only."""
 
 
 class StaticLoRA(LoRASource):
