@@ -320,7 +320,8 @@ def run_child(case: dict[str, Any]) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
     fn = _train_step_fn(case) if case["kind"] == "train" else _predict_fn(case)
     times = []
-    floors = [measure_floor(product_precision())] if case.get("measure_floor") else []
+    precision = product_precision()
+    floors = [measure_floor(precision)] if case.get("measure_floor") else []
     with HeapPeak() as heap:
         for index in range(case["warmup"] + case["repeats"]):
             start = time.perf_counter()
@@ -328,7 +329,7 @@ def run_child(case: dict[str, Any]) -> dict[str, Any]:
             if index >= case["warmup"]:
                 times.append(time.perf_counter() - start)
     if floors:
-        floors.append(measure_floor(product_precision()))
+        floors.append(measure_floor(precision))
     rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
     heap_gb = None if heap.peak is None else round(heap.peak / 1e9, 3)
     return {"times_s": times, "peak_rss_gb": rss_gb, "peak_heap_gb": heap_gb,

@@ -151,7 +151,6 @@ def _console(args: list[str], allocator_choice: str | None, entry: tuple[str, ..
     from hyperct.inference.heap import child_environment
 
     env = child_environment(None)
-    env.pop("HYPERCT_PRELOADED", None)
     if allocator_choice is not None:
         env["HYPERCT_ALLOCATOR"] = allocator_choice
     return subprocess.run([sys.executable, *entry, *args], env=env, cwd=cwd,

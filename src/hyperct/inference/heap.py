@@ -95,8 +95,10 @@ def preload_library(name: str) -> str | None:
 
 def child_environment(name: str | None) -> dict[str, str]:
     """The environment of a child process that runs allocator ``name`` (None: glibc's malloc):
-    this process's, with its own ``LD_PRELOAD`` replaced."""
-    env = {key: value for key, value in os.environ.items() if key != "LD_PRELOAD"}
+    this process's, with its own ``LD_PRELOAD`` replaced and without the mark of a hyperct
+    re-run (:data:`PRELOADED_VARIABLE` describes this process's preload, not the child's)."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("LD_PRELOAD", PRELOADED_VARIABLE)}
     if name is not None:
         library = preload_library(name)
         if library is None:
