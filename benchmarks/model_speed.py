@@ -118,12 +118,10 @@ TRAIN_CASES: list[dict[str, Any]] = [
     },
 ]
 PREDICT_CASES: list[dict[str, Any]] = [
-    {"label": "autocast bf16, 25 tasks per pass", "precision": "autocast"},
-    {"label": "bf16 weights, 5 tasks per pass", "precision": "bf16-weights", "tasks_per_pass": 5},
-    {"label": "autocast bf16, 25 tasks per pass, tcmalloc", "precision": "autocast",
-     "allocator": "tcmalloc"},
-    {"label": "bf16 weights, 5 tasks per pass, tcmalloc", "precision": "bf16-weights",
-     "tasks_per_pass": 5, "allocator": "tcmalloc"},
+    {"label": "autocast bf16", "precision": "autocast"},
+    {"label": "bf16 weights", "precision": "bf16-weights"},
+    {"label": "autocast bf16, tcmalloc", "precision": "autocast", "allocator": "tcmalloc"},
+    {"label": "bf16 weights, tcmalloc", "precision": "bf16-weights", "allocator": "tcmalloc"},
     {"label": "bf16 weights, shared trunk K=8", "precision": "bf16-weights", "adapt_last_k": 8},
     {"label": "bf16 weights, shared trunk K=4", "precision": "bf16-weights", "adapt_last_k": 4},
 ]
@@ -222,7 +220,6 @@ def _build(case: dict[str, Any]) -> Any:
         checkpointing=case.get("checkpointing", "full"),
         adapt_last_k=case.get("adapt_last_k"),
         dropout=case.get("dropout", 0.05),
-        predict_tasks_per_pass=case.get("tasks_per_pass"),
     )
     return HyperCT(config)
 

@@ -86,16 +86,18 @@ def test_predict_all_equals_forward_over_each_task() -> None:
     torch.testing.assert_close(subset, looped[:, [4, 1]], rtol=1e-5, atol=1e-5)
 
 
-def test_predict_all_in_chunks_equals_one_pass() -> None:
+@pytest.mark.parametrize("per_pass", [2, None])
+def test_predict_all_under_autograd_in_batched_passes_equals_the_merged_one(
+    per_pass: int | None,
+) -> None:
     model = tiny_hyperct()
     images, mask = scan_batch()
-    chunked = copy.deepcopy(model)
-    chunked.config = dataclasses.replace(model.config, predict_tasks_per_pass=2)
-    model.config = dataclasses.replace(model.config, predict_tasks_per_pass=None)
+    model.config = dataclasses.replace(model.config, predict_tasks_per_pass=per_pass)
     with torch.no_grad():
-        torch.testing.assert_close(
-            chunked.predict_all(images, mask), model.predict_all(images, mask)
-        )
+        merged = model.predict_all(images, mask)
+    batched = model.predict_all(images, mask)
+    assert batched.requires_grad
+    torch.testing.assert_close(batched.detach(), merged, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("last_k", [1, 2])
@@ -114,9 +116,11 @@ def test_shared_trunk_runs_early_blocks_once_and_equals_the_full_computation(las
         shared = model.predict_all(images, mask)
         looped = torch.stack([model(images, mask, torch.full((3,), t)) for t in range(5)], dim=1)
     torch.testing.assert_close(shared, looped, rtol=1e-5, atol=1e-5)
-    predict_calls = calls[:3]
-    assert predict_calls[0] == (0, 12)  # 3 scans x 4 images, once for all 5 tasks
-    assert predict_calls[-1] == (2, 12 * 5)
+    trunk = 3 - last_k
+    # 3 scans x 4 images: the trunk once for all 5 tasks, then each task in a pass of its own
+    assert calls[:trunk] == [(index, 12) for index in range(trunk)]
+    adapted = [(index, 12) for _ in range(5) for index in range(trunk, 3)]
+    assert calls[trunk : trunk + 5 * last_k] == adapted
     assert len(model.module_names) == 6 * last_k
 
 

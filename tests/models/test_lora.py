@@ -158,3 +158,39 @@ def test_input_dropout_drops_at_p_in_every_byte_of_a_random_word() -> None:
     by_byte = (out[: 8 * 40_000] == 0).float().view(-1, 8).mean(dim=0)
     assert (by_byte - dropout.p).abs().max().item() < 0.006
     assert not torch.equal(dropout(x), out)
+
+
+@pytest.mark.parametrize("kind", ["generated", "static"])
+def test_one_update_is_merged_on_the_fly_for_inference_and_equals_the_added_one(kind: str) -> None:
+    base = _linear()
+    source = GeneratedLoRA(12, 10, rank=3) if kind == "generated" else StaticLoRA(12, 10, rank=3)
+    if kind == "generated":
+        source.bind(torch.randn(1, 3, 12), torch.randn(1, 10, 3))
+    else:
+        nn.init.normal_(source.lora_B)
+    layer = LoRALinear(base, source, alpha=6.0, dropout=0.0)
+    x = torch.randn(4, 5, 12)
+    with torch.no_grad():
+        assert layer.low_rank(x) is None
+        merged = layer(x)
+        assert not torch.equal(layer.applied_weight(), base.weight)
+    added = layer(x)
+    assert layer.low_rank(x) is not None
+    torch.testing.assert_close(merged, added.detach(), rtol=1e-5, atol=1e-5)
+    assert torch.equal(layer.applied_weight(), base.weight)
+
+
+def test_no_merge_on_the_fly_for_several_groups_or_with_dropout() -> None:
+    source = GeneratedLoRA(12, 10, rank=3)
+    layer = LoRALinear(_linear(), source, alpha=6.0, dropout=0.1)
+    x = torch.randn(4, 5, 12)
+    source.bind(torch.randn(2, 3, 12), torch.randn(2, 10, 3))
+    with torch.no_grad():
+        assert layer.low_rank(x) is not None
+        source.bind(torch.randn(1, 3, 12), torch.randn(1, 10, 3))
+        layer.train()
+        assert layer.low_rank(x) is not None
+        layer.eval()
+        assert layer.low_rank(x) is None
+        source.unbind()
+        assert layer.applied_weight() is layer.weight

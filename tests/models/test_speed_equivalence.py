@@ -170,3 +170,21 @@ def test_light_checkpointing_recomputes_with_its_own_pass_lora() -> None:
     assert alone.keys() == interleaved.keys()
     for name, grad in alone.items():
         torch.testing.assert_close(interleaved[name], grad, rtol=1e-5, atol=1e-6)
+
+
+def test_rope_rotation_backward_is_its_transpose() -> None:
+    from hyperct.models.backbones.dinov3 import _full_rope, _Rotation
+
+    torch.manual_seed(0)
+    length, heads, head_dim = 7, 2, 8
+    angles = torch.rand(length - 2, head_dim // 2, dtype=torch.float64) * 6
+    angles = torch.cat([angles, angles], -1)
+    cos, sin = _full_rope((angles.cos(), angles.sin()), length, heads)
+    x = torch.randn(3, length, heads * head_dim, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(_Rotation.apply, (x, cos, sin))
+    halves = x.detach().view(3, length, heads, 2, head_dim // 2)
+    rotate_half = torch.cat([-halves[..., 1, :], halves[..., 0, :]], -1).flatten(-2)
+    full_cos = torch.cat([torch.ones(2, head_dim, dtype=torch.float64), angles.cos()])
+    full_sin = torch.cat([torch.zeros(2, head_dim, dtype=torch.float64), angles.sin()])
+    expected = x.detach() * full_cos.repeat(1, heads) + rotate_half * full_sin.repeat(1, heads)
+    torch.testing.assert_close(_Rotation.apply(x.detach(), cos, sin), expected)

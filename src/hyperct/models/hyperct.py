@@ -67,10 +67,10 @@ class HyperCTConfig(DictConfig):
             LoRA layer's dropped input from them: about half the saved tensors of no
             checkpointing at 1.0-1.1x its time, though its peak RSS (6.5 GB at batch 2 x 55)
             is above selective's (5.6 GB): see benchmarks/model_speed.py.
-        predict_tasks_per_pass: tasks per batched pass in ``predict_all`` (None: all at once).
-            5 predicted the 25 tasks of a ViT-B scan in 231 s at 2.7 GB peak RSS, against 265 s
-            and 8.2 GB for all at once (float32, 2-core CPU; benchmarks/model_speed.py), and a
-            pass's memory grows with the scans of a batch times its tasks.
+        predict_tasks_per_pass: tasks per batched pass in ``predict_all`` under autograd or in
+            training mode (None: all at once); a pass's memory grows with the scans of a batch
+            times its tasks. Prediction (no autograd, eval mode) runs one task per pass with its
+            LoRA merged on the fly, whatever this says.
     """
 
     backbone: str = "dinov3-vitb16"
@@ -229,10 +229,14 @@ class HyperCT(nn.Module):
         image_mask: torch.Tensor | None = None,
         tasks: Sequence[int] | None = None,
     ) -> torch.Tensor:
-        """Logits (B, T) of every task in ``tasks`` (default: all) in batched passes.
+        """Logits (B, T) of every task in ``tasks`` (default: all).
 
         Blocks before the first adapted block run once per scan and are shared by all tasks.
-        Call it under ``torch.inference_mode()`` for prediction.
+        Call it under ``torch.inference_mode()`` for prediction: then (in eval mode) each task
+        runs on all scans of the batch in a pass of its own, with its LoRA merged into the
+        weights on the fly (see :class:`~hyperct.models.lora.LoRALinear`), so every adapted
+        layer is one plain matmul. Under autograd the tasks run in batched passes of
+        ``predict_tasks_per_pass``, each layer adding every task's update to the frozen product.
         """
         if image_mask is None:
             raise ValueError("HyperCT.predict_all needs the image_mask of the packed images")
@@ -243,38 +247,45 @@ class HyperCT(nn.Module):
         hidden, _ = run_blocks(
             self.backbone, hidden, rope, RunSpec(0, trunk_stop, grad_from=self.backbone.num_blocks)
         )
-        per_pass = self.config.predict_tasks_per_pass or len(task_list)
-        chunks = [task_list[i : i + per_pass] for i in range(0, len(task_list), per_pass)]
-        logits = [
-            self._predict_chunk(hidden, rope, images.shape[:2], image_mask, chunk)
-            for chunk in chunks
+        task_ids = torch.tensor(task_list, device=hidden.device)
+        pairs = self.hypernetwork(task_ids, dtype=self.backbone.dtype)
+        merged = not torch.is_grad_enabled() and not self.training
+        per_pass = 1 if merged else self.config.predict_tasks_per_pass or len(task_list)
+        features = [
+            self._pass_features(
+                hidden,
+                rope,
+                images.shape[:2],
+                image_mask,
+                task_ids[start : start + per_pass],
+                [
+                    (lora_a[start : start + per_pass], lora_b[start : start + per_pass])
+                    for lora_a, lora_b in pairs
+                ],
+            )
+            for start in range(0, len(task_list), per_pass)
         ]
-        return torch.cat(logits, dim=1)
+        return self.head(torch.cat(features, dim=1), task_ids[None].expand(len(images), -1))
 
-    def _predict_chunk(
+    def _pass_features(
         self,
         trunk: torch.Tensor,
         rope: tuple[torch.Tensor, torch.Tensor],
         shape: torch.Size,
         image_mask: torch.Tensor,
-        tasks: list[int],
+        task_ids: torch.Tensor,
+        pairs: list[LoRAPair],
     ) -> torch.Tensor:
-        batch, count = shape[0], len(tasks)
-        task_ids = torch.tensor(tasks, device=trunk.device)
-        pairs = self.hypernetwork(
-            task_ids,
-            gather=torch.arange(count, device=trunk.device).repeat(batch),
-            dtype=self.backbone.dtype,
-        )
-        length, width = trunk.shape[1:]
-        hidden = trunk.unflatten(0, shape)[:, None].expand(batch, count, shape[1], length, width)
-        hidden = hidden.reshape(-1, length, width)
+        """The scan features (B, len(task_ids), C) of one pass, with ``pairs`` those tasks'
+        LoRA: the tokens task-major, so that each task's LoRA group is every image of the
+        batch (one group, and a mergeable update, per task)."""
+        batch, count = shape[0], len(task_ids)
+        hidden = trunk[None].expand(count, *trunk.shape).flatten(0, 1)
         hidden, _ = run_blocks(
             self.backbone, hidden, rope, self._run_spec(self.adapted_blocks[0], pairs)
         )
-        cls = self.backbone.final_norm(hidden)[:, 0].unflatten(0, (batch, count, shape[1]))
-        mask = image_mask[:, None].expand(batch, count, shape[1])
-        return self.head(masked_mean(cls, mask), task_ids[None].expand(batch, count))
+        cls = self.backbone.final_norm(hidden)[:, 0].unflatten(0, (count, *shape)).transpose(0, 1)
+        return masked_mean(cls, image_mask[:, None].expand(batch, count, shape[1]))
 
     # ----------------------------------------------------------------- helpers
     def _run_spec(self, start: int, pairs: list[LoRAPair]) -> RunSpec:

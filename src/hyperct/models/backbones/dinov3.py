@@ -25,6 +25,7 @@ from hyperct.models.backbones.weights import (
     read_state_dict,
     state_dict_sha256,
 )
+from hyperct.models.kernels import linear
 from hyperct.models.lora.layer import LoRALinear
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ class DINOv3Backbone(nn.Module):
         self.pretrained = state is not None
         self.vit.requires_grad_(False)
         self.frozen_keys = frozenset(self.vit.state_dict())
+        self._exact_gelu = config.hidden_act == "gelu"
         self._identity: BackboneIdentity | None = None
         self.train(False)
 
@@ -155,11 +157,13 @@ class DINOv3Backbone(nn.Module):
         """Run transformer block ``index`` on tokens (M, L, C).
 
         The same arithmetic as transformers' ``DINOv3ViTLayer`` (the backbone is always in eval
-        mode: no drop path, no attention dropout) in fewer passes over the tokens: RoPE without
-        splitting and concatenating and with the attention scale folded into the query's
-        tables, layer scale and residual in one ``addcmul`` each. Attention is SDPA when autograd
-        does not record (its float32 scores are the more exact) and two matmuls and a softmax
-        when it does: on CPU their backward is 2-3x faster than SDPA's.
+        mode: no drop path, no attention dropout) in fewer passes over the tokens: RoPE in two
+        passes (:class:`_Rotation`) with the attention scale folded into the query's tables,
+        layer scale and residual in one ``addcmul`` each, and where autograd does not record
+        the MLP's GELU inside its first matmul (:func:`hyperct.models.kernels.linear`).
+        Attention is SDPA when autograd does not record (its float32 scores are the more exact)
+        and two matmuls and a softmax when it does: on CPU their backward is 2-3x faster than
+        SDPA's.
 
         The cheap pieces ahead of the frozen linear layers (a norm or GELU and the LoRA
         layers' dropout and rank-r product, see :func:`_prepare`) run through ``segment``,
@@ -179,10 +183,10 @@ class DINOv3Backbone(nn.Module):
             return x.view(batch, length, heads, -1).transpose(1, 2)
 
         query, key, value = (_project(m, normed, low) for m, low in zip(qkv, lows))
-        cos, sin = _full_rope(rope, length)
+        cos, sin = _full_rope(rope, length, heads)
         scale = attention.scaling
-        query = _rotate(split_heads(query), cos * scale, sin * scale)
-        key = _rotate(split_heads(key), cos, sin)
+        query = split_heads(_Rotation.apply(query, cos * scale, sin * scale))
+        key = split_heads(_Rotation.apply(key, cos, sin))
         value = split_heads(value)
         if torch.is_grad_enabled():
             mixed = torch.matmul(torch.matmul(query, key.transpose(-1, -2)).softmax(-1), value)
@@ -193,8 +197,12 @@ class DINOv3Backbone(nn.Module):
         mixed = _project(attention.o_proj, mixed, low)
         hidden = torch.addcmul(hidden, mixed, block.layer_scale1.lambda1)
         normed, (low,) = segment(_prepare, block.norm2, (mlp.up_proj,), hidden)
-        up = _project(mlp.up_proj, normed, low)
-        activated, (low,) = segment(_prepare, mlp.act_fn, (mlp.down_proj,), up)
+        if torch.is_grad_enabled() or not self._exact_gelu:
+            up = _project(mlp.up_proj, normed, low)
+            activated, (low,) = segment(_prepare, mlp.act_fn, (mlp.down_proj,), up)
+        else:
+            activated = _project(mlp.up_proj, normed, low, gelu=True)
+            _, (low,) = _prepare(None, (mlp.down_proj,), activated)
         down = _project(mlp.down_proj, activated, low)
         return torch.addcmul(hidden, down, block.layer_scale2.lambda1)
 
@@ -243,14 +251,22 @@ def _prepare(
     return (None if op is None else y), lows
 
 
-def _project(module: nn.Module, x: torch.Tensor, low: torch.Tensor | None) -> torch.Tensor:
-    """A linear layer of the block on ``x``, with the LoRA update from ``low`` if it has one."""
-    return module.project(x, low) if isinstance(module, LoRALinear) else module(x)
+def _project(
+    module: nn.Module, x: torch.Tensor, low: torch.Tensor | None, gelu: bool = False
+) -> torch.Tensor:
+    """A linear layer of the block on ``x``, with the LoRA update from ``low`` if it has one,
+    and the exact GELU after it if ``gelu`` (fused into the matmul where that pays)."""
+    if isinstance(module, LoRALinear) and low is not None:
+        out = module.project(x, low)
+        return nn.functional.gelu(out) if gelu else out
+    weight = module.applied_weight() if isinstance(module, LoRALinear) else module.weight
+    return linear(x, weight, module.bias, gelu=gelu)
 
 
-def _full_rope(rope: Rope, length: int) -> Rope:
-    """RoPE tables over all ``length`` tokens: identity (cos 1, sin 0) on the prefix tokens, and
-    the sine's first half negated, so :func:`_rotate` needs no split and no concatenation."""
+def _full_rope(rope: Rope, length: int, heads: int) -> Rope:
+    """RoPE tables (length, heads, 2, head_dim / 2) over all ``length`` tokens for
+    :class:`_Rotation`: identity (cos 1, sin 0) on the prefix tokens, the sine's first half
+    negated, and repeated for each head, so that the rotation broadcasts over the images only."""
     cos, sin = rope
     prefix = length - cos.shape[0]
     half = sin.shape[-1] // 2
@@ -258,14 +274,40 @@ def _full_rope(rope: Rope, length: int) -> Rope:
     sin = torch.cat(
         [sin.new_zeros(prefix, sin.shape[-1]), torch.cat([-sin[:, :half], sin[:, half:]], -1)]
     )
-    return cos, sin
+    return tuple(  # type: ignore[return-value]
+        table.unflatten(-1, (2, half))[:, None].expand(length, heads, 2, half).contiguous()
+        for table in (cos, sin)
+    )
+
+
+class _Rotation(torch.autograd.Function):
+    """RoPE on tokens (M, L, heads * head_dim) with the tables of :func:`_full_rope`:
+    ``x cos + rotate_half(x) sin`` in two passes over the tokens (the product with the cosine,
+    then each half's multiply-add with the other half), where a swapped copy, a product and a
+    multiply-add took three: 9.6 against 16.7 ms for the query of a 5-task ViT-B pass. The
+    rotation is orthogonal, so its backward rotates by the negated sine, out of place: torchjd's
+    Jacobians run backward under ``vmap``, which has no batching rule for the in-place halves."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(cos, sin)
+        return _rotate(x, cos, sin)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        cos, sin = ctx.saved_tensors
+        halves = grad.reshape(*grad.shape[:-1], *cos.shape[1:])
+        swapped = halves.flip(-2)
+        return torch.addcmul(halves * cos, swapped, sin, value=-1).view(grad.shape), None, None
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """``x cos + rotate_half(x) sin`` with the signed sine of :func:`_full_rope`: the halves of
-    the last axis swapped (one pass), then one multiply and one fused multiply-add."""
-    swapped = x.unflatten(-1, (2, -1)).flip(-2).flatten(-2)
-    return torch.addcmul(x * cos, swapped, sin)
+    """The forward rotation, in place on a fresh product (autograd does not record here)."""
+    halves = x.reshape(*x.shape[:-1], *cos.shape[1:])
+    out = torch.mul(halves, cos)
+    out[..., 0, :].addcmul_(halves[..., 1, :], sin[..., 0, :])
+    out[..., 1, :].addcmul_(halves[..., 0, :], sin[..., 1, :])
+    return out.view(x.shape)
 
 
 def build_dinov3(name: str, weights: str | Path | None = None, **overrides: Any) -> DINOv3Backbone:

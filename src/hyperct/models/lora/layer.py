@@ -1,7 +1,11 @@
 """A LoRA-wrapped linear layer: ``y = W x + b + (alpha / r) * (dropout(x) A^T) B^T``.
 
 The wrapper keeps the frozen ``weight`` and ``bias`` under their original names, so the backbone's
-state dict keys (and its weight hash) are unchanged by wrapping.
+state dict keys (and its weight hash) are unchanged by wrapping. Where autograd does not record,
+dropout is off and one update applies to every input (one task's generated LoRA, or a static
+one), the update is merged into a copy of the weight on the fly, ``W + (alpha / r) B A`` in one
+``addmm`` (about 0.1 ms for a 768 x 768 weight at rank 16), and the layer runs as a plain linear
+layer: its two rank-r products and their pass over the output are gone.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import logging
 import torch
 from torch import nn
 
+from hyperct.models.kernels import linear
 from hyperct.models.lora.dropout import InputDropout
 from hyperct.models.lora.sources import LoRASource
 
@@ -43,12 +48,13 @@ class LoRALinear(nn.Module):
         return self.project(x, self.low_rank(x))
 
     def low_rank(self, x: torch.Tensor) -> torch.Tensor | None:
-        """Dropout and the first LoRA product ``dropout(x) A^T`` (None when merged or unbound).
+        """Dropout and the first LoRA product ``dropout(x) A^T`` (None when merged, merged on the
+        fly, or unbound: then :meth:`applied_weight` is all there is to apply).
 
         Elementwise work and a rank-r product: the part of the layer a block may recompute in
         backward instead of keeping the dropped input (see ``DINOv3Backbone.run_block``).
         """
-        if self.merged:
+        if self.merged or self._merges_on_the_fly():
             return None
         return self.source.low(self.dropout(x))
 
@@ -56,28 +62,55 @@ class LoRALinear(nn.Module):
         """The frozen layer on ``x`` plus the update from ``low`` (from :meth:`low_rank`); with
         an update, the bias is added in the update's product instead of by the frozen one."""
         if low is None:
-            return nn.functional.linear(x, self.weight, self.bias)
+            return linear(x, self.applied_weight(), self.bias)
         out = nn.functional.linear(x, self.weight)
         return self.source.add_low(out, low, self.scaling * self.dropout.rescale, self.bias)
 
+    def applied_weight(self) -> torch.Tensor:
+        """The weight to apply when :meth:`low_rank` gives no update: the frozen weight, with the
+        update merged in when it is merged on the fly."""
+        if self.merged or not self._merges_on_the_fly():
+            return self.weight
+        return self._with_update(1.0)
+
+    def _merges_on_the_fly(self) -> bool:
+        return (
+            not torch.is_grad_enabled()
+            and not self.dropout.active
+            and self.source.factors() is not None
+        )
+
+    def _with_update(self, sign: float) -> torch.Tensor:
+        """``W + sign * (alpha / r) B A`` in one ``addmm`` (rounded once in the weight's dtype)."""
+        factors = self.source.factors()
+        if factors is None:
+            raise TypeError(
+                "a generated (per-sample) LoRA bound to several groups, or unbound, has no single "
+                "update to merge into the frozen weight; use HyperCT.generate_lora(task_ids) to "
+                "get each task's A and B"
+            )
+        lora_b, lora_a = (factor.to(self.weight.dtype) for factor in factors)
+        with torch.no_grad():
+            return torch.addmm(self.weight, lora_b, lora_a, alpha=sign * self.scaling)
+
     def merge(self) -> None:
-        """Add ``(alpha / r) B A`` into the frozen weight (static sources), checking finiteness."""
+        """Add ``(alpha / r) B A`` into the frozen weight, checking finiteness."""
         if self.merged:
             return
-        delta = self.scaling * self.source.delta_weight().to(self.weight.dtype)
-        if not torch.isfinite(delta).all():
+        merged = self._with_update(1.0)
+        if not torch.isfinite(merged).all():
             raise ValueError("LoRA update has non-finite values; refusing to merge it")
         with torch.no_grad():
-            self.weight.add_(delta)
+            self.weight.copy_(merged)
         self.merged = True
 
     def unmerge(self) -> None:
         """Subtract the merged update again (exact up to float rounding)."""
         if not self.merged:
             return
-        delta = self.scaling * self.source.delta_weight().to(self.weight.dtype)
+        restored = self._with_update(-1.0)
         with torch.no_grad():
-            self.weight.sub_(delta)
+            self.weight.copy_(restored)
         if not torch.isfinite(self.weight).all():
             raise ValueError("weight became non-finite while unmerging LoRA")
         self.merged = False

@@ -9,7 +9,9 @@ pass over the output instead of three; in place when autograd does not record, s
 not copied either), so the layer itself has no branch on where the weights come from. The
 frozen layer's bias rides in the same product (a ones column beside ``x A^T``, the bias beside
 ``scale * B^T``): a linear layer with a bias first copies it into every output row, a pass over
-the output that cost 0.22 s of a 4.6 s ViT-B prediction pass.
+the output that cost 0.22 s of a 4.6 s ViT-B prediction pass. Where one update applies to every
+input (a static source, or a generated one bound to a single group), ``factors`` gives its B and A
+for merging into the frozen weight.
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ class LoRASource(nn.Module, ABC):
         """``out + scale * low B^T + bias`` for ``low`` from :meth:`low`."""
 
     @abstractmethod
-    def delta_weight(self) -> torch.Tensor:
-        """``B A`` (d_out, d_in) for merging into the frozen weight; static sources only."""
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``B`` (d_out, r) and ``A`` (r, d_in) of the one update that applies to every input,
+        for merging into the frozen weight; None where there is no such single update."""
 
 
 def _with_bias(
@@ -92,8 +95,8 @@ class StaticLoRA(LoRASource):
         flat.addmm_(low, lora_b, alpha=scale)
         return out
 
-    def delta_weight(self) -> torch.Tensor:
-        return self.lora_B @ self.lora_A
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.lora_B, self.lora_A
 
 
 class GeneratedLoRA(LoRASource):
@@ -132,17 +135,15 @@ class GeneratedLoRA(LoRASource):
         if self.lora_B is None:
             raise ValueError("GeneratedLoRA.add_low: no LoRA B is bound")
         groups = low.shape[0]
-        low, lora_b, scale = _with_bias(
-            low, self.lora_B.to(low.dtype).transpose(1, 2), scale, bias
-        )
+        low, lora_b, scale = _with_bias(low, self.lora_B.to(low.dtype).transpose(1, 2), scale, bias)
         grouped = out.view(groups, -1, out.shape[-1])
         if _recorded():
             return torch.baddbmm(grouped, low, lora_b, alpha=scale).view(out.shape)
         grouped.baddbmm_(low, lora_b, alpha=scale)
         return out
 
-    def delta_weight(self) -> torch.Tensor:
-        raise TypeError(
-            "a generated (per-sample) LoRA cannot be merged into the frozen weight; use "
-            "HyperCT.generate_lora(task_ids) to get each task's A and B"
-        )
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The bound update when it is a single group's (None: unbound, or several groups)."""
+        if self.lora_A is None or self.lora_B is None or self.lora_A.shape[0] != 1:
+            return None
+        return self.lora_B[0], self.lora_A[0]
