@@ -42,7 +42,8 @@ def _model(checkpointing: str) -> Any:
 
 
 def predict_fn(images: int, tasks: int) -> Callable[[], None]:
-    """``predict_all`` of ``tasks`` tasks on one scan of ``images`` images, in one pass."""
+    """``predict_all`` of ``tasks`` tasks on one scan of ``images`` images (each task in a
+    pass of its own, its LoRA merged into the weights)."""
     import torch
 
     model = _model(checkpointing="none").eval()
@@ -126,7 +127,7 @@ def main() -> None:
     for part in args.parts:
         if part == "predict":
             fn = predict_fn(args.images, args.tasks)
-            what = f"predict_all, {args.tasks} tasks in one pass, 1 x {args.images} images"
+            what = f"predict_all, {args.tasks} tasks, 1 x {args.images} images"
         elif part == "train":
             fn = train_fn(args.images, args.checkpointing)
             what = (
