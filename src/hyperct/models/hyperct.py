@@ -249,8 +249,9 @@ class HyperCT(nn.Module):
         )
         task_ids = torch.tensor(task_list, device=hidden.device)
         pairs = self.hypernetwork(task_ids, dtype=self.backbone.dtype)
-        merged = not torch.is_grad_enabled() and not self.training
-        per_pass = 1 if merged else self.config.predict_tasks_per_pass or len(task_list)
+        # A task's LoRA merges into the weights only where it is the one update of its pass.
+        merging = not torch.is_grad_enabled() and not self.training
+        per_pass = 1 if merging else self.config.predict_tasks_per_pass or len(task_list)
         features = [
             self._pass_features(
                 hidden,

@@ -135,7 +135,9 @@ class GeneratedLoRA(LoRASource):
         if self.lora_B is None:
             raise ValueError("GeneratedLoRA.add_low: no LoRA B is bound")
         groups = low.shape[0]
-        low, lora_b, scale = _with_bias(low, self.lora_B.to(low.dtype).transpose(1, 2), scale, bias)
+        low, lora_b, scale = _with_bias(
+            low, self.lora_B.to(low.dtype).transpose(1, 2), scale, bias
+        )
         grouped = out.view(groups, -1, out.shape[-1])
         if _recorded():
             return torch.baddbmm(grouped, low, lora_b, alpha=scale).view(out.shape)
