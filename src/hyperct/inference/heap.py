@@ -11,7 +11,7 @@ tcmalloc instead (``LD_PRELOAD=libtcmalloc_minimal.so.4``, which a running proce
 itself) keeps the RSS near the live memory and is faster than glibc: float32 on an AVX2 CPU, no
 checkpointing 10.3 GB at 0.85x glibc's step time, full checkpointing 3.7 GB at 0.79x, and the
 25-task prediction of a scan at 0.74x (one pass) and 0.88x (5 tasks per pass) glibc's time;
-bf16 on an AMX CPU, no checkpointing at 0.59x and the prediction (5 tasks per pass) at 0.56x
+bf16 on an AMX CPU, no checkpointing at 0.60x and the 25-task prediction at 0.93x
 (``benchmarks/model_speed.py``). So the model commands of the ``hyperct`` CLI re-run themselves
 under tcmalloc where it is installed (:func:`preload_environment`).
 """

@@ -256,11 +256,9 @@ def _project(
 ) -> torch.Tensor:
     """A linear layer of the block on ``x``, with the LoRA update from ``low`` if it has one,
     and the exact GELU after it if ``gelu`` (fused into the matmul where that pays)."""
-    if isinstance(module, LoRALinear) and low is not None:
-        out = module.project(x, low)
-        return nn.functional.gelu(out) if gelu else out
-    weight = module.applied_weight() if isinstance(module, LoRALinear) else module.weight
-    return linear(x, weight, module.bias, gelu=gelu)
+    if isinstance(module, LoRALinear):
+        return module.project(x, low, gelu=gelu)
+    return linear(x, module.weight, module.bias, gelu=gelu)
 
 
 def _full_rope(rope: Rope, length: int, heads: int) -> Rope:
@@ -296,14 +294,19 @@ class _Rotation(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         cos, sin = ctx.saved_tensors
-        halves = grad.reshape(*grad.shape[:-1], *cos.shape[1:])
+        halves = _halves(grad, cos)
         swapped = halves.flip(-2)
         return torch.addcmul(halves * cos, swapped, sin, value=-1).view(grad.shape), None, None
 
 
+def _halves(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """Tokens (M, L, heads * head_dim) as (M, L, heads, 2, head_dim / 2), the RoPE tables' shape."""
+    return x.reshape(*x.shape[:-1], *table.shape[1:])
+
+
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """The forward rotation, in place on a fresh product (autograd does not record here)."""
-    halves = x.reshape(*x.shape[:-1], *cos.shape[1:])
+    halves = _halves(x, cos)
     out = torch.mul(halves, cos)
     out[..., 0, :].addcmul_(halves[..., 1, :], sin[..., 0, :])
     out[..., 1, :].addcmul_(halves[..., 0, :], sin[..., 1, :])

@@ -54,34 +54,45 @@ class LoRALinear(nn.Module):
         Elementwise work and a rank-r product: the part of the layer a block may recompute in
         backward instead of keeping the dropped input (see ``DINOv3Backbone.run_block``).
         """
-        if self.merged or self._merges_on_the_fly():
+        if self.merged or self._on_the_fly_factors() is not None:
             return None
         return self.source.low(self.dropout(x))
 
-    def project(self, x: torch.Tensor, low: torch.Tensor | None) -> torch.Tensor:
-        """The frozen layer on ``x`` plus the update from ``low`` (from :meth:`low_rank`); with
-        an update, the bias is added in the update's product instead of by the frozen one."""
+    def project(
+        self, x: torch.Tensor, low: torch.Tensor | None, gelu: bool = False
+    ) -> torch.Tensor:
+        """The frozen layer on ``x`` plus the update from ``low`` (from :meth:`low_rank`), then
+        the exact GELU if ``gelu``; with an update, the bias is added in the update's product
+        instead of by the frozen one, and without one the bias and GELU may run inside the
+        matmul (:func:`hyperct.models.kernels.linear`)."""
         if low is None:
-            return linear(x, self.applied_weight(), self.bias)
+            return linear(x, self.applied_weight(), self.bias, gelu=gelu)
         out = nn.functional.linear(x, self.weight)
-        return self.source.add_low(out, low, self.scaling * self.dropout.rescale, self.bias)
+        out = self.source.add_low(out, low, self.scaling * self.dropout.rescale, self.bias)
+        return nn.functional.gelu(out) if gelu else out
 
     def applied_weight(self) -> torch.Tensor:
         """The weight to apply when :meth:`low_rank` gives no update: the frozen weight, with the
         update merged in when it is merged on the fly."""
-        if self.merged or not self._merges_on_the_fly():
-            return self.weight
-        return self._with_update(1.0)
+        factors = self._on_the_fly_factors()
+        return self.weight if factors is None else self._with_update(factors, 1.0)
 
-    def _merges_on_the_fly(self) -> bool:
-        return (
-            not torch.is_grad_enabled()
-            and not self.dropout.active
-            and self.source.factors() is not None
-        )
+    def _on_the_fly_factors(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The source's single update where it is merged on the fly: not merged already, no
+        autograd recording, no dropout."""
+        if self.merged or torch.is_grad_enabled() or self.dropout.active:
+            return None
+        return self.source.factors()
 
-    def _with_update(self, sign: float) -> torch.Tensor:
+    def _with_update(
+        self, factors: tuple[torch.Tensor, torch.Tensor], sign: float
+    ) -> torch.Tensor:
         """``W + sign * (alpha / r) B A`` in one ``addmm`` (rounded once in the weight's dtype)."""
+        lora_b, lora_a = (factor.to(self.weight.dtype) for factor in factors)
+        with torch.no_grad():
+            return torch.addmm(self.weight, lora_b, lora_a, alpha=sign * self.scaling)
+
+    def _single_update(self) -> tuple[torch.Tensor, torch.Tensor]:
         factors = self.source.factors()
         if factors is None:
             raise TypeError(
@@ -89,15 +100,13 @@ class LoRALinear(nn.Module):
                 "update to merge into the frozen weight; use HyperCT.generate_lora(task_ids) to "
                 "get each task's A and B"
             )
-        lora_b, lora_a = (factor.to(self.weight.dtype) for factor in factors)
-        with torch.no_grad():
-            return torch.addmm(self.weight, lora_b, lora_a, alpha=sign * self.scaling)
+        return factors
 
     def merge(self) -> None:
         """Add ``(alpha / r) B A`` into the frozen weight, checking finiteness."""
         if self.merged:
             return
-        merged = self._with_update(1.0)
+        merged = self._with_update(self._single_update(), 1.0)
         if not torch.isfinite(merged).all():
             raise ValueError("LoRA update has non-finite values; refusing to merge it")
         with torch.no_grad():
@@ -108,7 +117,7 @@ class LoRALinear(nn.Module):
         """Subtract the merged update again (exact up to float rounding)."""
         if not self.merged:
             return
-        restored = self._with_update(-1.0)
+        restored = self._with_update(self._single_update(), -1.0)
         with torch.no_grad():
             self.weight.copy_(restored)
         if not torch.isfinite(self.weight).all():
