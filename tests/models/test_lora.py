@@ -130,34 +130,61 @@ def test_targets_out_of_range_are_refused() -> None:
         LoRATargets(last_k=4).block_indices(3)
 
 
-def test_input_dropout_drops_about_p_and_keeps_the_expectation() -> None:
+def test_input_dropout_drops_each_element_independently_at_p() -> None:
     from hyperct.models.lora.dropout import InputDropout
 
     dropout = InputDropout(0.05)
-    x = torch.ones(200, 1000)
-    assert torch.equal(dropout.eval()(x), x) and dropout.rescale == 1.0
+    x = torch.ones(400, 1000)
+    assert dropout.eval()(x.numel(), x.device) is None and dropout.rescale == 1.0
     dropout.train()
     torch.manual_seed(0)
-    dropped = (dropout(x) == 0).float().mean().item()
-    assert abs(dropout.p - 0.05) < 1 / 256
-    assert abs(dropped - dropout.p) < 0.003
-    assert abs((1 - dropped) * dropout.rescale - 1.0) < 0.005
+    drops = dropout(x.numel(), x.device)
+    assert drops.dtype == torch.int32 and bool((drops.diff() > 0).all())
+    assert 0 <= int(drops[0]) and int(drops[-1]) < x.numel()
+    assert abs(drops.numel() / x.numel() - 0.05) < 0.002
+    assert abs(dropout.rescale - 1 / 0.95) < 1e-12
+    # Geometric gaps: mean 1 / p and variance (1 - p) / p^2, as for independent drops.
+    gaps = drops.diff().double()
+    assert abs(gaps.mean().item() - 20.0) < 0.3
+    assert abs(gaps.var().item() / 380.0 - 1.0) < 0.05
     with pytest.raises(ValueError, match="dropout"):
         InputDropout(1.0)
 
 
-def test_input_dropout_drops_at_p_in_every_byte_of_a_random_word() -> None:
-    """Each element takes one byte of a 64-bit draw (a half-range top byte would drop at 2p)."""
+def test_input_dropout_positions_cover_every_element_alike() -> None:
+    """Every position of a small input drops at p, the first and last alike (no edge effects)."""
     from hyperct.models.lora.dropout import InputDropout
 
-    dropout = InputDropout(0.05).train()
+    dropout = InputDropout(0.3).train()
     torch.manual_seed(1)
-    x = torch.ones(8 * 40_000 + 3)
-    out = dropout(x)
-    assert out.shape == x.shape and set(out.unique().tolist()) <= {0.0, 1.0}
-    by_byte = (out[: 8 * 40_000] == 0).float().view(-1, 8).mean(dim=0)
-    assert (by_byte - dropout.p).abs().max().item() < 0.006
-    assert not torch.equal(dropout(x), out)
+    counts = torch.zeros(7)
+    for _ in range(20_000):
+        counts[dropout(7, torch.device("cpu")).long()] += 1
+    assert (counts / 20_000 - 0.3).abs().max().item() < 0.015
+    cpu = torch.device("cpu")
+    assert not torch.equal(dropout(1000, cpu), dropout(1000, cpu))
+
+
+@pytest.mark.parametrize("groups", [1, 3])
+def test_dropped_low_product_and_its_gradients_equal_the_masked_reference(groups: int) -> None:
+    from hyperct.models.lora.dropout import InputDropout
+    from hyperct.models.lora.sources import grouped_low
+
+    torch.manual_seed(2)
+    x = torch.randn(6, 5, 12, dtype=torch.float64, requires_grad=True)
+    lora_a = torch.randn(groups, 4, 12, dtype=torch.float64, requires_grad=True)
+    drops = InputDropout(0.2).train()(x.numel(), x.device)
+    keep = torch.ones(x.numel(), dtype=torch.float64).index_fill(0, drops.long(), 0).view(x.shape)
+    reference = torch.bmm((x * keep).reshape(groups, -1, 12), lora_a.transpose(1, 2))
+    low = grouped_low(x, lora_a, drops)
+    torch.testing.assert_close(low, reference)
+    weights = torch.randn_like(low)
+    grads = torch.autograd.grad((low * weights).sum(), (x, lora_a))
+    expected = torch.autograd.grad((reference * weights).sum(), (x, lora_a))
+    for got, want in zip(grads, expected):
+        torch.testing.assert_close(got, want)
+    assert bool((grads[0].reshape(-1)[drops.long()] == 0).all())
+    assert torch.autograd.gradcheck(lambda t, a: grouped_low(t, a, drops), (x, lora_a))
 
 
 @pytest.mark.parametrize("kind", ["generated", "static"])

@@ -188,3 +188,91 @@ def test_rope_rotation_backward_is_its_transpose() -> None:
     full_sin = torch.cat([torch.zeros(2, head_dim, dtype=torch.float64), angles.sin()])
     expected = x.detach() * full_cos.repeat(1, heads) + rotate_half * full_sin.repeat(1, heads)
     torch.testing.assert_close(_Rotation.apply(x.detach(), cos, sin), expected)
+
+
+def _backbone_with_generated_lora(groups: int) -> tuple[object, dict[str, LoRALinear]]:
+    """The tiny float32 backbone with a generated LoRA (dropout 0.2) on every linear layer, each
+    bound to random A and B for ``groups`` groups, in training mode."""
+    from hyperct.models.lora import LoRATargets, inject_lora
+
+    backbone = _backbone_with_layer_scale(torch.float32)
+    layers = inject_lora(
+        backbone.blocks,
+        LoRATargets(),
+        lambda _name, linear: GeneratedLoRA(linear.in_features, linear.out_features, rank=3),
+        alpha=3.0,
+        dropout=0.2,
+    )
+    for layer in layers.values():
+        source = layer.source
+        a = (0.3 * torch.randn(groups, 3, source.in_features)).requires_grad_(True)
+        b = (0.3 * torch.randn(groups, source.out_features, 3)).requires_grad_(True)
+        source.bind(a, b)
+    backbone.train()
+    return backbone, layers
+
+
+def test_run_block_gradients_equal_the_transformers_layer_with_lora_and_dropout() -> None:
+    """The fused nodes (norm or GELU with the LoRA products, attention, RoPE) give the values and
+    gradients of transformers' layer calling the LoRA layers one by one: the same dropout
+    positions (drawn in the same order from the same seed) and the same arithmetic."""
+    backbone, layers = _backbone_with_generated_lora(groups=3)
+    pixels = torch.randn(6, 3, 32, 32)
+    with torch.no_grad():
+        tokens, rope = backbone.embed(pixels)
+    factors = [t for layer in layers.values() for t in (layer.source.lora_A, layer.source.lora_B)]
+    results = []
+    for fused in (False, True):
+        hidden = tokens.clone().requires_grad_(True)
+        out = hidden
+        torch.manual_seed(21)
+        for index, block in enumerate(backbone.blocks):
+            if fused:
+                out = backbone.run_block(index, out, rope)
+            else:
+                out = block(out, position_embeddings=rope)
+        weights = torch.randn_like(out, generator=torch.Generator().manual_seed(3))
+        grads = torch.autograd.grad((out * weights).sum(), [hidden, *factors])
+        results.append((out.detach(), grads))
+    (reference, ref_grads), (fast, grads) = results
+    torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-5 * reference.abs().max().item())
+    for grad, ref in zip(grads, ref_grads):
+        torch.testing.assert_close(grad, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item())
+
+
+def test_attention_backward_recomputes_the_probabilities_exactly() -> None:
+    from hyperct.models.backbones.dinov3 import _Attention
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 5, 4, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    assert torch.autograd.gradcheck(_Attention.apply, (q, k, v))
+    expected = torch.softmax(q @ k.transpose(-1, -2), -1) @ v
+    torch.testing.assert_close(_Attention.apply(q, k, v), expected)
+
+
+def test_a_training_forward_keeps_no_dropout_masks_or_dropped_copies() -> None:
+    """What backward keeps of a block, with dropout on: the inputs of the norms and of the GELU,
+    q, k, v, the attention output, the drop positions, A and B; no mask, no dropped copy, no
+    norm output, no attention probabilities."""
+    backbone, _ = _backbone_with_generated_lora(groups=2)
+    tokens, rope = backbone.embed(torch.randn(4, 3, 32, 32))
+    tokens = tokens.detach().requires_grad_(True)
+    kept: dict[int, torch.Tensor] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        kept.setdefault(tensor.untyped_storage().data_ptr(), tensor)
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        backbone.run_block(0, tokens, rope)
+    tokens_count = tokens.shape[0] * tokens.shape[1]
+    activations = [
+        t for t in kept.values() if t.is_floating_point() and t.shape[0] == tokens.shape[0]
+    ]
+    assert not any(t.dtype == torch.bool for t in kept.values())
+    widths = sorted(t.numel() // tokens_count for t in activations)
+    hidden = backbone.hidden_size
+    # norm1 and norm2 inputs, q, k, v, the attention output: C each; the GELU input: 2C here.
+    assert widths == [hidden] * 6 + [backbone.config.intermediate_size]
+    positions = [t for t in kept.values() if t.dtype == torch.int32]
+    assert len(positions) == 6

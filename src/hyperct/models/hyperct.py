@@ -55,18 +55,17 @@ class HyperCTConfig(DictConfig):
         extra_tasks: names of tasks added after training (see :meth:`HyperCT.add_task`).
         task_dim, module_dim, latent_dim, hyper_output_dim, num_residual_blocks: hypernetwork sizes.
         activation_checkpointing: recompute activations of the blocks in backward (less memory).
-        checkpointing: what ``activation_checkpointing`` recomputes. ``"full"`` keeps only each
-            block's input (least memory: one extra forward, a step about 1.5x as long);
-            ``"selective"`` keeps the frozen linear layers' outputs and recomputes the rest of
-            each block (norms, RoPE, attention, dropout, GELU, LoRA's rank-r products): about
-            1.25x as long, half of full's extra time, for about 2 GB more than ``"full"`` at
-            batch 2 x 55 ViT-B images; ``"light"`` recomputes no matmul but LoRA's rank-r
-            first products: it keeps what the attention and the frozen and LoRA matmuls need
-            (the block input, q, k, v, attention probabilities, the attention output, the MLP
-            input and pre-activation) and recomputes the norms' and GELU's outputs and each
-            LoRA layer's dropped input from them: about half the saved tensors of no
-            checkpointing at 1.0-1.1x its time, though its peak RSS (6.5 GB at batch 2 x 55)
-            is above selective's (5.6 GB): see benchmarks/model_speed.py.
+            Without it a block keeps what its matmuls and the inputs of its norms and GELU need:
+            the norms' and GELU's outputs, LoRA's dropped inputs and the attention probabilities
+            are recomputed anyway by the nodes that need them (4.4 GB peak RSS at batch 2 x 55
+            ViT-B images in bf16 under tcmalloc; see benchmarks/model_speed.py).
+        checkpointing: what ``activation_checkpointing`` recomputes. ``"light"`` keeps the MLP's
+            input instead of its 3,072-wide pre-activation and recomputes the MLP's norm, first
+            linear layer and GELU (3.6 GB at about 1.1x the time of no checkpointing);
+            ``"full"`` keeps only each block's input (least memory, 2.8 GB: one extra forward,
+            about 1.4x the time); ``"selective"`` keeps the frozen linear layers' outputs and
+            recomputes the rest of each block (4.2 GB at about 1.3x: it kept less than no
+            checkpointing before the lean nodes, and now light keeps less, faster).
         predict_tasks_per_pass: tasks per batched pass in ``predict_all`` under autograd or in
             training mode (None: all at once); a pass's memory grows with the scans of a batch
             times its tasks. Prediction (no autograd, eval mode) runs one task per pass with its

@@ -27,10 +27,12 @@ from hyperct.models.lora import GeneratedLoRA
 #: Per block: the generated sources of that block and their (A, B) for this pass.
 BlockLoRA = Mapping[int, tuple[Sequence[GeneratedLoRA], Sequence[torch.Tensor]]]
 
-#: What a block keeps for backward: everything (``"none"``: no recomputation), what its
-#: matmuls need but not the outputs of its norms, GELU and LoRA dropout (``"light"``: those are
-#: recomputed, no matmul but LoRA's rank-r first products), the outputs of its frozen linear
-#: layers (``"selective"``), or only its input (``"full"``).
+#: What a block keeps for backward: what its matmuls and the inputs of its norms and GELU need
+#: (``"none"``: the norms' and GELU's outputs, the LoRA layers' dropped inputs and the attention
+#: probabilities are recomputed by the nodes that need them, see ``DINOv3Backbone.run_block``),
+#: that without the MLP's 4C-wide pre-activation (``"light"``: the MLP's norm, first linear
+#: layer and GELU are recomputed from the MLP's input), the outputs of its frozen linear layers
+#: (``"selective"``), or only its input (``"full"``).
 Checkpointing = Literal["none", "light", "selective", "full"]
 
 #: The frozen linear layers' products (``addmm`` with a bias, ``mm`` without): about 95% of a
@@ -143,8 +145,8 @@ def _light_segment(
     fn: Callable[..., Any],
     *args: Any,
 ) -> Any:
-    """A block's cheap piece, checkpointed: recomputed in backward with the same dropout masks
-    (the RNG state is replayed) and this pass's LoRA bound again for the recomputation."""
+    """The first half of a block's MLP, checkpointed: recomputed in backward with the same
+    dropout (the RNG state is replayed) and this pass's LoRA bound again for the recomputation."""
     return checkpoint(_rebound, sources, fn, args, *tensors, use_reentrant=False)
 
 

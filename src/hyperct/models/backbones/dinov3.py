@@ -27,6 +27,7 @@ from hyperct.models.backbones.weights import (
 )
 from hyperct.models.kernels import linear
 from hyperct.models.lora.layer import LoRALinear
+from hyperct.models.lora.low import Op, grouped_low, op_and_lows
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +74,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 Rope = tuple[torch.Tensor, torch.Tensor]
 
-#: How :meth:`DINOv3Backbone.run_block` runs its cheap pieces: ``segment(fn, *args)`` returns
-#: ``fn(*args)``, possibly checkpointed (recomputed in backward from ``args``).
+#: How :meth:`DINOv3Backbone.run_block` runs the first half of its MLP (norm, first linear
+#: layer, activation): ``segment(fn, *args)`` returns ``fn(*args)``, possibly checkpointed
+#: (recomputed in backward from ``args``).
 Segment = Callable[..., Any]
 
 
@@ -162,20 +164,20 @@ class DINOv3Backbone(nn.Module):
         layer scale and residual in one ``addcmul`` each, and where autograd does not record
         the MLP's GELU inside its first matmul (:func:`hyperct.models.kernels.linear`).
         Attention is SDPA when autograd does not record (its float32 scores are the more exact)
-        and two matmuls and a softmax when it does: on CPU their backward is 2-3x faster than
-        SDPA's.
+        and two matmuls and a softmax when it does (:class:`_Attention`): on CPU their backward
+        is 2-3x faster than SDPA's.
 
-        The cheap pieces ahead of the frozen linear layers (a norm or GELU and the LoRA
-        layers' dropout and rank-r product, see :func:`_prepare`) run through ``segment``,
-        which may checkpoint them: then backward keeps their input (which the norm's or GELU's
-        backward needs anyway) instead of their outputs, each LoRA layer's dropped input and
-        its dropout mask.
+        Under autograd, each norm or activation and the LoRA products of its output keep only its
+        input for backward (:func:`_prepare`). The first half of the MLP (its norm, first linear
+        layer and GELU, whose 3,072-wide input is the largest tensor a block keeps) runs through
+        ``segment``, which may checkpoint it: then backward keeps the MLP's input and recomputes
+        the rest.
         """
         block = self.blocks[index]
         attention = block.attention
         mlp = block.mlp
         qkv = (attention.q_proj, attention.k_proj, attention.v_proj)
-        normed, lows = segment(_prepare, block.norm1, qkv, hidden)
+        normed, lows = _prepare(block.norm1, qkv, hidden)
         batch, length, width = normed.shape
         heads = attention.num_heads
 
@@ -189,18 +191,17 @@ class DINOv3Backbone(nn.Module):
         key = split_heads(_Rotation.apply(key, cos, sin))
         value = split_heads(value)
         if torch.is_grad_enabled():
-            mixed = torch.matmul(torch.matmul(query, key.transpose(-1, -2)).softmax(-1), value)
+            mixed = _Attention.apply(query, key, value)
         else:
             mixed = nn.functional.scaled_dot_product_attention(query, key, value, scale=1.0)
         mixed = mixed.transpose(1, 2).reshape(batch, length, width)
-        _, (low,) = segment(_prepare, None, (attention.o_proj,), mixed)
+        _, (low,) = _prepare(None, (attention.o_proj,), mixed)
         mixed = _project(attention.o_proj, mixed, low)
         hidden = torch.addcmul(hidden, mixed, block.layer_scale1.lambda1)
-        normed, (low,) = segment(_prepare, block.norm2, (mlp.up_proj,), hidden)
         if torch.is_grad_enabled() or not self._exact_gelu:
-            up = _project(mlp.up_proj, normed, low)
-            activated, (low,) = segment(_prepare, mlp.act_fn, (mlp.down_proj,), up)
+            activated, low = segment(_mlp_input, block.norm2, mlp, hidden)
         else:
+            normed, (low,) = _prepare(block.norm2, (mlp.up_proj,), hidden)
             activated = _project(mlp.up_proj, normed, low, gelu=True)
             _, (low,) = _prepare(None, (mlp.down_proj,), activated)
         down = _project(mlp.down_proj, activated, low)
@@ -240,15 +241,33 @@ class DINOv3Backbone(nn.Module):
 
 
 def _prepare(
-    op: Callable[[torch.Tensor], torch.Tensor] | None,
-    layers: Sequence[nn.Module],
-    x: torch.Tensor,
+    op: Op | None, layers: Sequence[nn.Module], x: torch.Tensor
 ) -> tuple[torch.Tensor | None, list[torch.Tensor | None]]:
     """``op(x)`` (a norm or an activation; None: ``x`` itself, not returned) and each LoRA
-    layer's ``low_rank`` of it (None for a plain linear layer)."""
-    y = x if op is None else op(x)
-    lows = [m.low_rank(y) if isinstance(m, LoRALinear) else None for m in layers]
-    return (None if op is None else y), lows
+    layer's ``low_rank`` of it (None for a plain linear layer), in one autograd node that keeps
+    ``x`` for backward and recomputes the rest (:func:`hyperct.models.lora.low.op_and_lows`)."""
+    factors = [
+        m.low_factors(x, m.draw_drops(x.shape)) if isinstance(m, LoRALinear) else None
+        for m in layers
+    ]
+    present = [f for f in factors if f is not None]
+    if op is None:
+        lows = [grouped_low(x, *f) for f in present]
+    else:
+        x, lows = op_and_lows(op, x, present)
+    computed = iter(lows)
+    return (None if op is None else x), [None if f is None else next(computed) for f in factors]
+
+
+def _mlp_input(
+    norm: nn.Module, mlp: nn.Module, hidden: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The MLP's activation and its second layer's LoRA product: norm, first linear layer (with
+    its LoRA update), activation."""
+    normed, (low,) = _prepare(norm, (mlp.up_proj,), hidden)
+    up = _project(mlp.up_proj, normed, low)
+    activated, (low,) = _prepare(mlp.act_fn, (mlp.down_proj,), up)
+    return activated, low
 
 
 def _project(
@@ -297,6 +316,35 @@ class _Rotation(torch.autograd.Function):
         halves = _halves(grad, cos)
         swapped = halves.flip(-2)
         return torch.addcmul(halves * cos, swapped, sin, value=-1).view(grad.shape), None, None
+
+
+class _Attention(torch.autograd.Function):
+    """``softmax(q k^T) v`` over (M, heads, L, head_dim), keeping ``q``, ``k`` and ``v`` for
+    backward and recomputing the probabilities there (a matmul and a softmax over L x L per
+    head, a few percent of a block's time) rather than keeping them: 0.23 GB of a ViT-B
+    training step at batch 2 x 55. The scale is folded into ``q``'s RoPE tables."""
+
+    @staticmethod
+    def forward(ctx: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(query, key, value)
+        return torch.matmul(_probabilities(query, key), value)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        query, key, value = ctx.saved_tensors
+        probs = _probabilities(query, key)
+        grad_value = torch.matmul(probs.transpose(-1, -2), grad)
+        grad_probs = torch.matmul(grad, value.transpose(-1, -2))
+        grad_scores = torch._softmax_backward_data(grad_probs, probs, -1, probs.dtype)
+        return (
+            torch.matmul(grad_scores, key),
+            torch.matmul(grad_scores.transpose(-1, -2), query),
+            grad_value,
+        )
+
+
+def _probabilities(query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+    return torch.matmul(query, key.transpose(-1, -2)).softmax(-1)
 
 
 def _halves(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:

@@ -1,47 +1,73 @@
-"""Dropout on the LoRA input, cheap enough to run before each of the 72 adapted layers.
+"""Dropout on the LoRA input, as the positions of the dropped elements.
 
-``nn.Dropout`` draws one float per element; on CPU that costs as much as the frozen matmul it
-sits beside. This draws one random byte per element, eight from each full-range 64-bit word
-(a full-range 32-bit word costs the CPU generator the same 64-bit draw plus a modulo, since its
-range of 2**32 takes the 64-bit path: half the bytes at 2.4x the time per byte). It only zeroes
-the dropped elements, in one ``where`` (whose backward is one pass too, where ``masked_fill``
-copies and fills); the ``1 / (1 - p)`` rescale is left to the caller, which folds it into the
-``alpha / r`` scalar it multiplies the update by anyway. ``p`` is rounded to a multiple of
-1/256 (0.05 -> 13/256 = 0.0508).
+``nn.Dropout`` draws one random number per element, compares and multiplies: at the input of a
+ViT-B training step's 72 adapted layers (batch 2 x 55) that cost 8.5 ms per 768-wide input
+against 4.1 ms for the frozen 768 x 768 matmul beside it, and it keeps a dropped copy and a
+mask (3 bytes per element) for backward. Here each element is dropped independently with
+probability ``p`` as well, but drawn as the gaps between dropped positions, which are geometric
+with parameter ``p``: about ``p * n`` draws instead of ``n``, and the positions (4 bytes for
+each dropped element, 0.2 per element at p = 0.05) are all backward keeps besides the undropped
+input, which the layers beside it share. The ``1 / (1 - p)`` rescale is left to the
+caller, which folds it into the ``alpha / r`` scalar it multiplies the update by anyway.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
 
 
 class InputDropout(nn.Module):
-    """Zero each element with probability ``p`` in training mode; identity in eval mode."""
+    """Drop each element with probability ``p`` in training mode; nothing in eval mode."""
 
     def __init__(self, p: float):
         super().__init__()
         if not 0.0 <= p < 1.0:
             raise ValueError(f"LoRA dropout must be in [0, 1), got {p}")
-        self.threshold = round(p * 256)
-        self.p = self.threshold / 256
+        self.p = p
 
     @property
     def active(self) -> bool:
-        return self.training and self.threshold > 0
+        return self.training and self.p > 0
 
     @property
     def rescale(self) -> float:
         """Factor the caller multiplies the (linear) result of the dropped input by."""
         return 1.0 / (1.0 - self.p) if self.active else 1.0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, count: int, device: torch.device) -> torch.Tensor | None:
+        """Ascending flat positions of the elements to drop of an input of ``count`` elements
+        (None: inactive), int32 where they fit."""
         if not self.active:
-            return x
-        count = x.numel()
-        words = torch.empty((count + 7) // 8, dtype=torch.int64, device=x.device)
-        random_bytes = words.random_(-(2**63), None).view(torch.uint8)[:count].view(x.shape)
-        return torch.where(random_bytes < self.threshold, 0, x)
+            return None
+        expected = count * self.p
+        chunk = int(expected + 6 * math.sqrt(expected) + 64)
+        positions = _positions(chunk, self.p, -1, device)
+        while positions[-1].item() < count:
+            more = _positions(chunk, self.p, int(positions[-1].item()), device)
+            positions = torch.cat([positions, more])
+        positions = positions[: int(torch.searchsorted(positions, count).item())]
+        return positions.to(torch.int32) if count <= torch.iinfo(torch.int32).max else positions
 
     def extra_repr(self) -> str:
-        return f"p={self.p:.4f}"
+        return f"p={self.p:g}"
+
+
+def _positions(count: int, p: float, last: int, device: torch.device) -> torch.Tensor:
+    """The next ``count`` dropped positions after ``last``: cumulative geometric gaps, drawn by
+    inversion, ``floor(log(1 - u) / log(1 - p)) + 1`` for uniform ``u`` (``geometric_`` itself
+    took 4.1 ms for the 370,000 gaps of a 9,460 x 768 input, this 1.x ms)."""
+    uniform = torch.empty(count, dtype=torch.float64, device=device).uniform_()
+    gaps = uniform.neg_().log1p_().div_(math.log1p(-p)).floor_().add_(1)
+    return gaps.cumsum_(0).add_(last).to(torch.int64)
+
+
+def dropped(x: torch.Tensor, positions: torch.Tensor, in_place: bool = False) -> torch.Tensor:
+    """``x`` with the elements at flat ``positions`` zeroed: a copy, or ``x`` itself where
+    ``in_place`` (for a fresh contiguous tensor nothing else holds; the copy of a 9,460 x 3,072
+    bf16 tensor costs more than the zeroing)."""
+    flat = x.view(-1) if in_place else x.reshape(-1)
+    fill = flat.index_fill_ if in_place else flat.index_fill
+    return fill(0, positions.long(), 0).view(x.shape)

@@ -3,8 +3,8 @@
 ``StaticLoRA`` holds A and B as parameters (the shared-LoRA baseline). ``GeneratedLoRA`` holds
 per-sample A and B produced by the hypernetwork and bound before each forward pass (HyperCT).
 Both add the scaled low-rank update ``scale * (x A^T) B^T`` to the frozen layer's output in two
-steps, ``low`` (the rank-r product ``x A^T``, cheap to recompute) and ``add_low`` (times
-``B^T``), fusing the scale and the addition into the second matmul (``addmm`` / ``baddbmm``: one
+steps: the rank-r product ``x A^T`` with each group's ``grouped_a`` (:mod:`.low`), and
+``add_low`` (times ``B^T``), fusing the scale and the addition into the second matmul (``addmm`` / ``baddbmm``: one
 pass over the output instead of three; in place when autograd does not record, so the output is
 not copied either), so the layer itself has no branch on where the weights come from. The
 frozen layer's bias rides in the same product (a ones column beside ``x A^T``, the bias beside
@@ -21,6 +21,8 @@ from abc import ABC, abstractmethod
 
 import torch
 from torch import nn
+
+from hyperct.models.lora.low import grouped_low
 
 
 def _recorded() -> bool:
@@ -40,18 +42,19 @@ class LoRASource(nn.Module, ABC):
 
     def add_update(self, x: torch.Tensor, out: torch.Tensor, scale: float) -> torch.Tensor:
         """``out + scale * (x A^T) B^T`` (``out`` itself when no update applies)."""
-        low = self.low(x)
-        return out if low is None else self.add_low(out, low, scale)
+        lora_a = self.grouped_a(x)
+        return out if lora_a is None else self.add_low(out, grouped_low(x, lora_a, None), scale)
 
     @abstractmethod
-    def low(self, x: torch.Tensor) -> torch.Tensor | None:
-        """The rank-r product ``x A^T`` in the layout ``add_low`` takes (None: no update)."""
+    def grouped_a(self, x: torch.Tensor) -> torch.Tensor | None:
+        """``A`` per group of the rows of ``x``, (G, r, d_in) in ``x``'s dtype (None: no update)."""
 
     @abstractmethod
     def add_low(
         self, out: torch.Tensor, low: torch.Tensor, scale: float, bias: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """``out + scale * low B^T + bias`` for ``low`` from :meth:`low`."""
+        """``out + scale * low B^T + bias`` for ``low`` (G, rows / G, r) from
+        :func:`hyperct.models.lora.low.grouped_low`."""
 
     @abstractmethod
     def factors(self) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -82,13 +85,13 @@ class StaticLoRA(LoRASource):
         self.lora_B = nn.Parameter(torch.zeros(out_features, rank))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
 
-    def low(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.linear(x, self.lora_A.to(x.dtype)).flatten(0, -2)
+    def grouped_a(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lora_A.to(x.dtype)[None]
 
     def add_low(
         self, out: torch.Tensor, low: torch.Tensor, scale: float, bias: torch.Tensor | None = None
     ) -> torch.Tensor:
-        low, lora_b, scale = _with_bias(low, self.lora_B.to(low.dtype).t(), scale, bias)
+        low, lora_b, scale = _with_bias(low[0], self.lora_B.to(low.dtype).t(), scale, bias)
         flat = out.view(-1, out.shape[-1])
         if _recorded():
             return torch.addmm(flat, low, lora_b, alpha=scale).view(out.shape)
@@ -119,15 +122,13 @@ class GeneratedLoRA(LoRASource):
         """Drop the bound A and B: the layer acts as its frozen linear layer again."""
         self.lora_A = self.lora_B = None
 
-    def low(self, x: torch.Tensor) -> torch.Tensor | None:
+    def grouped_a(self, x: torch.Tensor) -> torch.Tensor | None:
         if self.lora_A is None or self.lora_B is None:
             return None
         groups = self.lora_A.shape[0]
         if x.shape[0] % groups:
             raise ValueError(f"LoRA input batch {x.shape[0]} is not divisible by {groups} groups")
-        return torch.bmm(
-            x.reshape(groups, -1, x.shape[-1]), self.lora_A.to(x.dtype).transpose(1, 2)
-        )
+        return self.lora_A.to(x.dtype)
 
     def add_low(
         self, out: torch.Tensor, low: torch.Tensor, scale: float, bias: torch.Tensor | None = None
@@ -149,3 +150,4 @@ class GeneratedLoRA(LoRASource):
         if self.lora_A is None or self.lora_B is None or self.lora_A.shape[0] != 1:
             return None
         return self.lora_B[0], self.lora_A[0]
+
