@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from transformers import DINOv3ViTConfig, DINOv3ViTModel
 
+from hyperct.models.autocast_state import AutocastState
 from hyperct.models.backbones.weights import (
     ARCHITECTURE_FIELDS,
     read_hf_config,
@@ -326,11 +327,17 @@ class _Attention(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        ctx.autocast = AutocastState.of(query)
         ctx.save_for_backward(query, key, value)
         return torch.matmul(_probabilities(query, key), value)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        with ctx.autocast.replay():
+            return _Attention.recomputed_backward(ctx, grad)
+
+    @staticmethod
+    def recomputed_backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
         query, key, value = ctx.saved_tensors
         probs = _probabilities(query, key)
         grad_value = torch.matmul(probs.transpose(-1, -2), grad)

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from hyperct.models.autocast_state import AutocastState
 from hyperct.models.lora.dropout import dropped
 
 #: Per LoRA layer: ``A`` per group (G, r, d_in) and the flat drop positions (None: no dropout).
@@ -53,6 +54,7 @@ class _Lows(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, op: Op | None, x: torch.Tensor, *factors: Any) -> Any:
         ctx.op = op
+        ctx.autocast = AutocastState.of(x)
         ctx.save_for_backward(x, *factors)
         out = x if op is None else op(x)
         lows = [
@@ -63,6 +65,11 @@ class _Lows(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, *grads: torch.Tensor) -> Any:
+        with ctx.autocast.replay():
+            return _Lows.recomputed_backward(ctx, *grads)
+
+    @staticmethod
+    def recomputed_backward(ctx: Any, *grads: torch.Tensor) -> Any:
         x, *factors = ctx.saved_tensors
         op: Op | None = ctx.op
         pairs = list(zip(factors[0::2], factors[1::2]))
@@ -75,8 +82,8 @@ class _Lows(torch.autograd.Function):
                 through = torch.bmm(grad, lora_a).view(x.shape)
                 if drops is not None:
                     dropped(through, drops, in_place=True)
-                grad_out = through if grad_out is None else through.add_(grad_out)
-            grad_x = grad_out if op_vjp is None else op_vjp(grad_out)[0]
+                grad_out = through if grad_out is None else grad_out + through
+            grad_x = grad_out if op_vjp is None else op_vjp(grad_out.to(out.dtype))[0]
         # A recomputed output is this node's own: the last layer's dropped copy may be it.
         fresh = out.data_ptr() != x.data_ptr() and out.is_contiguous()
         grad_factors: list[torch.Tensor | None] = []
