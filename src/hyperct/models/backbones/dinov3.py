@@ -247,10 +247,7 @@ def _prepare(
     """``op(x)`` (a norm or an activation; None: ``x`` itself, not returned) and each LoRA
     layer's ``low_rank`` of it (None for a plain linear layer), in one autograd node that keeps
     ``x`` for backward and recomputes the rest (:func:`hyperct.models.lora.low.op_and_lows`)."""
-    factors = [
-        m.low_factors(x, m.draw_drops(x.shape)) if isinstance(m, LoRALinear) else None
-        for m in layers
-    ]
+    factors = [m.low_factors(x) if isinstance(m, LoRALinear) else None for m in layers]
     present = [f for f in factors if f is not None]
     if op is None:
         lows = [grouped_low(x, *f) for f in present]

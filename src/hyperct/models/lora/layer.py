@@ -11,7 +11,6 @@ layer: its two rank-r products and their pass over the output are gone.
 from __future__ import annotations
 
 import logging
-import math
 
 import torch
 from torch import nn
@@ -52,21 +51,17 @@ class LoRALinear(nn.Module):
     def low_rank(self, x: torch.Tensor) -> torch.Tensor | None:
         """Dropout and the first LoRA product ``dropout(x) A^T`` (None when merged, merged on the
         fly, or unbound: then :meth:`applied_weight` is all there is to apply)."""
-        factors = self.low_factors(x, self.draw_drops(x.shape))
+        factors = self.low_factors(x)
         return None if factors is None else grouped_low(x, *factors)
 
-    def draw_drops(self, shape: torch.Size) -> torch.Tensor | None:
-        """This pass's dropout for an input of ``shape``: the flat positions to drop (None: none)."""
-        return self.dropout(math.prod(shape), self.weight.device)
-
-    def low_factors(self, x: torch.Tensor, drops: torch.Tensor | None) -> LowFactors | None:
-        """``A`` per group and ``drops`` (from :meth:`draw_drops`) for :meth:`low_rank` of ``x``
-        (None: no update to add), for a caller that computes the product itself
-        (:func:`hyperct.models.lora.low.op_and_lows`, fused with the op ahead of the layer)."""
+    def low_factors(self, x: torch.Tensor) -> LowFactors | None:
+        """``A`` per group and this pass's dropout of ``x`` (the flat positions to drop) for
+        :meth:`low_rank` (None: no update to add), for a caller that computes the product
+        itself (:func:`hyperct.models.lora.low.op_and_lows`, fused with the op ahead of it)."""
         if self.merged or self._on_the_fly_factors() is not None:
             return None
         lora_a = self.source.grouped_a(x)
-        return None if lora_a is None else (lora_a, drops)
+        return None if lora_a is None else (lora_a, self.dropout(x.numel(), x.device))
 
     def project(
         self, x: torch.Tensor, low: torch.Tensor | None, gelu: bool = False
