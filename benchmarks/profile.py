@@ -81,9 +81,12 @@ def train_fn(images: int, checkpointing: str = "none") -> Callable[[], None]:
 
 
 def profile_rows(fn: Callable[[], None], top: int = TOP_OPS) -> tuple[list[dict[str, Any]], float]:
-    """Top ``top`` ops by self CPU time of one call of ``fn`` (after a warm-up call)."""
+    """Top ``top`` ops by self CPU time of one call of ``fn`` after two warm-up calls: the
+    second call of a training step still faults in fresh pages for the optimizer's state and
+    the allocator's first large blocks, which the profile would charge to ``copy_``."""
     from torch.profiler import ProfilerActivity, profile
 
+    fn()
     fn()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         fn()
