@@ -9,7 +9,10 @@ and inputs, a bf16 incoming gradient) unless it enters the forward's autocast st
 from __future__ import annotations
 
 import contextlib
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -37,3 +40,15 @@ class AutocastState:
         if not self.enabled:
             return contextlib.nullcontext()
         return torch.autocast(self.device_type, dtype=self.dtype)
+
+
+def replays_autocast(backward: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a custom Function's ``backward`` in the state its forward saved as ``ctx.autocast``
+    (:meth:`AutocastState.of`)."""
+
+    @functools.wraps(backward)
+    def wrapped(ctx: Any, *grads: Any) -> Any:
+        with ctx.autocast.replay():
+            return backward(ctx, *grads)
+
+    return wrapped

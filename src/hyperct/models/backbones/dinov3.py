@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from transformers import DINOv3ViTConfig, DINOv3ViTModel
 
-from hyperct.models.autocast_state import AutocastState
+from hyperct.models.autocast_state import AutocastState, replays_autocast
 from hyperct.models.backbones.weights import (
     ARCHITECTURE_FIELDS,
     read_hf_config,
@@ -329,12 +329,8 @@ class _Attention(torch.autograd.Function):
         return torch.matmul(_probabilities(query, key), value)
 
     @staticmethod
+    @replays_autocast
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        with ctx.autocast.replay():
-            return _Attention.recomputed_backward(ctx, grad)
-
-    @staticmethod
-    def recomputed_backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
         query, key, value = ctx.saved_tensors
         probs = _probabilities(query, key)
         grad_value = torch.matmul(probs.transpose(-1, -2), grad)

@@ -46,9 +46,8 @@ class InputDropout(nn.Module):
         expected = count * self.p
         chunk = int(expected + 6 * math.sqrt(expected) + 64)
         positions = _positions(chunk, self.p, -1, device)
-        while positions[-1].item() < count:
-            more = _positions(chunk, self.p, int(positions[-1].item()), device)
-            positions = torch.cat([positions, more])
+        while (last := int(positions[-1].item())) < count:
+            positions = torch.cat([positions, _positions(chunk, self.p, last, device)])
         positions = positions[: int(torch.searchsorted(positions, count).item())]
         return positions.to(torch.int32) if count <= torch.iinfo(torch.int32).max else positions
 

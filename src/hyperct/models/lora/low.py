@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from hyperct.models.autocast_state import AutocastState
+from hyperct.models.autocast_state import AutocastState, replays_autocast
 from hyperct.models.lora.dropout import dropped
 
 #: Per LoRA layer: ``A`` per group (G, r, d_in) and the flat drop positions (None: no dropout).
@@ -43,9 +43,6 @@ def op_and_lows(
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """``op(x)`` and each layer's :func:`grouped_low` of it, in one node keeping only ``x``,
     the ``A``s and the drop positions for backward."""
-    if not torch.is_grad_enabled():
-        out = op(x)
-        return out, [grouped_low(out, lora_a, drops) for lora_a, drops in factors]
     out, *lows = _Lows.apply(op, x, *(t for pair in factors for t in pair))
     return out, lows
 
@@ -66,12 +63,8 @@ class _Lows(torch.autograd.Function):
         return tuple(lows) if op is None else (out, *lows)
 
     @staticmethod
+    @replays_autocast
     def backward(ctx: Any, *grads: torch.Tensor) -> Any:
-        with ctx.autocast.replay():
-            return _Lows.recomputed_backward(ctx, *grads)
-
-    @staticmethod
-    def recomputed_backward(ctx: Any, *grads: torch.Tensor) -> Any:
         x, *factors = ctx.saved_tensors
         op: Op | None = ctx.op
         pairs = list(zip(factors[0::2], factors[1::2]))

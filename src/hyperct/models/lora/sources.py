@@ -4,8 +4,8 @@
 per-sample A and B produced by the hypernetwork and bound before each forward pass (HyperCT).
 Both add the scaled low-rank update ``scale * (x A^T) B^T`` to the frozen layer's output in two
 steps: the rank-r product ``x A^T`` with each group's ``grouped_a`` (:mod:`.low`), and
-``add_low`` (times ``B^T``), fusing the scale and the addition into the second matmul (``addmm`` / ``baddbmm``: one
-pass over the output instead of three; in place when autograd does not record, so the output is
+``add_low`` (times ``B^T``), fusing the scale and the addition into the second matmul
+(``addmm`` / ``baddbmm``: one pass over the output instead of three; in place when autograd does not record, so the output is
 not copied either), so the layer itself has no branch on where the weights come from. The
 frozen layer's bias rides in the same product (a ones column beside ``x A^T``, the bias beside
 ``scale * B^T``): a linear layer with a bias first copies it into every output row, a pass over
@@ -150,4 +150,3 @@ class GeneratedLoRA(LoRASource):
         if self.lora_A is None or self.lora_B is None or self.lora_A.shape[0] != 1:
             return None
         return self.lora_B[0], self.lora_A[0]
-
